@@ -1,0 +1,1 @@
+//! The `envv` command line.

@@ -1,0 +1,1 @@
+//! The envv terminal dashboard. It talks only to the agent.
