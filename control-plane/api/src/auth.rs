@@ -1,0 +1,103 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Parameters of the client-side password derivation (argon2id, then HKDF).
+///
+/// The server stores them per account and hands them out at prelogin; it never
+/// runs this derivation itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KdfParams {
+    /// Always `argon2id` for now.
+    pub algorithm: String,
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Base64 (standard, padded) salt.
+    pub salt: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreloginRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreloginResponse {
+    pub kdf: KdfParams,
+}
+
+/// Holds the auth key: deliberately no `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignupRequest {
+    pub email: String,
+    pub name: String,
+    /// Base64 of the 32-byte auth key derived on the client.
+    pub auth_key: String,
+    /// The user's age X25519 recipient (`age1…`).
+    pub identity_public_key: String,
+    /// The user's identity, wrapped by the client's wrap key (opaque to the server).
+    pub wrapped_identity: String,
+    pub kdf: KdfParams,
+}
+
+/// Holds the auth key: deliberately no `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    pub email: String,
+    /// Base64 of the 32-byte auth key derived on the client.
+    pub auth_key: String,
+}
+
+/// Holds a refresh token: deliberately no `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Holds a refresh token: deliberately no `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogoutRequest {
+    pub refresh_token: String,
+}
+
+/// A fresh access token and its rotating refresh token. No `Debug`: both are secrets.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque, single use: every refresh returns a new one.
+    pub refresh_token: String,
+}
+
+/// What signup and login answer. No `Debug`: it holds tokens.
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Session {
+    pub tokens: TokenPair,
+    pub user: User,
+    /// The identity blob as the client wrapped it at signup.
+    pub wrapped_identity: String,
+    pub kdf: KdfParams,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub identity_public_key: String,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,81 @@
+//! The one place that decides what a role may do in a team.
+//!
+//! Handlers first establish the caller's role from the database (see
+//! [`crate::state::AppState::team_role`]: a non-member gets 404, so team ids
+//! don't leak), then ask [`authorize`] about the action.
+
+use envv_api::Role;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// See the team, its members, its public key.
+    ReadTeam,
+    /// Invite someone with the given role.
+    Invite { role: Role },
+    /// List or revoke pending invites.
+    ManageInvites,
+    /// Change a member's role from `from` to `to`.
+    ChangeRole { from: Role, to: Role },
+    /// Remove a member whose role is `target`; `is_self` when leaving.
+    Remove { target: Role, is_self: bool },
+}
+
+/// The least role that may perform `action`.
+pub fn required_role(action: Action) -> Role {
+    match action {
+        Action::ReadTeam => Role::Member,
+        Action::Remove { is_self: true, .. } => Role::Member,
+        // Owners alone make or unmake owners.
+        Action::Invite { role: Role::Owner } => Role::Owner,
+        Action::ChangeRole { from, to } if from == Role::Owner || to == Role::Owner => Role::Owner,
+        Action::Remove { target: Role::Owner, .. } => Role::Owner,
+        Action::Invite { .. } | Action::ManageInvites | Action::ChangeRole { .. } | Action::Remove { .. } => {
+            Role::Admin
+        }
+    }
+}
+
+pub fn authorize(role: Role, action: Action) -> Result<(), ApiError> {
+    if role >= required_role(action) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::{Admin, Member, Owner};
+
+    #[test]
+    fn role_table() {
+        // (action, least role allowed)
+        let table = [
+            (Action::ReadTeam, Member),
+            (Action::Invite { role: Member }, Admin),
+            (Action::Invite { role: Admin }, Admin),
+            (Action::Invite { role: Owner }, Owner),
+            (Action::ManageInvites, Admin),
+            (Action::ChangeRole { from: Member, to: Admin }, Admin),
+            (Action::ChangeRole { from: Admin, to: Member }, Admin),
+            (Action::ChangeRole { from: Admin, to: Owner }, Owner),
+            (Action::ChangeRole { from: Owner, to: Admin }, Owner),
+            (Action::Remove { target: Member, is_self: false }, Admin),
+            (Action::Remove { target: Admin, is_self: false }, Admin),
+            (Action::Remove { target: Owner, is_self: false }, Owner),
+            (Action::Remove { target: Owner, is_self: true }, Member),
+        ];
+        for (action, least) in table {
+            for role in Role::ALL {
+                assert_eq!(
+                    authorize(role, action).is_ok(),
+                    role >= least,
+                    "{role} doing {action:?}"
+                );
+            }
+        }
+    }
+}

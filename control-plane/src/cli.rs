@@ -1,0 +1,196 @@
+//! The `envv-control-plane` command line: configuration from flags and
+//! environment variables, key files, logging and signals around [`crate::serve`].
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use zeroize::Zeroizing;
+
+use crate::state::{AppState, Config};
+use crate::tokens::SigningKey;
+
+#[derive(Debug, Parser)]
+#[command(name = "envv-control-plane", version, about = "The envv control plane (HTTP API)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API until SIGTERM or ctrl-c.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ENVV_LISTEN", default_value = "127.0.0.1:8420")]
+    pub listen: SocketAddr,
+    /// `postgres://…` for PostgreSQL, `sqlite:PATH` for SQLite. Default: a
+    /// SQLite file under the XDG data directory, created on first run.
+    #[arg(long, env = "ENVV_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// File holding the token signing secret (base64, 32+ bytes). Generated
+    /// (mode 0600) on first run if absent. Replicas must share it.
+    #[arg(long, env = "ENVV_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<PathBuf>,
+    /// Older signing keys whose tokens are still accepted (key rotation).
+    #[arg(long, env = "ENVV_PREVIOUS_SIGNING_KEY_FILES", value_delimiter = ',')]
+    pub previous_signing_key_file: Vec<PathBuf>,
+    /// Take the client address from `X-Forwarded-For` (behind a proxy only).
+    #[arg(long, env = "ENVV_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Log format; the level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "ENVV_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn data_dir() -> anyhow::Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "envv")
+        .context("finding your home directory for the default data directory")?;
+    Ok(dirs.data_dir().to_path_buf())
+}
+
+/// A 0700 directory, created if missing.
+fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let database_url = match args.database_url {
+        Some(url) => url,
+        None => {
+            let dir = data_dir()?;
+            private_dir(&dir)?;
+            format!("sqlite:{}", dir.join("control-plane.db").display())
+        }
+    };
+    let key_file = match args.signing_key_file {
+        Some(path) => path,
+        None => data_dir()?.join("signing-key"),
+    };
+    let signing_key = load_or_create_key(&key_file)?;
+    let previous = args
+        .previous_signing_key_file
+        .iter()
+        .map(|path| load_key(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let store = crate::store::connect(&database_url)
+        .await
+        .context("opening the database (is the URL right and the server up?)")?;
+    let mut config = Config::new(signing_key);
+    config.previous_signing_keys = previous;
+    config.trust_forwarded_for = args.trust_forwarded_for;
+    let state = AppState::new(store, config);
+
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        backend = if database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
+        "envv control plane listening"
+    );
+    crate::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only ctrl-c stops the server");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}
+
+fn load_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is readable by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let text = Zeroizing::new(fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    let secret = STANDARD
+        .decode(text.trim())
+        .with_context(|| format!("{} does not hold base64", path.display()))?;
+    SigningKey::new(secret)
+        .with_context(|| format!("{} must hold at least 32 bytes of key", path.display()))
+}
+
+fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
+    if path.exists() {
+        return load_key(path);
+    }
+    if let Some(dir) = path.parent() {
+        private_dir(dir)?;
+    }
+    let key = SigningKey::generate();
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let encoded = Zeroizing::new(STANDARD.encode(key.secret()));
+    writeln!(file, "{}", encoded.as_str())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), kid = key.kid(), "generated a new signing key");
+    Ok(key)
+}

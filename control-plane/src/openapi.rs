@@ -1,0 +1,32 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::routes::{auth, ops, teams};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "envv control plane", description = "Accounts, teams, roles and key distribution. The server never holds a plaintext secret or team key."),
+    paths(
+        auth::prelogin, auth::signup, auth::login, auth::refresh, auth::logout, auth::me,
+        teams::list, teams::create, teams::get, teams::members, teams::invite, teams::invites,
+        teams::revoke_invite, teams::accept_invite, teams::change_role, teams::remove_member,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+    ),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

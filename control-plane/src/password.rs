@@ -1,0 +1,114 @@
+//! Hashing of the clients' auth keys with argon2id, off the async runtime and
+//! bounded in parallel so a login burst cannot starve the other requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+
+/// How long a request waits for a hashing slot before answering 503.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct KeyHasher {
+    argon2: Argon2<'static>,
+    permits: Arc<Semaphore>,
+    /// Verified against when the email is unknown, so that answer takes as
+    /// long as a wrong key.
+    dummy_hash: Arc<str>,
+}
+
+impl KeyHasher {
+    pub fn new(params: Params, parallelism: usize) -> Self {
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy_hash = argon2
+            .hash_password(b"envv-dummy-auth-key-for-unknown-users", &salt)
+            .expect("argon2 accepts a fixed input")
+            .to_string();
+        KeyHasher {
+            argon2,
+            permits: Arc::new(Semaphore::new(parallelism.max(1))),
+            dummy_hash: dummy_hash.into(),
+        }
+    }
+
+    /// Strong defaults for a key that already came out of the client's
+    /// argon2id: OWASP's minimum (19 MiB, 2 passes) suffices for a
+    /// high-entropy input and keeps logins cheap for the server.
+    pub fn default_params() -> Params {
+        Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters")
+    }
+
+    pub async fn hash(&self, key: Zeroizing<Vec<u8>>) -> Result<String, ApiError> {
+        let argon2 = self.argon2.clone();
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2
+                .hash_password(&key, &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing failed: {e}")))
+        })
+        .await?
+    }
+
+    /// Checks `key` against `stored`; with no stored hash, burns the same
+    /// time against the dummy and answers false.
+    pub async fn verify(&self, key: Zeroizing<Vec<u8>>, stored: Option<String>) -> Result<bool, ApiError> {
+        let argon2 = self.argon2.clone();
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let matches = self
+            .run(move || {
+                PasswordHash::new(&stored)
+                    .map(|hash| argon2.verify_password(&key, &hash).is_ok())
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(known && matches)
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(|_| ApiError::Unavailable)?;
+        let out = tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> KeyHasher {
+        KeyHasher::new(Params::new(1024, 1, 1, None).unwrap(), 2)
+    }
+
+    #[tokio::test]
+    async fn right_key_verifies_and_wrong_key_does_not() {
+        let h = hasher();
+        let stored = h.hash(Zeroizing::new(vec![7; 32])).await.unwrap();
+        assert!(h.verify(Zeroizing::new(vec![7; 32]), Some(stored.clone())).await.unwrap());
+        assert!(!h.verify(Zeroizing::new(vec![8; 32]), Some(stored)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn unknown_user_never_verifies() {
+        let h = hasher();
+        assert!(!h.verify(Zeroizing::new(vec![7; 32]), None).await.unwrap());
+    }
+}

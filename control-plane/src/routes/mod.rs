@@ -1,0 +1,67 @@
+//! The HTTP routes and the middleware around them.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{delete, get, post, put};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub mod auth;
+pub mod ops;
+pub mod teams;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/prelogin", post(auth::prelogin))
+        .route("/auth/signup", post(auth::signup))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/teams", get(teams::list).post(teams::create))
+        .route("/teams/{team}", get(teams::get))
+        .route("/teams/{team}/members", get(teams::members))
+        .route("/teams/{team}/members/{user}", delete(teams::remove_member))
+        .route("/teams/{team}/members/{user}/role", put(teams::change_role))
+        .route("/teams/{team}/invite", post(teams::invite))
+        .route("/teams/{team}/invites", get(teams::invites))
+        .route("/teams/{team}/invites/{invite}", delete(teams::revoke_invite))
+        .route("/invites/{invite}/accept", post(teams::accept_invite))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(envv_api::MAX_BODY_BYTES));
+
+    let metrics = state.metrics.clone();
+    api.with_state(state)
+        .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    // Method, path and request id only: headers carry tokens.
+                    let id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %id,
+                    )
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}

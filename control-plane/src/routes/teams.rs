@@ -1,0 +1,309 @@
+//! Teams, members, roles and invites.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use envv_api::{
+    AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, ErrorBody,
+    Invite, Member, Team,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::authz::{Action, authorize};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::state::AppState;
+use crate::store::{self, MembershipRefusal, NewInvite, TeamRecord};
+use crate::validate;
+
+/// Largest invite secret blob (sealed to the team key) a client may store.
+const MAX_SEALED_SECRET: usize = 4 * 1024;
+/// Largest invitee proof a client may store.
+const MAX_PROOF: usize = 1024;
+
+fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
+    Team {
+        id: team.id,
+        name: team.name,
+        role,
+        created_at: team.created_at,
+    }
+}
+
+#[utoipa::path(get, path = "/teams", tag = "teams",
+    responses((status = 200, body = Vec<Team>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<Vec<Team>>> {
+    let teams = state.store.teams_of(caller.id).await?;
+    Ok(Json(teams.into_iter().map(|(t, r)| team_view(t, r)).collect()))
+}
+
+/// Creates a team with the caller as its owner.
+#[utoipa::path(post, path = "/teams", tag = "teams",
+    request_body = CreateTeamRequest,
+    responses((status = 201, body = Team), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiJson(req): ApiJson<CreateTeamRequest>,
+) -> ApiResult<(StatusCode, Json<Team>)> {
+    let name = validate::display_name("name", &req.name)?;
+    if state.store.user_by_id(caller.id).await?.is_none_or(|u| u.disabled) {
+        return Err(ApiError::Unauthorized);
+    }
+    let team = TeamRecord {
+        id: Uuid::new_v4(),
+        name,
+        created_at: store::now(),
+    };
+    state.store.create_team(team.clone(), caller.id).await?;
+    Ok((StatusCode::CREATED, Json(team_view(team, envv_api::Role::Owner))))
+}
+
+#[utoipa::path(get, path = "/teams/{team}", tag = "teams",
+    params(("team" = Uuid, Path)),
+    responses((status = 200, body = Team), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<Json<Team>> {
+    let (team, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ReadTeam)?;
+    Ok(Json(team_view(team, role)))
+}
+
+#[utoipa::path(get, path = "/teams/{team}/members", tag = "teams",
+    params(("team" = Uuid, Path)),
+    responses((status = 200, body = Vec<Member>), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn members(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<Member>>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ReadTeam)?;
+    Ok(Json(state.store.members(team).await?))
+}
+
+/// Invites an email with a role. Single use, expiring; the invitee proves
+/// the invite secret (which the server never sees) by its accept token.
+#[utoipa::path(post, path = "/teams/{team}/invite", tag = "teams",
+    params(("team" = Uuid, Path)),
+    request_body = CreateInviteRequest,
+    responses((status = 201, body = Invite), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<CreateInviteRequest>,
+) -> ApiResult<(StatusCode, Json<Invite>)> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::Invite { role: req.role })?;
+    let email_norm = validate::normalise_email(&req.email)?;
+    let accept_token_hash = hex::decode(&req.accept_token_hash)
+        .ok()
+        .filter(|h| h.len() == 32)
+        .ok_or_else(|| ApiError::BadRequest("`accept_token_hash` must be 64 hex digits".into()))?;
+    if let Some(sealed) = &req.sealed_secret {
+        validate::opaque_blob("sealed_secret", sealed, MAX_SEALED_SECRET)?;
+    }
+    if let Some(user) = state.store.user_by_email(&email_norm).await?
+        && state.store.membership(team, user.id).await?.is_some()
+    {
+        return Err(ApiError::Conflict("this person is already a member".into()));
+    }
+    let now = store::now();
+    let invite = NewInvite {
+        id: Uuid::new_v4(),
+        team_id: team,
+        email: req.email.trim().to_owned(),
+        email_norm,
+        role: req.role,
+        accept_token_hash,
+        sealed_secret: req.sealed_secret,
+        invited_by: caller.id,
+        created_at: now,
+        expires_at: now + state.config.invite_ttl,
+    };
+    state.store.create_invite(invite.clone()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Invite {
+            id: invite.id,
+            team_id: team,
+            email: invite.email,
+            role: invite.role,
+            invited_by: caller.id,
+            created_at: invite.created_at,
+            expires_at: invite.expires_at,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/teams/{team}/invites", tag = "teams",
+    params(("team" = Uuid, Path)),
+    responses((status = 200, body = Vec<Invite>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn invites(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<Invite>>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ManageInvites)?;
+    let pending = state.store.pending_invites(team, store::now()).await?;
+    Ok(Json(pending.iter().map(|i| i.to_api()).collect()))
+}
+
+#[utoipa::path(delete, path = "/teams/{team}/invites/{invite}", tag = "teams",
+    params(("team" = Uuid, Path), ("invite" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((team, invite)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ManageInvites)?;
+    if state.store.revoke_invite(team, invite, caller.id, store::now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("invite"))
+    }
+}
+
+/// Joins the team an invite is for. The invite must be addressed to the
+/// caller's email and the accept token must match; any failure is the same 404.
+#[utoipa::path(post, path = "/invites/{invite}/accept", tag = "teams",
+    params(("invite" = Uuid, Path)),
+    request_body = AcceptInviteRequest,
+    responses((status = 200, body = Team), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(invite_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<AcceptInviteRequest>,
+) -> ApiResult<Json<Team>> {
+    if let Some(proof) = &req.proof {
+        validate::opaque_blob("proof", proof, MAX_PROOF)?;
+    }
+    let not_found = ApiError::NotFound("invite");
+    let user = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(ApiError::Unauthorized)?;
+    let invite = state.store.invite(invite_id).await?.ok_or(ApiError::NotFound("invite"))?;
+    let presented = Sha256::digest(req.accept_token.as_bytes());
+    let token_ok: bool = presented[..].ct_eq(&invite.accept_token_hash).into();
+    let addressed_to_caller = validate::normalise_email(&user.email)? == invite.email_norm;
+    if !token_ok || !addressed_to_caller {
+        return Err(not_found);
+    }
+    if !state
+        .store
+        .accept_invite(invite_id, caller.id, req.proof, store::now())
+        .await?
+    {
+        return Err(not_found);
+    }
+    let (team, role) = state.team_role(invite.team_id, caller.id).await?;
+    Ok(Json(team_view(team, role)))
+}
+
+#[utoipa::path(put, path = "/teams/{team}/members/{user}/role", tag = "teams",
+    params(("team" = Uuid, Path), ("user" = Uuid, Path)),
+    request_body = ChangeRoleRequest,
+    responses((status = 200, body = Member), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn change_role(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((team, target)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<ChangeRoleRequest>,
+) -> ApiResult<Json<Member>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    let (_, current) = state
+        .store
+        .membership(team, target)
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
+    authorize(role, Action::ChangeRole { from: current, to: req.role })?;
+    match state
+        .store
+        .set_role(team, caller.id, target, req.role, store::now())
+        .await?
+    {
+        Ok(()) => {}
+        Err(MembershipRefusal::LastOwner) => return Err(ApiError::LastOwner),
+        Err(MembershipRefusal::NotMember) => return Err(ApiError::NotFound("member")),
+    }
+    let member = state
+        .store
+        .members(team)
+        .await?
+        .into_iter()
+        .find(|m| m.user_id == target)
+        .ok_or(ApiError::NotFound("member"))?;
+    Ok(Json(member))
+}
+
+/// Removes a member; a member removing themself leaves the team.
+#[utoipa::path(delete, path = "/teams/{team}/members/{user}", tag = "teams",
+    params(("team" = Uuid, Path), ("user" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath((team, target)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    let (_, current) = state
+        .store
+        .membership(team, target)
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
+    authorize(
+        role,
+        Action::Remove {
+            target: current,
+            is_self: target == caller.id,
+        },
+    )?;
+    match state.store.remove_member(team, caller.id, target, store::now()).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(MembershipRefusal::LastOwner) => Err(ApiError::LastOwner),
+        Err(MembershipRefusal::NotMember) => Err(ApiError::NotFound("member")),
+    }
+}

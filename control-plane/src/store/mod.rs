@@ -1,0 +1,321 @@
+//! Storage: one thin trait, one implementation per backend.
+//!
+//! Both backends run the same SQL (SQLite accepts PostgreSQL's `$n`
+//! placeholders), so the query code is written once in [`sql`] and
+//! instantiated for each pool type; each backend keeps its own connection
+//! set-up and its own migrations with native column types.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use envv_api::{KdfParams, Role};
+use uuid::Uuid;
+
+#[macro_use]
+mod sql;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Open the store a database URL names: `postgres://` or `postgresql://`
+/// selects PostgreSQL, `sqlite:` (or a bare path) SQLite. Runs migrations.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a row with the same key already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// The time as the database stores it: microseconds, UTC.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+#[derive(Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub email: String,
+    pub email_norm: String,
+    pub name: String,
+    pub auth_key_hash: String,
+    pub identity_public_key: String,
+    pub wrapped_identity: String,
+    pub kdf: KdfParams,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub auth_key_hash: String,
+    pub identity_public_key: String,
+    pub wrapped_identity: String,
+    pub kdf: KdfParams,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRecord {
+    pub fn to_api(&self) -> envv_api::User {
+        envv_api::User {
+            id: self.id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            identity_public_key: self.identity_public_key.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A refresh token as stored: only its hash.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub token_hash: Vec<u8>,
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The old token was spent and the new one stored.
+    Rotated { user_id: Uuid, family_id: Uuid },
+    /// The token was already spent: its family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// An event the server itself observed, written in the same transaction as
+/// the change it records.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub team_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: &'static str,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(action: &'static str) -> Self {
+        AuditEvent {
+            team_id: None,
+            actor_id: None,
+            action,
+            target: None,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn team(mut self, team_id: Uuid) -> Self {
+        self.team_id = Some(team_id);
+        self
+    }
+
+    pub fn actor(mut self, actor_id: Uuid) -> Self {
+        self.actor_id = Some(actor_id);
+        self
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub event_id: Uuid,
+    pub team_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub email: String,
+    pub email_norm: String,
+    pub role: Role,
+    pub accept_token_hash: Vec<u8>,
+    pub sealed_secret: Option<String>,
+    pub invited_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteRecord {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub email: String,
+    pub email_norm: String,
+    pub role: Role,
+    pub accept_token_hash: Vec<u8>,
+    pub sealed_secret: Option<String>,
+    pub invited_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_by: Option<Uuid>,
+    pub revoked: bool,
+}
+
+impl InviteRecord {
+    pub fn to_api(&self) -> envv_api::Invite {
+        envv_api::Invite {
+            id: self.id,
+            team_id: self.team_id,
+            email: self.email.clone(),
+            role: self.role,
+            invited_by: self.invited_by,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Why a membership change was refused inside its transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipRefusal {
+    /// The change would leave the team without an owner.
+    LastOwner,
+    /// The target is not a member.
+    NotMember,
+}
+
+/// Failed-login bookkeeping for one normalised email.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlePolicy {
+    pub max_failures: i32,
+    pub window: chrono::Duration,
+    pub lockout: chrono::Duration,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates the user and its `signup` audit row together.
+    async fn create_user(&self, user: NewUser) -> Result<(), StoreError>;
+    async fn user_by_email(&self, email_norm: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Stores a new session's first refresh token and its audit row.
+    async fn start_session(&self, token: NewRefreshToken, audit: AuditEvent) -> Result<(), StoreError>;
+    /// Spends `old_hash` and stores `new` in its family, atomically: of many
+    /// concurrent calls with one token, exactly one rotates.
+    async fn rotate_refresh(
+        &self,
+        old_hash: &[u8],
+        new_hash: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<RefreshOutcome, StoreError>;
+    /// Revokes the family of the given token; returns whether one was found.
+    async fn revoke_session(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// When the email is locked out, until when.
+    async fn login_locked_until(
+        &self,
+        email_norm: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Counts a failed login and writes its audit row; returns the lockout
+    /// end if this failure tipped the email into one.
+    async fn record_login_failure(
+        &self,
+        email_norm: &str,
+        now: DateTime<Utc>,
+        policy: ThrottlePolicy,
+        audit: AuditEvent,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn clear_login_failures(&self, email_norm: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    /// Creates the team with `owner` as its first owner.
+    async fn create_team(&self, team: TeamRecord, owner: Uuid) -> Result<(), StoreError>;
+    async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError>;
+    /// The team and the user's role in it, if they are a member.
+    async fn membership(&self, team: Uuid, user: Uuid) -> Result<Option<(TeamRecord, Role)>, StoreError>;
+    async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError>;
+
+    async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError>;
+    async fn invite(&self, id: Uuid) -> Result<Option<InviteRecord>, StoreError>;
+    async fn pending_invites(&self, team: Uuid, now: DateTime<Utc>) -> Result<Vec<InviteRecord>, StoreError>;
+    async fn revoke_invite(&self, team: Uuid, id: Uuid, actor: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Spends the invite and adds the member, once: a second accept finds it spent.
+    async fn accept_invite(
+        &self,
+        id: Uuid,
+        user: Uuid,
+        proof: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets a member's role unless that leaves the team without an owner.
+    async fn set_role(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        target: Uuid,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), MembershipRefusal>, StoreError>;
+    /// Removes a member (or lets one leave) unless that leaves no owner.
+    async fn remove_member(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        target: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), MembershipRefusal>, StoreError>;
+
+    /// A team's audit rows, oldest first.
+    async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// A user's account-level rows (signup, login, logout), oldest first.
+    async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Everything the control plane stores.
+#[async_trait]
+pub trait Store: AccountStore + TeamStore {
+    /// Checks the database answers; backs `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,122 @@
+//! Checks on untrusted input. Messages name the field, never echo its value.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use envv_api::KdfParams;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+/// Lowercased and trimmed: the form limits and uniqueness are keyed on.
+pub fn normalise_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(email)
+    } else {
+        Err(bad("`email` is not a valid email address"))
+    }
+}
+
+pub fn display_name(field: &str, name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(bad(format!("`{field}` must be 1 to 100 printable characters")));
+    }
+    Ok(name.to_owned())
+}
+
+/// The 32-byte auth key, in standard or URL-safe base64.
+pub fn auth_key(encoded: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(encoded))
+        .map(Zeroizing::new)
+        .map_err(|_| bad("`auth_key` must be base64"))?;
+    if decoded.len() != 32 {
+        return Err(bad("`auth_key` must be 32 bytes"));
+    }
+    Ok(decoded)
+}
+
+/// An age X25519 recipient: `age1` and 58 bech32 characters.
+pub fn age_recipient(field: &str, key: &str) -> Result<(), ApiError> {
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let valid = key.len() == 62
+        && key.starts_with("age1")
+        && key[4..].chars().all(|c| BECH32.contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(bad(format!("`{field}` must be an age X25519 recipient (age1…)")))
+    }
+}
+
+/// An opaque client blob: printable ASCII (base64 or armour), bounded.
+pub fn opaque_blob(field: &str, blob: &str, max: usize) -> Result<(), ApiError> {
+    if blob.is_empty() || blob.len() > max || !blob.bytes().all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\n') {
+        return Err(bad(format!("`{field}` must be 1 to {max} printable ASCII characters")));
+    }
+    Ok(())
+}
+
+/// Bounds that keep a client's key derivation strong but feasible. The server
+/// only stores these, but a client must never be told to use weak ones.
+pub fn kdf(params: &KdfParams) -> Result<(), ApiError> {
+    if params.algorithm != "argon2id" {
+        return Err(bad("`kdf.algorithm` must be argon2id"));
+    }
+    if !(8 * 1024..=1024 * 1024).contains(&params.memory_kib) {
+        return Err(bad("`kdf.memory_kib` must be between 8192 and 1048576"));
+    }
+    if !(1..=10).contains(&params.iterations) {
+        return Err(bad("`kdf.iterations` must be between 1 and 10"));
+    }
+    if !(1..=4).contains(&params.parallelism) {
+        return Err(bad("`kdf.parallelism` must be between 1 and 4"));
+    }
+    let salt = STANDARD
+        .decode(&params.salt)
+        .map_err(|_| bad("`kdf.salt` must be base64"))?;
+    if !(16..=64).contains(&salt.len()) {
+        return Err(bad("`kdf.salt` must be 16 to 64 bytes"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_normalise_case_and_space() {
+        assert_eq!(normalise_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
+        for bad in ["", "alice", "@x", "a@", "a b@x", "a@b@c"] {
+            assert!(normalise_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn auth_key_must_be_32_bytes() {
+        assert!(auth_key(&STANDARD.encode([1u8; 32])).is_ok());
+        assert!(auth_key(&URL_SAFE_NO_PAD.encode([1u8; 32])).is_ok());
+        assert!(auth_key(&STANDARD.encode([1u8; 31])).is_err());
+        assert!(auth_key("not base64!").is_err());
+    }
+
+    #[test]
+    fn recipients_are_checked() {
+        let good = format!("age1{}", "q".repeat(58));
+        assert!(age_recipient("k", &good).is_ok());
+        assert!(age_recipient("k", "age1short").is_err());
+        assert!(age_recipient("k", &format!("age1{}", "b".repeat(58))).is_err());
+    }
+}

@@ -1,0 +1,339 @@
+//! Shared test harness: a real control plane on a real database (a SQLite
+//! file or a fresh PostgreSQL database), served on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use control_plane::store::{self, Store};
+use control_plane::tokens::SigningKey;
+use control_plane::{AppState, Config};
+use envv_api::{KdfParams, Role, Session, SignupRequest};
+use rand::{Rng, RngCore};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("ENVV_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped at the end.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite:{}", dir.path().join("envv.db").display());
+                TestDb {
+                    backend,
+                    url,
+                    dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin = postgres_admin_url();
+                let name = format!("envv_test_{}", Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at ENVV_TEST_POSTGRES_URL is not reachable ({e}); start it or set the URL")
+                });
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                TestDb {
+                    backend,
+                    url: format!("{base}/{name}"),
+                    dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    pub async fn store(&self) -> Arc<dyn Store> {
+        store::connect(&self.url).await.expect("open test store")
+    }
+
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.dir.as_ref().map(|d| d.path().join("envv.db"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url()).await.ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Cheap hashing and generous limits, so tests are quick and independent.
+pub fn test_config() -> Config {
+    let mut config = Config::new(SigningKey::generate());
+    config.server_argon2 = argon2::Params::new(1024, 1, 1, None).expect("params");
+    config.ip_max_failures = 10_000;
+    config
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, test_config()).await
+    }
+
+    pub async fn start_with(backend: Backend, config: Config) -> TestServer {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        let state = AppState::new(store, config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(control_plane::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            state,
+            db,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+
+    /// Sends a request; returns status and JSON body (Null when empty).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.call("POST", path, token, Some(body)).await
+    }
+
+    /// Signs up a fresh user with random keys.
+    pub async fn signup(&self, email: &str) -> TestUser {
+        let creds = Credentials::random(email);
+        let (status, body) = self.post("/auth/signup", None, creds.signup_body()).await;
+        assert_eq!(status, 201, "signup failed: {body}");
+        let session: Session = serde_json::from_value(body).expect("session");
+        TestUser {
+            id: session.user.id,
+            email: email.to_owned(),
+            access: session.tokens.access_token,
+            refresh: session.tokens.refresh_token,
+            creds,
+        }
+    }
+
+    pub async fn create_team(&self, owner: &TestUser, name: &str) -> Uuid {
+        let (status, body) = self.post("/teams", Some(&owner.access), json!({ "name": name })).await;
+        assert_eq!(status, 201, "create team failed: {body}");
+        body["id"].as_str().expect("team id").parse().expect("uuid")
+    }
+
+    /// Invites `user` with `role` and has them accept.
+    pub async fn add_member(&self, team: Uuid, admin: &TestUser, user: &TestUser, role: Role) {
+        let invite = self.invite(team, admin, &user.email, role).await;
+        let (status, body) = self
+            .post(
+                &format!("/invites/{}/accept", invite.id),
+                Some(&user.access),
+                json!({ "accept_token": invite.accept_token }),
+            )
+            .await;
+        assert_eq!(status, 200, "accept failed: {body}");
+    }
+
+    pub async fn invite(&self, team: Uuid, admin: &TestUser, email: &str, role: Role) -> TestInvite {
+        let accept_token = random_b64(32);
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(accept_token.as_bytes()));
+        let (status, body) = self
+            .post(
+                &format!("/teams/{team}/invite"),
+                Some(&admin.access),
+                json!({ "email": email, "role": role, "accept_token_hash": hash }),
+            )
+            .await;
+        assert_eq!(status, 201, "invite failed: {body}");
+        TestInvite {
+            id: body["id"].as_str().expect("invite id").parse().expect("uuid"),
+            accept_token,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct TestInvite {
+    pub id: Uuid,
+    pub accept_token: String,
+}
+
+/// What a client derives and holds; random stand-ins for the real KDF output.
+#[derive(Clone)]
+pub struct Credentials {
+    pub email: String,
+    pub auth_key: String,
+    pub identity_public_key: String,
+    pub wrapped_identity: String,
+    pub kdf: KdfParams,
+}
+
+impl Credentials {
+    pub fn random(email: &str) -> Credentials {
+        Credentials {
+            email: email.to_owned(),
+            auth_key: random_b64(32),
+            identity_public_key: random_recipient(),
+            wrapped_identity: random_b64(120),
+            kdf: KdfParams {
+                algorithm: "argon2id".into(),
+                memory_kib: 65536,
+                iterations: 3,
+                parallelism: 1,
+                salt: random_b64(16),
+            },
+        }
+    }
+
+    pub fn signup_body(&self) -> Value {
+        serde_json::to_value(SignupRequest {
+            email: self.email.clone(),
+            name: "Test User".into(),
+            auth_key: self.auth_key.clone(),
+            identity_public_key: self.identity_public_key.clone(),
+            wrapped_identity: self.wrapped_identity.clone(),
+            kdf: self.kdf.clone(),
+        })
+        .expect("json")
+    }
+
+    pub fn login_body(&self) -> Value {
+        json!({ "email": self.email, "auth_key": self.auth_key })
+    }
+}
+
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+    pub creds: Credentials,
+}
+
+pub fn random_b64(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    STANDARD.encode(bytes)
+}
+
+pub fn random_recipient() -> String {
+    const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..58).map(|_| BECH32[rng.gen_range(0..BECH32.len())] as char).collect();
+    format!("age1{tail}")
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.com", Uuid::new_v4().simple())
+}
