@@ -1,0 +1,167 @@
+//! Accounts and sessions over HTTP, on both backends.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{Backend, Credentials, TestServer, unique_email};
+use serde_json::json;
+
+async fn signup_then_login_then_me(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let email = unique_email("alice");
+    let user = server.signup(&email).await;
+
+    let (status, me) = server.get("/me", &user.access).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["email"], email);
+    assert_eq!(me["identity_public_key"], user.creds.identity_public_key);
+
+    let (status, session) = server.post("/auth/login", None, user.creds.login_body()).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["wrapped_identity"], user.creds.wrapped_identity);
+    assert_eq!(session["kdf"]["salt"], user.creds.kdf.salt);
+    assert_eq!(session["tokens"]["token_type"], "Bearer");
+    let access = session["tokens"]["access_token"].as_str().unwrap();
+    assert_eq!(server.get("/me", access).await.0, 200);
+}
+
+async fn signup_twice_with_one_email_conflicts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let email = unique_email("dup");
+    server.signup(&email).await;
+    let again = Credentials::random(&email.to_uppercase());
+    let (status, body) = server.post("/auth/signup", None, again.signup_body()).await;
+    assert_eq!(status, 409, "{body}");
+}
+
+async fn prelogin_is_stable_and_alike_for_unknown_emails(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("known")).await;
+    let (status, known) = server.post("/auth/prelogin", None, json!({ "email": user.email })).await;
+    assert_eq!(status, 200);
+    assert_eq!(known["kdf"]["salt"], user.creds.kdf.salt);
+
+    let ghost = unique_email("ghost");
+    let (_, first) = server.post("/auth/prelogin", None, json!({ "email": ghost })).await;
+    let (_, second) = server.post("/auth/prelogin", None, json!({ "email": ghost.to_uppercase() })).await;
+    assert_eq!(first, second, "the fake must be stable across case variants");
+    let keys = |v: &serde_json::Value| v["kdf"].as_object().unwrap().keys().cloned().collect::<HashSet<_>>();
+    assert_eq!(keys(&first), keys(&known));
+    let (_, other) = server.post("/auth/prelogin", None, json!({ "email": unique_email("ghost") })).await;
+    assert_ne!(first["kdf"]["salt"], other["kdf"]["salt"]);
+}
+
+async fn unknown_email_and_wrong_key_answer_byte_identical(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("bob")).await;
+    let raw = |body: serde_json::Value| {
+        let http = server.http.clone();
+        let url = server.url("/auth/login");
+        async move {
+            let resp = http.post(url).json(&body).send().await.unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap())
+        }
+    };
+    let wrong_key = raw(json!({ "email": user.email, "auth_key": common::random_b64(32) })).await;
+    let unknown = raw(json!({ "email": unique_email("nobody"), "auth_key": common::random_b64(32) })).await;
+    assert_eq!(wrong_key.0, 401);
+    assert_eq!(wrong_key, unknown);
+}
+
+async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("carol")).await;
+    let variants = [
+        user.email.clone(),
+        user.email.to_uppercase(),
+        format!("  {}  ", user.email),
+        user.email.to_uppercase(),
+        user.email.clone(),
+    ];
+    for email in &variants {
+        let (status, _) = server
+            .post("/auth/login", None, json!({ "email": email, "auth_key": common::random_b64(32) }))
+            .await;
+        assert_eq!(status, 401);
+    }
+    // Now locked, even with the right key.
+    let resp = server
+        .http
+        .post(server.url("/auth/login"))
+        .json(&user.creds.login_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "Retry-After {retry}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("dave")).await;
+    let (status, first) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    assert_eq!(status, 200);
+    let newer = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(newer, user.refresh);
+    assert_eq!(server.get("/me", first["access_token"].as_str().unwrap()).await.0, 200);
+
+    // The spent token comes back: refused, and the newer one dies with it.
+    let (status, body) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "refresh_token_reused");
+    let (status, _) = server.post("/auth/refresh", None, json!({ "refresh_token": newer })).await;
+    assert_eq!(status, 401);
+}
+
+async fn concurrent_refreshes_of_one_token_have_one_winner(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("erin")).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let http = server.http.clone();
+            let url = server.url("/auth/refresh");
+            let token = user.refresh.clone();
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&json!({ "refresh_token": token }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 19, "{statuses:?}");
+}
+
+async fn logout_ends_the_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("fay")).await;
+    let (status, _) = server.post("/auth/logout", None, json!({ "refresh_token": user.refresh })).await;
+    assert_eq!(status, 204);
+    let (status, _) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    assert_eq!(status, 401);
+    let (status, _) = server.post("/auth/logout", None, json!({ "refresh_token": "envv_rt_nope" })).await;
+    assert_eq!(status, 401);
+}
+
+on_both_backends!(
+    signup_then_login_then_me,
+    signup_twice_with_one_email_conflicts,
+    prelogin_is_stable_and_alike_for_unknown_emails,
+    unknown_email_and_wrong_key_answer_byte_identical,
+    repeated_failures_are_limited_across_case_variants,
+    refresh_rotates_and_reuse_revokes_the_family,
+    concurrent_refreshes_of_one_token_have_one_winner,
+    logout_ends_the_session,
+);
