@@ -1,0 +1,84 @@
+use std::path::PathBuf;
+
+/// Errors from key derivation, identities, grants and invites.
+///
+/// No variant carries key material or a password; the fields name what was
+/// being checked so a user-facing message can say what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The server (or a config file) proposed KDF parameters outside the
+    /// bounds this client accepts; refusing protects against a server that
+    /// tries to make the client do no work (weak) or endless work (DoS).
+    #[error("key derivation parameters rejected: {reason}")]
+    KdfParamsRejected { reason: &'static str },
+
+    /// argon2 itself failed (parameters already validated, so unexpected).
+    #[error("key derivation failed")]
+    Kdf,
+
+    /// The wrapped identity did not open: the password is wrong, or the blob
+    /// was corrupted (an AEAD cannot tell the two apart).
+    #[error("wrong password (or the stored identity is corrupted)")]
+    WrongPassword,
+
+    /// A stored or received blob did not have the expected shape.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        what: &'static str,
+        reason: &'static str,
+    },
+
+    /// A grant or sealed invite was not encrypted to the identity trying to
+    /// open it.
+    #[error("{what} is not encrypted to this key")]
+    NotARecipient { what: &'static str },
+
+    /// A grant opened but names a different team or epoch than requested: a
+    /// server replaying one epoch's grant as another's.
+    #[error(
+        "grant is for team {found_team} epoch {found_epoch}, expected team {expected_team} epoch {expected_epoch}"
+    )]
+    GrantMismatch {
+        expected_team: uuid::Uuid,
+        expected_epoch: u64,
+        found_team: uuid::Uuid,
+        found_epoch: u64,
+    },
+
+    /// A sealed invite secret opened but belongs to another team or invite.
+    #[error("sealed invite secret belongs to another team or invite")]
+    InviteMismatch,
+
+    /// The invitee's proof does not match the public key the server gave us:
+    /// the key was substituted or the proof forged.
+    #[error("invite proof does not match the invitee's public key")]
+    InviteProofMismatch,
+
+    /// An invite code string could not be parsed.
+    #[error("invalid invite code: {reason}")]
+    InvalidInviteCode { reason: &'static str },
+
+    /// A public key string is not an age X25519 recipient.
+    #[error("invalid public key: expected an age X25519 recipient (age1...)")]
+    InvalidPublicKey,
+
+    /// An epoch key was inserted into the keyring of another team.
+    #[error("key for team {found} does not belong in the keyring of team {expected}")]
+    WrongTeam {
+        expected: uuid::Uuid,
+        found: uuid::Uuid,
+    },
+
+    /// age refused to encrypt (it only does so on I/O failures in memory).
+    #[error("encryption failed")]
+    Encrypt,
+
+    /// Reading or writing a key file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,486 @@
+//! Bytes ↔ [`EnvFile`]: parsing, verification and encoding of `.env.enc` v1.
+//!
+//! Verification runs in a fixed order so that each kind of tampering is
+//! reported by name (see `docs/format.md`, "Verification order").
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::{
+    Entry, EnvFile, EnvFileError, EnvName, MAX_FILE_BYTES, MAX_SECRETS, MAX_VALUE_BYTES,
+    ReadOptions, SecretName,
+};
+use crate::crypto::{self, AgeOpenError, EpochIdentity, PublicKey, TeamKeyring};
+use crate::secret::{Key32, SecretValue};
+
+/// First line of every v1 file.
+pub const MAGIC: &str = "envv-env v1";
+const INFO_VALUE: &[u8] = b"envv-env/v1 value-key";
+const INFO_HEADER_MAC: &[u8] = b"envv-env/v1 header-mac";
+const INFO_FILE_MAC: &[u8] = b"envv-env/v1 file-mac";
+/// Longest accepted header line (the `key` line is about 330 bytes).
+const MAX_HEADER_LINE: usize = 1024;
+/// Longest accepted secret line: a 256-byte name, `=`, and base64 of
+/// nonce + 1 MiB + tag.
+pub const MAX_LINE_BYTES: usize = 256 + 1 + (24 + MAX_VALUE_BYTES + 16).div_ceil(3) * 4;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The subkeys of one file, all derived from its data key and the epoch's
+/// secret-key-derived file-auth key.
+struct FileKeys {
+    value: Key32,
+    header_mac: Key32,
+    file_mac: Key32,
+}
+
+impl FileKeys {
+    fn derive(file_auth: &Key32, data_key: &Key32) -> Self {
+        let salt = Some(file_auth.expose().as_slice());
+        Self {
+            value: crypto::hkdf32(salt, data_key.expose(), INFO_VALUE),
+            header_mac: crypto::hkdf32(salt, data_key.expose(), INFO_HEADER_MAC),
+            file_mac: crypto::hkdf32(salt, data_key.expose(), INFO_FILE_MAC),
+        }
+    }
+}
+
+fn hmac(key: &Key32, data: &[u8]) -> [u8; 32] {
+    let mut mac = match HmacSha256::new_from_slice(key.expose()) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts any key length"),
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// Associated data of one value: binds it to its name, environment, team and
+/// epoch, so it cannot be moved to another line, file or epoch.
+fn value_aad(team: Uuid, epoch: u64, env: &str, name: &str) -> Vec<u8> {
+    format!(
+        "envv-env/v1 value\nteam {}\nepoch {epoch}\nenv {env}\nname {name}",
+        team.hyphenated()
+    )
+    .into_bytes()
+}
+
+/// A fresh 32-byte data key and its `key` header value (base64 of a binary
+/// age file, one X25519 stanza, to the epoch's recipient).
+pub(crate) fn new_data_key(key: &EpochIdentity) -> Result<(Key32, String), EnvFileError> {
+    let data_key = Key32::random();
+    let age_file = crypto::age_encrypt(&key.public_key().to_recipient(), data_key.expose())?;
+    Ok((data_key, crypto::b64std(&age_file)))
+}
+
+/// A file's lines located but not yet verified.
+struct Raw<'a> {
+    team: Uuid,
+    epoch: u64,
+    env: &'a str,
+    generation: u64,
+    count: usize,
+    recipient: &'a str,
+    key: &'a [u8],
+    /// Offset just past the `key` line: the header MAC covers `[0, header_end)`.
+    header_end: usize,
+    header_mac: &'a [u8],
+    /// (1-based line number, name, base64 value)
+    lines: Vec<(usize, &'a str, &'a [u8])>,
+    /// Offset of the `file-mac` line: the file MAC covers `[0, body_end)`.
+    body_end: usize,
+    file_mac: &'a [u8],
+}
+
+/// Splits `text` into lines, each with its start offset. Linear.
+struct Lines<'a> {
+    text: &'a [u8],
+    pos: usize,
+    number: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The next line (without `\n`), its number and start offset; `Truncated`
+    /// at end of input, since a complete file always has more to come.
+    fn next(&mut self, max: usize) -> Result<(usize, usize, &'a [u8]), EnvFileError> {
+        let rest = &self.text[self.pos..];
+        if rest.is_empty() {
+            return Err(EnvFileError::Truncated);
+        }
+        self.number += 1;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(EnvFileError::Truncated)?;
+        if len > max {
+            return Err(EnvFileError::TooLarge {
+                what: "line",
+                limit: max,
+            });
+        }
+        let start = self.pos;
+        self.pos += len + 1;
+        Ok((self.number, start, &rest[..len]))
+    }
+
+    fn field(&mut self, key: &'static str) -> Result<(usize, &'a [u8]), EnvFileError> {
+        let (number, _, line) = self.next(MAX_HEADER_LINE)?;
+        let value = line
+            .strip_prefix(key.as_bytes())
+            .and_then(|r| r.strip_prefix(b" "))
+            .ok_or(EnvFileError::Malformed {
+                line: number,
+                reason: header_reason(key),
+            })?;
+        Ok((number, value))
+    }
+}
+
+fn header_reason(key: &'static str) -> &'static str {
+    match key {
+        "team" => "expected `team <uuid>`",
+        "epoch" => "expected `epoch <number>`",
+        "env" => "expected `env <name>`",
+        "generation" => "expected `generation <number>`",
+        "count" => "expected `count <number>`",
+        "recipient" => "expected `recipient <age1...>`",
+        "key" => "expected `key <base64>`",
+        _ => "expected `header-mac <base64>`",
+    }
+}
+
+/// Strict decimal: digits only, no sign, no leading zero.
+fn number(line: usize, text: &[u8]) -> Result<u64, EnvFileError> {
+    let bad = EnvFileError::Malformed {
+        line,
+        reason: "not a canonical decimal number",
+    };
+    if text.is_empty() || text.len() > 20 || (text.len() > 1 && text[0] == b'0') {
+        return Err(bad);
+    }
+    if !text.iter().all(u8::is_ascii_digit) {
+        return Err(bad);
+    }
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(bad)
+}
+
+fn utf8(line: usize, text: &[u8]) -> Result<&str, EnvFileError> {
+    std::str::from_utf8(text).map_err(|_| EnvFileError::Malformed {
+        line,
+        reason: "not UTF-8",
+    })
+}
+
+fn parse(text: &[u8]) -> Result<Raw<'_>, EnvFileError> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(EnvFileError::TooLarge {
+            what: "file",
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let mut lines = Lines {
+        text,
+        pos: 0,
+        number: 0,
+    };
+    let (_, _, first) = lines.next(MAX_HEADER_LINE).map_err(|e| match e {
+        EnvFileError::Truncated if !MAGIC.as_bytes().starts_with(text) => {
+            EnvFileError::UnsupportedFormat
+        }
+        other => other,
+    })?;
+    if first != MAGIC.as_bytes() {
+        return Err(EnvFileError::UnsupportedFormat);
+    }
+    let (n, team) = lines.field("team")?;
+    let team_str = utf8(n, team)?;
+    // Only the canonical lowercase hyphenated form: one file, one byte string.
+    let team = Uuid::try_parse(team_str)
+        .ok()
+        .filter(|u| u.hyphenated().to_string() == team_str)
+        .ok_or(EnvFileError::Malformed {
+            line: n,
+            reason: "team is not a lowercase UUID",
+        })?;
+    let (n, epoch) = lines.field("epoch")?;
+    let epoch = number(n, epoch)?;
+    let (n, env) = lines.field("env")?;
+    let env = utf8(n, env)?;
+    let (n, generation) = lines.field("generation")?;
+    let generation = number(n, generation)?;
+    let (n, count) = lines.field("count")?;
+    let count = number(n, count)?;
+    if count > MAX_SECRETS as u64 {
+        return Err(EnvFileError::TooLarge {
+            what: "number of secrets",
+            limit: MAX_SECRETS,
+        });
+    }
+    let (n, recipient) = lines.field("recipient")?;
+    let recipient = utf8(n, recipient)?;
+    let (_, key) = lines.field("key")?;
+    let header_end = lines.pos;
+    let (_, header_mac) = lines.field("header-mac")?;
+
+    let mut body = Vec::new();
+    loop {
+        let (number, start, line) = lines.next(MAX_LINE_BYTES)?;
+        if let Some(mac) = line.strip_prefix(b"file-mac ") {
+            if lines.pos != text.len() {
+                return Err(EnvFileError::Malformed {
+                    line: number + 1,
+                    reason: "data after the file-mac line",
+                });
+            }
+            return Ok(Raw {
+                team,
+                epoch,
+                env,
+                generation,
+                count: count as usize,
+                recipient,
+                key,
+                header_end,
+                header_mac,
+                lines: body,
+                body_end: start,
+                file_mac: mac,
+            });
+        }
+        if body.len() >= MAX_SECRETS {
+            return Err(EnvFileError::TooLarge {
+                what: "number of secrets",
+                limit: MAX_SECRETS,
+            });
+        }
+        let eq = line
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or(EnvFileError::Malformed {
+                line: number,
+                reason: "expected NAME=<base64>",
+            })?;
+        let name = utf8(number, &line[..eq])?;
+        SecretName::new(name).map_err(|_| EnvFileError::Malformed {
+            line: number,
+            reason: "invalid secret name",
+        })?;
+        body.push((number, name, &line[eq + 1..]));
+    }
+}
+
+/// Reads the secret names of a file without keys or verification (names are
+/// public). For listings that must be trusted, decrypt instead.
+pub fn unverified_names(text: &[u8]) -> Result<Vec<String>, EnvFileError> {
+    Ok(parse(text)?
+        .lines
+        .into_iter()
+        .map(|(_, n, _)| n.to_owned())
+        .collect())
+}
+
+/// Parses and fully verifies a file, returning its decrypted contents.
+pub fn decrypt(
+    text: &[u8],
+    keyring: &TeamKeyring,
+    opts: &ReadOptions,
+) -> Result<EnvFile, EnvFileError> {
+    let raw = parse(text)?;
+    if raw.team != keyring.team() {
+        return Err(EnvFileError::WrongTeam {
+            file: raw.team,
+            expected: keyring.team(),
+        });
+    }
+    if raw.env != opts.env.as_str() {
+        return Err(EnvFileError::WrongEnvironment {
+            file: raw.env.to_owned(),
+            expected: opts.env.to_string(),
+        });
+    }
+    if let Some(expected) = opts.expected_epoch {
+        if raw.epoch < expected {
+            return Err(EnvFileError::StaleEpoch {
+                file: raw.epoch,
+                expected,
+            });
+        }
+        if raw.epoch > expected {
+            return Err(EnvFileError::NewerEpoch {
+                file: raw.epoch,
+                known: expected,
+            });
+        }
+    }
+    if raw.epoch > keyring.current_epoch() {
+        return Err(EnvFileError::NewerEpoch {
+            file: raw.epoch,
+            known: keyring.current_epoch(),
+        });
+    }
+    let epoch_key = keyring
+        .get(raw.epoch)
+        .ok_or(EnvFileError::NoKeyForEpoch { epoch: raw.epoch })?;
+    let recipient_matches = epoch_key.public_key().as_str() == raw.recipient;
+
+    // One asymmetric operation per file.
+    let age_file = crypto::b64std_decode(raw.key).ok_or(EnvFileError::HeaderTampered)?;
+    let data_key = match crypto::age_decrypt(epoch_key.age(), &age_file, 32) {
+        Ok(k) => <[u8; 32]>::try_from(k.as_slice())
+            .map(Key32::from_bytes)
+            .map_err(|_| EnvFileError::HeaderTampered)?,
+        Err(AgeOpenError::NotForThisKey) if !recipient_matches => {
+            return Err(EnvFileError::WrongKey { epoch: raw.epoch });
+        }
+        Err(_) => return Err(EnvFileError::HeaderTampered),
+    };
+    let keys = FileKeys::derive(epoch_key.file_auth(), &data_key);
+    let header_mac = crypto::b64std_decode(raw.header_mac).ok_or(EnvFileError::HeaderTampered)?;
+    if !bool::from(hmac(&keys.header_mac, &text[..raw.header_end]).ct_eq(header_mac.as_slice())) {
+        return Err(EnvFileError::HeaderTampered);
+    }
+    // The header is authentic from here on.
+    if let Some(expected) = opts.min_generation
+        && raw.generation < expected
+    {
+        return Err(EnvFileError::RolledBack {
+            file: raw.generation,
+            expected,
+        });
+    }
+    if raw.lines.len() != raw.count {
+        return Err(EnvFileError::LineMissingOrInserted {
+            expected: raw.count,
+            found: raw.lines.len(),
+        });
+    }
+    for pair in raw.lines.windows(2) {
+        let (a, b) = (pair[0].1, pair[1].1);
+        if a == b {
+            return Err(EnvFileError::DuplicateName { name: b.to_owned() });
+        }
+        if a > b {
+            return Err(EnvFileError::LinesReordered { name: b.to_owned() });
+        }
+    }
+
+    let mut entries = BTreeMap::new();
+    for &(number, name, sealed_b64) in &raw.lines {
+        let sealed = crypto::b64std_decode(sealed_b64).ok_or(EnvFileError::Malformed {
+            line: number,
+            reason: "value is not base64",
+        })?;
+        let aad = value_aad(raw.team, raw.epoch, raw.env, name);
+        let plain = crypto::open(&keys.value, &aad, &sealed).ok_or_else(|| {
+            EnvFileError::ValueMovedOrForged {
+                name: name.to_owned(),
+            }
+        })?;
+        let value = String::from_utf8(plain.to_vec()).map_err(|_| EnvFileError::Malformed {
+            line: number,
+            reason: "value is not UTF-8",
+        })?;
+        let name = SecretName::new(name)?;
+        let value = SecretValue::new(value);
+        super::validate_value(&name, &value)?;
+        let sealed = Some(utf8(number, sealed_b64)?.to_owned());
+        entries.insert(name, Entry { value, sealed });
+    }
+
+    let file_mac = crypto::b64std_decode(raw.file_mac).ok_or(EnvFileError::BadMac)?;
+    if !bool::from(hmac(&keys.file_mac, &text[..raw.body_end]).ct_eq(file_mac.as_slice())) {
+        return Err(EnvFileError::BadMac);
+    }
+
+    Ok(EnvFile {
+        team: raw.team,
+        env: EnvName::new(raw.env)?,
+        epoch: raw.epoch,
+        generation: raw.generation,
+        recipient: epoch_key.public_key(),
+        data_key,
+        wrapped_key: utf8(0, raw.key)?.to_owned(),
+        entries,
+    })
+}
+
+/// Encodes `file` with `key` (which must be the key of the file's epoch).
+pub(crate) fn encode(file: &mut EnvFile, key: &EpochIdentity) -> Result<String, EnvFileError> {
+    encode_with_auth(file, key.file_auth(), &key.public_key())
+}
+
+fn encode_with_auth(
+    file: &mut EnvFile,
+    file_auth: &Key32,
+    recipient: &PublicKey,
+) -> Result<String, EnvFileError> {
+    let keys = FileKeys::derive(file_auth, &file.data_key);
+    let mut out = String::with_capacity(512 + file.entries.len() * 96);
+    out.push_str(MAGIC);
+    out.push('\n');
+    out.push_str(&format!(
+        "team {}\nepoch {}\nenv {}\ngeneration {}\ncount {}\nrecipient {}\nkey {}\n",
+        file.team.hyphenated(),
+        file.epoch,
+        file.env,
+        file.generation,
+        file.entries.len(),
+        recipient,
+        file.wrapped_key
+    ));
+    let header_mac = hmac(&keys.header_mac, out.as_bytes());
+    out.push_str("header-mac ");
+    out.push_str(&crypto::b64std(&header_mac));
+    out.push('\n');
+    for (name, entry) in &mut file.entries {
+        let sealed = entry.sealed.get_or_insert_with(|| {
+            let aad = value_aad(file.team, file.epoch, file.env.as_str(), name.as_str());
+            crypto::b64std(&crypto::seal(
+                &keys.value,
+                &aad,
+                entry.value.expose().as_bytes(),
+            ))
+        });
+        out.push_str(name.as_str());
+        out.push('=');
+        out.push_str(sealed);
+        out.push('\n');
+    }
+    let file_mac = hmac(&keys.file_mac, out.as_bytes());
+    out.push_str("file-mac ");
+    out.push_str(&crypto::b64std(&file_mac));
+    out.push('\n');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::EpochIdentity;
+
+    #[test]
+    fn a_whole_file_forged_with_only_the_public_key_is_rejected() {
+        let team = Uuid::new_v4();
+        let ring = TeamKeyring::new(EpochIdentity::generate(team, 1));
+        let mut file = EnvFile::new(&ring, EnvName::default_env()).expect("new");
+        file.set(SecretName::new("A").expect("name"), "evil".into())
+            .expect("set");
+        // The forger wraps a data key to the real recipient (public) but must
+        // guess the file-auth key, which needs the epoch's secret key.
+        let guessed = Key32::random();
+        file.generation = 1;
+        let forged =
+            encode_with_auth(&mut file, &guessed, &ring.current().public_key()).expect("encode");
+        let opts = ReadOptions::any_epoch(EnvName::default_env());
+        assert!(matches!(
+            decrypt(forged.as_bytes(), &ring, &opts),
+            Err(EnvFileError::HeaderTampered)
+        ));
+    }
+}

@@ -1,0 +1,158 @@
+//! Validated secret and environment names.
+
+use std::fmt;
+
+use super::EnvFileError;
+
+/// Longest accepted secret name.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest accepted environment name.
+pub const MAX_ENV_LEN: usize = 32;
+
+/// A secret's name: a portable environment variable name
+/// (`[A-Za-z_][A-Za-z0-9_]*`, at most 256 bytes). Names are stored in clear.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretName(String);
+
+impl SecretName {
+    /// Validates `name`.
+    pub fn new(name: &str) -> Result<Self, EnvFileError> {
+        let bad = |reason| Err(EnvFileError::InvalidName { reason });
+        if name.is_empty() {
+            return bad("empty");
+        }
+        if name.len() > MAX_NAME_LEN {
+            return bad("longer than 256 bytes");
+        }
+        let mut bytes = name.bytes();
+        if !bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        {
+            return bad("must start with a letter or `_`");
+        }
+        if !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return bad("may contain only letters, digits and `_`");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::borrow::Borrow<str> for SecretName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An environment: `default` (file `.env.enc`) or a name matching
+/// `[a-z0-9_-]{1,32}` (file `.env.NAME.enc`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnvName(String);
+
+impl EnvName {
+    /// The name of the environment stored in `.env.enc`.
+    pub const DEFAULT: &'static str = "default";
+
+    /// Validates `name`.
+    pub fn new(name: &str) -> Result<Self, EnvFileError> {
+        let bad = |reason| Err(EnvFileError::InvalidEnvName { reason });
+        if name.is_empty() || name.len() > MAX_ENV_LEN {
+            return bad("must be 1 to 32 characters");
+        }
+        if !name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        {
+            return bad("may contain only a-z, 0-9, `_` and `-`");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The default environment.
+    pub fn default_env() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `.env.enc` for the default environment, else `.env.NAME.enc`.
+    pub fn file_name(&self) -> String {
+        if self.0 == Self::DEFAULT {
+            ".env.enc".to_owned()
+        } else {
+            format!(".env.{}.enc", self.0)
+        }
+    }
+
+    /// The environment a file name stands for, if it is an envv file name.
+    pub fn from_file_name(file_name: &str) -> Option<Self> {
+        if file_name == ".env.enc" {
+            return Some(Self::default_env());
+        }
+        let inner = file_name.strip_prefix(".env.")?.strip_suffix(".enc")?;
+        // `.env.default.enc` would alias `.env.enc`; only one spelling is valid.
+        if inner == Self::DEFAULT {
+            return None;
+        }
+        Self::new(inner).ok()
+    }
+}
+
+impl fmt::Display for EnvName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EnvName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names_follow_env_var_rules() {
+        for ok in ["A", "_", "a_b9", "DATABASE_URL", &"X".repeat(256)] {
+            assert!(SecretName::new(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "9A", "A-B", "A.B", "A B", "é", "A=B", &"X".repeat(257)] {
+            assert!(SecretName::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn environment_names_map_to_file_names() {
+        assert_eq!(EnvName::default_env().file_name(), ".env.enc");
+        let staging = EnvName::new("staging").expect("valid");
+        assert_eq!(staging.file_name(), ".env.staging.enc");
+        assert_eq!(EnvName::from_file_name(".env.staging.enc"), Some(staging));
+        assert_eq!(EnvName::from_file_name(".env.default.enc"), None);
+        for bad in ["", "Prod", "a.b", "a/b", &"a".repeat(33)] {
+            assert!(EnvName::new(bad).is_err(), "{bad}");
+        }
+    }
+}

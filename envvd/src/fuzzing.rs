@@ -1,0 +1,47 @@
+//! Entry points for the fuzz targets in `envvd/fuzz/`, kept in the library
+//! so an ordinary test can run the same bodies on random input without a
+//! nightly toolchain. Each must never panic, whatever the input.
+
+use std::sync::OnceLock;
+
+use uuid::Uuid;
+
+use crate::crypto::{EpochIdentity, TeamKeyring};
+use crate::envfile::{EnvName, ReadOptions, dotenv, format};
+
+/// A fixed team and key so the fuzzer can reach past the header checks.
+/// This key is public (it is in the test vectors); never use it for data.
+pub const FUZZ_TEAM: &str = "6f1d1f3c-3c1a-4a53-9d47-0a4b3a8f2e10";
+/// The fixed epoch-1 secret key used by fuzzing and the test vectors.
+pub const FUZZ_EPOCH_KEY: &str =
+    "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+
+/// The keyring matching [`FUZZ_TEAM`] and [`FUZZ_EPOCH_KEY`].
+pub fn fuzz_keyring() -> &'static TeamKeyring {
+    static RING: OnceLock<TeamKeyring> = OnceLock::new();
+    RING.get_or_init(|| {
+        let team = Uuid::parse_str(FUZZ_TEAM).unwrap_or_default();
+        match EpochIdentity::from_secret_str(team, 1, FUZZ_EPOCH_KEY) {
+            Ok(key) => TeamKeyring::new(key),
+            Err(_) => TeamKeyring::new(EpochIdentity::generate(team, 1)),
+        }
+    })
+}
+
+/// Body of the `envfile_parse` target.
+pub fn fuzz_envfile_parse(data: &[u8]) {
+    let _ = format::unverified_names(data);
+    let opts = ReadOptions::any_epoch(EnvName::default_env());
+    if let Ok(mut file) = format::decrypt(data, fuzz_keyring(), &opts) {
+        // Anything that verifies must re-encode and verify again.
+        let _ = file.seal_for_write(fuzz_keyring());
+    }
+}
+
+/// Body of the `dotenv_import` target.
+pub fn fuzz_dotenv_import(data: &[u8]) {
+    if let Ok(map) = dotenv::parse_dotenv(data) {
+        let out = dotenv::export(map.iter(), dotenv::ExportFormat::Dotenv);
+        let _ = dotenv::parse_dotenv(out.as_bytes());
+    }
+}
