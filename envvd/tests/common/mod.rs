@@ -1,0 +1,43 @@
+//! Shared test helpers.
+#![allow(dead_code)]
+
+use envvd::crypto::{EpochIdentity, TeamKeyring};
+use envvd::envfile::{EnvName, ReadOptions, SecretName};
+use uuid::Uuid;
+
+/// A keyring for a new team holding epochs 1..=epochs.
+pub fn keyring(epochs: u64) -> TeamKeyring {
+    let team = Uuid::new_v4();
+    let mut ring = TeamKeyring::new(EpochIdentity::generate(team, 1));
+    for e in 2..=epochs {
+        ring.insert(EpochIdentity::generate(team, e))
+            .expect("same team");
+    }
+    ring
+}
+
+/// A keyring holding only the first `n` epochs of `ring`.
+pub fn truncated_ring(ring: &TeamKeyring, n: u64) -> TeamKeyring {
+    let mut out = TeamKeyring::new(ring.get(1).expect("epoch 1").clone());
+    for e in 2..=n {
+        out.insert(ring.get(e).expect("epoch").clone())
+            .expect("same team");
+    }
+    out
+}
+
+pub fn name(s: &str) -> SecretName {
+    SecretName::new(s).expect("valid name")
+}
+
+pub fn env(s: &str) -> EnvName {
+    if s == "default" {
+        EnvName::default_env()
+    } else {
+        EnvName::new(s).expect("valid env")
+    }
+}
+
+pub fn any_epoch(s: &str) -> ReadOptions {
+    ReadOptions::any_epoch(env(s))
+}
