@@ -1,0 +1,155 @@
+//! What a database dump shows, and how bad input is answered.
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::{Backend, TestServer, unique_email};
+use serde_json::json;
+
+/// Everything the database holds, as bytes: the SQLite files, or a pg_dump.
+async fn dump(server: &TestServer) -> Vec<u8> {
+    match server.db.backend {
+        Backend::Sqlite => {
+            let path = server.db.sqlite_path().unwrap();
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{}{suffix}", path.display());
+                bytes.extend(std::fs::read(&file).unwrap_or_default());
+            }
+            bytes
+        }
+        Backend::Postgres => {
+            let out = tokio::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(&server.db.url)
+                .output()
+                .await
+                .expect("run pg_dump");
+            assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+            out.stdout
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn database_holds_no_token_or_auth_key_in_clear(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("zk")).await;
+    let (_, rotated) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    let latest = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let dump = dump(&server).await;
+    assert!(contains(&dump, user.email.as_bytes()), "the dump must hold the data at all");
+
+    let key = STANDARD.decode(&user.creds.auth_key).unwrap();
+    let mut canaries: Vec<(&str, Vec<u8>)> = vec![
+        ("auth key (base64)", user.creds.auth_key.clone().into_bytes()),
+        ("auth key (url base64)", URL_SAFE_NO_PAD.encode(&key).into_bytes()),
+        ("auth key (hex)", hex::encode(&key).into_bytes()),
+        ("auth key (raw)", key.clone()),
+        ("first refresh token", user.refresh.clone().into_bytes()),
+        ("latest refresh token", latest.clone().into_bytes()),
+    ];
+    for token in [&user.refresh, &latest] {
+        let body = token.strip_prefix("envv_rt_").unwrap();
+        canaries.push(("refresh token body", body.as_bytes().to_vec()));
+        canaries.push(("refresh token bytes", URL_SAFE_NO_PAD.decode(body).unwrap()));
+    }
+    for (what, canary) in canaries {
+        assert!(!contains(&dump, &canary), "the database holds the {what} in clear");
+    }
+}
+
+async fn bad_input_gets_a_json_4xx(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("input")).await;
+    let team = server.create_team(&user, "T").await;
+    let raw = |method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = server.http.request(method, server.url(path)).bearer_auth(&user.access).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or(json!(null));
+            (status, body)
+        }
+    };
+    let json_ct = Some("application/json");
+    let bad_member = format!("/teams/{team}/members/not-a-uuid/role");
+    let own_role = format!("/teams/{team}/members/{}/role", user.id);
+    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16)> = vec![
+        ("POST", "/teams", json_ct, b"{not json".to_vec(), 400),
+        ("POST", "/teams", json_ct, br#"{"name": 42}"#.to_vec(), 400),
+        ("POST", "/teams", json_ct, b"{}".to_vec(), 400),
+        ("POST", "/teams", json_ct, br#"{"name": ""}"#.to_vec(), 400),
+        ("POST", "/teams", Some("text/plain"), br#"{"name":"x"}"#.to_vec(), 415),
+        ("POST", "/teams", None, br#"{"name":"x"}"#.to_vec(), 415),
+        ("POST", "/teams", json_ct, vec![b' '; envv_api::MAX_BODY_BYTES + 1], 413),
+        ("GET", "/teams/not-a-uuid", None, vec![], 400),
+        ("GET", "/teams/00000000-0000-0000-0000-000000000000", None, vec![], 404),
+        ("GET", "/teams/00000000-0000-0000-0000-000000000000/members", None, vec![], 404),
+        ("PUT", &bad_member, json_ct, br#"{"role":"admin"}"#.to_vec(), 400),
+        ("PUT", &own_role, json_ct, br#"{"role":"king"}"#.to_vec(), 400),
+        ("DELETE", "/teams", None, vec![], 405),
+        ("GET", "/no/such/route", None, vec![], 404),
+        ("POST", "/auth/login", json_ct, br#"{"email":"a@b.c","auth_key":"short"}"#.to_vec(), 400),
+        ("POST", "/auth/signup", json_ct, br#"{"email":"a@b.c"}"#.to_vec(), 400),
+    ];
+    for (method, path, ct, body, expected) in cases {
+        let (status, answer) = raw(method, path, ct, body).await;
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{method} {path}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{method} {path}: {answer}");
+    }
+}
+
+async fn errors_never_echo_the_input(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let canary = "CANARY-value-3f9a7c1e";
+    for body in [
+        json!({ "email": canary, "auth_key": canary }),
+        json!({ "email": "a@b.c", "auth_key": canary }),
+        json!({ "email": 7, "auth_key": canary }),
+        json!({ "email": "a@b.c", "auth_key": [canary] }),
+    ] {
+        let (status, answer) = server.post("/auth/login", None, body).await;
+        assert_eq!(status, 400);
+        assert!(!answer.to_string().contains(canary), "{answer}");
+    }
+}
+
+async fn operations_endpoints_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("ops")).await;
+    server.get("/teams", &user.access).await;
+    assert_eq!(server.call("GET", "/healthz", None, None).await.0, 200);
+    assert_eq!(server.call("GET", "/readyz", None, None).await.0, 200);
+
+    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(r#"envv_http_requests_total{method="GET",route="/teams",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("envv_http_request_duration_seconds_bucket"));
+
+    let (status, doc) = server.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/teams/{team}/members"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["SignupRequest"].is_object());
+
+    let resp = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert!(resp.headers().contains_key("x-request-id"));
+}
+
+on_both_backends!(
+    database_holds_no_token_or_auth_key_in_clear,
+    bad_input_gets_a_json_4xx,
+    errors_never_echo_the_input,
+    operations_endpoints_answer,
+);
