@@ -1,0 +1,229 @@
+//! The storage trait itself, the same suite on SQLite and PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use common::{Backend, TestDb};
+use control_plane::store::{
+    self, AuditEvent, MembershipRefusal, NewInvite, NewRefreshToken, NewUser, RefreshOutcome, Store,
+    StoreError, TeamRecord, ThrottlePolicy,
+};
+use envv_api::{KdfParams, Role};
+use uuid::Uuid;
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: Uuid::new_v4(),
+        email: email.to_owned(),
+        email_norm: email.to_lowercase(),
+        name: "N".into(),
+        auth_key_hash: "$argon2id$stand-in".into(),
+        identity_public_key: common::random_recipient(),
+        wrapped_identity: "blob".into(),
+        kdf: KdfParams {
+            algorithm: "argon2id".into(),
+            memory_kib: 65536,
+            iterations: 3,
+            parallelism: 1,
+            salt: "c2FsdHNhbHRzYWx0c2FsdA==".into(),
+        },
+        created_at: store::now(),
+    }
+}
+
+async fn user(store: &Arc<dyn Store>) -> Uuid {
+    let user = new_user(&common::unique_email("u"));
+    store.create_user(user.clone()).await.unwrap();
+    user.id
+}
+
+async fn team(store: &Arc<dyn Store>, owner: Uuid) -> Uuid {
+    let team = TeamRecord {
+        id: Uuid::new_v4(),
+        name: "T".into(),
+        created_at: store::now(),
+    };
+    store.create_team(team.clone(), owner).await.unwrap();
+    team.id
+}
+
+async fn users_round_trip_and_emails_are_unique(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let alice = new_user("Alice@Example.com");
+    store.create_user(alice.clone()).await.unwrap();
+    let found = store.user_by_email("alice@example.com").await.unwrap().unwrap();
+    assert_eq!((found.id, found.email.as_str(), found.kdf.clone()), (alice.id, "Alice@Example.com", alice.kdf.clone()));
+    assert_eq!(found.created_at, alice.created_at, "timestamps survive at microsecond precision");
+    assert_eq!(store.user_by_id(alice.id).await.unwrap().unwrap().email, alice.email);
+    assert!(store.user_by_email("bob@example.com").await.unwrap().is_none());
+    let mut twin = new_user("alice@example.com");
+    twin.email_norm = alice.email_norm.clone();
+    assert!(matches!(store.create_user(twin).await, Err(StoreError::Conflict)));
+}
+
+async fn refresh_tokens_rotate_once_and_reuse_revokes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let uid = user(&store).await;
+    let now = store::now();
+    let family = Uuid::new_v4();
+    store
+        .start_session(
+            NewRefreshToken {
+                token_hash: vec![1; 32],
+                family_id: family,
+                user_id: uid,
+                created_at: now,
+                expires_at: now + Duration::days(1),
+            },
+            AuditEvent::new("login").actor(uid),
+        )
+        .await
+        .unwrap();
+    let later = now + Duration::days(1);
+    let rotate = |old: u8, new: u8| {
+        let store = store.clone();
+        async move { store.rotate_refresh(&[old; 32], &[new; 32], now, later).await.unwrap() }
+    };
+    assert_eq!(rotate(1, 2).await, RefreshOutcome::Rotated { user_id: uid, family_id: family });
+    assert_eq!(rotate(1, 3).await, RefreshOutcome::Reused);
+    assert_eq!(rotate(2, 4).await, RefreshOutcome::Invalid, "the family is revoked");
+    assert_eq!(rotate(9, 5).await, RefreshOutcome::Invalid);
+}
+
+async fn expired_refresh_token_is_invalid(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let uid = user(&store).await;
+    let now = store::now();
+    store
+        .start_session(
+            NewRefreshToken {
+                token_hash: vec![7; 32],
+                family_id: Uuid::new_v4(),
+                user_id: uid,
+                created_at: now - Duration::days(2),
+                expires_at: now - Duration::days(1),
+            },
+            AuditEvent::new("login").actor(uid),
+        )
+        .await
+        .unwrap();
+    let outcome = store.rotate_refresh(&[7; 32], &[8; 32], now, now + Duration::days(1)).await.unwrap();
+    assert_eq!(outcome, RefreshOutcome::Invalid);
+}
+
+async fn login_throttle_locks_and_clears(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let policy = ThrottlePolicy {
+        max_failures: 3,
+        window: Duration::minutes(15),
+        lockout: Duration::minutes(5),
+    };
+    let now = store::now();
+    let fail = |at| {
+        let store = store.clone();
+        async move {
+            store
+                .record_login_failure("x@y.z", at, policy, AuditEvent::new("login.failed"))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(fail(now).await, None);
+    assert_eq!(fail(now).await, None);
+    let until = fail(now).await.expect("third failure locks");
+    assert_eq!(until, now + policy.lockout);
+    assert_eq!(store.login_locked_until("x@y.z", now).await.unwrap(), Some(until));
+    assert_eq!(store.login_locked_until("x@y.z", until).await.unwrap(), None, "the lock ends");
+    assert_eq!(store.login_locked_until("other@y.z", now).await.unwrap(), None);
+
+    // Failures outside the window start a new count.
+    let much_later = now + Duration::hours(1);
+    assert_eq!(fail(much_later).await, None);
+    assert_eq!(fail(much_later + Duration::minutes(20)).await, None);
+    assert_eq!(fail(much_later + Duration::minutes(40)).await, None);
+    store.clear_login_failures("x@y.z").await.unwrap();
+}
+
+async fn memberships_keep_an_owner(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (owner, member) = (user(&store).await, user(&store).await);
+    let team = team(&store, owner).await;
+    let now = store::now();
+    assert_eq!(store.membership(team, owner).await.unwrap().unwrap().1, Role::Owner);
+    assert!(store.membership(team, member).await.unwrap().is_none());
+
+    let invite = NewInvite {
+        id: Uuid::new_v4(),
+        team_id: team,
+        email: "m@x.io".into(),
+        email_norm: "m@x.io".into(),
+        role: Role::Member,
+        accept_token_hash: vec![0; 32],
+        sealed_secret: None,
+        invited_by: owner,
+        created_at: now,
+        expires_at: now + Duration::days(1),
+    };
+    store.create_invite(invite.clone()).await.unwrap();
+    assert!(store.accept_invite(invite.id, member, Some("proof".into()), now).await.unwrap());
+    assert!(!store.accept_invite(invite.id, member, None, now).await.unwrap(), "single use");
+    assert_eq!(store.invite(invite.id).await.unwrap().unwrap().accepted_by, Some(member));
+
+    assert_eq!(
+        store.set_role(team, owner, owner, Role::Admin, now).await.unwrap(),
+        Err(MembershipRefusal::LastOwner)
+    );
+    assert_eq!(
+        store.remove_member(team, owner, owner, now).await.unwrap(),
+        Err(MembershipRefusal::LastOwner)
+    );
+    assert_eq!(
+        store.set_role(team, owner, Uuid::new_v4(), Role::Admin, now).await.unwrap(),
+        Err(MembershipRefusal::NotMember)
+    );
+    store.set_role(team, owner, member, Role::Owner, now).await.unwrap().unwrap();
+    store.remove_member(team, owner, owner, now).await.unwrap().unwrap();
+    let members = store.members(team).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!((members[0].user_id, members[0].role), (member, Role::Owner));
+}
+
+async fn expired_invite_cannot_be_accepted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (owner, invitee) = (user(&store).await, user(&store).await);
+    let team = team(&store, owner).await;
+    let now = store::now();
+    let invite = NewInvite {
+        id: Uuid::new_v4(),
+        team_id: team,
+        email: "i@x.io".into(),
+        email_norm: "i@x.io".into(),
+        role: Role::Member,
+        accept_token_hash: vec![0; 32],
+        sealed_secret: Some("sealed".into()),
+        invited_by: owner,
+        created_at: now - Duration::days(8),
+        expires_at: now - Duration::days(1),
+    };
+    store.create_invite(invite.clone()).await.unwrap();
+    assert!(store.pending_invites(team, now).await.unwrap().is_empty());
+    assert!(!store.accept_invite(invite.id, invitee, None, now).await.unwrap());
+    assert!(store.membership(team, invitee).await.unwrap().is_none());
+}
+
+on_both_backends!(
+    users_round_trip_and_emails_are_unique,
+    refresh_tokens_rotate_once_and_reuse_revokes,
+    expired_refresh_token_is_invalid,
+    login_throttle_locks_and_clears,
+    memberships_keep_an_owner,
+    expired_invite_cannot_be_accepted,
+);
