@@ -30,10 +30,14 @@ pub fn required_role(action: Action) -> Role {
         // Owners alone make or unmake owners.
         Action::Invite { role: Role::Owner } => Role::Owner,
         Action::ChangeRole { from, to } if from == Role::Owner || to == Role::Owner => Role::Owner,
-        Action::Remove { target: Role::Owner, .. } => Role::Owner,
-        Action::Invite { .. } | Action::ManageInvites | Action::ChangeRole { .. } | Action::Remove { .. } => {
-            Role::Admin
-        }
+        Action::Remove {
+            target: Role::Owner,
+            ..
+        } => Role::Owner,
+        Action::Invite { .. }
+        | Action::ManageInvites
+        | Action::ChangeRole { .. }
+        | Action::Remove { .. } => Role::Admin,
     }
 }
 
@@ -59,14 +63,62 @@ mod tests {
             (Action::Invite { role: Admin }, Admin),
             (Action::Invite { role: Owner }, Owner),
             (Action::ManageInvites, Admin),
-            (Action::ChangeRole { from: Member, to: Admin }, Admin),
-            (Action::ChangeRole { from: Admin, to: Member }, Admin),
-            (Action::ChangeRole { from: Admin, to: Owner }, Owner),
-            (Action::ChangeRole { from: Owner, to: Admin }, Owner),
-            (Action::Remove { target: Member, is_self: false }, Admin),
-            (Action::Remove { target: Admin, is_self: false }, Admin),
-            (Action::Remove { target: Owner, is_self: false }, Owner),
-            (Action::Remove { target: Owner, is_self: true }, Member),
+            (
+                Action::ChangeRole {
+                    from: Member,
+                    to: Admin,
+                },
+                Admin,
+            ),
+            (
+                Action::ChangeRole {
+                    from: Admin,
+                    to: Member,
+                },
+                Admin,
+            ),
+            (
+                Action::ChangeRole {
+                    from: Admin,
+                    to: Owner,
+                },
+                Owner,
+            ),
+            (
+                Action::ChangeRole {
+                    from: Owner,
+                    to: Admin,
+                },
+                Owner,
+            ),
+            (
+                Action::Remove {
+                    target: Member,
+                    is_self: false,
+                },
+                Admin,
+            ),
+            (
+                Action::Remove {
+                    target: Admin,
+                    is_self: false,
+                },
+                Admin,
+            ),
+            (
+                Action::Remove {
+                    target: Owner,
+                    is_self: false,
+                },
+                Owner,
+            ),
+            (
+                Action::Remove {
+                    target: Owner,
+                    is_self: true,
+                },
+                Member,
+            ),
         ];
         for (action, least) in table {
             for role in Role::ALL {

@@ -19,7 +19,11 @@ use crate::state::{AppState, Config};
 use crate::tokens::SigningKey;
 
 #[derive(Debug, Parser)]
-#[command(name = "envv-control-plane", version, about = "The envv control plane (HTTP API)")]
+#[command(
+    name = "envv-control-plane",
+    version,
+    about = "The envv control plane (HTTP API)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -56,6 +60,12 @@ pub struct ServeArgs {
     /// Take the client address from `X-Forwarded-For` (behind a proxy only).
     #[arg(long, env = "ENVV_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// PEM certificate chain: serve HTTPS (needs `--tls-key`).
+    #[arg(long, env = "ENVV_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "ENVV_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Log format; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "ENVV_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -126,15 +136,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.trust_forwarded_for = args.trust_forwarded_for;
     let state = AppState::new(store, config);
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(
         address = %listener.local_addr()?,
+        tls = tls.is_some(),
         backend = if database_url.starts_with("postgres") { "postgres" } else { "sqlite" },
         "envv control plane listening"
     );
-    crate::serve(listener, state, shutdown_signal()).await?;
+    match tls {
+        Some(config) => {
+            let listener = crate::tls::TlsListener::new(listener, config)?;
+            crate::serve_tls(listener, state, shutdown_signal()).await?;
+        }
+        None => crate::serve(listener, state, shutdown_signal()).await?,
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -165,7 +186,9 @@ fn load_key(path: &Path) -> anyhow::Result<SigningKey> {
             path.display()
         );
     }
-    let text = Zeroizing::new(fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    let text = Zeroizing::new(
+        fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
     let secret = STANDARD
         .decode(text.trim())
         .with_context(|| format!("{} does not hold base64", path.display()))?;

@@ -1,7 +1,7 @@
 //! Extractors that answer in the API's error format: JSON bodies, path
 //! parameters, the authenticated caller and the client address.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tls::PeerAddr;
 
 /// `axum::Json` whose rejections use our error body. Parse errors name the
 /// field that failed and never quote the input: it may be a secret.
@@ -75,9 +76,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
-            Err(PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(ApiError::BadRequest("an id in the path is not a valid UUID".into()))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::BadRequest(
+                "an id in the path is not a valid UUID".into(),
+            )),
             Err(_) => Err(ApiError::BadRequest("the path is malformed".into())),
         }
     }
@@ -100,7 +101,10 @@ impl FromRequestParts<AppState> for AuthUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
-        let claims = state.keys.verify_access(token.trim()).ok_or(ApiError::Unauthorized)?;
+        let claims = state
+            .keys
+            .verify_access(token.trim())
+            .ok_or(ApiError::Unauthorized)?;
         Ok(AuthUser {
             id: claims.sub,
             session: claims.sid,
@@ -130,8 +134,8 @@ impl FromRequestParts<AppState> for ClientIp {
         }
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .get::<ConnectInfo<PeerAddr>>()
+            .map(|ConnectInfo(PeerAddr(addr))| addr.ip());
         Ok(ClientIp(peer))
     }
 }

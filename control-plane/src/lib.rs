@@ -17,8 +17,9 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod validate;
 
-pub use server::serve;
+pub use server::{serve, serve_tls};
 pub use state::{AppState, Config};

@@ -60,7 +60,11 @@ impl KeyHasher {
 
     /// Checks `key` against `stored`; with no stored hash, burns the same
     /// time against the dummy and answers false.
-    pub async fn verify(&self, key: Zeroizing<Vec<u8>>, stored: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(
+        &self,
+        key: Zeroizing<Vec<u8>>,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
         let argon2 = self.argon2.clone();
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
@@ -74,7 +78,10 @@ impl KeyHasher {
         Ok(known && matches)
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| ApiError::Unavailable)?
@@ -102,8 +109,16 @@ mod tests {
     async fn right_key_verifies_and_wrong_key_does_not() {
         let h = hasher();
         let stored = h.hash(Zeroizing::new(vec![7; 32])).await.unwrap();
-        assert!(h.verify(Zeroizing::new(vec![7; 32]), Some(stored.clone())).await.unwrap());
-        assert!(!h.verify(Zeroizing::new(vec![8; 32]), Some(stored)).await.unwrap());
+        assert!(
+            h.verify(Zeroizing::new(vec![7; 32]), Some(stored.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(Zeroizing::new(vec![8; 32]), Some(stored))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

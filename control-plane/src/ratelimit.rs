@@ -35,7 +35,9 @@ impl IpLimiter {
         let now = Instant::now();
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         match seen.get(&ip) {
-            Some(w) if now.duration_since(w.start) < self.window && w.failures >= self.max_failures => {
+            Some(w)
+                if now.duration_since(w.start) < self.window && w.failures >= self.max_failures =>
+            {
                 Err(self.window - now.duration_since(w.start))
             }
             _ => Ok(()),
@@ -49,9 +51,15 @@ impl IpLimiter {
             let window = self.window;
             seen.retain(|_, w| now.duration_since(w.start) < window);
         }
-        let w = seen.entry(ip).or_insert(Window { start: now, failures: 0 });
+        let w = seen.entry(ip).or_insert(Window {
+            start: now,
+            failures: 0,
+        });
         if now.duration_since(w.start) >= self.window {
-            *w = Window { start: now, failures: 0 };
+            *w = Window {
+                start: now,
+                failures: 0,
+            };
         }
         w.failures += 1;
     }

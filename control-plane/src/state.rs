@@ -81,7 +81,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let mut keys = TokenKeys::new(config.signing_key.clone(), config.previous_signing_keys.clone());
+        let mut keys = TokenKeys::new(
+            config.signing_key.clone(),
+            config.previous_signing_keys.clone(),
+        );
         keys.access_ttl = config.access_token_ttl;
         keys.refresh_ttl = config.refresh_token_ttl;
         AppState {

@@ -119,7 +119,11 @@ impl TokenKeys {
         &self.current
     }
 
-    pub fn issue_access(&self, user: Uuid, session: Uuid) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue_access(
+        &self,
+        user: Uuid,
+        session: Uuid,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             iss: ISSUER.into(),
@@ -132,7 +136,11 @@ impl TokenKeys {
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.current.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(self.current.secret()))
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(self.current.secret()),
+        )
     }
 
     /// The claims of a valid access token, or `None` for anything else:
@@ -208,6 +216,10 @@ mod tests {
         let (token, hash) = new_refresh_token();
         assert!(token.starts_with(REFRESH_PREFIX));
         assert_eq!(hash, hash_refresh_token(&token));
-        assert!(!hash.windows(8).any(|w| token.as_bytes().windows(8).any(|t| t == w)));
+        assert!(
+            !hash
+                .windows(8)
+                .any(|w| token.as_bytes().windows(8).any(|t| t == w))
+        );
     }
 }

@@ -29,7 +29,9 @@ pub fn normalise_email(email: &str) -> Result<String, ApiError> {
 pub fn display_name(field: &str, name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(bad(format!("`{field}` must be 1 to 100 printable characters")));
+        return Err(bad(format!(
+            "`{field}` must be 1 to 100 printable characters"
+        )));
     }
     Ok(name.to_owned())
 }
@@ -50,20 +52,28 @@ pub fn auth_key(encoded: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
 /// An age X25519 recipient: `age1` and 58 bech32 characters.
 pub fn age_recipient(field: &str, key: &str) -> Result<(), ApiError> {
     const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-    let valid = key.len() == 62
-        && key.starts_with("age1")
-        && key[4..].chars().all(|c| BECH32.contains(c));
+    let valid =
+        key.len() == 62 && key.starts_with("age1") && key[4..].chars().all(|c| BECH32.contains(c));
     if valid {
         Ok(())
     } else {
-        Err(bad(format!("`{field}` must be an age X25519 recipient (age1…)")))
+        Err(bad(format!(
+            "`{field}` must be an age X25519 recipient (age1…)"
+        )))
     }
 }
 
 /// An opaque client blob: printable ASCII (base64 or armour), bounded.
 pub fn opaque_blob(field: &str, blob: &str, max: usize) -> Result<(), ApiError> {
-    if blob.is_empty() || blob.len() > max || !blob.bytes().all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\n') {
-        return Err(bad(format!("`{field}` must be 1 to {max} printable ASCII characters")));
+    if blob.is_empty()
+        || blob.len() > max
+        || !blob
+            .bytes()
+            .all(|b| b.is_ascii_graphic() || b == b' ' || b == b'\n')
+    {
+        return Err(bad(format!(
+            "`{field}` must be 1 to {max} printable ASCII characters"
+        )));
     }
     Ok(())
 }
@@ -98,7 +108,10 @@ mod tests {
 
     #[test]
     fn emails_normalise_case_and_space() {
-        assert_eq!(normalise_email("  Alice@Example.COM ").unwrap(), "alice@example.com");
+        assert_eq!(
+            normalise_email("  Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
         for bad in ["", "alice", "@x", "a@", "a b@x", "a@b@c"] {
             assert!(normalise_email(bad).is_err(), "{bad:?}");
         }

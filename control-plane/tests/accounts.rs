@@ -17,7 +17,9 @@ async fn signup_then_login_then_me(backend: Backend) {
     assert_eq!(me["email"], email);
     assert_eq!(me["identity_public_key"], user.creds.identity_public_key);
 
-    let (status, session) = server.post("/auth/login", None, user.creds.login_body()).await;
+    let (status, session) = server
+        .post("/auth/login", None, user.creds.login_body())
+        .await;
     assert_eq!(status, 200, "{session}");
     assert_eq!(session["wrapped_identity"], user.creds.wrapped_identity);
     assert_eq!(session["kdf"]["salt"], user.creds.kdf.salt);
@@ -38,17 +40,43 @@ async fn signup_twice_with_one_email_conflicts(backend: Backend) {
 async fn prelogin_is_stable_and_alike_for_unknown_emails(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("known")).await;
-    let (status, known) = server.post("/auth/prelogin", None, json!({ "email": user.email })).await;
+    let (status, known) = server
+        .post("/auth/prelogin", None, json!({ "email": user.email }))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(known["kdf"]["salt"], user.creds.kdf.salt);
 
     let ghost = unique_email("ghost");
-    let (_, first) = server.post("/auth/prelogin", None, json!({ "email": ghost })).await;
-    let (_, second) = server.post("/auth/prelogin", None, json!({ "email": ghost.to_uppercase() })).await;
-    assert_eq!(first, second, "the fake must be stable across case variants");
-    let keys = |v: &serde_json::Value| v["kdf"].as_object().unwrap().keys().cloned().collect::<HashSet<_>>();
+    let (_, first) = server
+        .post("/auth/prelogin", None, json!({ "email": ghost }))
+        .await;
+    let (_, second) = server
+        .post(
+            "/auth/prelogin",
+            None,
+            json!({ "email": ghost.to_uppercase() }),
+        )
+        .await;
+    assert_eq!(
+        first, second,
+        "the fake must be stable across case variants"
+    );
+    let keys = |v: &serde_json::Value| {
+        v["kdf"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<HashSet<_>>()
+    };
     assert_eq!(keys(&first), keys(&known));
-    let (_, other) = server.post("/auth/prelogin", None, json!({ "email": unique_email("ghost") })).await;
+    let (_, other) = server
+        .post(
+            "/auth/prelogin",
+            None,
+            json!({ "email": unique_email("ghost") }),
+        )
+        .await;
     assert_ne!(first["kdf"]["salt"], other["kdf"]["salt"]);
 }
 
@@ -64,7 +92,8 @@ async fn unknown_email_and_wrong_key_answer_byte_identical(backend: Backend) {
         }
     };
     let wrong_key = raw(json!({ "email": user.email, "auth_key": common::random_b64(32) })).await;
-    let unknown = raw(json!({ "email": unique_email("nobody"), "auth_key": common::random_b64(32) })).await;
+    let unknown =
+        raw(json!({ "email": unique_email("nobody"), "auth_key": common::random_b64(32) })).await;
     assert_eq!(wrong_key.0, 401);
     assert_eq!(wrong_key, unknown);
 }
@@ -81,7 +110,11 @@ async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
     ];
     for email in &variants {
         let (status, _) = server
-            .post("/auth/login", None, json!({ "email": email, "auth_key": common::random_b64(32) }))
+            .post(
+                "/auth/login",
+                None,
+                json!({ "email": email, "auth_key": common::random_b64(32) }),
+            )
             .await;
         assert_eq!(status, 401);
     }
@@ -94,7 +127,11 @@ async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
-    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=300).contains(&retry), "Retry-After {retry}");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
@@ -103,17 +140,37 @@ async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
 async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("dave")).await;
-    let (status, first) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    let (status, first) = server
+        .post(
+            "/auth/refresh",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
     assert_eq!(status, 200);
     let newer = first["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(newer, user.refresh);
-    assert_eq!(server.get("/me", first["access_token"].as_str().unwrap()).await.0, 200);
+    assert_eq!(
+        server
+            .get("/me", first["access_token"].as_str().unwrap())
+            .await
+            .0,
+        200
+    );
 
     // The spent token comes back: refused, and the newer one dies with it.
-    let (status, body) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    let (status, body) = server
+        .post(
+            "/auth/refresh",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "refresh_token_reused");
-    let (status, _) = server.post("/auth/refresh", None, json!({ "refresh_token": newer })).await;
+    let (status, _) = server
+        .post("/auth/refresh", None, json!({ "refresh_token": newer }))
+        .await;
     assert_eq!(status, 401);
 }
 
@@ -140,18 +197,44 @@ async fn concurrent_refreshes_of_one_token_have_one_winner(backend: Backend) {
     for task in tasks {
         statuses.push(task.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 19, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        19,
+        "{statuses:?}"
+    );
 }
 
 async fn logout_ends_the_session(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("fay")).await;
-    let (status, _) = server.post("/auth/logout", None, json!({ "refresh_token": user.refresh })).await;
+    let (status, _) = server
+        .post(
+            "/auth/logout",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    let (status, _) = server
+        .post(
+            "/auth/refresh",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
     assert_eq!(status, 401);
-    let (status, _) = server.post("/auth/logout", None, json!({ "refresh_token": "envv_rt_nope" })).await;
+    let (status, _) = server
+        .post(
+            "/auth/logout",
+            None,
+            json!({ "refresh_token": "envv_rt_nope" }),
+        )
+        .await;
     assert_eq!(status, 401);
 }
 

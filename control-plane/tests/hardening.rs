@@ -26,7 +26,11 @@ async fn dump(server: &TestServer) -> Vec<u8> {
                 .output()
                 .await
                 .expect("run pg_dump");
-            assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             out.stdout
         }
     }
@@ -39,15 +43,30 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn database_holds_no_token_or_auth_key_in_clear(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("zk")).await;
-    let (_, rotated) = server.post("/auth/refresh", None, json!({ "refresh_token": user.refresh })).await;
+    let (_, rotated) = server
+        .post(
+            "/auth/refresh",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
     let latest = rotated["refresh_token"].as_str().unwrap().to_owned();
     let dump = dump(&server).await;
-    assert!(contains(&dump, user.email.as_bytes()), "the dump must hold the data at all");
+    assert!(
+        contains(&dump, user.email.as_bytes()),
+        "the dump must hold the data at all"
+    );
 
     let key = STANDARD.decode(&user.creds.auth_key).unwrap();
     let mut canaries: Vec<(&str, Vec<u8>)> = vec![
-        ("auth key (base64)", user.creds.auth_key.clone().into_bytes()),
-        ("auth key (url base64)", URL_SAFE_NO_PAD.encode(&key).into_bytes()),
+        (
+            "auth key (base64)",
+            user.creds.auth_key.clone().into_bytes(),
+        ),
+        (
+            "auth key (url base64)",
+            URL_SAFE_NO_PAD.encode(&key).into_bytes(),
+        ),
         ("auth key (hex)", hex::encode(&key).into_bytes()),
         ("auth key (raw)", key.clone()),
         ("first refresh token", user.refresh.clone().into_bytes()),
@@ -59,7 +78,10 @@ async fn database_holds_no_token_or_auth_key_in_clear(backend: Backend) {
         canaries.push(("refresh token bytes", URL_SAFE_NO_PAD.decode(body).unwrap()));
     }
     for (what, canary) in canaries {
-        assert!(!contains(&dump, &canary), "the database holds the {what} in clear");
+        assert!(
+            !contains(&dump, &canary),
+            "the database holds the {what} in clear"
+        );
     }
 }
 
@@ -69,7 +91,11 @@ async fn bad_input_gets_a_json_4xx(backend: Backend) {
     let team = server.create_team(&user, "T").await;
     let raw = |method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>| {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = server.http.request(method, server.url(path)).bearer_auth(&user.access).body(body);
+        let mut req = server
+            .http
+            .request(method, server.url(path))
+            .bearer_auth(&user.access)
+            .body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
@@ -83,29 +109,85 @@ async fn bad_input_gets_a_json_4xx(backend: Backend) {
     let json_ct = Some("application/json");
     let bad_member = format!("/teams/{team}/members/not-a-uuid/role");
     let own_role = format!("/teams/{team}/members/{}/role", user.id);
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16)> = vec![
+    // (method, path, content type, body, expected status)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         ("POST", "/teams", json_ct, b"{not json".to_vec(), 400),
         ("POST", "/teams", json_ct, br#"{"name": 42}"#.to_vec(), 400),
         ("POST", "/teams", json_ct, b"{}".to_vec(), 400),
         ("POST", "/teams", json_ct, br#"{"name": ""}"#.to_vec(), 400),
-        ("POST", "/teams", Some("text/plain"), br#"{"name":"x"}"#.to_vec(), 415),
+        (
+            "POST",
+            "/teams",
+            Some("text/plain"),
+            br#"{"name":"x"}"#.to_vec(),
+            415,
+        ),
         ("POST", "/teams", None, br#"{"name":"x"}"#.to_vec(), 415),
-        ("POST", "/teams", json_ct, vec![b' '; envv_api::MAX_BODY_BYTES + 1], 413),
+        (
+            "POST",
+            "/teams",
+            json_ct,
+            vec![b' '; envv_api::MAX_BODY_BYTES + 1],
+            413,
+        ),
         ("GET", "/teams/not-a-uuid", None, vec![], 400),
-        ("GET", "/teams/00000000-0000-0000-0000-000000000000", None, vec![], 404),
-        ("GET", "/teams/00000000-0000-0000-0000-000000000000/members", None, vec![], 404),
-        ("PUT", &bad_member, json_ct, br#"{"role":"admin"}"#.to_vec(), 400),
-        ("PUT", &own_role, json_ct, br#"{"role":"king"}"#.to_vec(), 400),
+        (
+            "GET",
+            "/teams/00000000-0000-0000-0000-000000000000",
+            None,
+            vec![],
+            404,
+        ),
+        (
+            "GET",
+            "/teams/00000000-0000-0000-0000-000000000000/members",
+            None,
+            vec![],
+            404,
+        ),
+        (
+            "PUT",
+            &bad_member,
+            json_ct,
+            br#"{"role":"admin"}"#.to_vec(),
+            400,
+        ),
+        (
+            "PUT",
+            &own_role,
+            json_ct,
+            br#"{"role":"king"}"#.to_vec(),
+            400,
+        ),
         ("DELETE", "/teams", None, vec![], 405),
         ("GET", "/no/such/route", None, vec![], 404),
-        ("POST", "/auth/login", json_ct, br#"{"email":"a@b.c","auth_key":"short"}"#.to_vec(), 400),
-        ("POST", "/auth/signup", json_ct, br#"{"email":"a@b.c"}"#.to_vec(), 400),
+        (
+            "POST",
+            "/auth/login",
+            json_ct,
+            br#"{"email":"a@b.c","auth_key":"short"}"#.to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/auth/signup",
+            json_ct,
+            br#"{"email":"a@b.c"}"#.to_vec(),
+            400,
+        ),
     ];
     for (method, path, ct, body, expected) in cases {
         let (status, answer) = raw(method, path, ct, body).await;
         assert_eq!(status, expected, "{method} {path}: {answer}");
-        assert!(answer["error"]["code"].is_string(), "{method} {path}: {answer}");
-        assert!(answer["error"]["message"].is_string(), "{method} {path}: {answer}");
+        assert!(
+            answer["error"]["code"].is_string(),
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            answer["error"]["message"].is_string(),
+            "{method} {path}: {answer}"
+        );
     }
 }
 
@@ -131,7 +213,15 @@ async fn operations_endpoints_answer(backend: Backend) {
     assert_eq!(server.call("GET", "/healthz", None, None).await.0, 200);
     assert_eq!(server.call("GET", "/readyz", None, None).await.0, 200);
 
-    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(r#"envv_http_requests_total{method="GET",route="/teams",status="200"} 1"#),
         "{metrics}"
@@ -143,7 +233,12 @@ async fn operations_endpoints_answer(backend: Backend) {
     assert!(doc["paths"]["/teams/{team}/members"]["get"].is_object());
     assert!(doc["components"]["schemas"]["SignupRequest"].is_object());
 
-    let resp = server.http.get(server.url("/healthz")).send().await.unwrap();
+    let resp = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.headers().contains_key("x-request-id"));
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use common::{Backend, TestDb};
 use control_plane::store::{
-    self, AuditEvent, MembershipRefusal, NewInvite, NewRefreshToken, NewUser, RefreshOutcome, Store,
-    StoreError, TeamRecord, ThrottlePolicy,
+    self, AuditEvent, MembershipRefusal, NewInvite, NewRefreshToken, NewUser, RefreshOutcome,
+    Store, StoreError, TeamRecord, ThrottlePolicy,
 };
 use envv_api::{KdfParams, Role};
 use uuid::Uuid;
@@ -54,14 +54,36 @@ async fn users_round_trip_and_emails_are_unique(backend: Backend) {
     let store = db.store().await;
     let alice = new_user("Alice@Example.com");
     store.create_user(alice.clone()).await.unwrap();
-    let found = store.user_by_email("alice@example.com").await.unwrap().unwrap();
-    assert_eq!((found.id, found.email.as_str(), found.kdf.clone()), (alice.id, "Alice@Example.com", alice.kdf.clone()));
-    assert_eq!(found.created_at, alice.created_at, "timestamps survive at microsecond precision");
-    assert_eq!(store.user_by_id(alice.id).await.unwrap().unwrap().email, alice.email);
-    assert!(store.user_by_email("bob@example.com").await.unwrap().is_none());
+    let found = store
+        .user_by_email("alice@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, found.email.as_str(), found.kdf.clone()),
+        (alice.id, "Alice@Example.com", alice.kdf.clone())
+    );
+    assert_eq!(
+        found.created_at, alice.created_at,
+        "timestamps survive at microsecond precision"
+    );
+    assert_eq!(
+        store.user_by_id(alice.id).await.unwrap().unwrap().email,
+        alice.email
+    );
+    assert!(
+        store
+            .user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let mut twin = new_user("alice@example.com");
     twin.email_norm = alice.email_norm.clone();
-    assert!(matches!(store.create_user(twin).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.create_user(twin).await,
+        Err(StoreError::Conflict)
+    ));
 }
 
 async fn refresh_tokens_rotate_once_and_reuse_revokes(backend: Backend) {
@@ -86,11 +108,26 @@ async fn refresh_tokens_rotate_once_and_reuse_revokes(backend: Backend) {
     let later = now + Duration::days(1);
     let rotate = |old: u8, new: u8| {
         let store = store.clone();
-        async move { store.rotate_refresh(&[old; 32], &[new; 32], now, later).await.unwrap() }
+        async move {
+            store
+                .rotate_refresh(&[old; 32], &[new; 32], now, later)
+                .await
+                .unwrap()
+        }
     };
-    assert_eq!(rotate(1, 2).await, RefreshOutcome::Rotated { user_id: uid, family_id: family });
+    assert_eq!(
+        rotate(1, 2).await,
+        RefreshOutcome::Rotated {
+            user_id: uid,
+            family_id: family
+        }
+    );
     assert_eq!(rotate(1, 3).await, RefreshOutcome::Reused);
-    assert_eq!(rotate(2, 4).await, RefreshOutcome::Invalid, "the family is revoked");
+    assert_eq!(
+        rotate(2, 4).await,
+        RefreshOutcome::Invalid,
+        "the family is revoked"
+    );
     assert_eq!(rotate(9, 5).await, RefreshOutcome::Invalid);
 }
 
@@ -112,7 +149,10 @@ async fn expired_refresh_token_is_invalid(backend: Backend) {
         )
         .await
         .unwrap();
-    let outcome = store.rotate_refresh(&[7; 32], &[8; 32], now, now + Duration::days(1)).await.unwrap();
+    let outcome = store
+        .rotate_refresh(&[7; 32], &[8; 32], now, now + Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(outcome, RefreshOutcome::Invalid);
 }
 
@@ -138,9 +178,19 @@ async fn login_throttle_locks_and_clears(backend: Backend) {
     assert_eq!(fail(now).await, None);
     let until = fail(now).await.expect("third failure locks");
     assert_eq!(until, now + policy.lockout);
-    assert_eq!(store.login_locked_until("x@y.z", now).await.unwrap(), Some(until));
-    assert_eq!(store.login_locked_until("x@y.z", until).await.unwrap(), None, "the lock ends");
-    assert_eq!(store.login_locked_until("other@y.z", now).await.unwrap(), None);
+    assert_eq!(
+        store.login_locked_until("x@y.z", now).await.unwrap(),
+        Some(until)
+    );
+    assert_eq!(
+        store.login_locked_until("x@y.z", until).await.unwrap(),
+        None,
+        "the lock ends"
+    );
+    assert_eq!(
+        store.login_locked_until("other@y.z", now).await.unwrap(),
+        None
+    );
 
     // Failures outside the window start a new count.
     let much_later = now + Duration::hours(1);
@@ -156,7 +206,10 @@ async fn memberships_keep_an_owner(backend: Backend) {
     let (owner, member) = (user(&store).await, user(&store).await);
     let team = team(&store, owner).await;
     let now = store::now();
-    assert_eq!(store.membership(team, owner).await.unwrap().unwrap().1, Role::Owner);
+    assert_eq!(
+        store.membership(team, owner).await.unwrap().unwrap().1,
+        Role::Owner
+    );
     assert!(store.membership(team, member).await.unwrap().is_none());
 
     let invite = NewInvite {
@@ -172,12 +225,29 @@ async fn memberships_keep_an_owner(backend: Backend) {
         expires_at: now + Duration::days(1),
     };
     store.create_invite(invite.clone()).await.unwrap();
-    assert!(store.accept_invite(invite.id, member, Some("proof".into()), now).await.unwrap());
-    assert!(!store.accept_invite(invite.id, member, None, now).await.unwrap(), "single use");
-    assert_eq!(store.invite(invite.id).await.unwrap().unwrap().accepted_by, Some(member));
+    assert!(
+        store
+            .accept_invite(invite.id, member, Some("proof".into()), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .accept_invite(invite.id, member, None, now)
+            .await
+            .unwrap(),
+        "single use"
+    );
+    assert_eq!(
+        store.invite(invite.id).await.unwrap().unwrap().accepted_by,
+        Some(member)
+    );
 
     assert_eq!(
-        store.set_role(team, owner, owner, Role::Admin, now).await.unwrap(),
+        store
+            .set_role(team, owner, owner, Role::Admin, now)
+            .await
+            .unwrap(),
         Err(MembershipRefusal::LastOwner)
     );
     assert_eq!(
@@ -185,11 +255,22 @@ async fn memberships_keep_an_owner(backend: Backend) {
         Err(MembershipRefusal::LastOwner)
     );
     assert_eq!(
-        store.set_role(team, owner, Uuid::new_v4(), Role::Admin, now).await.unwrap(),
+        store
+            .set_role(team, owner, Uuid::new_v4(), Role::Admin, now)
+            .await
+            .unwrap(),
         Err(MembershipRefusal::NotMember)
     );
-    store.set_role(team, owner, member, Role::Owner, now).await.unwrap().unwrap();
-    store.remove_member(team, owner, owner, now).await.unwrap().unwrap();
+    store
+        .set_role(team, owner, member, Role::Owner, now)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .remove_member(team, owner, owner, now)
+        .await
+        .unwrap()
+        .unwrap();
     let members = store.members(team).await.unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!((members[0].user_id, members[0].role), (member, Role::Owner));
@@ -215,7 +296,12 @@ async fn expired_invite_cannot_be_accepted(backend: Backend) {
     };
     store.create_invite(invite.clone()).await.unwrap();
     assert!(store.pending_invites(team, now).await.unwrap().is_empty());
-    assert!(!store.accept_invite(invite.id, invitee, None, now).await.unwrap());
+    assert!(
+        !store
+            .accept_invite(invite.id, invitee, None, now)
+            .await
+            .unwrap()
+    );
     assert!(store.membership(team, invitee).await.unwrap().is_none());
 }
 

@@ -17,7 +17,9 @@ async fn creator_owns_the_team_and_sees_it_listed(backend: Backend) {
     assert_eq!(teams[0]["role"], "owner");
     assert_eq!(teams[0]["name"], "Demo Corp");
 
-    let (status, members) = server.get(&format!("/teams/{team}/members"), &owner.access).await;
+    let (status, members) = server
+        .get(&format!("/teams/{team}/members"), &owner.access)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(members.as_array().unwrap().len(), 1);
     assert_eq!(members[0]["role"], "owner");
@@ -33,21 +35,45 @@ async fn invite_is_single_use_and_bound_to_its_email(backend: Backend) {
     let invitee = server.signup(&unique_email("invitee")).await;
     let other = server.signup(&unique_email("other")).await;
     let team = server.create_team(&owner, "T").await;
-    let invite = server.invite(team, &owner, &invitee.email.to_uppercase(), Role::Admin).await;
+    let invite = server
+        .invite(team, &owner, &invitee.email.to_uppercase(), Role::Admin)
+        .await;
     let accept = |token: &str| json!({ "accept_token": token, "proof": "cHJvb2Y=" });
     let path = format!("/invites/{}/accept", invite.id);
 
     // Someone else, or the wrong token: the same 404.
-    assert_eq!(server.post(&path, Some(&other.access), accept(&invite.accept_token)).await.0, 404);
-    assert_eq!(server.post(&path, Some(&invitee.access), accept("wrong")).await.0, 404);
+    assert_eq!(
+        server
+            .post(&path, Some(&other.access), accept(&invite.accept_token))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .post(&path, Some(&invitee.access), accept("wrong"))
+            .await
+            .0,
+        404
+    );
 
-    let (status, joined) = server.post(&path, Some(&invitee.access), accept(&invite.accept_token)).await;
+    let (status, joined) = server
+        .post(&path, Some(&invitee.access), accept(&invite.accept_token))
+        .await;
     assert_eq!(status, 200, "{joined}");
     assert_eq!(joined["role"], "admin");
     // Spent.
-    assert_eq!(server.post(&path, Some(&invitee.access), accept(&invite.accept_token)).await.0, 404);
+    assert_eq!(
+        server
+            .post(&path, Some(&invitee.access), accept(&invite.accept_token))
+            .await
+            .0,
+        404
+    );
 
-    let (_, pending) = server.get(&format!("/teams/{team}/invites"), &owner.access).await;
+    let (_, pending) = server
+        .get(&format!("/teams/{team}/invites"), &owner.access)
+        .await;
     assert_eq!(pending, json!([]));
 }
 
@@ -56,11 +82,20 @@ async fn revoked_invite_cannot_be_accepted(backend: Backend) {
     let owner = server.signup(&unique_email("owner")).await;
     let invitee = server.signup(&unique_email("invitee")).await;
     let team = server.create_team(&owner, "T").await;
-    let invite = server.invite(team, &owner, &invitee.email, Role::Member).await;
-    let (_, pending) = server.get(&format!("/teams/{team}/invites"), &owner.access).await;
+    let invite = server
+        .invite(team, &owner, &invitee.email, Role::Member)
+        .await;
+    let (_, pending) = server
+        .get(&format!("/teams/{team}/invites"), &owner.access)
+        .await;
     assert_eq!(pending[0]["id"], invite.id.to_string());
     let (status, _) = server
-        .call("DELETE", &format!("/teams/{team}/invites/{}", invite.id), Some(&owner.access), None)
+        .call(
+            "DELETE",
+            &format!("/teams/{team}/invites/{}", invite.id),
+            Some(&owner.access),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (status, _) = server
@@ -97,24 +132,51 @@ async fn last_owner_can_neither_leave_nor_be_demoted(backend: Backend) {
     let me = format!("/teams/{team}/members/{}", owner.id);
 
     let (status, body) = server.call("DELETE", &me, Some(&owner.access), None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("last_owner")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("last_owner"))
+    );
     let (status, _) = server
-        .call("PUT", &format!("{me}/role"), Some(&owner.access), Some(json!({ "role": "admin" })))
+        .call(
+            "PUT",
+            &format!("{me}/role"),
+            Some(&owner.access),
+            Some(json!({ "role": "admin" })),
+        )
         .await;
     assert_eq!(status, 409);
 
     // With a second owner, the first may step down, and then leave.
     server.add_member(team, &owner, &second, Role::Owner).await;
     let (status, member) = server
-        .call("PUT", &format!("{me}/role"), Some(&owner.access), Some(json!({ "role": "admin" })))
+        .call(
+            "PUT",
+            &format!("{me}/role"),
+            Some(&owner.access),
+            Some(json!({ "role": "admin" })),
+        )
         .await;
     assert_eq!((status, member["role"].as_str()), (200, Some("admin")));
     let (status, _) = server
-        .call("PUT", &format!("{me}/role"), Some(&owner.access), Some(json!({ "role": "owner" })))
+        .call(
+            "PUT",
+            &format!("{me}/role"),
+            Some(&owner.access),
+            Some(json!({ "role": "owner" })),
+        )
         .await;
     assert_eq!(status, 403, "an admin cannot make themself owner again");
-    assert_eq!(server.call("DELETE", &me, Some(&owner.access), None).await.0, 204);
-    assert_eq!(server.get(&format!("/teams/{team}"), &owner.access).await.0, 404);
+    assert_eq!(
+        server
+            .call("DELETE", &me, Some(&owner.access), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        server.get(&format!("/teams/{team}"), &owner.access).await.0,
+        404
+    );
 }
 
 async fn concurrent_demotions_keep_an_owner(backend: Backend) {
@@ -143,8 +205,15 @@ async fn concurrent_demotions_keep_an_owner(backend: Backend) {
     let mut statuses = [x.await.unwrap(), y.await.unwrap()];
     statuses.sort();
     assert_eq!(statuses, [200, 409]);
-    let (_, members) = server.get(&format!("/teams/{team}/members"), &a.access).await;
-    let owners = members.as_array().unwrap().iter().filter(|m| m["role"] == "owner").count();
+    let (_, members) = server
+        .get(&format!("/teams/{team}/members"), &a.access)
+        .await;
+    let owners = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "owner")
+        .count();
     assert_eq!(owners, 1);
 }
 
@@ -154,14 +223,31 @@ async fn removed_member_loses_access_at_once(backend: Backend) {
     let member = server.signup(&unique_email("member")).await;
     let team = server.create_team(&owner, "T").await;
     server.add_member(team, &owner, &member, Role::Member).await;
-    assert_eq!(server.get(&format!("/teams/{team}/members"), &member.access).await.0, 200);
+    assert_eq!(
+        server
+            .get(&format!("/teams/{team}/members"), &member.access)
+            .await
+            .0,
+        200
+    );
 
     let (status, _) = server
-        .call("DELETE", &format!("/teams/{team}/members/{}", member.id), Some(&owner.access), None)
+        .call(
+            "DELETE",
+            &format!("/teams/{team}/members/{}", member.id),
+            Some(&owner.access),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     // Same access token, still unexpired: membership is checked on every call.
-    assert_eq!(server.get(&format!("/teams/{team}/members"), &member.access).await.0, 404);
+    assert_eq!(
+        server
+            .get(&format!("/teams/{team}/members"), &member.access)
+            .await
+            .0,
+        404
+    );
     let (_, teams) = server.get("/teams", &member.access).await;
     assert_eq!(teams, json!([]));
 }
@@ -181,13 +267,35 @@ async fn team_changes_are_audited_in_their_transaction(backend: Backend) {
         )
         .await;
     server
-        .call("DELETE", &format!("/teams/{team}/members/{}", member.id), Some(&owner.access), None)
+        .call(
+            "DELETE",
+            &format!("/teams/{team}/members/{}", member.id),
+            Some(&owner.access),
+            None,
+        )
         .await;
     let events = server.state.store.audit_events(team, 100).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["team.create", "invite", "join", "role.change", "member.remove"]);
-    assert_eq!(events[4].target.as_deref(), Some(member.id.to_string().as_str()));
-    let account = server.state.store.account_events(owner.id, 100).await.unwrap();
+    assert_eq!(
+        actions,
+        [
+            "team.create",
+            "invite",
+            "join",
+            "role.change",
+            "member.remove"
+        ]
+    );
+    assert_eq!(
+        events[4].target.as_deref(),
+        Some(member.id.to_string().as_str())
+    );
+    let account = server
+        .state
+        .store
+        .account_events(owner.id, 100)
+        .await
+        .unwrap();
     let actions: Vec<_> = account.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["signup", "login"]);
 }

@@ -37,7 +37,10 @@ pub async fn prelogin(
         Some(user) => user.kdf,
         None => {
             let defaults = state.config.client_kdf;
-            let salt = state.keys.current().keyed_hash("prelogin-salt", email.as_bytes());
+            let salt = state
+                .keys
+                .current()
+                .keyed_hash("prelogin-salt", email.as_bytes());
             KdfParams {
                 algorithm: "argon2id".into(),
                 memory_kib: defaults.memory_kib,
@@ -63,7 +66,11 @@ pub async fn signup(
     let name = validate::display_name("name", &req.name)?;
     let auth_key = validate::auth_key(&req.auth_key)?;
     validate::age_recipient("identity_public_key", &req.identity_public_key)?;
-    validate::opaque_blob("wrapped_identity", &req.wrapped_identity, MAX_WRAPPED_IDENTITY)?;
+    validate::opaque_blob(
+        "wrapped_identity",
+        &req.wrapped_identity,
+        MAX_WRAPPED_IDENTITY,
+    )?;
     validate::kdf(&req.kdf)?;
 
     let user = NewUser {
@@ -143,7 +150,10 @@ pub async fn login(
                 audit = audit.actor(user.id);
             }
             let policy = state.config.login_throttle;
-            state.store.record_login_failure(&email, now, policy, audit).await?;
+            state
+                .store
+                .record_login_failure(&email, now, policy, audit)
+                .await?;
             Err(ApiError::InvalidCredentials)
         }
     }
@@ -155,7 +165,11 @@ fn too_many(wait: chrono::Duration) -> ApiError {
     }
 }
 
-async fn start_session(state: &AppState, user: &UserRecord, action: &'static str) -> ApiResult<Session> {
+async fn start_session(
+    state: &AppState,
+    user: &UserRecord,
+    action: &'static str,
+) -> ApiResult<Session> {
     let (refresh_token, token_hash) = new_refresh_token();
     let now = store::now();
     let family_id = Uuid::new_v4();
@@ -180,7 +194,12 @@ async fn start_session(state: &AppState, user: &UserRecord, action: &'static str
     })
 }
 
-fn token_pair(state: &AppState, user: Uuid, session: Uuid, refresh_token: String) -> ApiResult<TokenPair> {
+fn token_pair(
+    state: &AppState,
+    user: Uuid,
+    session: Uuid,
+    refresh_token: String,
+) -> ApiResult<TokenPair> {
     let access_token = state
         .keys
         .issue_access(user, session)

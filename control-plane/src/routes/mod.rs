@@ -32,7 +32,10 @@ pub fn router(state: AppState) -> Router {
         .route("/teams/{team}/members/{user}/role", put(teams::change_role))
         .route("/teams/{team}/invite", post(teams::invite))
         .route("/teams/{team}/invites", get(teams::invites))
-        .route("/teams/{team}/invites/{invite}", delete(teams::revoke_invite))
+        .route(
+            "/teams/{team}/invites/{invite}",
+            delete(teams::revoke_invite),
+        )
         .route("/invites/{invite}/accept", post(teams::accept_invite))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -44,24 +47,29 @@ pub fn router(state: AppState) -> Router {
 
     let metrics = state.metrics.clone();
     api.with_state(state)
-        .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                    // Method, path and request id only: headers carry tokens.
-                    let id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %id,
-                    )
-                }))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                        // Method, path and request id only: headers carry tokens.
+                        let id = request
+                            .headers()
+                            .get(REQUEST_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = %id,
+                        )
+                    }),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }

@@ -39,7 +39,9 @@ fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
 #[instrument(skip_all)]
 pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<Vec<Team>>> {
     let teams = state.store.teams_of(caller.id).await?;
-    Ok(Json(teams.into_iter().map(|(t, r)| team_view(t, r)).collect()))
+    Ok(Json(
+        teams.into_iter().map(|(t, r)| team_view(t, r)).collect(),
+    ))
 }
 
 /// Creates a team with the caller as its owner.
@@ -55,7 +57,12 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateTeamRequest>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
     let name = validate::display_name("name", &req.name)?;
-    if state.store.user_by_id(caller.id).await?.is_none_or(|u| u.disabled) {
+    if state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .is_none_or(|u| u.disabled)
+    {
         return Err(ApiError::Unauthorized);
     }
     let team = TeamRecord {
@@ -64,7 +71,10 @@ pub async fn create(
         created_at: store::now(),
     };
     state.store.create_team(team.clone(), caller.id).await?;
-    Ok((StatusCode::CREATED, Json(team_view(team, envv_api::Role::Owner))))
+    Ok((
+        StatusCode::CREATED,
+        Json(team_view(team, envv_api::Role::Owner)),
+    ))
 }
 
 #[utoipa::path(get, path = "/teams/{team}", tag = "teams",
@@ -187,7 +197,11 @@ pub async fn revoke_invite(
 ) -> ApiResult<StatusCode> {
     let (_, role) = state.team_role(team, caller.id).await?;
     authorize(role, Action::ManageInvites)?;
-    if state.store.revoke_invite(team, invite, caller.id, store::now()).await? {
+    if state
+        .store
+        .revoke_invite(team, invite, caller.id, store::now())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("invite"))
@@ -219,7 +233,11 @@ pub async fn accept_invite(
         .await?
         .filter(|u| !u.disabled)
         .ok_or(ApiError::Unauthorized)?;
-    let invite = state.store.invite(invite_id).await?.ok_or(ApiError::NotFound("invite"))?;
+    let invite = state
+        .store
+        .invite(invite_id)
+        .await?
+        .ok_or(ApiError::NotFound("invite"))?;
     let presented = Sha256::digest(req.accept_token.as_bytes());
     let token_ok: bool = presented[..].ct_eq(&invite.accept_token_hash).into();
     let addressed_to_caller = validate::normalise_email(&user.email)? == invite.email_norm;
@@ -256,7 +274,13 @@ pub async fn change_role(
         .membership(team, target)
         .await?
         .ok_or(ApiError::NotFound("member"))?;
-    authorize(role, Action::ChangeRole { from: current, to: req.role })?;
+    authorize(
+        role,
+        Action::ChangeRole {
+            from: current,
+            to: req.role,
+        },
+    )?;
     match state
         .store
         .set_role(team, caller.id, target, req.role, store::now())
@@ -301,7 +325,11 @@ pub async fn remove_member(
             is_self: target == caller.id,
         },
     )?;
-    match state.store.remove_member(team, caller.id, target, store::now()).await? {
+    match state
+        .store
+        .remove_member(team, caller.id, target, store::now())
+        .await?
+    {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(MembershipRefusal::LastOwner) => Err(ApiError::LastOwner),
         Err(MembershipRefusal::NotMember) => Err(ApiError::NotFound("member")),

@@ -236,7 +236,11 @@ pub trait AccountStore: Send + Sync {
     async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError>;
 
     /// Stores a new session's first refresh token and its audit row.
-    async fn start_session(&self, token: NewRefreshToken, audit: AuditEvent) -> Result<(), StoreError>;
+    async fn start_session(
+        &self,
+        token: NewRefreshToken,
+        audit: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Spends `old_hash` and stores `new` in its family, atomically: of many
     /// concurrent calls with one token, exactly one rotates.
     async fn rotate_refresh(
@@ -247,7 +251,11 @@ pub trait AccountStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError>;
     /// Revokes the family of the given token; returns whether one was found.
-    async fn revoke_session(&self, token_hash: &[u8], now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn revoke_session(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 
     /// When the email is locked out, until when.
     async fn login_locked_until(
@@ -273,13 +281,27 @@ pub trait TeamStore: Send + Sync {
     async fn create_team(&self, team: TeamRecord, owner: Uuid) -> Result<(), StoreError>;
     async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError>;
     /// The team and the user's role in it, if they are a member.
-    async fn membership(&self, team: Uuid, user: Uuid) -> Result<Option<(TeamRecord, Role)>, StoreError>;
+    async fn membership(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(TeamRecord, Role)>, StoreError>;
     async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError>;
 
     async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError>;
     async fn invite(&self, id: Uuid) -> Result<Option<InviteRecord>, StoreError>;
-    async fn pending_invites(&self, team: Uuid, now: DateTime<Utc>) -> Result<Vec<InviteRecord>, StoreError>;
-    async fn revoke_invite(&self, team: Uuid, id: Uuid, actor: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn pending_invites(
+        &self,
+        team: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InviteRecord>, StoreError>;
+    async fn revoke_invite(
+        &self,
+        team: Uuid,
+        id: Uuid,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Spends the invite and adds the member, once: a second accept finds it spent.
     async fn accept_invite(
         &self,

@@ -99,12 +99,19 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs inside the test's runtime: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url()).await.ok()?;
+                let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+                    .await
+                    .ok()?;
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                 )))
@@ -176,7 +183,13 @@ impl TestServer {
     }
 
     /// Sends a request; returns status and JSON body (Null when empty).
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, self.url(path));
         if let Some(token) = token {
@@ -191,7 +204,8 @@ impl TestServer {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, value)
     }
@@ -220,7 +234,9 @@ impl TestServer {
     }
 
     pub async fn create_team(&self, owner: &TestUser, name: &str) -> Uuid {
-        let (status, body) = self.post("/teams", Some(&owner.access), json!({ "name": name })).await;
+        let (status, body) = self
+            .post("/teams", Some(&owner.access), json!({ "name": name }))
+            .await;
         assert_eq!(status, 201, "create team failed: {body}");
         body["id"].as_str().expect("team id").parse().expect("uuid")
     }
@@ -238,9 +254,17 @@ impl TestServer {
         assert_eq!(status, 200, "accept failed: {body}");
     }
 
-    pub async fn invite(&self, team: Uuid, admin: &TestUser, email: &str, role: Role) -> TestInvite {
+    pub async fn invite(
+        &self,
+        team: Uuid,
+        admin: &TestUser,
+        email: &str,
+        role: Role,
+    ) -> TestInvite {
         let accept_token = random_b64(32);
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(accept_token.as_bytes()));
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            accept_token.as_bytes(),
+        ));
         let (status, body) = self
             .post(
                 &format!("/teams/{team}/invite"),
@@ -250,7 +274,11 @@ impl TestServer {
             .await;
         assert_eq!(status, 201, "invite failed: {body}");
         TestInvite {
-            id: body["id"].as_str().expect("invite id").parse().expect("uuid"),
+            id: body["id"]
+                .as_str()
+                .expect("invite id")
+                .parse()
+                .expect("uuid"),
             accept_token,
         }
     }
@@ -330,7 +358,9 @@ pub fn random_b64(len: usize) -> String {
 pub fn random_recipient() -> String {
     const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
     let mut rng = rand::thread_rng();
-    let tail: String = (0..58).map(|_| BECH32[rng.gen_range(0..BECH32.len())] as char).collect();
+    let tail: String = (0..58)
+        .map(|_| BECH32[rng.gen_range(0..BECH32.len())] as char)
+        .collect();
     format!("age1{tail}")
 }
 

@@ -1,0 +1,803 @@
+//! The authorisation matrix: every route of the router against every kind of
+//! caller, each cell one exact status. The table is data; a route missing
+//! from it, or from the OpenAPI document, fails
+//! `matrix_covers_exactly_the_documented_routes`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{Backend, Credentials, TestServer, TestUser, random_b64, unique_email};
+use envv_api::Role;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Who calls. The first five never get past authentication; the rest are
+/// real accounts, in or out of the team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    /// Correctly signed by the server's key, `exp` an hour ago.
+    Expired,
+    /// The owner's token with one character of its payload changed (a later `exp`).
+    Tampered,
+    /// The owner's claims under `alg: none` and an empty signature.
+    AlgNone,
+    /// The owner's refresh token presented as a bearer token.
+    RefreshAsAccess,
+    /// A real account that is not in the team.
+    NonMember,
+    Member,
+    Admin,
+    Owner,
+}
+
+const CALLERS: [Who; 9] = [
+    Who::Anonymous,
+    Who::Expired,
+    Who::Tampered,
+    Who::AlgNone,
+    Who::RefreshAsAccess,
+    Who::NonMember,
+    Who::Member,
+    Who::Admin,
+    Who::Owner,
+];
+
+impl Who {
+    fn role(self) -> Option<Role> {
+        match self {
+            Who::Member => Some(Role::Member),
+            Who::Admin => Some(Role::Admin),
+            Who::Owner => Some(Role::Owner),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Who::Anonymous => "anonymous",
+            Who::Expired => "expired token",
+            Who::Tampered => "tampered token",
+            Who::AlgNone => "alg:none token",
+            Who::RefreshAsAccess => "refresh token as access",
+            Who::NonMember => "non-member",
+            Who::Member => "member",
+            Who::Admin => "admin",
+            Who::Owner => "owner",
+        };
+        f.write_str(name)
+    }
+}
+
+/// How a row builds its request: path parameters, body and any fresh state
+/// (a target member, an invite, a side team) it needs so that it does not
+/// depend on what other rows did.
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    /// No body; `{team}` is the fixture team.
+    NoBody,
+    /// No body; `{team}` is an id no team has.
+    NoSuchTeam,
+    Prelogin,
+    Signup,
+    Login,
+    /// A fresh session's refresh token.
+    Refresh,
+    Logout,
+    CreateTeam,
+    /// Invite a fresh email with this role.
+    Invite(Role),
+    /// Revoke a fresh pending invite of the team.
+    RevokeInvite,
+    /// Revoke a pending invite of another team through this team's path.
+    RevokeForeignInvite,
+    /// Remove a fresh member holding this role.
+    Remove(Role),
+    /// Remove someone who is in another team but not this one.
+    RemoveForeign,
+    /// The caller removes themself: a fresh account with the caller's role.
+    Leave,
+    /// Remove the one owner of a side team (the fixture owner, who is then
+    /// removing themself).
+    LastOwnerLeaves,
+    /// Change a fresh member's role.
+    ChangeRole {
+        from: Role,
+        to: Role,
+    },
+    /// Change the role of someone who is in another team but not this one.
+    ChangeForeignRole,
+    /// Demote the one owner of a side team to admin.
+    LastOwnerStepsDown,
+    Accept(AcceptCase),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AcceptCase {
+    /// An invite to the caller's email, with its token.
+    Own,
+    /// An invite to someone else's email, with its token.
+    SomeoneElses,
+    /// An invite to the caller's email, with a wrong token.
+    WrongToken,
+    /// An id no invite has.
+    Unknown,
+    /// The caller's invite, revoked by the team.
+    Revoked,
+    /// The caller's invite, already accepted once.
+    Spent,
+}
+
+struct Row {
+    method: &'static str,
+    pattern: &'static str,
+    case: Case,
+    /// One status per entry of [`CALLERS`], in order.
+    expect: [u16; 9],
+}
+
+const fn row(method: &'static str, pattern: &'static str, case: Case, expect: [u16; 9]) -> Row {
+    Row {
+        method,
+        pattern,
+        case,
+        expect,
+    }
+}
+
+/// Anyone gets `status`.
+const fn public(status: u16) -> [u16; 9] {
+    [status; 9]
+}
+
+/// Authentication required; any account gets `status`.
+const fn authed(status: u16) -> [u16; 9] {
+    [401, 401, 401, 401, 401, status, status, status, status]
+}
+
+/// Authentication required, then team membership and role.
+const fn team(non_member: u16, member: u16, admin: u16, owner: u16) -> [u16; 9] {
+    [401, 401, 401, 401, 401, non_member, member, admin, owner]
+}
+
+const MEMBERS: &str = "/teams/{team}/members/{user}";
+const ROLE: &str = "/teams/{team}/members/{user}/role";
+const ACCEPT: &str = "/invites/{invite}/accept";
+
+const TABLE: &[Row] = &[
+    // Public: the same answer whoever asks, whatever token they send.
+    row("POST", "/auth/prelogin", Case::Prelogin, public(200)),
+    row("POST", "/auth/signup", Case::Signup, public(201)),
+    row("POST", "/auth/login", Case::Login, public(200)),
+    row("POST", "/auth/refresh", Case::Refresh, public(200)),
+    row("POST", "/auth/logout", Case::Logout, public(204)),
+    row("GET", "/healthz", Case::NoBody, public(200)),
+    row("GET", "/readyz", Case::NoBody, public(200)),
+    row("GET", "/metrics", Case::NoBody, public(200)),
+    row("GET", "/openapi.json", Case::NoBody, public(200)),
+    // Any account.
+    row("GET", "/me", Case::NoBody, authed(200)),
+    row("GET", "/teams", Case::NoBody, authed(200)),
+    row("POST", "/teams", Case::CreateTeam, authed(201)),
+    // Reading a team: members and up; outsiders can't tell it exists.
+    row(
+        "GET",
+        "/teams/{team}",
+        Case::NoBody,
+        team(404, 200, 200, 200),
+    ),
+    row(
+        "GET",
+        "/teams/{team}",
+        Case::NoSuchTeam,
+        team(404, 404, 404, 404),
+    ),
+    row(
+        "GET",
+        "/teams/{team}/members",
+        Case::NoBody,
+        team(404, 200, 200, 200),
+    ),
+    // Invites: admins invite members and admins; only owners invite owners.
+    row(
+        "POST",
+        "/teams/{team}/invite",
+        Case::Invite(Role::Member),
+        team(404, 403, 201, 201),
+    ),
+    row(
+        "POST",
+        "/teams/{team}/invite",
+        Case::Invite(Role::Admin),
+        team(404, 403, 201, 201),
+    ),
+    row(
+        "POST",
+        "/teams/{team}/invite",
+        Case::Invite(Role::Owner),
+        team(404, 403, 403, 201),
+    ),
+    row(
+        "GET",
+        "/teams/{team}/invites",
+        Case::NoBody,
+        team(404, 403, 200, 200),
+    ),
+    row(
+        "DELETE",
+        "/teams/{team}/invites/{invite}",
+        Case::RevokeInvite,
+        team(404, 403, 204, 204),
+    ),
+    row(
+        "DELETE",
+        "/teams/{team}/invites/{invite}",
+        Case::RevokeForeignInvite,
+        team(404, 403, 404, 404),
+    ),
+    // Removal: admins remove members and admins; only owners remove owners.
+    row(
+        "DELETE",
+        MEMBERS,
+        Case::Remove(Role::Member),
+        team(404, 403, 204, 204),
+    ),
+    row(
+        "DELETE",
+        MEMBERS,
+        Case::Remove(Role::Admin),
+        team(404, 403, 204, 204),
+    ),
+    row(
+        "DELETE",
+        MEMBERS,
+        Case::Remove(Role::Owner),
+        team(404, 403, 403, 204),
+    ),
+    row(
+        "DELETE",
+        MEMBERS,
+        Case::RemoveForeign,
+        team(404, 404, 404, 404),
+    ),
+    row("DELETE", MEMBERS, Case::Leave, team(404, 204, 204, 204)),
+    row(
+        "DELETE",
+        MEMBERS,
+        Case::LastOwnerLeaves,
+        team(404, 403, 403, 409),
+    ),
+    // Roles: admins move people below owner; only owners make or unmake owners.
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeRole {
+            from: Role::Member,
+            to: Role::Admin,
+        },
+        team(404, 403, 200, 200),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeRole {
+            from: Role::Admin,
+            to: Role::Member,
+        },
+        team(404, 403, 200, 200),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeRole {
+            from: Role::Member,
+            to: Role::Owner,
+        },
+        team(404, 403, 403, 200),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeRole {
+            from: Role::Admin,
+            to: Role::Owner,
+        },
+        team(404, 403, 403, 200),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeRole {
+            from: Role::Owner,
+            to: Role::Admin,
+        },
+        team(404, 403, 403, 200),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeRole {
+            from: Role::Owner,
+            to: Role::Member,
+        },
+        team(404, 403, 403, 200),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::ChangeForeignRole,
+        team(404, 404, 404, 404),
+    ),
+    row(
+        "PUT",
+        ROLE,
+        Case::LastOwnerStepsDown,
+        team(404, 403, 403, 409),
+    ),
+    // Accepting: the invitee is not yet a member of the invite's team, so
+    // their role elsewhere is irrelevant; every failure is the same 404.
+    row("POST", ACCEPT, Case::Accept(AcceptCase::Own), authed(200)),
+    row(
+        "POST",
+        ACCEPT,
+        Case::Accept(AcceptCase::SomeoneElses),
+        authed(404),
+    ),
+    row(
+        "POST",
+        ACCEPT,
+        Case::Accept(AcceptCase::WrongToken),
+        authed(404),
+    ),
+    row(
+        "POST",
+        ACCEPT,
+        Case::Accept(AcceptCase::Unknown),
+        authed(404),
+    ),
+    row(
+        "POST",
+        ACCEPT,
+        Case::Accept(AcceptCase::Revoked),
+        authed(404),
+    ),
+    row("POST", ACCEPT, Case::Accept(AcceptCase::Spent), authed(404)),
+];
+
+/// The error code every non-success status in the table must carry.
+fn expected_code(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("unauthorized"),
+        403 => Some("forbidden"),
+        404 => Some("not_found"),
+        409 => Some("last_owner"),
+        _ => None,
+    }
+}
+
+/// One request, ready to send.
+struct Call {
+    path: String,
+    token: Option<String>,
+    body: Option<Value>,
+}
+
+/// One team with an owner, an admin and a member; an account outside it;
+/// a host who owns another team; and the forged tokens, all claiming to be
+/// the owner (so any that were accepted would have the most power).
+struct Fixture {
+    server: TestServer,
+    team: Uuid,
+    owner: TestUser,
+    admin: TestUser,
+    member: TestUser,
+    outsider: TestUser,
+    /// Owns `elsewhere` and creates the side teams of the accept rows.
+    host: TestUser,
+    elsewhere: Uuid,
+    /// Logs in for the session rows, so no principal's session is touched.
+    account: TestUser,
+    expired: String,
+    tampered: String,
+    alg_none: String,
+}
+
+fn b64_json(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("json"))
+}
+
+fn claims(user: Uuid, issued: i64, expires: i64) -> Value {
+    json!({
+        "iss": "envv-control-plane",
+        "aud": "envv",
+        "sub": user,
+        "iat": issued,
+        "exp": expires,
+        "typ": "access",
+        "sid": Uuid::new_v4(),
+    })
+}
+
+fn expired_token(server: &TestServer, user: Uuid) -> String {
+    let key = &server.state.config.signing_key;
+    let now = chrono::Utc::now().timestamp();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(key.kid().to_owned());
+    jsonwebtoken::encode(
+        &header,
+        &claims(user, now - 7200, now - 3600),
+        &EncodingKey::from_secret(key.secret()),
+    )
+    .expect("sign")
+}
+
+fn alg_none_token(server: &TestServer, user: Uuid) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let header =
+        json!({ "alg": "none", "typ": "JWT", "kid": server.state.config.signing_key.kid() });
+    format!(
+        "{}.{}.",
+        b64_json(&header),
+        b64_json(&claims(user, now, now + 600))
+    )
+}
+
+/// A valid token whose payload has one character changed: the first digit
+/// of `exp`, as someone stretching their token's life would.
+fn tampered_token(valid: &str) -> String {
+    let parts: Vec<&str> = valid.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT has three parts");
+    let payload =
+        String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).expect("payload")).expect("utf-8");
+    let at = payload.find("\"exp\":").expect("exp claim") + "\"exp\":".len();
+    let digit = payload.as_bytes()[at];
+    assert!(
+        digit.is_ascii_digit() && digit < b'9',
+        "exp starts with a digit below 9"
+    );
+    let mut changed = payload.into_bytes();
+    changed[at] = digit + 1;
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(changed),
+        parts[2]
+    )
+}
+
+fn accept_token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Fixture {
+        let server = TestServer::start(backend).await;
+        let owner = server.signup(&unique_email("owner")).await;
+        let admin = server.signup(&unique_email("admin")).await;
+        let member = server.signup(&unique_email("member")).await;
+        let outsider = server.signup(&unique_email("outsider")).await;
+        let host = server.signup(&unique_email("host")).await;
+        let account = server.signup(&unique_email("account")).await;
+        let team = server.create_team(&owner, "Matrix").await;
+        server.add_member(team, &owner, &admin, Role::Admin).await;
+        server.add_member(team, &owner, &member, Role::Member).await;
+        let elsewhere = server.create_team(&host, "Elsewhere").await;
+        let expired = expired_token(&server, owner.id);
+        let tampered = tampered_token(&owner.access);
+        let alg_none = alg_none_token(&server, owner.id);
+        Fixture {
+            server,
+            team,
+            owner,
+            admin,
+            member,
+            outsider,
+            host,
+            elsewhere,
+            account,
+            expired,
+            tampered,
+            alg_none,
+        }
+    }
+
+    /// The account a caller is, or claims to be.
+    fn identity(&self, who: Who) -> &TestUser {
+        match who {
+            Who::NonMember => &self.outsider,
+            Who::Member => &self.member,
+            Who::Admin => &self.admin,
+            _ => &self.owner,
+        }
+    }
+
+    fn token(&self, who: Who) -> Option<String> {
+        match who {
+            Who::Anonymous => None,
+            Who::Expired => Some(self.expired.clone()),
+            Who::Tampered => Some(self.tampered.clone()),
+            Who::AlgNone => Some(self.alg_none.clone()),
+            Who::RefreshAsAccess => Some(self.owner.refresh.clone()),
+            _ => Some(self.identity(who).access.clone()),
+        }
+    }
+
+    /// A new account holding `role` in the fixture team.
+    async fn fresh_member(&self, role: Role) -> TestUser {
+        let user = self.server.signup(&unique_email("target")).await;
+        self.server
+            .add_member(self.team, &self.owner, &user, role)
+            .await;
+        user
+    }
+
+    /// A fresh refresh token of `account`'s, from a new login.
+    async fn fresh_refresh_token(&self) -> String {
+        let (status, session) = self
+            .server
+            .post("/auth/login", None, self.account.creds.login_body())
+            .await;
+        assert_eq!(status, 200, "login for a fresh session: {session}");
+        session["tokens"]["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned()
+    }
+
+    /// A new team whose one owner is the fixture's owner, with the
+    /// fixture's admin and member in their roles and the outsider out.
+    async fn solo_team(&self) -> Uuid {
+        let solo = self.server.create_team(&self.owner, "Solo").await;
+        self.server
+            .add_member(solo, &self.owner, &self.admin, Role::Admin)
+            .await;
+        self.server
+            .add_member(solo, &self.owner, &self.member, Role::Member)
+            .await;
+        solo
+    }
+
+    async fn prepare(&self, row: &Row, who: Who) -> Call {
+        let team = self.team;
+        let at = |path: String| Call {
+            path,
+            token: self.token(who),
+            body: None,
+        };
+        let with = |path: String, body: Value| Call {
+            path,
+            token: self.token(who),
+            body: Some(body),
+        };
+        match row.case {
+            Case::NoBody => at(row.pattern.replace("{team}", &team.to_string())),
+            Case::NoSuchTeam => at(row.pattern.replace("{team}", &Uuid::new_v4().to_string())),
+            Case::Prelogin => with(row.pattern.into(), json!({ "email": self.account.email })),
+            Case::Signup => with(
+                row.pattern.into(),
+                Credentials::random(&unique_email("signup")).signup_body(),
+            ),
+            Case::Login => with(row.pattern.into(), self.account.creds.login_body()),
+            Case::Refresh | Case::Logout => {
+                let refresh = self.fresh_refresh_token().await;
+                with(row.pattern.into(), json!({ "refresh_token": refresh }))
+            }
+            Case::CreateTeam => with(row.pattern.into(), json!({ "name": "Created" })),
+            Case::Invite(role) => with(
+                format!("/teams/{team}/invite"),
+                json!({
+                    "email": unique_email("invitee"),
+                    "role": role,
+                    "accept_token_hash": accept_token_hash(&random_b64(32)),
+                }),
+            ),
+            Case::RevokeInvite => {
+                let invite = self
+                    .server
+                    .invite(team, &self.owner, &unique_email("revokee"), Role::Member)
+                    .await;
+                at(format!("/teams/{team}/invites/{}", invite.id))
+            }
+            Case::RevokeForeignInvite => {
+                let invite = self
+                    .server
+                    .invite(
+                        self.elsewhere,
+                        &self.host,
+                        &unique_email("foreign"),
+                        Role::Member,
+                    )
+                    .await;
+                at(format!("/teams/{team}/invites/{}", invite.id))
+            }
+            Case::Remove(role) => {
+                let target = self.fresh_member(role).await;
+                at(format!("/teams/{team}/members/{}", target.id))
+            }
+            Case::RemoveForeign => at(format!("/teams/{team}/members/{}", self.host.id)),
+            Case::Leave => match who.role() {
+                Some(role) => {
+                    let me = self.fresh_member(role).await;
+                    Call {
+                        path: format!("/teams/{team}/members/{}", me.id),
+                        token: Some(me.access),
+                        body: None,
+                    }
+                }
+                None => at(format!("/teams/{team}/members/{}", self.identity(who).id)),
+            },
+            Case::LastOwnerLeaves => {
+                let solo = self.solo_team().await;
+                at(format!("/teams/{solo}/members/{}", self.owner.id))
+            }
+            Case::ChangeRole { from, to } => {
+                let target = self.fresh_member(from).await;
+                with(
+                    format!("/teams/{team}/members/{}/role", target.id),
+                    json!({ "role": to }),
+                )
+            }
+            Case::ChangeForeignRole => with(
+                format!("/teams/{team}/members/{}/role", self.host.id),
+                json!({ "role": Role::Admin }),
+            ),
+            Case::LastOwnerStepsDown => {
+                let solo = self.solo_team().await;
+                with(
+                    format!("/teams/{solo}/members/{}/role", self.owner.id),
+                    json!({ "role": Role::Admin }),
+                )
+            }
+            Case::Accept(kind) => self.prepare_accept(kind, who).await,
+        }
+    }
+
+    /// Each accept row gets a side team of its own, so accepting never
+    /// changes the fixture team.
+    async fn prepare_accept(&self, kind: AcceptCase, who: Who) -> Call {
+        let me = self.identity(who);
+        let side = self.server.create_team(&self.host, "Side").await;
+        let addressee = match kind {
+            AcceptCase::SomeoneElses => unique_email("someone"),
+            _ => me.email.clone(),
+        };
+        let invite = self
+            .server
+            .invite(side, &self.host, &addressee, Role::Member)
+            .await;
+        let path = format!("/invites/{}/accept", invite.id);
+        let (path, token) = match kind {
+            AcceptCase::Own | AcceptCase::SomeoneElses => (path, invite.accept_token.clone()),
+            AcceptCase::WrongToken => (path, random_b64(32)),
+            AcceptCase::Unknown => (
+                format!("/invites/{}/accept", Uuid::new_v4()),
+                invite.accept_token.clone(),
+            ),
+            AcceptCase::Revoked => {
+                let (status, body) = self
+                    .server
+                    .call(
+                        "DELETE",
+                        &format!("/teams/{side}/invites/{}", invite.id),
+                        Some(&self.host.access),
+                        None,
+                    )
+                    .await;
+                assert_eq!(status, 204, "revoke for the accept row: {body}");
+                (path, invite.accept_token.clone())
+            }
+            AcceptCase::Spent => {
+                let (status, body) = self
+                    .server
+                    .post(
+                        &path,
+                        Some(&me.access),
+                        json!({ "accept_token": invite.accept_token }),
+                    )
+                    .await;
+                assert_eq!(status, 200, "first accept for the spent row: {body}");
+                (path, invite.accept_token.clone())
+            }
+        };
+        Call {
+            path,
+            token: self.token(who),
+            body: Some(json!({ "accept_token": token })),
+        }
+    }
+}
+
+async fn every_route_answers_every_caller_exactly(backend: Backend) {
+    let fx = Fixture::new(backend).await;
+    let mut failures = Vec::new();
+    for row in TABLE {
+        for (who, &expected) in CALLERS.iter().zip(&row.expect) {
+            let call = fx.prepare(row, *who).await;
+            let (status, body) = fx
+                .server
+                .call(row.method, &call.path, call.token.as_deref(), call.body)
+                .await;
+            let cell = format!("{} {} [{:?}] as {who}", row.method, row.pattern, row.case);
+            if status != expected {
+                failures.push(format!("{cell}: expected {expected}, got {status}: {body}"));
+                continue;
+            }
+            if let Some(code) = expected_code(status) {
+                let shaped = body["error"]["code"] == code && body["error"]["message"].is_string();
+                if !shaped {
+                    failures.push(format!("{cell}: expected error code {code:?}, got {body}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cells differ from the matrix:\n{}",
+        failures.len(),
+        TABLE.len() * CALLERS.len(),
+        failures.join("\n")
+    );
+    fx.server.stop().await;
+}
+
+on_both_backends!(every_route_answers_every_caller_exactly);
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The table's routes are the documented ones, and a route is documented as
+/// needing a bearer token exactly when the table has anonymous callers refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix_covers_exactly_the_documented_routes() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, doc) = server.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let mut documented = BTreeSet::new();
+    let mut secured = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if !HTTP_METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let route = (method.to_uppercase(), path.clone());
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                secured.insert(route.clone());
+            }
+            documented.insert(route);
+        }
+    }
+    let tabled: BTreeSet<_> = TABLE
+        .iter()
+        .map(|r| (r.method.to_owned(), r.pattern.to_owned()))
+        .collect();
+    assert_eq!(
+        tabled.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes in the matrix but not in /openapi.json"
+    );
+    assert_eq!(
+        documented.difference(&tabled).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "routes in /openapi.json without a matrix row"
+    );
+    for row in TABLE {
+        let route = (row.method.to_owned(), row.pattern.to_owned());
+        assert_eq!(
+            secured.contains(&route),
+            row.expect[0] == 401,
+            "{} {}: documented security disagrees with the matrix",
+            row.method,
+            row.pattern
+        );
+    }
+    server.stop().await;
+}
