@@ -9,12 +9,13 @@ use uuid::Uuid;
 use crate::crypto::{EpochIdentity, TeamKeyring};
 use crate::envfile::{EnvName, ReadOptions, dotenv, format};
 
-/// A fixed team and key so the fuzzer can reach past the header checks.
-/// This key is public (it is in the test vectors); never use it for data.
-pub const FUZZ_TEAM: &str = "6f1d1f3c-3c1a-4a53-9d47-0a4b3a8f2e10";
+/// The test vectors' team and epoch-1 key (`tests/vectors/vectors.json`),
+/// so the fuzzer can start from a valid file and reach past the header
+/// checks. This key is public; never use it for data.
+pub const FUZZ_TEAM: &str = "a6ce8746-ae7d-4ab0-8561-e319192058b6";
 /// The fixed epoch-1 secret key used by fuzzing and the test vectors.
 pub const FUZZ_EPOCH_KEY: &str =
-    "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+    "AGE-SECRET-KEY-19JWM03F4LRXN00KNH9U09U0LRNAH7S74CHPLUA2A5SUT8Q08S8ZSPQ70FP";
 
 /// The keyring matching [`FUZZ_TEAM`] and [`FUZZ_EPOCH_KEY`].
 pub fn fuzz_keyring() -> &'static TeamKeyring {

@@ -410,6 +410,31 @@ pub fn decrypt(
     })
 }
 
+/// The key schedule of a file, hex-encoded, for the test vectors in
+/// `envvd/tests/vectors/` (so another implementation can check each step).
+/// Exposes key material: tests and vector generation only.
+#[doc(hidden)]
+pub fn debug_key_schedule(text: &[u8], key: &EpochIdentity) -> Option<Vec<(&'static str, String)>> {
+    let raw = parse(text).ok()?;
+    let age_file = crypto::b64std_decode(raw.key)?;
+    let data_key = crypto::age_decrypt(key.age(), &age_file, 32).ok()?;
+    let data_key = Key32::from_bytes(<[u8; 32]>::try_from(data_key.as_slice()).ok()?);
+    let keys = FileKeys::derive(key.file_auth(), &data_key);
+    let hex = |k: &Key32| {
+        k.expose()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    Some(vec![
+        ("data_key", hex(&data_key)),
+        ("file_auth_key", hex(key.file_auth())),
+        ("value_key", hex(&keys.value)),
+        ("header_mac_key", hex(&keys.header_mac)),
+        ("file_mac_key", hex(&keys.file_mac)),
+    ])
+}
+
 /// Encodes `file` with `key` (which must be the key of the file's epoch).
 pub(crate) fn encode(file: &mut EnvFile, key: &EpochIdentity) -> Result<String, EnvFileError> {
     encode_with_auth(file, key.file_auth(), &key.public_key())
