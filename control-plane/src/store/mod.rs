@@ -12,6 +12,10 @@ use uuid::Uuid;
 
 #[macro_use]
 mod sql;
+#[macro_use]
+mod sql_accounts;
+#[macro_use]
+mod sql_teams;
 mod postgres;
 mod sqlite;
 

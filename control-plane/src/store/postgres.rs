@@ -5,6 +5,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::StoreError;
+
 pub struct PgStore {
     pool: PgPool,
 }
@@ -28,4 +30,4 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, Postgres);
+impl_store!(PgStore, sqlx::Postgres);

@@ -8,6 +8,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use super::StoreError;
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
@@ -65,4 +67,4 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
         })
 }
 
-impl_store!(SqliteStore, Sqlite);
+impl_store!(SqliteStore, sqlx::Sqlite);
