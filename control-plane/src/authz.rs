@@ -20,12 +20,18 @@ pub enum Action {
     ChangeRole { from: Role, to: Role },
     /// Remove a member whose role is `target`; `is_self` when leaving.
     Remove { target: Role, is_self: bool },
+    /// Fetch one's own grants, read the team's public key.
+    ReadKeys,
+    /// See who is waiting for a key, and wrap the key for them.
+    ManageGrants,
+    /// Move the team to a new key epoch.
+    Rotate,
 }
 
 /// The least role that may perform `action`.
 pub fn required_role(action: Action) -> Role {
     match action {
-        Action::ReadTeam => Role::Member,
+        Action::ReadTeam | Action::ReadKeys => Role::Member,
         Action::Remove { is_self: true, .. } => Role::Member,
         // Owners alone make or unmake owners.
         Action::Invite { role: Role::Owner } => Role::Owner,
@@ -37,7 +43,9 @@ pub fn required_role(action: Action) -> Role {
         Action::Invite { .. }
         | Action::ManageInvites
         | Action::ChangeRole { .. }
-        | Action::Remove { .. } => Role::Admin,
+        | Action::Remove { .. }
+        | Action::ManageGrants
+        | Action::Rotate => Role::Admin,
     }
 }
 
@@ -119,6 +127,9 @@ mod tests {
                 },
                 Member,
             ),
+            (Action::ReadKeys, Member),
+            (Action::ManageGrants, Admin),
+            (Action::Rotate, Admin),
         ];
         for (action, least) in table {
             for role in Role::ALL {

@@ -38,6 +38,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("the team must keep at least one owner; make someone else owner first")]
     LastOwner,
+    #[error("the team moved to key epoch {current} meanwhile; fetch the team keys and retry")]
+    EpochConflict { current: u32 },
+    #[error("the team's members changed meanwhile; fetch the members and retry")]
+    MemberSetChanged,
     #[error("too many attempts; retry in {} seconds", retry_after.as_secs())]
     TooManyRequests { retry_after: Duration },
     #[error("the server is busy; retry shortly")]
@@ -59,7 +63,10 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::LastOwner => StatusCode::CONFLICT,
+            ApiError::Conflict(_)
+            | ApiError::LastOwner
+            | ApiError::EpochConflict { .. }
+            | ApiError::MemberSetChanged => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,6 +88,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::LastOwner => "last_owner",
+            ApiError::EpochConflict { .. } => "epoch_conflict",
+            ApiError::MemberSetChanged => "member_set_changed",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",

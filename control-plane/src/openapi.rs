@@ -4,7 +4,7 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{auth, ops, teams};
+use crate::routes::{auth, keys, ops, teams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use crate::routes::{auth, ops, teams};
         auth::prelogin, auth::signup, auth::login, auth::refresh, auth::logout, auth::me,
         teams::list, teams::create, teams::get, teams::members, teams::invite, teams::invites,
         teams::revoke_invite, teams::accept_invite, teams::change_role, teams::remove_member,
+        keys::fetch, keys::public_key, keys::pending, keys::post_grant, keys::rotate,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     modifiers(&BearerAuth),

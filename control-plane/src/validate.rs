@@ -7,6 +7,9 @@ use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
+/// Largest grant (a team key encrypted to one member) a client may store.
+pub const MAX_GRANT: usize = 8 * 1024;
+
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())
 }

@@ -6,10 +6,12 @@
 
 mod auth;
 mod error;
+mod keys;
 mod team;
 
 pub use auth::*;
 pub use error::*;
+pub use keys::*;
 pub use team::*;
 
 /// Largest request body the control plane accepts, in bytes.

@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod auth;
+pub mod keys;
 pub mod ops;
 pub mod teams;
 
@@ -37,6 +38,14 @@ pub fn router(state: AppState) -> Router {
             delete(teams::revoke_invite),
         )
         .route("/invites/{invite}/accept", post(teams::accept_invite))
+        .route("/teams/{team}/keys", get(keys::fetch))
+        .route("/teams/{team}/keys/public", get(keys::public_key))
+        .route(
+            "/teams/{team}/keys/rotate",
+            post(keys::rotate).layer(DefaultBodyLimit::max(keys::MAX_ROTATE_BODY)),
+        )
+        .route("/teams/{team}/grants", post(keys::post_grant))
+        .route("/teams/{team}/grants/pending", get(keys::pending))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -16,7 +16,7 @@ use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
-use crate::store::{self, MembershipRefusal, NewInvite, TeamRecord};
+use crate::store::{self, MembershipRefusal, NewEpoch, NewInvite, TeamRecord};
 use crate::validate;
 
 /// Largest invite secret blob (sealed to the team key) a client may store.
@@ -24,11 +24,13 @@ const MAX_SEALED_SECRET: usize = 4 * 1024;
 /// Largest invitee proof a client may store.
 const MAX_PROOF: usize = 1024;
 
-fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
+pub(crate) fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
     Team {
         id: team.id,
         name: team.name,
         role,
+        current_epoch: team.current_epoch,
+        rekey_required: team.rekey_required,
         created_at: team.created_at,
     }
 }
@@ -44,7 +46,9 @@ pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<
     ))
 }
 
-/// Creates a team with the caller as its owner.
+/// Creates a team with the caller as its owner, at key epoch 1: the
+/// creator's client made the epoch key and sends its public half and the
+/// creator's grant.
 #[utoipa::path(post, path = "/teams", tag = "teams",
     request_body = CreateTeamRequest,
     responses((status = 201, body = Team), (status = 400, body = ErrorBody),
@@ -57,6 +61,8 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateTeamRequest>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
     let name = validate::display_name("name", &req.name)?;
+    validate::age_recipient("epoch_public_key", &req.epoch_public_key)?;
+    validate::opaque_blob("creator_grant", &req.creator_grant, validate::MAX_GRANT)?;
     if state
         .store
         .user_by_id(caller.id)
@@ -68,9 +74,15 @@ pub async fn create(
     let team = TeamRecord {
         id: Uuid::new_v4(),
         name,
+        current_epoch: 1,
+        rekey_required: false,
         created_at: store::now(),
     };
-    state.store.create_team(team.clone(), caller.id).await?;
+    let first_epoch = NewEpoch {
+        public_key: req.epoch_public_key,
+        grants: vec![(caller.id, req.creator_grant)],
+    };
+    state.store.create_team(team.clone(), caller.id, first_epoch).await?;
     Ok((
         StatusCode::CREATED,
         Json(team_view(team, envv_api::Role::Owner)),

@@ -16,9 +16,13 @@ mod sql;
 mod sql_accounts;
 #[macro_use]
 mod sql_teams;
+#[macro_use]
+mod sql_keys;
+mod keys;
 mod postgres;
 mod sqlite;
 
+pub use keys::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -168,6 +172,8 @@ pub struct AuditRecord {
 pub struct TeamRecord {
     pub id: Uuid,
     pub name: String,
+    pub current_epoch: u32,
+    pub rekey_required: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -281,8 +287,9 @@ pub trait AccountStore: Send + Sync {
 
 #[async_trait]
 pub trait TeamStore: Send + Sync {
-    /// Creates the team with `owner` as its first owner.
-    async fn create_team(&self, team: TeamRecord, owner: Uuid) -> Result<(), StoreError>;
+    /// Creates the team at epoch 1 with `owner` as its first owner, holding
+    /// the epoch's grant.
+    async fn create_team(&self, team: TeamRecord, owner: Uuid, first_epoch: NewEpoch) -> Result<(), StoreError>;
     async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError>;
     /// The team and the user's role in it, if they are a member.
     async fn membership(
@@ -324,7 +331,8 @@ pub trait TeamStore: Send + Sync {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<Result<(), MembershipRefusal>, StoreError>;
-    /// Removes a member (or lets one leave) unless that leaves no owner.
+    /// Removes a member (or lets one leave) unless that leaves no owner:
+    /// drops their grants and marks the team for re-keying.
     async fn remove_member(
         &self,
         team: Uuid,
@@ -341,7 +349,7 @@ pub trait TeamStore: Send + Sync {
 
 /// Everything the control plane stores.
 #[async_trait]
-pub trait Store: AccountStore + TeamStore {
+pub trait Store: AccountStore + TeamStore + KeyStore {
     /// Checks the database answers; backs `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

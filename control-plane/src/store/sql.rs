@@ -46,6 +46,8 @@ impl From<UserRow> for UserRecord {
 pub(super) struct TeamRoleRow {
     id: Uuid,
     name: String,
+    current_epoch: i32,
+    rekey_required: bool,
     created_at: DateTime<Utc>,
     role: String,
 }
@@ -59,6 +61,8 @@ impl TryFrom<TeamRoleRow> for (TeamRecord, Role) {
             TeamRecord {
                 id: r.id,
                 name: r.name,
+                current_epoch: epoch(r.current_epoch)?,
+                rekey_required: r.rekey_required,
                 created_at: r.created_at,
             },
             role,
@@ -73,6 +77,7 @@ pub(super) struct MemberRow {
     name: String,
     role: String,
     identity_public_key: String,
+    has_key: bool,
     joined_at: DateTime<Utc>,
 }
 
@@ -86,6 +91,7 @@ impl TryFrom<MemberRow> for envv_api::Member {
             name: r.name,
             role: parse_role(&r.role)?,
             identity_public_key: r.identity_public_key,
+            has_key: r.has_key,
             joined_at: r.joined_at,
         })
     }
@@ -153,6 +159,65 @@ impl From<AuditRow> for super::AuditRecord {
             occurred_at: r.occurred_at,
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EpochGrantRow {
+    epoch: i32,
+    public_key: String,
+    grant_blob: String,
+    granted_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<EpochGrantRow> for super::EpochGrantRecord {
+    type Error = StoreError;
+
+    fn try_from(r: EpochGrantRow) -> Result<Self, StoreError> {
+        Ok(super::EpochGrantRecord {
+            epoch: epoch(r.epoch)?,
+            public_key: r.public_key,
+            grant: r.grant_blob,
+            granted_by: r.granted_by,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PendingGrantRow {
+    user_id: Uuid,
+    email: String,
+    name: String,
+    role: String,
+    identity_public_key: String,
+    joined_at: DateTime<Utc>,
+    invite_id: Option<Uuid>,
+    sealed_secret: Option<String>,
+    proof: Option<String>,
+}
+
+impl TryFrom<PendingGrantRow> for envv_api::PendingGrant {
+    type Error = StoreError;
+
+    fn try_from(r: PendingGrantRow) -> Result<Self, StoreError> {
+        Ok(envv_api::PendingGrant {
+            user_id: r.user_id,
+            email: r.email,
+            name: r.name,
+            role: parse_role(&r.role)?,
+            identity_public_key: r.identity_public_key,
+            joined_at: r.joined_at,
+            invite_id: r.invite_id,
+            sealed_secret: r.sealed_secret,
+            proof: r.proof,
+        })
+    }
+}
+
+/// Epochs are stored as SQL integers and are never negative.
+pub(super) fn epoch(n: i32) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative epoch {n}")))
 }
 
 fn parse_role(s: &str) -> Result<Role, StoreError> {
@@ -252,6 +317,47 @@ macro_rules! impl_sql_helpers {
                 Ok(n)
             }
 
+
+            /// Inserts an epoch and its grants.
+            pub(super) async fn insert_epoch(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                team: Uuid,
+                epoch: u32,
+                actor: Uuid,
+                next: $crate::store::NewEpoch,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let epoch = i32::try_from(epoch)
+                    .map_err(|_| StoreError::Corrupt(format!("epoch {epoch} out of range")))?;
+                sqlx::query(
+                    "INSERT INTO team_epochs (team_id, epoch, public_key, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(team)
+                .bind(epoch)
+                .bind(&next.public_key)
+                .bind(actor)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err($crate::store::sql::conflict)?;
+                for (user, grant) in next.grants {
+                    sqlx::query(
+                        "INSERT INTO grants (team_id, epoch, user_id, grant_blob, granted_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(team)
+                    .bind(epoch)
+                    .bind(user)
+                    .bind(grant)
+                    .bind(actor)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($crate::store::sql::conflict)?;
+                }
+                Ok(())
+            }
         }
     };
 }
@@ -263,6 +369,7 @@ macro_rules! impl_store {
         impl_sql_helpers!($db);
         impl_account_store!($store, $db);
         impl_team_store!($store, $db);
+        impl_key_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -10,19 +10,25 @@ macro_rules! impl_team_store {
             use uuid::Uuid;
 
             use super::$store;
-            use super::helpers::{insert_audit, owner_count, role_in, touch_team};
+            use super::helpers::{insert_audit, insert_epoch, owner_count, role_in, touch_team};
             use $crate::store::sql::{AuditRow, InviteRow, MemberRow, TeamRoleRow, conflict, INVITE_COLUMNS};
             use $crate::store::{
-                AuditEvent, AuditRecord, InviteRecord, MembershipRefusal, NewInvite, StoreError,
-                TeamRecord, TeamStore,
+                AuditEvent, AuditRecord, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
+                StoreError, TeamRecord, TeamStore,
             };
 
             #[async_trait]
             impl TeamStore for $store {
-                async fn create_team(&self, team: TeamRecord, owner: Uuid) -> Result<(), StoreError> {
+                async fn create_team(
+                    &self,
+                    team: TeamRecord,
+                    owner: Uuid,
+                    first_epoch: NewEpoch,
+                ) -> Result<(), StoreError> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query(
-                        "INSERT INTO teams (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+                        "INSERT INTO teams (id, name, current_epoch, created_at, updated_at) \
+                         VALUES ($1, $2, 1, $3, $3)",
                     )
                     .bind(team.id)
                     .bind(&team.name)
@@ -39,6 +45,7 @@ macro_rules! impl_team_store {
                     .bind(team.created_at)
                     .execute(&mut *tx)
                     .await?;
+                    insert_epoch(&mut tx, team.id, 1, owner, first_epoch, team.created_at).await?;
                     insert_audit(
                         &mut tx,
                         AuditEvent::new("team.create").team(team.id).actor(owner),
@@ -51,7 +58,7 @@ macro_rules! impl_team_store {
 
                 async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError> {
                     let rows: Vec<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.created_at, m.role \
+                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.created_at, m.role \
                          FROM memberships m JOIN teams t ON t.id = m.team_id \
                          WHERE m.user_id = $1 ORDER BY t.created_at, t.id",
                     )
@@ -67,7 +74,7 @@ macro_rules! impl_team_store {
                     user: Uuid,
                 ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
                     let row: Option<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.created_at, m.role \
+                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.created_at, m.role \
                          FROM memberships m JOIN teams t ON t.id = m.team_id \
                          WHERE m.team_id = $1 AND m.user_id = $2",
                     )
@@ -81,8 +88,11 @@ macro_rules! impl_team_store {
                 async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError> {
                     let rows: Vec<MemberRow> = sqlx::query_as(
                         "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
+                         EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
+                           AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
                          m.joined_at \
                          FROM memberships m JOIN users u ON u.id = m.user_id \
+                         JOIN teams t ON t.id = m.team_id \
                          WHERE m.team_id = $1 ORDER BY m.joined_at, u.id",
                     )
                     .bind(team)
@@ -288,6 +298,17 @@ macro_rules! impl_team_store {
                     sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
                         .bind(team)
                         .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
+                    // Their key fetches stop with the membership; their grants
+                    // go too, and the team needs a new epoch without them.
+                    sqlx::query("DELETE FROM grants WHERE team_id = $1 AND user_id = $2")
+                        .bind(team)
+                        .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE teams SET rekey_required = TRUE WHERE id = $1")
+                        .bind(team)
                         .execute(&mut *tx)
                         .await?;
                     let action = if actor == target { "member.leave" } else { "member.remove" };

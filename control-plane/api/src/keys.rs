@@ -1,0 +1,91 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Role;
+
+/// One epoch's key as one member holds it: the epoch's public key and the
+/// epoch's private key encrypted to the member's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EpochGrant {
+    pub epoch: u32,
+    /// The epoch's age X25519 recipient.
+    pub public_key: String,
+    /// Opaque to the server: only the member's identity opens it.
+    pub grant: String,
+    pub granted_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /teams/{team}/keys`: the caller's grants, newest epoch first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamKeys {
+    pub team_id: Uuid,
+    pub current_epoch: u32,
+    /// A member was removed since the last rotation: rotate.
+    pub rekey_required: bool,
+    pub grants: Vec<EpochGrant>,
+}
+
+/// `GET /teams/{team}/keys/public`: what a client encrypts files to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamPublicKey {
+    pub team_id: Uuid,
+    pub epoch: u32,
+    pub public_key: String,
+}
+
+/// A member who has joined but holds no grant for the current epoch, with
+/// what an admin's client needs to check them before wrapping the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingGrant {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub identity_public_key: String,
+    pub joined_at: DateTime<Utc>,
+    /// The invite they joined with, its sealed secret and their proof, so
+    /// the admin's client can verify the public key is really theirs.
+    pub invite_id: Option<Uuid>,
+    pub sealed_secret: Option<String>,
+    pub proof: Option<String>,
+}
+
+/// `POST /teams/{team}/grants`: an admin's client wraps the current epoch
+/// key for one member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostGrantRequest {
+    pub user_id: Uuid,
+    pub epoch: u32,
+    pub grant: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberGrant {
+    pub user_id: Uuid,
+    pub grant: String,
+}
+
+/// `POST /teams/{team}/keys/rotate`: a new epoch with a grant for exactly
+/// the current members, applied only if `expected_epoch` is still current.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotateRequest {
+    pub expected_epoch: u32,
+    pub public_key: String,
+    pub grants: Vec<MemberGrant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotateResponse {
+    pub team_id: Uuid,
+    pub epoch: u32,
+}

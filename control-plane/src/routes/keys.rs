@@ -1,0 +1,168 @@
+//! Key distribution: grants, the team's public key, pending grants, rotation.
+//! The server relays what clients encrypted; it can open none of it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use envv_api::{
+    EpochGrant, ErrorBody, PendingGrant, PostGrantRequest, RotateRequest, RotateResponse, TeamKeys,
+    TeamPublicKey,
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::authz::{Action, authorize};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::state::AppState;
+use crate::store::{self, GrantRefusal, NewEpoch, RotateRefusal};
+use crate::validate;
+
+/// A rotation carries one grant per member; big teams need more than the
+/// default body limit.
+pub const MAX_ROTATE_BODY: usize = 8 * 1024 * 1024;
+
+/// The caller's grants for every epoch they may read, newest first.
+/// Membership is checked in the database on every call, and each fetch is
+/// audited.
+#[utoipa::path(get, path = "/teams/{team}/keys", tag = "keys",
+    params(("team" = Uuid, Path)),
+    responses((status = 200, body = TeamKeys), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<Json<TeamKeys>> {
+    let (record, grants) = state
+        .store
+        .fetch_keys(team, caller.id, store::now())
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
+    Ok(Json(TeamKeys {
+        team_id: team,
+        current_epoch: record.current_epoch,
+        rekey_required: record.rekey_required,
+        grants: grants
+            .into_iter()
+            .map(|g| EpochGrant {
+                epoch: g.epoch,
+                public_key: g.public_key,
+                grant: g.grant,
+                granted_by: g.granted_by,
+                created_at: g.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// The current epoch's recipient: enough to encrypt, not to decrypt.
+#[utoipa::path(get, path = "/teams/{team}/keys/public", tag = "keys",
+    params(("team" = Uuid, Path)),
+    responses((status = 200, body = TeamPublicKey), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn public_key(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<Json<TeamPublicKey>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ReadKeys)?;
+    let (epoch, public_key) = state.store.public_key(team).await?.ok_or(ApiError::NotFound("team"))?;
+    Ok(Json(TeamPublicKey {
+        team_id: team,
+        epoch,
+        public_key,
+    }))
+}
+
+/// Members waiting for the current epoch's key, with their invite binding.
+#[utoipa::path(get, path = "/teams/{team}/grants/pending", tag = "keys",
+    params(("team" = Uuid, Path)),
+    responses((status = 200, body = Vec<PendingGrant>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn pending(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<PendingGrant>>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ManageGrants)?;
+    Ok(Json(state.store.pending_grants(team).await?))
+}
+
+/// Stores the current epoch's key wrapped for one member. Only members can
+/// receive a grant; the admin's client has already checked their proof.
+#[utoipa::path(post, path = "/teams/{team}/grants", tag = "keys",
+    params(("team" = Uuid, Path)),
+    request_body = PostGrantRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn post_grant(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<PostGrantRequest>,
+) -> ApiResult<StatusCode> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ManageGrants)?;
+    validate::opaque_blob("grant", &req.grant, validate::MAX_GRANT)?;
+    let outcome = state
+        .store
+        .post_grant(team, caller.id, req.user_id, req.epoch, req.grant, store::now())
+        .await?;
+    match outcome {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(GrantRefusal::NotMember) => Err(ApiError::NotFound("member")),
+        Err(GrantRefusal::StaleEpoch { current }) => Err(ApiError::EpochConflict { current }),
+        Err(GrantRefusal::AlreadyGranted) => Err(ApiError::Conflict(
+            "this member already holds the current epoch's key".into(),
+        )),
+    }
+}
+
+/// Moves the team to a new epoch: a new public key and a grant for exactly
+/// the current members, applied in one transaction if `expected_epoch` is
+/// still current (409 otherwise: someone else rotated first).
+#[utoipa::path(post, path = "/teams/{team}/keys/rotate", tag = "keys",
+    params(("team" = Uuid, Path)),
+    request_body = RotateRequest,
+    responses((status = 200, body = RotateResponse), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<RotateRequest>,
+) -> ApiResult<Json<RotateResponse>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::Rotate)?;
+    validate::age_recipient("public_key", &req.public_key)?;
+    for grant in &req.grants {
+        validate::opaque_blob("grants[].grant", &grant.grant, validate::MAX_GRANT)?;
+    }
+    let next = NewEpoch {
+        public_key: req.public_key,
+        grants: req.grants.into_iter().map(|g| (g.user_id, g.grant)).collect(),
+    };
+    let outcome = state
+        .store
+        .rotate(team, caller.id, req.expected_epoch, next, store::now())
+        .await?;
+    match outcome {
+        Ok(epoch) => Ok(Json(RotateResponse { team_id: team, epoch })),
+        Err(RotateRefusal::EpochConflict { current }) => Err(ApiError::EpochConflict { current }),
+        Err(RotateRefusal::MemberSetChanged) => Err(ApiError::MemberSetChanged),
+    }
+}
