@@ -6,6 +6,8 @@
 //! synchronous code with no server or socket, so the CLI can use them
 //! in-process and tests can drive them directly.
 
+#![warn(missing_docs)]
+
 pub mod crypto;
 pub mod envfile;
 #[doc(hidden)]

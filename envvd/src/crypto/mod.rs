@@ -89,6 +89,33 @@ pub(crate) fn open(key: &Key32, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<V
         .map(Zeroizing::new)
 }
 
+/// Opens many values under one key without re-creating the cipher or
+/// re-allocating scratch space per value (file reads open thousands).
+pub(crate) struct Opener {
+    cipher: XChaCha20Poly1305,
+}
+
+impl Opener {
+    pub(crate) fn new(key: &Key32) -> Self {
+        Self {
+            cipher: XChaCha20Poly1305::new(key.expose().into()),
+        }
+    }
+
+    /// Like [`open`].
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        if sealed.len() < XNONCE_LEN + TAG_LEN {
+            return None;
+        }
+        let (nonce, ct) = sealed.split_at(XNONCE_LEN);
+        let nonce = XNonce::from(<[u8; XNONCE_LEN]>::try_from(nonce).ok()?);
+        self.cipher
+            .decrypt(&nonce, Payload { msg: ct, aad })
+            .ok()
+            .map(Zeroizing::new)
+    }
+}
+
 /// base64url without padding: the form used inside single-token strings
 /// (invite codes, wrapped blobs) so they survive shells, URLs and JSON.
 pub(crate) fn b64url(bytes: &[u8]) -> String {
@@ -110,6 +137,14 @@ pub(crate) fn b64std(bytes: &[u8]) -> String {
 /// Strict inverse of [`b64std`]: canonical padding and trailing bits required.
 pub(crate) fn b64std_decode(text: &[u8]) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// [`b64std_decode`] into a reused buffer (cleared first).
+pub(crate) fn b64std_decode_into(text: &[u8], buf: &mut Vec<u8>) -> Option<()> {
+    buf.clear();
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(text, buf)
+        .ok()
 }
 
 /// Encrypts `plaintext` to one age X25519 recipient (one stanza, binary age v1).

@@ -9,6 +9,8 @@ use crate::crypto::CryptoError;
 /// Each way a file can be tampered with has its own variant so the message
 /// names the problem. Variants carry names, numbers and ids (never values or
 /// keys): secret names are public by design.
+// Field names say what they hold; each variant's doc says when it happens.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum EnvFileError {
     /// The file ends before its final `file-mac` line (or mid-line).

@@ -59,13 +59,31 @@ fn hmac(key: &Key32, data: &[u8]) -> [u8; 32] {
 }
 
 /// Associated data of one value: binds it to its name, environment, team and
-/// epoch, so it cannot be moved to another line, file or epoch.
-fn value_aad(team: Uuid, epoch: u64, env: &str, name: &str) -> Vec<u8> {
-    format!(
-        "envv-env/v1 value\nteam {}\nepoch {epoch}\nenv {env}\nname {name}",
-        team.hyphenated()
-    )
-    .into_bytes()
+/// epoch, so it cannot be moved to another line, file or epoch. Built as a
+/// per-file prefix plus the name, so a read allocates it once.
+struct Aad {
+    buf: Vec<u8>,
+    prefix_len: usize,
+}
+
+impl Aad {
+    fn new(team: Uuid, epoch: u64, env: &str) -> Self {
+        let prefix = format!(
+            "envv-env/v1 value\nteam {}\nepoch {epoch}\nenv {env}\nname ",
+            team.hyphenated()
+        );
+        let prefix_len = prefix.len();
+        Self {
+            buf: prefix.into_bytes(),
+            prefix_len,
+        }
+    }
+
+    fn for_name(&mut self, name: &str) -> &[u8] {
+        self.buf.truncate(self.prefix_len);
+        self.buf.extend_from_slice(name.as_bytes());
+        &self.buf
+    }
 }
 
 /// A fresh 32-byte data key and its `key` header value (base64 of a binary
@@ -371,22 +389,27 @@ pub fn decrypt(
     }
 
     let mut entries = BTreeMap::new();
+    let opener = crypto::Opener::new(&keys.value);
+    let mut aad = Aad::new(raw.team, raw.epoch, raw.env);
+    let mut sealed = Vec::new();
     for &(number, name, sealed_b64) in &raw.lines {
-        let sealed = crypto::b64std_decode(sealed_b64).ok_or(EnvFileError::Malformed {
+        crypto::b64std_decode_into(sealed_b64, &mut sealed).ok_or(EnvFileError::Malformed {
             line: number,
             reason: "value is not base64",
         })?;
-        let aad = value_aad(raw.team, raw.epoch, raw.env, name);
-        let plain = crypto::open(&keys.value, &aad, &sealed).ok_or_else(|| {
+        let mut plain = opener.open(aad.for_name(name), &sealed).ok_or_else(|| {
             EnvFileError::ValueMovedOrForged {
                 name: name.to_owned(),
             }
         })?;
-        let value = String::from_utf8(plain.to_vec()).map_err(|_| EnvFileError::Malformed {
-            line: number,
-            reason: "value is not UTF-8",
+        let value = String::from_utf8(std::mem::take(&mut *plain)).map_err(|e| {
+            zeroize::Zeroize::zeroize(&mut e.into_bytes());
+            EnvFileError::Malformed {
+                line: number,
+                reason: "value is not UTF-8",
+            }
         })?;
-        let name = SecretName::new(name)?;
+        let name = SecretName::from_validated(name);
         let value = SecretValue::new(value);
         super::validate_value(&name, &value)?;
         let sealed = Some(utf8(number, sealed_b64)?.to_owned());
@@ -446,6 +469,7 @@ fn encode_with_auth(
     recipient: &PublicKey,
 ) -> Result<String, EnvFileError> {
     let keys = FileKeys::derive(file_auth, &file.data_key);
+    let mut aad = Aad::new(file.team, file.epoch, file.env.as_str());
     let mut out = String::with_capacity(512 + file.entries.len() * 96);
     out.push_str(MAGIC);
     out.push('\n');
@@ -465,10 +489,10 @@ fn encode_with_auth(
     out.push('\n');
     for (name, entry) in &mut file.entries {
         let sealed = entry.sealed.get_or_insert_with(|| {
-            let aad = value_aad(file.team, file.epoch, file.env.as_str(), name.as_str());
+            let aad = aad.for_name(name.as_str());
             crypto::b64std(&crypto::seal(
                 &keys.value,
-                &aad,
+                aad,
                 entry.value.expose().as_bytes(),
             ))
         });

@@ -37,6 +37,12 @@ impl SecretName {
         Ok(Self(name.to_owned()))
     }
 
+    /// For names the parser has already validated.
+    pub(crate) fn from_validated(name: &str) -> Self {
+        debug_assert!(Self::new(name).is_ok());
+        Self(name.to_owned())
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
