@@ -118,6 +118,15 @@ enum Case {
     /// Demote the one owner of a side team to admin.
     LastOwnerStepsDown,
     Accept(AcceptCase),
+    /// Wrap the current epoch's key for a fresh member who has none.
+    Grant,
+    /// A grant for someone in another team but not this one.
+    GrantForeign,
+    /// Rotate a fresh team (the fixture's three roles, the outsider out)
+    /// from the epoch it is at.
+    Rotate,
+    /// Rotate from an epoch that is no longer current.
+    RotateStale,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -176,6 +185,11 @@ const MEMBERS: &str = "/teams/{team}/members";
 const MEMBER: &str = "/teams/{team}/members/{user}";
 const ROLE: &str = "/teams/{team}/members/{user}/role";
 const ACCEPT: &str = "/invites/{invite}/accept";
+const KEYS: &str = "/teams/{team}/keys";
+const PUBLIC_KEY: &str = "/teams/{team}/keys/public";
+const ROTATE: &str = "/teams/{team}/keys/rotate";
+const GRANTS: &str = "/teams/{team}/grants";
+const PENDING: &str = "/teams/{team}/grants/pending";
 
 /// Columns: anonymous, expired, tampered, alg:none, refresh-as-access |
 /// non-member, member, admin, owner.
@@ -232,16 +246,26 @@ const TABLE: &[Row] = {
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Unknown),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Revoked),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Spent),           authed(404)),
+        // Keys: members fetch their grants and the public key; admins wrap
+        // keys for newcomers and rotate.
+        row("GET",    KEYS,       Case::NoBody,                           team(404, 200, 200, 200)),
+        row("GET",    PUBLIC_KEY, Case::NoBody,                           team(404, 200, 200, 200)),
+        row("GET",    PENDING,    Case::NoBody,                           team(404, 403, 200, 200)),
+        row("POST",   GRANTS,     Case::Grant,                            team(404, 403, 204, 204)),
+        row("POST",   GRANTS,     Case::GrantForeign,                     team(404, 403, 404, 404)),
+        row("POST",   ROTATE,     Case::Rotate,                           team(404, 403, 200, 200)),
+        row("POST",   ROTATE,     Case::RotateStale,                      team(404, 403, 409, 409)),
     ]
 };
 
 /// The error code every non-success status in the table must carry.
-fn expected_code(status: u16) -> Option<&'static str> {
-    match status {
-        401 => Some("unauthorized"),
-        403 => Some("forbidden"),
-        404 => Some("not_found"),
-        409 => Some("last_owner"),
+fn expected_code(case: Case, status: u16) -> Option<&'static str> {
+    match (case, status) {
+        (_, 401) => Some("unauthorized"),
+        (_, 403) => Some("forbidden"),
+        (_, 404) => Some("not_found"),
+        (Case::RotateStale, 409) => Some("epoch_conflict"),
+        (_, 409) => Some("last_owner"),
         _ => None,
     }
 }
@@ -462,7 +486,7 @@ impl Fixture {
                 let refresh = self.fresh_refresh_token().await;
                 with(row.pattern.into(), json!({ "refresh_token": refresh }))
             }
-            Case::CreateTeam => with(row.pattern.into(), json!({ "name": "Created" })),
+            Case::CreateTeam => with(row.pattern.into(), common::team_body("Created")),
             Case::Invite(role) => with(
                 format!("/teams/{team}/invite"),
                 json!({
@@ -529,6 +553,33 @@ impl Fixture {
                 )
             }
             Case::Accept(kind) => self.prepare_accept(kind, who).await,
+            Case::Grant => {
+                let target = self.fresh_member(Role::Member).await;
+                with(
+                    format!("/teams/{team}/grants"),
+                    json!({ "user_id": target.id, "epoch": 1, "grant": random_b64(200) }),
+                )
+            }
+            Case::GrantForeign => with(
+                format!("/teams/{team}/grants"),
+                json!({ "user_id": self.host.id, "epoch": 1, "grant": random_b64(200) }),
+            ),
+            Case::Rotate | Case::RotateStale => {
+                let solo = self.solo_team().await;
+                let expected = if matches!(row.case, Case::Rotate) { 1 } else { 0 };
+                let grants: Vec<Value> = [&self.owner, &self.admin, &self.member]
+                    .iter()
+                    .map(|u| json!({ "user_id": u.id, "grant": random_b64(200) }))
+                    .collect();
+                with(
+                    format!("/teams/{solo}/keys/rotate"),
+                    json!({
+                        "expected_epoch": expected,
+                        "public_key": common::random_recipient(),
+                        "grants": grants,
+                    }),
+                )
+            }
         }
     }
 
@@ -602,7 +653,7 @@ async fn every_route_answers_every_caller_exactly(backend: Backend) {
                 failures.push(format!("{cell}: expected {expected}, got {status}: {body}"));
                 continue;
             }
-            if let Some(code) = expected_code(status) {
+            if let Some(code) = expected_code(row.case, status) {
                 let shaped = body["error"]["code"] == code && body["error"]["message"].is_string();
                 if !shaped {
                     failures.push(format!("{cell}: expected error code {code:?}, got {body}"));

@@ -121,7 +121,7 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
                 "/auth/login" => account.creds.login_body(),
                 "/auth/refresh" => json!({ "refresh_token": refresh }),
                 "/auth/logout" => json!({ "refresh_token": logout }),
-                "/teams" => json!({ "name": "Fuzzed" }),
+                "/teams" => common::team_body("Fuzzed"),
                 "/teams/{team}/invite" => json!({
                     "email": unique_email("fuzz-invitee"),
                     "role": Role::Member,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use common::{Backend, TestDb};
 use control_plane::store::{
-    self, AuditEvent, MembershipRefusal, NewInvite, NewRefreshToken, NewUser, RefreshOutcome,
+    self, AuditEvent, MembershipRefusal, NewEpoch, NewInvite, NewRefreshToken, NewUser, RefreshOutcome,
     Store, StoreError, TeamRecord, ThrottlePolicy,
 };
 use envv_api::{KdfParams, Role};
@@ -43,9 +43,15 @@ async fn team(store: &Arc<dyn Store>, owner: Uuid) -> Uuid {
     let team = TeamRecord {
         id: Uuid::new_v4(),
         name: "T".into(),
+        current_epoch: 1,
+        rekey_required: false,
         created_at: store::now(),
     };
-    store.create_team(team.clone(), owner).await.unwrap();
+    let first = NewEpoch {
+        public_key: common::random_recipient(),
+        grants: vec![(owner, "grant-for-owner".into())],
+    };
+    store.create_team(team.clone(), owner, first).await.unwrap();
     team.id
 }
 

@@ -234,9 +234,7 @@ impl TestServer {
     }
 
     pub async fn create_team(&self, owner: &TestUser, name: &str) -> Uuid {
-        let (status, body) = self
-            .post("/teams", Some(&owner.access), json!({ "name": name }))
-            .await;
+        let (status, body) = self.post("/teams", Some(&owner.access), team_body(name)).await;
         assert_eq!(status, 201, "create team failed: {body}");
         body["id"].as_str().expect("team id").parse().expect("uuid")
     }
@@ -353,6 +351,17 @@ pub fn random_b64(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rand::thread_rng().fill_bytes(&mut bytes);
     STANDARD.encode(bytes)
+}
+
+/// A team creation body with stand-in key material: the server stores the
+/// epoch's public key and the creator's grant without being able to check
+/// more than their shape.
+pub fn team_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "epoch_public_key": random_recipient(),
+        "creator_grant": random_b64(200),
+    })
 }
 
 pub fn random_recipient() -> String {
