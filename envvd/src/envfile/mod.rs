@@ -12,6 +12,7 @@ pub mod edit;
 mod error;
 pub mod format;
 mod names;
+mod parse;
 
 use std::collections::BTreeMap;
 
