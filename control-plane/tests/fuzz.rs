@@ -523,18 +523,6 @@ async fn send(ctx: &Ctx, target: &Target, case: &Case, body: Vec<u8>) -> Result<
     })
 }
 
-/// The server may answer before reading a body (a bad path, content type
-/// or length) and then closes that connection; a pooled client could pick
-/// the closing connection for the next case and blame it. One connection
-/// per request keeps cases independent.
-fn fresh_connection_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -622,7 +610,7 @@ async fn post_and_put_routes_survive_random_input(backend: Backend) {
         .await;
     let targets = targets(&server, &account).await;
     let ctx = Arc::new(Ctx {
-        http: fresh_connection_client(),
+        http: server.http.clone(),
         base: server.base.clone(),
         token: owner.access.clone(),
         team,
@@ -663,4 +651,57 @@ async fn post_and_put_routes_survive_random_input(backend: Backend) {
     server.stop().await;
 }
 
-on_both_backends!(post_and_put_routes_survive_random_input);
+/// A body refused before it was read leaves the connection unusable; the
+/// answer must say so, or a pooled client fails its next request. The body
+/// goes out after a pause, so the server has answered before it arrives.
+async fn refusing_an_unread_body_says_connection_close(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(backend).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = br#"{"email":"someone@example.com"}"#;
+    let cases = [
+        ("/auth/prelogin", "text/plain", None),
+        ("/teams", "application/json", None),
+        (
+            "/teams/not-a-uuid/invite",
+            "application/json",
+            Some("Bearer x"),
+        ),
+    ];
+    for (path, content_type, auth) in cases {
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(auth) = auth {
+            head.push_str(&format!("Authorization: {auth}\r\n"));
+        }
+        head.push_str("\r\n");
+        conn.write_all(head.as_bytes()).await.expect("send head");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The server may already have closed; only its answer matters.
+        let _ = conn.write_all(body).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.read_to_end(&mut answer),
+        )
+        .await;
+        let answer = String::from_utf8_lossy(&answer).to_lowercase();
+        assert!(answer.starts_with("http/1.1 4"), "POST {path}: {answer}");
+        assert!(
+            answer.contains("\r\nconnection: close\r\n"),
+            "POST {path} must say it closes: {answer}"
+        );
+    }
+    server.stop().await;
+}
+
+on_both_backends!(
+    post_and_put_routes_survive_random_input,
+    refusing_an_unread_body_says_connection_close,
+);

@@ -131,3 +131,24 @@ fn import_and_export_through_a_file() {
         Err(EnvFileError::InvalidName { .. })
     ));
 }
+
+#[test]
+fn writes_wait_for_the_current_epoch_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ring = keyring(1);
+    let e = env("default");
+    let path = edit::env_path(dir.path(), &e);
+    edit::set(&path, &e, &ring, name("A"), "1".into()).expect("set");
+    // The control plane says the team rotated; this member's grant is pending.
+    ring.note_team_epoch(2);
+    assert!(matches!(
+        edit::set(&path, &e, &ring, name("A"), "2".into()),
+        Err(EnvFileError::CurrentKeyMissing {
+            team_epoch: 2,
+            held: 1
+        })
+    ));
+    // Reading still works, and the file was not touched.
+    let all = edit::read_all(&path, &ring, &any_epoch("default")).expect("read");
+    assert_eq!(all.get("A").map(|v| v.expose()), Some("1"));
+}

@@ -74,6 +74,19 @@ impl KdfParams {
         }
     }
 
+    /// Default costs with a given salt: lets a server answer `/auth/prelogin`
+    /// for an unknown email with a stable salt derived from the email, so
+    /// the answer does not reveal whether the account exists.
+    pub fn with_salt(salt: &[u8]) -> Self {
+        Self {
+            algorithm: ALGORITHM.to_owned(),
+            memory_kib: DEFAULT_MEMORY_KIB,
+            iterations: DEFAULT_ITERATIONS,
+            parallelism: DEFAULT_PARALLELISM,
+            salt: super::b64std(salt),
+        }
+    }
+
     /// Checks every field against this client's bounds; returns the salt bytes.
     pub fn validate(&self) -> Result<Vec<u8>, CryptoError> {
         let reject = |reason| Err(CryptoError::KdfParamsRejected { reason });

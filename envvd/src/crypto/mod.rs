@@ -15,7 +15,7 @@ pub use error::CryptoError;
 pub use identity::{PublicKey, UserIdentity, WrappedIdentity};
 pub use invite::{
     AcceptToken, InviteCode, InviteProof, InviteSecret, SealedInviteSecret, accept_token,
-    invite_proof, open_invite_secret, seal_invite_secret, verify_invite_proof,
+    hash_accept_token, invite_proof, open_invite_secret, seal_invite_secret, verify_invite_proof,
 };
 pub use kdf::{AuthKey, ClientKeys, KdfParams, WrapKey, derive_keys};
 pub use team::{EpochIdentity, Grant, TeamKeyring};

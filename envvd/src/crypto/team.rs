@@ -210,6 +210,9 @@ impl From<Grant> for String {
 pub struct TeamKeyring {
     team: Uuid,
     current: u64,
+    /// The team's current epoch as last reported by the control plane; may
+    /// be ahead of `current` while this member's newest grant is pending.
+    team_current: u64,
     epochs: BTreeMap<u64, EpochIdentity>,
 }
 
@@ -223,6 +226,7 @@ impl TeamKeyring {
         Self {
             team,
             current: epoch,
+            team_current: epoch,
             epochs,
         }
     }
@@ -236,6 +240,7 @@ impl TeamKeyring {
             });
         }
         self.current = self.current.max(key.epoch);
+        self.team_current = self.team_current.max(key.epoch);
         self.epochs.insert(key.epoch, key);
         Ok(())
     }
@@ -248,6 +253,43 @@ impl TeamKeyring {
     /// The epoch writes use.
     pub fn current_epoch(&self) -> u64 {
         self.current
+    }
+
+    /// Records the team's current epoch as reported by the control plane.
+    /// If it is newer than any key held, writes are refused
+    /// ([`TeamKeyring::writable`]) so no secret is sealed to an epoch a
+    /// removed member may still hold.
+    pub fn note_team_epoch(&mut self, epoch: u64) {
+        self.team_current = self.team_current.max(epoch);
+    }
+
+    /// The team's current epoch as far as this keyring knows.
+    pub fn team_epoch(&self) -> u64 {
+        self.team_current
+    }
+
+    /// Whether this member holds the team's current epoch key, which every
+    /// write requires.
+    pub fn writable(&self) -> bool {
+        self.current >= self.team_current
+    }
+
+    /// Opens a member's grants into a keyring. Each grant is checked
+    /// against the team and epoch it is listed under.
+    pub fn from_grants<'a>(
+        member: &UserIdentity,
+        team: Uuid,
+        grants: impl IntoIterator<Item = (u64, &'a Grant)>,
+    ) -> Result<Option<Self>, CryptoError> {
+        let mut ring: Option<Self> = None;
+        for (epoch, grant) in grants {
+            let key = grant.open(member, team, epoch)?;
+            match ring.as_mut() {
+                Some(r) => r.insert(key)?,
+                None => ring = Some(Self::new(key)),
+            }
+        }
+        Ok(ring)
     }
 
     /// The current epoch's key.

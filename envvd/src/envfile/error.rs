@@ -55,6 +55,14 @@ pub enum EnvFileError {
     #[error("no team key for epoch {epoch}; this member was not granted it")]
     NoKeyForEpoch { epoch: u64 },
 
+    /// The team has rotated to an epoch whose key this member does not hold
+    /// yet; writing at an older epoch could expose the value to a removed
+    /// member, so writes wait for the grant.
+    #[error(
+        "the team is at key epoch {team_epoch} but this member holds keys only up to {held}; wait for an admin to grant the new key, then retry"
+    )]
+    CurrentKeyMissing { team_epoch: u64, held: u64 },
+
     /// The file names a recipient other than this member's key for its epoch.
     #[error("file is encrypted to a different key than this member's key for epoch {epoch}")]
     WrongKey { epoch: u64 },

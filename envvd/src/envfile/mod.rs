@@ -12,6 +12,7 @@ pub mod edit;
 mod error;
 pub mod format;
 mod names;
+mod parse;
 
 use std::collections::BTreeMap;
 
@@ -223,12 +224,19 @@ impl EnvFile {
 
     /// Produces the bytes of the next version of this file: at the keyring's
     /// current epoch (re-keying if the file is older) and with the generation
-    /// increased. Every write goes through here.
+    /// increased. Every write goes through here. Refused while the member
+    /// lacks the team's current epoch key (see [`TeamKeyring::writable`]).
     pub fn seal_for_write(&mut self, keyring: &TeamKeyring) -> Result<String, EnvFileError> {
         if keyring.team() != self.team {
             return Err(EnvFileError::WrongTeam {
                 file: self.team,
                 expected: keyring.team(),
+            });
+        }
+        if !keyring.writable() {
+            return Err(EnvFileError::CurrentKeyMissing {
+                team_epoch: keyring.team_epoch(),
+                held: keyring.current_epoch(),
             });
         }
         if self.epoch != keyring.current_epoch() {
