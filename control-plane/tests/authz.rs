@@ -14,7 +14,6 @@ use common::{Backend, Credentials, TestServer, TestUser, random_b64, unique_emai
 use envv_api::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Who calls. The first five never get past authentication; the rest are
@@ -360,10 +359,6 @@ fn tampered_token(valid: &str) -> String {
     )
 }
 
-fn accept_token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Fixture {
     async fn new(backend: Backend) -> Fixture {
         let server = TestServer::start(backend).await;
@@ -492,7 +487,7 @@ impl Fixture {
                 json!({
                     "email": unique_email("invitee"),
                     "role": role,
-                    "accept_token_hash": accept_token_hash(&random_b64(32)),
+                    "accept_token_hash": common::accept_token().1,
                 }),
             ),
             Case::RevokeInvite => {

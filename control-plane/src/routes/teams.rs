@@ -7,6 +7,8 @@ use envv_api::{
     AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, ErrorBody,
     Invite, Member, Team,
 };
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::instrument;
@@ -72,7 +74,7 @@ pub async fn create(
         return Err(ApiError::Unauthorized);
     }
     let team = TeamRecord {
-        id: Uuid::new_v4(),
+        id: req.id,
         name,
         current_epoch: 1,
         rekey_required: false,
@@ -82,7 +84,13 @@ pub async fn create(
         public_key: req.epoch_public_key,
         grants: vec![(caller.id, req.creator_grant)],
     };
-    state.store.create_team(team.clone(), caller.id, first_epoch).await?;
+    match state.store.create_team(team.clone(), caller.id, first_epoch).await {
+        Ok(()) => {}
+        Err(store::StoreError::Conflict) => {
+            return Err(ApiError::Conflict("a team with this id exists".into()));
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok((
         StatusCode::CREATED,
         Json(team_view(team, envv_api::Role::Owner)),
@@ -250,8 +258,12 @@ pub async fn accept_invite(
         .invite(invite_id)
         .await?
         .ok_or(ApiError::NotFound("invite"))?;
-    let presented = Sha256::digest(req.accept_token.as_bytes());
-    let token_ok: bool = presented[..].ct_eq(&invite.accept_token_hash).into();
+    // The token is 32 bytes, base64url; the invite stores their SHA-256.
+    let token_ok = URL_SAFE_NO_PAD
+        .decode(req.accept_token.trim())
+        .ok()
+        .filter(|raw| raw.len() == 32)
+        .is_some_and(|raw| bool::from(Sha256::digest(&raw)[..].ct_eq(&invite.accept_token_hash)));
     let addressed_to_caller = validate::normalise_email(&user.email)? == invite.email_norm;
     if !token_ok || !addressed_to_caller {
         return Err(not_found);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use control_plane::store::{self, Store};
 use control_plane::tokens::SigningKey;
 use control_plane::{AppState, Config};
@@ -259,10 +259,7 @@ impl TestServer {
         email: &str,
         role: Role,
     ) -> TestInvite {
-        let accept_token = random_b64(32);
-        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-            accept_token.as_bytes(),
-        ));
+        let (accept_token, hash) = accept_token();
         let (status, body) = self
             .post(
                 &format!("/teams/{team}/invite"),
@@ -347,6 +344,15 @@ pub struct TestUser {
     pub creds: Credentials,
 }
 
+/// A random accept token as the invitee sends it (base64url of 32 bytes)
+/// and the hash the inviting client gives the server.
+pub fn accept_token() -> (String, String) {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw));
+    (URL_SAFE_NO_PAD.encode(raw), hash)
+}
+
 pub fn random_b64(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -358,6 +364,7 @@ pub fn random_b64(len: usize) -> String {
 /// more than their shape.
 pub fn team_body(name: &str) -> Value {
     json!({
+        "id": Uuid::new_v4(),
         "name": name,
         "epoch_public_key": random_recipient(),
         "creator_grant": random_b64(200),
