@@ -91,6 +91,31 @@ impl TryFrom<MemberRow> for envv_api::Member {
     }
 }
 
+/// A member row with the role of the caller who asked for the list.
+#[derive(sqlx::FromRow)]
+pub(super) struct CallerMemberRow {
+    #[sqlx(flatten)]
+    member: MemberRow,
+    caller_role: String,
+}
+
+/// The caller's role and the members, or `None` when no row came back: the
+/// caller is not a member (every row carries the caller's role, and a member
+/// always lists at least themself).
+pub(super) fn members_as_caller(
+    rows: Vec<CallerMemberRow>,
+) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let role = parse_role(&first.caller_role)?;
+    let members = rows
+        .into_iter()
+        .map(|r| r.member.try_into())
+        .collect::<Result<_, _>>()?;
+    Ok(Some((role, members)))
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct InviteRow {
     id: Uuid,
@@ -179,8 +204,8 @@ pub(super) const INVITE_COLUMNS: &str = "id, team_id, email, email_norm, role, a
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         use $crate::store::sql::{
-            AuditRow, InviteRow, MemberRow, TeamRoleRow, UserRow, conflict, INVITE_COLUMNS,
-            USER_COLUMNS,
+            AuditRow, CallerMemberRow, InviteRow, MemberRow, TeamRoleRow, UserRow, conflict,
+            members_as_caller, INVITE_COLUMNS, USER_COLUMNS,
         };
         use $crate::store::{
             AccountStore, AuditEvent, AuditRecord, InviteRecord, MembershipRefusal, NewInvite,
@@ -571,6 +596,26 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn members_as(
+                &self,
+                team: Uuid,
+                user: Uuid,
+            ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+                let rows: Vec<CallerMemberRow> = sqlx::query_as(
+                    "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
+                     m.joined_at, c.role AS caller_role \
+                     FROM memberships c \
+                     JOIN memberships m ON m.team_id = c.team_id \
+                     JOIN users u ON u.id = m.user_id \
+                     WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id",
+                )
+                .bind(team)
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?;
+                members_as_caller(rows)
             }
 
             async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
