@@ -140,6 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
     };
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -152,29 +153,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     match tls {
         Some(config) => {
             let listener = crate::tls::TlsListener::new(listener, config)?;
-            crate::serve_tls(listener, state, shutdown_signal()).await?;
+            crate::serve_tls(listener, state, shutdown).await?;
         }
-        None => crate::serve(listener, state, shutdown_signal()).await?,
+        None => crate::serve(listener, state, shutdown).await?,
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only ctrl-c stops the server");
-            let _ = ctrl_c.await;
-            return;
+/// Resolves on SIGTERM or ctrl-c. The handlers are installed here, before
+/// the listener is bound, so a signal that arrives as soon as the port
+/// answers is caught rather than killing the process.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down; finishing requests in flight");
+        tracing::info!("shutting down; finishing requests in flight");
+    })
 }
 
 fn load_key(path: &Path) -> anyhow::Result<SigningKey> {

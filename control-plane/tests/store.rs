@@ -311,6 +311,68 @@ async fn expired_invite_cannot_be_accepted(backend: Backend) {
     assert!(store.membership(team, invitee).await.unwrap().is_none());
 }
 
+/// The members listing checks the caller's membership in the same statement.
+async fn members_as_lists_only_for_members(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (owner, member, outsider) = (user(&store).await, user(&store).await, user(&store).await);
+    let other_team = team(&store, outsider).await;
+    let team = team(&store, owner).await;
+    let now = store::now();
+    let invite = NewInvite {
+        id: Uuid::new_v4(),
+        team_id: team,
+        email: "m@x.io".into(),
+        email_norm: "m@x.io".into(),
+        role: Role::Member,
+        accept_token_hash: vec![0; 32],
+        sealed_secret: None,
+        invited_by: owner,
+        created_at: now,
+        expires_at: now + Duration::days(1),
+    };
+    store.create_invite(invite.clone()).await.unwrap();
+    assert!(
+        store
+            .accept_invite(invite.id, member, None, now)
+            .await
+            .unwrap()
+    );
+
+    let listed = store.members(team).await.unwrap();
+    for (caller, role) in [(owner, Role::Owner), (member, Role::Member)] {
+        let (caller_role, members) = store.members_as(team, caller).await.unwrap().unwrap();
+        assert_eq!(caller_role, role);
+        assert_eq!(
+            members
+                .iter()
+                .map(|m| (m.user_id, m.role))
+                .collect::<Vec<_>>(),
+            listed
+                .iter()
+                .map(|m| (m.user_id, m.role))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(listed.len(), 2);
+    assert!(store.members_as(team, outsider).await.unwrap().is_none());
+    assert!(store.members_as(other_team, owner).await.unwrap().is_none());
+    assert!(
+        store
+            .members_as(Uuid::new_v4(), owner)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .remove_member(team, owner, member, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.members_as(team, member).await.unwrap().is_none());
+}
+
 on_both_backends!(
     users_round_trip_and_emails_are_unique,
     refresh_tokens_rotate_once_and_reuse_revokes,
@@ -318,4 +380,5 @@ on_both_backends!(
     login_throttle_locks_and_clears,
     memberships_keep_an_owner,
     expired_invite_cannot_be_accepted,
+    members_as_lists_only_for_members,
 );

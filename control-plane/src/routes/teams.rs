@@ -124,9 +124,15 @@ pub async fn members(
     caller: AuthUser,
     ApiPath(team): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<Member>>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
+    // The membership check and the listing in one statement: still checked
+    // in the database on every request, with the same 404 for a non-member.
+    let (role, members) = state
+        .store
+        .members_as(team, caller.id)
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
     authorize(role, Action::ReadTeam)?;
-    Ok(Json(state.store.members(team).await?))
+    Ok(Json(members))
 }
 
 /// Invites an email with a role. Single use, expiring; the invitee proves

@@ -298,6 +298,14 @@ pub trait TeamStore: Send + Sync {
         user: Uuid,
     ) -> Result<Option<(TeamRecord, Role)>, StoreError>;
     async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError>;
+    /// The user's role in the team and the team's members, if the user is a
+    /// member: the membership check and the listing in one statement (one
+    /// snapshot, one round trip).
+    async fn members_as(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError>;
 
     async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError>;
     async fn invite(&self, id: Uuid) -> Result<Option<InviteRecord>, StoreError>;

@@ -97,6 +97,31 @@ impl TryFrom<MemberRow> for envv_api::Member {
     }
 }
 
+/// A member row with the role of the caller who asked for the list.
+#[derive(sqlx::FromRow)]
+pub(super) struct CallerMemberRow {
+    #[sqlx(flatten)]
+    member: MemberRow,
+    caller_role: String,
+}
+
+/// The caller's role and the members, or `None` when no row came back: the
+/// caller is not a member (every row carries the caller's role, and a member
+/// always lists at least themself).
+pub(super) fn members_as_caller(
+    rows: Vec<CallerMemberRow>,
+) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let role = parse_role(&first.caller_role)?;
+    let members = rows
+        .into_iter()
+        .map(|r| r.member.try_into())
+        .collect::<Result<_, _>>()?;
+    Ok(Some((role, members)))
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct InviteRow {
     id: Uuid,

@@ -2,7 +2,7 @@
 //! sealed under a per-file data key that is wrapped once to the team's
 //! current epoch key. See `docs/format.md` for the byte-level description.
 //!
-//! [`EnvFile`] is a decrypted file in memory. [`format`] turns bytes into an
+//! [`EnvFile`] is a decrypted file in memory. [`format`](mod@format) turns bytes into an
 //! `EnvFile` (verifying everything) and back; [`edit`] does the locked,
 //! atomic read-modify-write on disk; [`dotenv`] converts to and from plain
 //! dotenv, JSON and shell.
