@@ -12,7 +12,7 @@ use crate::routes::{auth, keys, ops, teams};
     paths(
         auth::prelogin, auth::signup, auth::login, auth::refresh, auth::logout, auth::me,
         teams::list, teams::create, teams::get, teams::members, teams::invite, teams::invites,
-        teams::revoke_invite, teams::accept_invite, teams::change_role, teams::remove_member,
+        teams::revoke_invite, teams::preview_invite, teams::accept_invite, teams::change_role, teams::remove_member,
         keys::fetch, keys::public_key, keys::pending, keys::post_grant, keys::rotate,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),

@@ -117,6 +117,8 @@ enum Case {
     /// Demote the one owner of a side team to admin.
     LastOwnerStepsDown,
     Accept(AcceptCase),
+    /// Look at an invite before accepting it (no body).
+    Preview(AcceptCase),
     /// Wrap the current epoch's key for a fresh member who has none.
     Grant,
     /// A grant for someone in another team but not this one.
@@ -184,6 +186,7 @@ const MEMBERS: &str = "/teams/{team}/members";
 const MEMBER: &str = "/teams/{team}/members/{user}";
 const ROLE: &str = "/teams/{team}/members/{user}/role";
 const ACCEPT: &str = "/invites/{invite}/accept";
+const PREVIEW: &str = "/invites/{invite}";
 const KEYS: &str = "/teams/{team}/keys";
 const PUBLIC_KEY: &str = "/teams/{team}/keys/public";
 const ROTATE: &str = "/teams/{team}/keys/rotate";
@@ -245,6 +248,12 @@ const TABLE: &[Row] = {
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Unknown),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Revoked),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Spent),           authed(404)),
+        // Looking before accepting: the addressee only.
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Own),            authed(200)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::SomeoneElses),   authed(404)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Unknown),        authed(404)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Revoked),        authed(404)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Spent),          authed(404)),
         // Keys: members fetch their grants and the public key; admins wrap
         // keys for newcomers and rotate.
         row("GET",    KEYS,       Case::NoBody,                           team(404, 200, 200, 200)),
@@ -485,6 +494,7 @@ impl Fixture {
             Case::Invite(role) => with(
                 format!("/teams/{team}/invite"),
                 json!({
+                    "id": Uuid::new_v4(),
                     "email": unique_email("invitee"),
                     "role": role,
                     "accept_token_hash": common::accept_token().1,
@@ -548,6 +558,14 @@ impl Fixture {
                 )
             }
             Case::Accept(kind) => self.prepare_accept(kind, who).await,
+            Case::Preview(kind) => {
+                let accept = self.prepare_accept(kind, who).await;
+                Call {
+                    path: accept.path.trim_end_matches("/accept").to_owned(),
+                    token: accept.token,
+                    body: None,
+                }
+            }
             Case::Grant => {
                 let target = self.fresh_member(Role::Member).await;
                 with(
@@ -561,7 +579,11 @@ impl Fixture {
             ),
             Case::Rotate | Case::RotateStale => {
                 let solo = self.solo_team().await;
-                let expected = if matches!(row.case, Case::Rotate) { 1 } else { 0 };
+                let expected = if matches!(row.case, Case::Rotate) {
+                    1
+                } else {
+                    0
+                };
                 let grants: Vec<Value> = [&self.owner, &self.admin, &self.member]
                     .iter()
                     .map(|u| json!({ "user_id": u.id, "grant": random_b64(200) }))

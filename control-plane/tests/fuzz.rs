@@ -126,6 +126,7 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
                     "email": unique_email("fuzz-invitee"),
                     "role": Role::Member,
                     "accept_token_hash": sha256_hex("token"),
+                    "id": Uuid::new_v4(),
                     "sealed_secret": random_b64(48),
                 }),
                 "/invites/{invite}/accept" => {

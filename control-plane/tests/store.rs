@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use common::{Backend, TestDb};
 use control_plane::store::{
-    self, AuditEvent, MembershipRefusal, NewEpoch, NewInvite, NewRefreshToken, NewUser, RefreshOutcome,
-    Store, StoreError, TeamRecord, ThrottlePolicy,
+    self, AuditEvent, MembershipRefusal, NewEpoch, NewInvite, NewRefreshToken, NewUser,
+    RefreshOutcome, Store, StoreError, TeamRecord, ThrottlePolicy,
 };
 use envv_api::{KdfParams, Role};
 use uuid::Uuid;

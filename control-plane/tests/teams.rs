@@ -118,7 +118,12 @@ async fn inviting_a_member_again_conflicts(backend: Backend) {
         .post(
             &format!("/teams/{team}/invite"),
             Some(&owner.access),
-            json!({ "email": member.email, "role": "member", "accept_token_hash": "00".repeat(32) }),
+            json!({
+                "id": uuid::Uuid::new_v4(),
+                "email": member.email,
+                "role": "member",
+                "accept_token_hash": "00".repeat(32),
+            }),
         )
         .await;
     assert_eq!(status, 409, "{body}");

@@ -103,6 +103,9 @@ pub struct Member {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateInviteRequest {
+    /// Chosen by the inviting client: the invite code and the sealed secret
+    /// name the invite before the server has seen it.
+    pub id: Uuid,
     pub email: String,
     pub role: Role,
     /// Hex SHA-256 of the (raw, 32-byte) accept token derived from the invite secret.
@@ -122,6 +125,19 @@ pub struct Invite {
     pub role: Role,
     pub invited_by: Uuid,
     pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What an invitee may see of an invite addressed to them before accepting:
+/// enough to say where they are joining, and the team id their proof binds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitePreview {
+    pub id: Uuid,
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub role: Role,
+    pub invited_by: Uuid,
     pub expires_at: DateTime<Utc>,
 }
 

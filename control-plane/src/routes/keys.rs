@@ -72,7 +72,11 @@ pub async fn public_key(
 ) -> ApiResult<Json<TeamPublicKey>> {
     let (_, role) = state.team_role(team, caller.id).await?;
     authorize(role, Action::ReadKeys)?;
-    let (epoch, public_key) = state.store.public_key(team).await?.ok_or(ApiError::NotFound("team"))?;
+    let (epoch, public_key) = state
+        .store
+        .public_key(team)
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
     Ok(Json(TeamPublicKey {
         team_id: team,
         epoch,
@@ -117,7 +121,14 @@ pub async fn post_grant(
     validate::opaque_blob("grant", &req.grant, validate::MAX_GRANT)?;
     let outcome = state
         .store
-        .post_grant(team, caller.id, req.user_id, req.epoch, req.grant, store::now())
+        .post_grant(
+            team,
+            caller.id,
+            req.user_id,
+            req.epoch,
+            req.grant,
+            store::now(),
+        )
         .await?;
     match outcome {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
@@ -154,14 +165,21 @@ pub async fn rotate(
     }
     let next = NewEpoch {
         public_key: req.public_key,
-        grants: req.grants.into_iter().map(|g| (g.user_id, g.grant)).collect(),
+        grants: req
+            .grants
+            .into_iter()
+            .map(|g| (g.user_id, g.grant))
+            .collect(),
     };
     let outcome = state
         .store
         .rotate(team, caller.id, req.expected_epoch, next, store::now())
         .await?;
     match outcome {
-        Ok(epoch) => Ok(Json(RotateResponse { team_id: team, epoch })),
+        Ok(epoch) => Ok(Json(RotateResponse {
+            team_id: team,
+            epoch,
+        })),
         Err(RotateRefusal::EpochConflict { current }) => Err(ApiError::EpochConflict { current }),
         Err(RotateRefusal::MemberSetChanged) => Err(ApiError::MemberSetChanged),
     }

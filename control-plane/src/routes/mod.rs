@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
             "/teams/{team}/invites/{invite}",
             delete(teams::revoke_invite),
         )
+        .route("/invites/{invite}", get(teams::preview_invite))
         .route("/invites/{invite}/accept", post(teams::accept_invite))
         .route("/teams/{team}/keys", get(keys::fetch))
         .route("/teams/{team}/keys/public", get(keys::public_key))

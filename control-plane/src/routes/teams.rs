@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use envv_api::{
-    AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, ErrorBody,
-    Invite, Member, Team,
-};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use envv_api::{
+    AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, ErrorBody,
+    Invite, InvitePreview, Member, Team,
+};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::instrument;
@@ -18,7 +18,7 @@ use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
-use crate::store::{self, MembershipRefusal, NewEpoch, NewInvite, TeamRecord};
+use crate::store::{self, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, TeamRecord};
 use crate::validate;
 
 /// Largest invite secret blob (sealed to the team key) a client may store.
@@ -84,7 +84,11 @@ pub async fn create(
         public_key: req.epoch_public_key,
         grants: vec![(caller.id, req.creator_grant)],
     };
-    match state.store.create_team(team.clone(), caller.id, first_epoch).await {
+    match state
+        .store
+        .create_team(team.clone(), caller.id, first_epoch)
+        .await
+    {
         Ok(()) => {}
         Err(store::StoreError::Conflict) => {
             return Err(ApiError::Conflict("a team with this id exists".into()));
@@ -168,7 +172,7 @@ pub async fn invite(
     }
     let now = store::now();
     let invite = NewInvite {
-        id: Uuid::new_v4(),
+        id: req.id,
         team_id: team,
         email: req.email.trim().to_owned(),
         email_norm,
@@ -179,7 +183,13 @@ pub async fn invite(
         created_at: now,
         expires_at: now + state.config.invite_ttl,
     };
-    state.store.create_invite(invite.clone()).await?;
+    match state.store.create_invite(invite.clone()).await {
+        Ok(()) => {}
+        Err(store::StoreError::Conflict) => {
+            return Err(ApiError::Conflict("an invite with this id exists".into()));
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok((
         StatusCode::CREATED,
         Json(Invite {
@@ -234,6 +244,60 @@ pub async fn revoke_invite(
     }
 }
 
+/// The invite, for its addressee only: which team, which role. Anyone else
+/// (and a spent, revoked or expired invite) gets 404.
+#[utoipa::path(get, path = "/invites/{invite}", tag = "teams",
+    params(("invite" = Uuid, Path)),
+    responses((status = 200, body = InvitePreview), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(skip_all)]
+pub async fn preview_invite(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(invite_id): ApiPath<Uuid>,
+) -> ApiResult<Json<InvitePreview>> {
+    let invite = open_invite_for(&state, caller, invite_id).await?;
+    let team = state
+        .store
+        .team(invite.team_id)
+        .await?
+        .ok_or(ApiError::NotFound("invite"))?;
+    Ok(Json(InvitePreview {
+        id: invite.id,
+        team_id: invite.team_id,
+        team_name: team.name,
+        role: invite.role,
+        invited_by: invite.invited_by,
+        expires_at: invite.expires_at,
+    }))
+}
+
+/// A pending invite addressed to the caller, or the one 404 for every other case.
+async fn open_invite_for(
+    state: &AppState,
+    caller: AuthUser,
+    invite_id: Uuid,
+) -> ApiResult<InviteRecord> {
+    let user = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(ApiError::Unauthorized)?;
+    let invite = state
+        .store
+        .invite(invite_id)
+        .await?
+        .ok_or(ApiError::NotFound("invite"))?;
+    let pending =
+        invite.accepted_by.is_none() && !invite.revoked && invite.expires_at > store::now();
+    if !pending || validate::normalise_email(&user.email)? != invite.email_norm {
+        return Err(ApiError::NotFound("invite"));
+    }
+    Ok(invite)
+}
+
 /// Joins the team an invite is for. The invite must be addressed to the
 /// caller's email and the accept token must match; any failure is the same 404.
 #[utoipa::path(post, path = "/invites/{invite}/accept", tag = "teams",
@@ -253,25 +317,14 @@ pub async fn accept_invite(
         validate::opaque_blob("proof", proof, MAX_PROOF)?;
     }
     let not_found = ApiError::NotFound("invite");
-    let user = state
-        .store
-        .user_by_id(caller.id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or(ApiError::Unauthorized)?;
-    let invite = state
-        .store
-        .invite(invite_id)
-        .await?
-        .ok_or(ApiError::NotFound("invite"))?;
+    let invite = open_invite_for(&state, caller, invite_id).await?;
     // The token is 32 bytes, base64url; the invite stores their SHA-256.
     let token_ok = URL_SAFE_NO_PAD
         .decode(req.accept_token.trim())
         .ok()
         .filter(|raw| raw.len() == 32)
         .is_some_and(|raw| bool::from(Sha256::digest(&raw)[..].ct_eq(&invite.accept_token_hash)));
-    let addressed_to_caller = validate::normalise_email(&user.email)? == invite.email_norm;
-    if !token_ok || !addressed_to_caller {
+    if !token_ok {
         return Err(not_found);
     }
     if !state

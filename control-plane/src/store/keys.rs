@@ -27,7 +27,9 @@ pub struct EpochGrantRecord {
 pub enum GrantRefusal {
     NotMember,
     /// Grants are only posted for the current epoch.
-    StaleEpoch { current: u32 },
+    StaleEpoch {
+        current: u32,
+    },
     AlreadyGranted,
 }
 

@@ -289,8 +289,14 @@ pub trait AccountStore: Send + Sync {
 pub trait TeamStore: Send + Sync {
     /// Creates the team at epoch 1 with `owner` as its first owner, holding
     /// the epoch's grant.
-    async fn create_team(&self, team: TeamRecord, owner: Uuid, first_epoch: NewEpoch) -> Result<(), StoreError>;
+    async fn create_team(
+        &self,
+        team: TeamRecord,
+        owner: Uuid,
+        first_epoch: NewEpoch,
+    ) -> Result<(), StoreError>;
     async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError>;
+    async fn team(&self, id: Uuid) -> Result<Option<TeamRecord>, StoreError>;
     /// The team and the user's role in it, if they are a member.
     async fn membership(
         &self,

@@ -43,6 +43,29 @@ impl From<UserRow> for UserRecord {
 }
 
 #[derive(sqlx::FromRow)]
+pub(super) struct TeamRow {
+    id: Uuid,
+    name: String,
+    current_epoch: i32,
+    rekey_required: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<TeamRow> for TeamRecord {
+    type Error = StoreError;
+
+    fn try_from(r: TeamRow) -> Result<Self, StoreError> {
+        Ok(TeamRecord {
+            id: r.id,
+            name: r.name,
+            current_epoch: epoch(r.current_epoch)?,
+            rekey_required: r.rekey_required,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(super) struct TeamRoleRow {
     id: Uuid,
     name: String,

@@ -9,9 +9,9 @@ macro_rules! impl_account_store {
             use sqlx::types::Json;
             use uuid::Uuid;
 
-            use super::$store;
             use super::helpers::insert_audit;
-            use $crate::store::sql::{UserRow, conflict, USER_COLUMNS};
+            use super::$store;
+            use $crate::store::sql::{USER_COLUMNS, UserRow, conflict};
             use $crate::store::{
                 AccountStore, AuditEvent, NewRefreshToken, NewUser, RefreshOutcome, StoreError,
                 ThrottlePolicy, UserRecord,
@@ -38,13 +38,20 @@ macro_rules! impl_account_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(conflict)?;
-                    insert_audit(&mut tx, AuditEvent::new("signup").actor(user.id), user.created_at)
-                        .await?;
+                    insert_audit(
+                        &mut tx,
+                        AuditEvent::new("signup").actor(user.id),
+                        user.created_at,
+                    )
+                    .await?;
                     tx.commit().await?;
                     Ok(())
                 }
 
-                async fn user_by_email(&self, email_norm: &str) -> Result<Option<UserRecord>, StoreError> {
+                async fn user_by_email(
+                    &self,
+                    email_norm: &str,
+                ) -> Result<Option<UserRecord>, StoreError> {
                     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_norm = $1");
                     let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
                         .bind(email_norm)
@@ -124,13 +131,14 @@ macro_rules! impl_account_store {
                         }
                         Some(_) => RefreshOutcome::Invalid,
                         None => {
-                            let known: Option<(Uuid, Uuid, Option<DateTime<Utc>>)> = sqlx::query_as(
-                                "SELECT family_id, user_id, used_at FROM refresh_tokens \
+                            let known: Option<(Uuid, Uuid, Option<DateTime<Utc>>)> =
+                                sqlx::query_as(
+                                    "SELECT family_id, user_id, used_at FROM refresh_tokens \
                                  WHERE token_hash = $1",
-                            )
-                            .bind(old_hash)
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                                )
+                                .bind(old_hash)
+                                .fetch_optional(&mut *tx)
+                                .await?;
                             match known {
                                 Some((family_id, user_id, Some(_))) => {
                                     // A spent token came back: someone holds a copy.
@@ -194,11 +202,12 @@ macro_rules! impl_account_store {
                     email_norm: &str,
                     now: DateTime<Utc>,
                 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-                    let row: Option<(Option<DateTime<Utc>>,)> =
-                        sqlx::query_as("SELECT locked_until FROM login_throttle WHERE email_norm = $1")
-                            .bind(email_norm)
-                            .fetch_optional(&self.pool)
-                            .await?;
+                    let row: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
+                        "SELECT locked_until FROM login_throttle WHERE email_norm = $1",
+                    )
+                    .bind(email_norm)
+                    .fetch_optional(&self.pool)
+                    .await?;
                     Ok(row.and_then(|(until,)| until).filter(|until| *until > now))
                 }
 
@@ -254,7 +263,6 @@ macro_rules! impl_account_store {
                     Ok(())
                 }
             }
-
         }
     };
 }

@@ -12,7 +12,7 @@ macro_rules! impl_team_store {
             use super::$store;
             use super::helpers::{insert_audit, insert_epoch, owner_count, role_in, touch_team};
             use $crate::store::sql::{
-                AuditRow, CallerMemberRow, InviteRow, MemberRow, TeamRoleRow, conflict,
+                AuditRow, CallerMemberRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
                 members_as_caller, INVITE_COLUMNS,
             };
             use $crate::store::{
@@ -69,6 +69,17 @@ macro_rules! impl_team_store {
                     .fetch_all(&self.pool)
                     .await?;
                     rows.into_iter().map(TryInto::try_into).collect()
+                }
+
+                async fn team(&self, id: Uuid) -> Result<Option<TeamRecord>, StoreError> {
+                    let row: Option<TeamRow> = sqlx::query_as(
+                        "SELECT id, name, current_epoch, rekey_required, created_at \
+                         FROM teams WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(TryInto::try_into).transpose()
                 }
 
                 async fn membership(

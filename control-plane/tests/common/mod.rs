@@ -234,7 +234,9 @@ impl TestServer {
     }
 
     pub async fn create_team(&self, owner: &TestUser, name: &str) -> Uuid {
-        let (status, body) = self.post("/teams", Some(&owner.access), team_body(name)).await;
+        let (status, body) = self
+            .post("/teams", Some(&owner.access), team_body(name))
+            .await;
         assert_eq!(status, 201, "create team failed: {body}");
         body["id"].as_str().expect("team id").parse().expect("uuid")
     }
@@ -264,7 +266,7 @@ impl TestServer {
             .post(
                 &format!("/teams/{team}/invite"),
                 Some(&admin.access),
-                json!({ "email": email, "role": role, "accept_token_hash": hash }),
+                json!({ "id": Uuid::new_v4(), "email": email, "role": role, "accept_token_hash": hash }),
             )
             .await;
         assert_eq!(status, 201, "invite failed: {body}");

@@ -5,12 +5,14 @@
 //! and `rage` tools; everything symmetric is XChaCha20-Poly1305, HKDF-SHA256
 //! and HMAC-SHA256. The exact byte layouts are in `docs/format.md`.
 
+pub mod admit;
 mod error;
 pub mod identity;
 pub mod invite;
 pub mod kdf;
 pub mod team;
 
+pub use admit::{Newcomer, admit};
 pub use error::CryptoError;
 pub use identity::{PublicKey, UserIdentity, WrappedIdentity};
 pub use invite::{
