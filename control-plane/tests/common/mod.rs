@@ -2,6 +2,8 @@
 //! file or a fresh PostgreSQL database), served on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::sync::Arc;
 use std::time::Duration;
 
