@@ -4,41 +4,8 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use common::{Backend, TestServer, unique_email};
+use common::{Backend, TestServer, contains, dump, unique_email};
 use serde_json::json;
-
-/// Everything the database holds, as bytes: the SQLite files, or a pg_dump.
-async fn dump(server: &TestServer) -> Vec<u8> {
-    match server.db.backend {
-        Backend::Sqlite => {
-            let path = server.db.sqlite_path().unwrap();
-            let mut bytes = Vec::new();
-            for suffix in ["", "-wal", "-shm"] {
-                let file = format!("{}{suffix}", path.display());
-                bytes.extend(std::fs::read(&file).unwrap_or_default());
-            }
-            bytes
-        }
-        Backend::Postgres => {
-            let out = tokio::process::Command::new("pg_dump")
-                .arg("--data-only")
-                .arg(&server.db.url)
-                .output()
-                .await
-                .expect("run pg_dump");
-            assert!(
-                out.status.success(),
-                "pg_dump failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
 
 async fn database_holds_no_token_or_auth_key_in_clear(backend: Backend) {
     let server = TestServer::start(backend).await;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -386,4 +387,38 @@ pub fn random_recipient() -> String {
 
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", Uuid::new_v4().simple())
+}
+
+/// Everything the test database holds, as bytes: the SQLite files, or a
+/// `pg_dump` of the PostgreSQL database.
+pub async fn dump(server: &TestServer) -> Vec<u8> {
+    match server.db.backend {
+        Backend::Sqlite => {
+            let path = server.db.sqlite_path().expect("sqlite path");
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{}{suffix}", path.display());
+                bytes.extend(std::fs::read(&file).unwrap_or_default());
+            }
+            bytes
+        }
+        Backend::Postgres => {
+            let out = tokio::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(&server.db.url)
+                .output()
+                .await
+                .expect("run pg_dump");
+            assert!(
+                out.status.success(),
+                "pg_dump failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        }
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
