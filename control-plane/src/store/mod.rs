@@ -36,6 +36,28 @@ pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError>
     }
 }
 
+/// A pooled connection idle longer than this is pinged before it is handed
+/// out. sqlx's default (`test_before_acquire`) pings on every checkout: a
+/// round trip per query, on top of the ping sqlx makes whenever a connection
+/// goes back to the pool. A connection in steady use was proven live by that
+/// ping moments ago; one that sat idle (say, across a database restart) is
+/// still checked before use.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// For `PoolOptions::before_acquire`: pings connections idle for longer than
+/// [`PING_IF_IDLE_FOR`]; a failed ping discards the connection.
+fn ping_if_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if meta.idle_for > PING_IF_IDLE_FOR {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a row with the same key already exists")]
