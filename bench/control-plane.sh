@@ -67,7 +67,7 @@ trap 'exit 143' TERM
 
 # --- tools and binaries -------------------------------------------------------
 
-for tool in cargo curl jq openssl; do
+for tool in cargo curl jq openssl xxd basenc; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
 if [[ " $TARGETS " == *" postgres "* ]]; then
@@ -122,6 +122,10 @@ api() {
     printf '%s' "$out"
 }
 
+uuid() {
+    cat /proc/sys/kernel/random/uuid
+}
+
 random_recipient() {
     local tail
     tail=$(LC_ALL=C tr -dc 'qpzry9x8gf2tvdw0s3jn54khce6mua7l' </dev/urandom | head -c 58 || true)
@@ -146,17 +150,25 @@ signup() {
 # seed BASE: signs up an owner, creates a team, has MEMBERS-1 more people join
 # through invites; prints "TEAM_ID OWNER_TOKEN".
 seed() {
-    local base=$1 owner team i email token accept hash invite
+    local base=$1 owner team i email token raw accept hash invite
     owner=$(signup "$base" "owner-$RANDOM$RANDOM@bench.example")
-    team=$(api POST "$base/teams" "$owner" '{"name":"Bench team"}' | jq -er '.id')
+    # The server only stores key material (a recipient, grants), so random
+    # stand-ins of the right shape serve here.
+    team=$(uuid)
+    api POST "$base/teams" "$owner" \
+        "$(jq -nc --arg id "$team" --arg pk "$(random_recipient)" --arg g "$(openssl rand -base64 200 | tr -d '\n')" \
+            '{id: $id, name: "Bench team", epoch_public_key: $pk, creator_grant: $g}')" >/dev/null
     for ((i = 1; i < MEMBERS; i++)); do
         email="member$i-$RANDOM$RANDOM@bench.example"
         token=$(signup "$base" "$email")
-        accept=$(openssl rand -base64 32)
-        hash=$(printf '%s' "$accept" | sha256sum | cut -d' ' -f1)
-        invite=$(api POST "$base/teams/$team/invite" "$owner" \
-            "$(jq -nc --arg e "$email" --arg h "$hash" '{email: $e, role: "member", accept_token_hash: $h}')" |
-            jq -er '.id')
+        # The accept token is 32 raw bytes, sent as base64url; the server keeps their SHA-256.
+        raw=$(openssl rand -hex 32)
+        accept=$(printf '%s' "$raw" | xxd -r -p | basenc --base64url | tr -d '=\n')
+        hash=$(printf '%s' "$raw" | xxd -r -p | sha256sum | cut -d' ' -f1)
+        invite=$(uuid)
+        api POST "$base/teams/$team/invite" "$owner" \
+            "$(jq -nc --arg id "$invite" --arg e "$email" --arg h "$hash" \
+                '{id: $id, email: $e, role: "member", accept_token_hash: $h}')" >/dev/null
         api POST "$base/invites/$invite/accept" "$token" \
             "$(jq -nc --arg t "$accept" '{accept_token: $t}')" >/dev/null
     done
