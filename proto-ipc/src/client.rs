@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::IpcError;
 use crate::frame::{read_frame, write_frame};
-use crate::message::{Event, Hello, Request, Response, Welcome};
+use crate::message::{Hello, Request, Response, Welcome};
 use crate::{PROTOCOL_VERSION, socket};
 
 /// A blocking client: no runtime, one round trip per request. This is what
@@ -40,9 +40,10 @@ fn welcome(payload: &[u8]) -> Result<(String, u32), IpcError> {
         Welcome::Accepted {
             agent_version, pid, ..
         } => Ok((agent_version, pid)),
-        Welcome::VersionMismatch { agent } => Err(IpcError::VersionMismatch {
+        Welcome::VersionMismatch { agent, pid } => Err(IpcError::VersionMismatch {
             client: PROTOCOL_VERSION,
             agent,
+            pid,
         }),
     }
 }
@@ -87,16 +88,6 @@ impl Client {
         write_frame(&mut self.stream, &payload)?;
         into_result(&read_frame(&mut self.stream)?)
     }
-
-    /// After [`Request::Subscribe`]: the next event.
-    pub fn next_event(&mut self) -> Result<Event, IpcError> {
-        match into_result(&read_frame(&mut self.stream)?)? {
-            Response::Event(event) => Ok(event),
-            _ => Err(IpcError::Unexpected {
-                request: "subscribe",
-            }),
-        }
-    }
 }
 
 #[cfg(feature = "async")]
@@ -138,15 +129,6 @@ mod r#async {
             let payload = serde_json::to_vec(request).map_err(|_| IpcError::Malformed)?;
             write_frame_async(&mut self.stream, &payload).await?;
             into_result(&read_frame_async(&mut self.stream).await?)
-        }
-
-        pub async fn next_event(&mut self) -> Result<Event, IpcError> {
-            match into_result(&read_frame_async(&mut self.stream).await?)? {
-                Response::Event(event) => Ok(event),
-                _ => Err(IpcError::Unexpected {
-                    request: "subscribe",
-                }),
-            }
         }
     }
 }

@@ -30,7 +30,7 @@ pub enum IpcError {
     #[error("the envv agent is not running (no socket at {path})")]
     AgentNotRunning { path: String },
     #[error("the envv agent speaks protocol {agent}, this client {client}; restart the agent")]
-    VersionMismatch { client: u32, agent: u32 },
+    VersionMismatch { client: u32, agent: u32, pid: u32 },
     #[error("the agent is locked; run `envv unlock`")]
     Locked,
     #[error("{message}")]

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use envv_api::{Member, Role, Team, User};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,8 +26,9 @@ pub enum Welcome {
         agent_version: String,
         pid: u32,
     },
-    /// The agent speaks another version: the client restarts it.
-    VersionMismatch { agent: u32 },
+    /// The agent speaks another version: the client stops it (SIGTERM to
+    /// `pid`) and starts its own.
+    VersionMismatch { agent: u32, pid: u32 },
 }
 
 /// Why secrets are read: the agent audits each differently.
@@ -47,60 +47,23 @@ pub struct EnvRef {
     pub env: Option<String>,
 }
 
+/// What a client asks. The account and team operations (signup, login,
+/// invites, rotation) and the dashboard's event stream join this list with
+/// the agent's account mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Lock state, account, connectivity.
+    /// Lock state, mode, timers.
     Status,
-    Signup {
-        server: String,
-        email: String,
-        name: String,
-        password: Secret,
-    },
-    Login {
-        server: String,
-        email: String,
-        password: Secret,
-    },
-    Logout,
-    Unlock {
-        password: Secret,
-    },
+    /// Forgets every key and decrypted value until the next unlock.
     Lock,
-    ListTeams,
-    CreateTeam {
-        name: String,
+    /// Loads the keys again (in local mode the personal key needs no password).
+    Unlock {
+        password: Option<Secret>,
     },
-    Members {
-        team: Uuid,
-    },
-    Invite {
-        team: Uuid,
-        email: String,
-        role: Role,
-    },
-    Join {
-        code: Secret,
-    },
-    SetRole {
-        team: Uuid,
-        user: Uuid,
-        role: Role,
-    },
-    RemoveMember {
-        team: Uuid,
-        user: Uuid,
-    },
-    /// Moves the team to a new key epoch and re-encrypts the files of `dirs`.
-    Rotate {
-        team: Uuid,
-        dirs: Vec<PathBuf>,
-    },
-    /// Binds `dir` to a team, or to a personal key with no account.
+    /// Binds `dir` to this user's personal key (local mode, no account).
     Init {
         dir: PathBuf,
-        team: Option<Uuid>,
     },
     /// Decrypted secrets of an environment (all, or `only` these names).
     Read {
@@ -108,7 +71,7 @@ pub enum Request {
         only: Vec<String>,
         purpose: ReadPurpose,
     },
-    /// Names only; needs no key.
+    /// Names only.
     Names {
         at: EnvRef,
     },
@@ -126,8 +89,6 @@ pub enum Request {
         at: EnvRef,
         dotenv: Secret,
     },
-    /// Events (audit rows, lock changes, connectivity) until the client hangs up.
-    Subscribe,
     /// Locks, removes the socket and exits.
     Shutdown,
 }
@@ -138,66 +99,40 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Status => "status",
-            Request::Signup { .. } => "signup",
-            Request::Login { .. } => "login",
-            Request::Logout => "logout",
-            Request::Unlock { .. } => "unlock",
             Request::Lock => "lock",
-            Request::ListTeams => "list_teams",
-            Request::CreateTeam { .. } => "create_team",
-            Request::Members { .. } => "members",
-            Request::Invite { .. } => "invite",
-            Request::Join { .. } => "join",
-            Request::SetRole { .. } => "set_role",
-            Request::RemoveMember { .. } => "remove_member",
-            Request::Rotate { .. } => "rotate",
+            Request::Unlock { .. } => "unlock",
             Request::Init { .. } => "init",
             Request::Read { .. } => "read",
             Request::Names { .. } => "names",
             Request::Set { .. } => "set",
             Request::Unset { .. } => "unset",
             Request::Import { .. } => "import",
-            Request::Subscribe => "subscribe",
             Request::Shutdown => "shutdown",
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub server: String,
-    pub user: User,
+/// How the agent holds keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A personal key on this machine; no account, no server.
+    Local,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentStatus {
     pub agent_version: String,
+    pub protocol: u32,
     pub pid: u32,
+    pub mode: Mode,
     pub locked: bool,
-    /// `None` in local mode (no account).
-    pub account: Option<Account>,
-    /// Whether the control plane answered last time it was asked.
-    pub online: Option<bool>,
     /// Seconds until the idle lock, while unlocked.
     pub idle_lock_in: Option<u64>,
-}
-
-/// Something the dashboard wants to hear about as it happens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Locked,
-    Unlocked,
-    Online,
-    Offline {
-        since_secs: u64,
-    },
-    Audit {
-        team: Option<Uuid>,
-        action: String,
-        names: Vec<String>,
-        at: String,
-    },
+    /// Seconds until the absolute lock, while unlocked.
+    pub absolute_lock_in: Option<u64>,
+    /// Decrypted environments held in memory.
+    pub cached_files: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,23 +140,10 @@ pub enum Event {
 pub enum Response {
     Done,
     Status(AgentStatus),
-    Account(Account),
-    Teams {
-        teams: Vec<Team>,
-    },
-    Team(Team),
-    Members {
-        members: Vec<Member>,
-    },
-    /// Print once; never log.
-    InviteCode {
-        code: Secret,
-        invite_id: Uuid,
-    },
-    Rotated {
+    /// `Init`: the project root and the team its files are encrypted to.
+    Project {
+        root: PathBuf,
         team: Uuid,
-        epoch: u32,
-        files: usize,
     },
     /// Sorted by name.
     Secrets {
@@ -233,7 +155,6 @@ pub enum Response {
     Imported {
         count: usize,
     },
-    Event(Event),
     Error {
         code: ErrorCode,
         message: String,

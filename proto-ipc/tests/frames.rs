@@ -59,7 +59,7 @@ fn a_truncated_frame_is_an_error_not_a_hang() {
 #[test]
 fn secrets_never_print() {
     let request = Request::Unlock {
-        password: Secret::new("hunter2-canary"),
+        password: Some(Secret::new("hunter2-canary")),
     };
     assert!(!format!("{request:?}").contains("hunter2"));
     assert_eq!(request.name(), "unlock");
@@ -120,7 +120,11 @@ fn the_client_says_its_version_first_and_reads_the_answer() {
 
 #[test]
 fn a_version_mismatch_is_its_own_error() {
-    let refusal = serde_json::to_vec(&Welcome::VersionMismatch { agent: 99 }).unwrap();
+    let refusal = serde_json::to_vec(&Welcome::VersionMismatch {
+        agent: 99,
+        pid: 4242,
+    })
+    .unwrap();
     let (_dir, path, _peer) = peer(refusal, None);
     match Client::connect(&path, "test") {
         Err(IpcError::VersionMismatch { agent: 99, client }) => {
@@ -191,7 +195,12 @@ fn no_socket_means_agent_not_running() {
 async fn the_async_client_speaks_the_same_protocol() {
     let answer = encode_frame(&serde_json::to_vec(&Response::Done).unwrap()).unwrap();
     let (_dir, path, peer) = peer(accepted(), Some(answer));
-    let mut client = proto_ipc::AsyncClient::connect(&path, "async-client").await.unwrap();
-    assert_eq!(client.request(&Request::Lock).await.unwrap(), Response::Done);
+    let mut client = proto_ipc::AsyncClient::connect(&path, "async-client")
+        .await
+        .unwrap();
+    assert_eq!(
+        client.request(&Request::Lock).await.unwrap(),
+        Response::Done
+    );
     assert_eq!(peer.join().unwrap().client, "async-client");
 }
