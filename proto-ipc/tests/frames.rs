@@ -127,7 +127,11 @@ fn a_version_mismatch_is_its_own_error() {
     .unwrap();
     let (_dir, path, _peer) = peer(refusal, None);
     match Client::connect(&path, "test") {
-        Err(IpcError::VersionMismatch { agent: 99, client }) => {
+        Err(IpcError::VersionMismatch {
+            agent: 99,
+            client,
+            pid: 4242,
+        }) => {
             assert_eq!(client, PROTOCOL_VERSION)
         }
         other => panic!("expected a version mismatch, got {:?}", other.err()),
