@@ -1,1 +1,163 @@
-//! The `envv` command line.
+//! The `envv` command line: parse, reach the agent, do one thing.
+//!
+//! Every command is a request or two to the agent over its socket
+//! (`proto-ipc`'s blocking client). The CLI holds no keys and decrypts
+//! nothing; `envv exec` asks the warm agent for the secrets and replaces
+//! itself with the command.
+
+mod agent;
+pub mod cli;
+mod connect;
+pub mod error;
+mod exec;
+mod format;
+mod secrets;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
+
+use crate::cli::{AgentCommand, Cli, Command};
+use crate::error::{Failure, exit, from_ipc};
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("envv: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    // Commands that need no project and no agent.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "envv", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man => return man(),
+        Command::Agent(AgentCommand::Start) => return agent::start(),
+        Command::Agent(AgentCommand::Stop) => return agent::stop(),
+        Command::Agent(AgentCommand::Status { json }) => return agent::status(*json),
+        Command::Lock => return agent::lock(),
+        Command::Unlock => return agent::unlock(),
+        _ => {}
+    }
+    let ctx = Context::new(&cli)?;
+    match cli.command {
+        Command::Init => secrets::init(&ctx),
+        Command::Set(args) => secrets::set(&ctx, args),
+        Command::Get(args) => secrets::get(&ctx, args),
+        Command::Unset { name } => secrets::unset(&ctx, name),
+        Command::Ls { json } => secrets::ls(&ctx, json),
+        Command::Import { file } => secrets::import(&ctx, &file),
+        Command::Export { format } => secrets::export(&ctx, format),
+        Command::Exec(args) => Err(exec::exec(&ctx, args)),
+        Command::Completions { .. }
+        | Command::Man
+        | Command::Agent(_)
+        | Command::Lock
+        | Command::Unlock => Ok(()),
+    }
+}
+
+fn man() -> Result<(), Failure> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not render the man page: {e}")))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&page)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not write to stdout: {e}")))
+}
+
+/// Where a command acts: the directory (the agent walks up to the project
+/// root) and the environment.
+pub(crate) struct Context {
+    dir: PathBuf,
+    env: Option<String>,
+}
+
+impl Context {
+    fn new(cli: &Cli) -> Result<Self, Failure> {
+        // `-C DIR` as git does it: everything, the exec'd command and
+        // relative file names included, runs from DIR.
+        if let Some(dir) = &cli.global.dir {
+            std::env::set_current_dir(dir)
+                .map_err(|e| Failure::usage(format!("cannot change to {}: {e}", dir.display())))?;
+        }
+        let dir = std::env::current_dir().map_err(|e| {
+            Failure::new(
+                exit::ERROR,
+                format!("cannot read the current directory: {e}"),
+            )
+        })?;
+        Ok(Context {
+            dir,
+            env: cli.global.env.clone(),
+        })
+    }
+
+    fn at(&self) -> EnvRef {
+        EnvRef {
+            dir: self.dir.clone(),
+            env: self.env.clone(),
+        }
+    }
+
+    /// `.env.enc` or `.env.NAME.enc`, for messages.
+    fn file_name(&self) -> String {
+        match &self.env {
+            Some(env) => format!(".env.{env}.enc"),
+            None => ".env.enc".to_owned(),
+        }
+    }
+
+    fn not_found(&self, name: &str) -> Failure {
+        Failure::new(
+            exit::NOT_FOUND,
+            format!(
+                "no secret named {name} in {}; run `envv ls` to see the names",
+                self.file_name()
+            ),
+        )
+    }
+
+    fn client(&self) -> Result<Client, Failure> {
+        connect::connect()
+    }
+
+    fn request(&self, request: &Request) -> Result<Response, Failure> {
+        self.client()?.request(request).map_err(from_ipc)
+    }
+
+    fn read(
+        &self,
+        only: Vec<String>,
+        purpose: ReadPurpose,
+    ) -> Result<Vec<(String, Secret)>, Failure> {
+        match self.request(&Request::Read {
+            at: self.at(),
+            only,
+            purpose,
+        })? {
+            Response::Secrets { secrets } => Ok(secrets),
+            _ => Err(unexpected("read")),
+        }
+    }
+}
+
+pub(crate) fn unexpected(request: &'static str) -> Failure {
+    from_ipc(proto_ipc::IpcError::Unexpected { request })
+}

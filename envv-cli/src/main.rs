@@ -1,3 +1,4 @@
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("the envv command line is not built yet")
+//! `envv`: see the library, `envv_cli`.
+fn main() -> std::process::ExitCode {
+    envv_cli::main()
 }
