@@ -1,4 +1,71 @@
-fn main() {
-    eprintln!("envvd: the agent is not built yet");
-    std::process::exit(1);
+//! `envvd`: the per-user agent. `envv` starts it on demand.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use envvd::agent::{AgentConfig, bind, harden_process, serve};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "envvd",
+    version,
+    about = "The envv agent: holds unlocked keys behind a Unix socket"
+)]
+struct Args {
+    /// Socket path (default: $ENVV_AGENT_SOCK, else $XDG_RUNTIME_DIR/envv/agent.sock).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Forget keys after this many seconds without a request.
+    #[arg(long, env = "ENVV_IDLE_LOCK", default_value_t = 600)]
+    idle_lock: u64,
+    /// Forget keys after this many seconds unlocked, whatever the use.
+    #[arg(long, env = "ENVV_MAX_UNLOCK", default_value_t = 8 * 3600)]
+    max_unlock: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Err(e) = harden_process() {
+        eprintln!("envvd: warning: could not make the process undumpable: {e}");
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let socket = args.socket.unwrap_or_else(proto_ipc::socket::socket_path);
+    let data_dir = directories::ProjectDirs::from("", "", "envv")
+        .context("finding your home directory")?
+        .data_dir()
+        .to_path_buf();
+    let mut config = AgentConfig::new(data_dir);
+    config.idle_lock = Duration::from_secs(args.idle_lock);
+    config.max_unlock = Duration::from_secs(args.max_unlock);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        // Handlers first, so a SIGTERM right after the socket appears is caught.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+        let listener = bind(&socket)?;
+        tracing::info!(socket = %socket.display(), pid = std::process::id(), "envvd listening");
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        };
+        let served = serve(listener, config, shutdown).await;
+        let _ = std::fs::remove_file(&socket);
+        tracing::info!("envvd stopped; keys forgotten");
+        served.context("serving the socket")
+    })
 }

@@ -1,0 +1,110 @@
+//! One client connection: check who it is, agree on the protocol, then
+//! answer requests until the client hangs up.
+
+use std::sync::Arc;
+
+use proto_ipc::{ErrorCode, Hello, PROTOCOL_VERSION, Request, Response, Welcome};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use zeroize::Zeroize;
+
+use super::state::Agent;
+
+pub(super) async fn handle(mut stream: UnixStream, agent: Arc<Agent>) {
+    // Only our own user may talk to us, whatever the socket's mode says.
+    let own = rustix::process::getuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == own => {}
+        Ok(cred) => {
+            tracing::warn!(uid = cred.uid(), "refused a connection from another user");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the peer's credentials");
+            return;
+        }
+    }
+    if let Err(e) = converse(&mut stream, &agent).await {
+        tracing::debug!(error = %e, "connection ended");
+    }
+}
+
+async fn converse(stream: &mut UnixStream, agent: &Agent) -> Result<(), proto_ipc::FrameError> {
+    let hello = read(stream).await?;
+    let version = serde_json::from_slice::<Hello>(&hello)
+        .map(|h| h.version)
+        .ok();
+    let welcome = match version {
+        Some(PROTOCOL_VERSION) => Welcome::Accepted {
+            version: PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+        },
+        _ => Welcome::VersionMismatch {
+            agent: PROTOCOL_VERSION,
+            pid: std::process::id(),
+        },
+    };
+    write(stream, &serde_json::to_vec(&welcome).unwrap_or_default()).await?;
+    if !matches!(welcome, Welcome::Accepted { .. }) {
+        return Ok(());
+    }
+    loop {
+        let mut payload = read(stream).await?;
+        let parsed = serde_json::from_slice::<Request>(&payload);
+        // The frame may hold a secret value or password.
+        payload.zeroize();
+        let stop = matches!(parsed, Ok(Request::Shutdown));
+        let response = match parsed {
+            Ok(request) => {
+                let name = request.name();
+                let agent_ref = agent;
+                // Key derivation and decryption are CPU work: off the runtime.
+                let response = tokio::task::block_in_place(|| agent_ref.handle(request));
+                tracing::debug!(op = name, ok = !matches!(response, Response::Error { .. }), "request");
+                response
+            }
+            // Never echo what failed to parse: it may be a secret.
+            Err(_) => Response::Error {
+                code: ErrorCode::Invalid,
+                message: "the agent could not understand this request; are envv and envvd the same version?".into(),
+            },
+        };
+        let mut out = serde_json::to_vec(&response).unwrap_or_default();
+        drop(response);
+        let sent = write(stream, &out).await;
+        out.zeroize();
+        sent?;
+        if stop {
+            agent.request_stop();
+            return Ok(());
+        }
+    }
+}
+
+async fn read(stream: &mut UnixStream) -> Result<Vec<u8>, proto_ipc::FrameError> {
+    let mut header = [0u8; 4];
+    match stream.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(proto_ipc::FrameError::Closed);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(header) as usize;
+    if len > proto_ipc::MAX_FRAME {
+        return Err(proto_ipc::FrameError::TooLarge {
+            len,
+            max: proto_ipc::MAX_FRAME,
+        });
+    }
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok(payload)
+}
+
+async fn write(stream: &mut UnixStream, payload: &[u8]) -> Result<(), proto_ipc::FrameError> {
+    let frame = proto_ipc::encode_frame(payload)?;
+    stream.write_all(&frame).await?;
+    Ok(())
+}

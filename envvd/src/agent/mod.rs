@@ -1,0 +1,77 @@
+//! The daemon: holds unlocked keys and decrypted environments in memory and
+//! answers the CLI and the dashboard over a Unix socket.
+//!
+//! [`serve`] takes an already-bound listener (see [`bind`]) and a shutdown
+//! future; `main.rs` adds flags, logging and signals. One [`state::Agent`]
+//! owns every key: connections hand it requests, and the lock timer is a
+//! small task that clears it when idle.
+
+mod conn;
+mod harden;
+mod local;
+mod project;
+mod socket;
+mod state;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use harden::harden_process;
+pub use socket::{BindError, bind};
+
+/// How the agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Where personal keys live (`$XDG_DATA_HOME/envv`).
+    pub data_dir: PathBuf,
+    /// Keys are forgotten after this long without a request.
+    pub idle_lock: Duration,
+    /// ... and after this long unlocked, whatever the use.
+    pub max_unlock: Duration,
+}
+
+impl AgentConfig {
+    /// The defaults: 10 minutes idle, 8 hours absolute.
+    pub fn new(data_dir: PathBuf) -> Self {
+        AgentConfig {
+            data_dir,
+            idle_lock: Duration::from_secs(10 * 60),
+            max_unlock: Duration::from_secs(8 * 3600),
+        }
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves or a client asks the agent
+/// to stop; then locks (zeroising every key) and returns. The caller
+/// removes the socket file.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let agent = Arc::new(state::Agent::new(config));
+    let timer = tokio::spawn(state::lock_timer(agent.clone()));
+    let stop = agent.stopped();
+    tokio::pin!(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(conn::handle(stream, agent.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => break,
+            () = &mut stop => break,
+        }
+    }
+    timer.abort();
+    agent.lock();
+    Ok(())
+}

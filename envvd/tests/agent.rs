@@ -1,0 +1,441 @@
+//! The real `envvd` binary on a real socket, driven with the real client.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proto_ipc::{Client, EnvRef, ErrorCode, IpcError, ReadPurpose, Request, Response, Secret};
+
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    home: tempfile::TempDir,
+}
+
+impl Agent {
+    fn start(extra: &[&str]) -> Agent {
+        let home = tempfile::tempdir().unwrap();
+        Agent::start_in(home, extra)
+    }
+
+    fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Agent {
+        let socket = home.path().join("run/envv/agent.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .env_remove("ENVV_AGENT_SOCK")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut agent = Agent {
+            child,
+            socket,
+            home,
+        };
+        agent.wait_for_socket();
+        agent
+    }
+
+    fn wait_for_socket(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("envvd exited with {status}: {err}");
+            }
+            assert!(Instant::now() < deadline, "envvd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(&self.socket, "test").unwrap()
+    }
+
+    fn project(&self) -> PathBuf {
+        let dir = self.home.path().join("project");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::Pid::from_raw(self.pid()).unwrap(), signal)
+            .unwrap();
+    }
+
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "envvd did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn at(dir: &Path, env: Option<&str>) -> EnvRef {
+    EnvRef {
+        dir: dir.to_path_buf(),
+        env: env.map(str::to_owned),
+    }
+}
+
+fn secrets(response: Response) -> Vec<(String, String)> {
+    match response {
+        Response::Secrets { secrets } => secrets
+            .into_iter()
+            .map(|(n, v)| (n, v.expose().to_owned()))
+            .collect(),
+        other => panic!("expected secrets, got {other:?}"),
+    }
+}
+
+fn read(client: &mut Client, dir: &Path) -> Vec<(String, String)> {
+    secrets(
+        client
+            .request(&Request::Read {
+                at: at(dir, None),
+                only: vec![],
+                purpose: ReadPurpose::Exec,
+            })
+            .unwrap(),
+    )
+}
+
+fn set(client: &mut Client, dir: &Path, name: &str, value: &str) {
+    let done = client
+        .request(&Request::Set {
+            at: at(dir, None),
+            name: name.into(),
+            value: Secret::new(value),
+        })
+        .unwrap();
+    assert_eq!(done, Response::Done);
+}
+
+#[test]
+fn local_mode_sets_reads_and_imports_without_a_server() {
+    let agent = Agent::start(&[]);
+    let project = agent.project();
+    let mut client = agent.client();
+    let Response::Project { root, .. } = client
+        .request(&Request::Init {
+            dir: project.clone(),
+        })
+        .unwrap()
+    else {
+        panic!("init answers the project");
+    };
+    assert_eq!(root, project);
+    assert!(project.join(".envv.json").exists());
+
+    // From a subdirectory: the agent walks up to the project.
+    let sub = project.join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    set(&mut client, &sub, "KEY", "value");
+    set(&mut client, &project, "OTHER", "x=y \"quoted\"\nnewline");
+    assert_eq!(
+        read(&mut client, &sub),
+        [
+            ("KEY".into(), "value".into()),
+            ("OTHER".into(), "x=y \"quoted\"\nnewline".into())
+        ]
+    );
+    let text = std::fs::read_to_string(project.join(".env.enc")).unwrap();
+    assert!(
+        text.contains("KEY") && !text.contains("value"),
+        "names in clear, values sealed"
+    );
+
+    let only = client
+        .request(&Request::Read {
+            at: at(&project, None),
+            only: vec!["KEY".into()],
+            purpose: ReadPurpose::Get,
+        })
+        .unwrap();
+    assert_eq!(secrets(only), [("KEY".into(), "value".into())]);
+    let missing = client.request(&Request::Read {
+        at: at(&project, None),
+        only: vec!["NOPE".into()],
+        purpose: ReadPurpose::Get,
+    });
+    assert!(matches!(
+        missing,
+        Err(IpcError::Agent {
+            code: ErrorCode::NotFound,
+            ..
+        })
+    ));
+
+    // Environments are separate files.
+    client
+        .request(&Request::Set {
+            at: at(&project, Some("staging")),
+            name: "KEY".into(),
+            value: Secret::new("staging-value"),
+        })
+        .unwrap();
+    assert!(project.join(".env.staging.enc").exists());
+    assert_eq!(read(&mut client, &project)[0].1, "value");
+
+    let imported = client
+        .request(&Request::Import {
+            at: at(&project, None),
+            dotenv: Secret::new("export A=1\nB=\"two words\"\n# comment\nC='multi\nline'\n"),
+        })
+        .unwrap();
+    assert_eq!(imported, Response::Imported { count: 3 });
+    let Response::Names { names } = client
+        .request(&Request::Names {
+            at: at(&project, None),
+        })
+        .unwrap()
+    else {
+        panic!("names");
+    };
+    assert_eq!(names, ["A", "B", "C", "KEY", "OTHER"]);
+
+    client
+        .request(&Request::Unset {
+            at: at(&project, None),
+            name: "OTHER".into(),
+        })
+        .unwrap();
+    let unset_again = client.request(&Request::Unset {
+        at: at(&project, None),
+        name: "OTHER".into(),
+    });
+    assert!(matches!(
+        unset_again,
+        Err(IpcError::Agent {
+            code: ErrorCode::NotFound,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn outside_a_project_the_error_says_to_init() {
+    let agent = Agent::start(&[]);
+    let mut client = agent.client();
+    let err = client
+        .request(&Request::Read {
+            at: at(agent.home.path(), None),
+            only: vec![],
+            purpose: ReadPurpose::Exec,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("envv init"), "{err}");
+}
+
+#[test]
+fn a_file_changed_on_disk_is_read_again() {
+    let agent = Agent::start(&[]);
+    let project = agent.project();
+    let mut client = agent.client();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+        })
+        .unwrap();
+    set(&mut client, &project, "KEY", "first");
+    let first = std::fs::read(project.join(".env.enc")).unwrap();
+    set(&mut client, &project, "KEY", "second");
+    assert_eq!(read(&mut client, &project)[0].1, "second");
+    // Someone else (git checkout, say) puts the older file back.
+    let tmp = project.join(".env.enc.restore");
+    std::fs::write(&tmp, &first).unwrap();
+    std::fs::rename(&tmp, project.join(".env.enc")).unwrap();
+    assert_eq!(read(&mut client, &project)[0].1, "first");
+}
+
+#[test]
+fn a_tampered_file_fails_closed() {
+    let agent = Agent::start(&[]);
+    let project = agent.project();
+    let mut client = agent.client();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+        })
+        .unwrap();
+    set(&mut client, &project, "A", "1");
+    set(&mut client, &project, "B", "2");
+    let text = std::fs::read_to_string(project.join(".env.enc")).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("B=")).collect();
+    std::fs::write(project.join(".env.enc"), kept.join("\n") + "\n").unwrap();
+    let err = client
+        .request(&Request::Read {
+            at: at(&project, None),
+            only: vec![],
+            purpose: ReadPurpose::Exec,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IpcError::Agent {
+                code: ErrorCode::Crypto,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_idle_lock_fires() {
+    let agent = Agent::start(&["--idle-lock", "1"]);
+    let project = agent.project();
+    let mut client = agent.client();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+        })
+        .unwrap();
+    set(&mut client, &project, "KEY", "value");
+    read(&mut client, &project);
+    let Response::Status(status) = client.request(&Request::Status).unwrap() else {
+        panic!()
+    };
+    assert!(!status.locked && status.cached_files == 1);
+    std::thread::sleep(Duration::from_millis(2500));
+    let Response::Status(status) = client.request(&Request::Status).unwrap() else {
+        panic!()
+    };
+    assert!(status.locked, "idle lock");
+    assert_eq!(
+        status.cached_files, 0,
+        "decrypted values are dropped with the keys"
+    );
+    client.request(&Request::Lock).unwrap();
+}
+
+#[test]
+fn a_live_socket_is_never_stolen_and_a_stale_one_is_replaced() {
+    let mut first = Agent::start(&[]);
+    let home = first.home.path().to_path_buf();
+    let second = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        .arg("--socket")
+        .arg(&first.socket)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+    assert!(
+        first.client().request(&Request::Status).is_ok(),
+        "the first agent still serves"
+    );
+
+    // Killed without cleaning up: the socket file stays behind, dead.
+    first.child.kill().unwrap();
+    first.wait();
+    assert!(first.socket.exists());
+    let home_dir = std::mem::replace(&mut first.home, tempfile::tempdir().unwrap());
+    let third = Agent::start_in(home_dir, &[]);
+    assert!(third.client().request(&Request::Status).is_ok());
+}
+
+#[test]
+fn sigterm_locks_removes_the_socket_and_exits() {
+    let mut agent = Agent::start(&[]);
+    agent.signal(rustix::process::Signal::TERM);
+    assert!(agent.wait().success());
+    assert!(!agent.socket.exists());
+}
+
+#[test]
+fn the_agent_makes_no_core_files() {
+    let agent = Agent::start(&[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", agent.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}
+
+#[test]
+fn shutdown_over_the_socket() {
+    let mut agent = Agent::start(&[]);
+    assert_eq!(
+        agent.client().request(&Request::Shutdown).unwrap(),
+        Response::Done
+    );
+    assert!(agent.wait().success());
+    assert!(!agent.socket.exists());
+}
+
+#[test]
+fn another_user_gets_no_answer() {
+    use std::os::unix::fs::PermissionsExt;
+    // Dropping to another uid needs root (CI runs as root), util-linux's
+    // setpriv and a client another user can run: Debian's python3.
+    let python = Path::new("/usr/bin/python3");
+    if rustix::process::getuid().as_raw() != 0 || !python.exists() {
+        eprintln!("skipping: needs root and /usr/bin/python3");
+        return;
+    }
+    let agent = Agent::start(&[]);
+    // Open the way to the socket, so only the agent's own check stands.
+    let mut dir = agent.socket.parent().unwrap().to_path_buf();
+    loop {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if dir == agent.home.path() {
+            break;
+        }
+        dir.pop();
+    }
+    std::fs::set_permissions(&agent.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let hello = r#"{"version":1,"client":"intruder"}"#;
+    // Connects, says hello, and reports whether any answer came back; a
+    // reset or broken pipe is the agent hanging up.
+    let script = format!(
+        "import socket,struct,sys\nd=b''\ntry:\n  s=socket.socket(socket.AF_UNIX)\n  s.connect(sys.argv[1])\n  b=b'{hello}'\n  s.sendall(struct.pack('>I',len(b))+b)\n  d=s.recv(4)\nexcept OSError:\n  pass\nprint('answered' if d else 'closed')"
+    );
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(python)
+        .args(["-c", &script])
+        .arg(&agent.socket)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("closed"),
+        "stdout {stdout} stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // We ourselves still get an answer (our client insists on a private directory).
+    let socket_dir = agent.socket.parent().unwrap();
+    std::fs::set_permissions(socket_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(agent.client().request(&Request::Status).is_ok());
+}
