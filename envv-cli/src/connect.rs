@@ -127,7 +127,7 @@ pub fn find_agent() -> Result<PathBuf, Failure> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("envvd")));
-    let on_path = std::env::var_os("PATH")
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
                 .map(|dir| dir.join("envvd"))
