@@ -1,0 +1,165 @@
+//! A private world per test: its own HOME and XDG directories, its own
+//! agent socket, the real `envv` and the real `envvd`. The agent is stopped
+//! when the sandbox drops, pass or fail.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const ENVV: &str = env!("CARGO_BIN_EXE_envv");
+
+/// The real agent binary: `$ENVV_TEST_AGENTD`, else `envvd` beside `envv`
+/// in the target directory, built once if missing. (`cargo test -p
+/// envv-cli` doesn't rebuild it; `--workspace` runs do.)
+pub fn agentd() -> &'static Path {
+    static AGENTD: OnceLock<PathBuf> = OnceLock::new();
+    AGENTD.get_or_init(|| {
+        if let Some(path) = std::env::var_os("ENVV_TEST_AGENTD") {
+            return PathBuf::from(path);
+        }
+        let path = Path::new(ENVV).with_file_name("envvd");
+        if !path.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "envvd", "--bin", "envvd"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build -p envvd");
+            assert!(status.success(), "cargo build -p envvd failed");
+        }
+        assert!(path.exists(), "no envvd at {}", path.display());
+        path
+    })
+}
+
+pub struct Sandbox {
+    root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub project: PathBuf,
+    pub socket: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("envv-cli-")
+            .tempdir()
+            .expect("temp dir");
+        let home = root.path().join("home");
+        let project = root.path().join("project");
+        let run = root.path().join("run");
+        for dir in [&home, &project, &run] {
+            std::fs::create_dir_all(dir).expect("mkdir");
+        }
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        Sandbox {
+            socket: run.join("agent.sock"),
+            home,
+            project,
+            root,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `envv ARGS` in the project directory, with only this sandbox's
+    /// environment.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(ENVV);
+        cmd.args(args);
+        self.isolate(&mut cmd);
+        cmd
+    }
+
+    /// `sh -c SCRIPT` in the project directory with the sandbox's
+    /// environment (`$ENVV` is the envv binary).
+    pub fn shell(&self, script: &str) -> Output {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script).env("ENVV", ENVV);
+        self.isolate(&mut cmd);
+        cmd.env("ENVV", ENVV).output().expect("run sh")
+    }
+
+    fn isolate(&self, cmd: &mut Command) {
+        cmd.current_dir(&self.project)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("XDG_CONFIG_HOME", self.home.join(".config"))
+            .env("XDG_STATE_HOME", self.home.join(".local/state"))
+            .env("XDG_CACHE_HOME", self.home.join(".cache"))
+            .env("XDG_RUNTIME_DIR", self.root().join("run"))
+            .env("ENVV_AGENT_SOCK", &self.socket)
+            .env("ENVV_AGENTD", agentd())
+            .stdin(Stdio::null());
+    }
+
+    pub fn envv<I, S>(&self, args: I) -> assert_cmd::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        assert_cmd::Command::from_std(self.command(args))
+    }
+
+    /// Runs `envv ARGS`, asserts success, returns stdout.
+    pub fn ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.envv(args).assert().success().get_output().clone();
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn run<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.envv(args).output().expect("run envv")
+    }
+
+    pub fn init(&self) {
+        self.ok(["init"]);
+    }
+
+    /// `envv agent status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.run(["agent", "status", "--json"]);
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
+    pub fn agent_pid(&self) -> Option<u32> {
+        let status = self.status();
+        status["pid"].as_u64().map(|p| p as u32)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.command(["agent", "stop"]).output();
+    }
+}
+
+pub fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

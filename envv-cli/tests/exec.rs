@@ -1,0 +1,122 @@
+//! `envv exec` is the command: stdio, exit status and signals are its own.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+
+use common::{Sandbox, code, stderr, stdout};
+use rustix::process::{Pid, Signal, kill_process};
+
+fn demo() -> Sandbox {
+    let s = Sandbox::new();
+    s.init();
+    s.ok(["set", "KEY", "value"]);
+    s.ok(["set", "OTHER", "other"]);
+    s
+}
+
+#[test]
+fn exec_passes_stdin_stdout_and_stderr() {
+    let s = demo();
+    let out = s
+        .envv(["exec", "--", "sh", "-c", "cat; echo \"to stderr $KEY\" >&2"])
+        .write_stdin("from stdin\n")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "from stdin\n");
+    assert_eq!(stderr(&out), "to stderr value\n");
+}
+
+#[test]
+fn exec_exits_with_the_commands_status() {
+    let s = demo();
+    let out = s.run(["exec", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(code(&out), Some(7));
+    let out = s.run(["exec", "--", "false"]);
+    assert_eq!(code(&out), Some(1));
+}
+
+#[test]
+fn exec_killed_by_sigterm_shows_as_128_plus_15() {
+    let s = demo();
+    let out = s.run(["exec", "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.status.signal(), Some(15), "{:?}", out.status);
+    // And a shell running envv sees 143, as for any command killed so.
+    let out = s.shell("\"$ENVV\" exec -- sh -c 'kill -TERM $$'; echo \"status=$?\"");
+    assert_eq!(stdout(&out), "status=143\n", "{}", stderr(&out));
+}
+
+#[test]
+fn exec_replaces_envv_so_the_pid_is_the_commands() {
+    let s = demo();
+    let child = s
+        .command(["exec", "--", "sh", "-c", "echo $$"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(stdout(&out).trim(), pid.to_string());
+}
+
+/// A signal sent to envv's pid reaches the command, which handles it.
+#[test]
+fn sigterm_and_sigint_reach_the_command() {
+    let s = demo();
+    for (signal, name, status) in [(Signal::TERM, "TERM", 3), (Signal::INT, "INT", 4)] {
+        let script = format!(
+            "trap 'echo got {name}; exit {status}' {name}; echo ready; \
+             while :; do sleep 0.05; done"
+        );
+        let mut child = s
+            .command(["exec", "--", "sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read");
+        assert_eq!(line, "ready\n");
+        let pid = Pid::from_raw(child.id() as i32).expect("pid");
+        kill_process(pid, signal).expect("kill");
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).expect("read");
+        let exit = child.wait().expect("wait");
+        assert_eq!(rest, format!("got {name}\n"));
+        assert_eq!(exit.code(), Some(status), "{name}: {exit:?}");
+    }
+}
+
+#[test]
+fn exec_only_passes_the_named_secrets() {
+    let s = demo();
+    let out = s.run([
+        "exec",
+        "--only",
+        "OTHER",
+        "--",
+        "sh",
+        "-c",
+        "echo \"${KEY:-unset} $OTHER\"",
+    ]);
+    assert_eq!(stdout(&out), "unset other\n", "{}", stderr(&out));
+    let out = s.run(["exec", "--only", "NOPE", "--", "true"]);
+    assert_eq!(code(&out), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NOPE"));
+}
+
+#[test]
+fn exec_of_a_missing_command_exits_127() {
+    let s = demo();
+    let out = s.run(["exec", "--", "envv-no-such-command"]);
+    assert_eq!(code(&out), Some(127));
+    assert!(
+        stderr(&out).contains("command not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("value"), "no secret in errors");
+}
