@@ -106,6 +106,7 @@ fn human(s: &AgentStatus, socket: &str) -> String {
     let secs = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), |t| format!("{t} s"));
     let mode = match s.mode {
         proto_ipc::Mode::Local => "local (personal key, no account)",
+        proto_ipc::Mode::Account => "account",
     };
     format!(
         "agent:          running, pid {}\n\

@@ -13,6 +13,7 @@ use crate::{Context, unexpected};
 pub fn init(ctx: &Context) -> Result<(), Failure> {
     let response = ctx.request(&Request::Init {
         dir: ctx.dir.clone(),
+        team: None,
     })?;
     let Response::Project { root, team } = response else {
         return Err(unexpected("init"));
@@ -174,5 +175,9 @@ fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn stdout_failed(e: io::Error) -> Failure {
+    // `envv export | head`: the reader has all it wanted.
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Failure::new(exit::ERROR, "");
+    }
     Failure::new(exit::ERROR, format!("could not write to stdout: {e}"))
 }

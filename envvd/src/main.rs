@@ -23,6 +23,12 @@ struct Args {
     /// Forget keys after this many seconds unlocked, whatever the use.
     #[arg(long, env = "ENVV_MAX_UNLOCK", default_value_t = 8 * 3600)]
     max_unlock: u64,
+    /// argon2id memory (KiB) for new accounts' password derivation.
+    #[arg(long, env = "ENVV_KDF_MEMORY_KIB", default_value_t = 64 * 1024, hide = true)]
+    kdf_memory_kib: u32,
+    /// argon2id passes for new accounts.
+    #[arg(long, env = "ENVV_KDF_ITERATIONS", default_value_t = 3, hide = true)]
+    kdf_iterations: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +50,8 @@ fn main() -> anyhow::Result<()> {
     let mut config = AgentConfig::new(data_dir);
     config.idle_lock = Duration::from_secs(args.idle_lock);
     config.max_unlock = Duration::from_secs(args.max_unlock);
+    config.kdf_memory_kib = args.kdf_memory_kib;
+    config.kdf_iterations = args.kdf_iterations;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -47,24 +47,43 @@ pub struct EnvRef {
     pub env: Option<String>,
 }
 
-/// What a client asks. The account and team operations (signup, login,
-/// invites, rotation) and the dashboard's event stream join this list with
-/// the agent's account mode.
+/// What a client asks. Invites, roles, removal and rotation, audit and the
+/// dashboard's event stream join this list as the agent learns them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Lock state, mode, timers.
     Status,
+    /// Creates an account on `server` and unlocks it.
+    Signup {
+        server: String,
+        email: String,
+        name: String,
+        password: Secret,
+    },
+    /// Logs in on this machine (a new device) and unlocks.
+    Login {
+        server: String,
+        email: String,
+        password: Secret,
+    },
+    /// Ends the session and forgets the account on this machine.
+    Logout,
+    /// The account this agent holds, if any.
+    Whoami,
+    /// A team with the caller as owner; its first key is made here.
+    CreateTeam { name: String },
+    /// The caller's teams.
+    ListTeams,
     /// Forgets every key and decrypted value until the next unlock.
     Lock,
     /// Loads the keys again (in local mode the personal key needs no password).
     Unlock {
         password: Option<Secret>,
     },
-    /// Binds `dir` to this user's personal key (local mode, no account).
-    Init {
-        dir: PathBuf,
-    },
+    /// Binds `dir` to `team`, or with no team (and no account) to this
+    /// user's personal key.
+    Init { dir: PathBuf, team: Option<Uuid> },
     /// Decrypted secrets of an environment (all, or `only` these names).
     Read {
         at: EnvRef,
@@ -99,6 +118,12 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Status => "status",
+            Request::Signup { .. } => "signup",
+            Request::Login { .. } => "login",
+            Request::Logout => "logout",
+            Request::Whoami => "whoami",
+            Request::CreateTeam { .. } => "create_team",
+            Request::ListTeams => "list_teams",
             Request::Lock => "lock",
             Request::Unlock { .. } => "unlock",
             Request::Init { .. } => "init",
@@ -118,6 +143,26 @@ impl Request {
 pub enum Mode {
     /// A personal key on this machine; no account, no server.
     Local,
+    /// An account on a control plane; team keys come as grants.
+    Account,
+}
+
+/// The account an agent holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub server: String,
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamInfo {
+    pub id: Uuid,
+    pub name: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub current_epoch: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +178,7 @@ pub struct AgentStatus {
     pub absolute_lock_in: Option<u64>,
     /// Decrypted environments held in memory.
     pub cached_files: usize,
+    pub account: Option<Account>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +186,10 @@ pub struct AgentStatus {
 pub enum Response {
     Done,
     Status(AgentStatus),
+    Account(Account),
+    NoAccount,
+    Teams { teams: Vec<TeamInfo> },
+    Team(TeamInfo),
     /// `Init`: the project root and the team its files are encrypted to.
     Project {
         root: PathBuf,

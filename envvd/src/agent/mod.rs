@@ -6,9 +6,11 @@
 //! owns every key: connections hand it requests, and the lock timer is a
 //! small task that clears it when idle.
 
+mod account;
 mod conn;
 mod harden;
 mod local;
+mod ops_account;
 mod project;
 mod socket;
 mod state;
@@ -30,6 +32,10 @@ pub struct AgentConfig {
     pub idle_lock: Duration,
     /// ... and after this long unlocked, whatever the use.
     pub max_unlock: Duration,
+    /// argon2id memory for new accounts' password derivation, in KiB.
+    pub kdf_memory_kib: u32,
+    /// argon2id passes for new accounts.
+    pub kdf_iterations: u32,
 }
 
 impl AgentConfig {
@@ -39,6 +45,8 @@ impl AgentConfig {
             data_dir,
             idle_lock: Duration::from_secs(10 * 60),
             max_unlock: Duration::from_secs(8 * 3600),
+            kdf_memory_kib: 64 * 1024,
+            kdf_iterations: 3,
         }
     }
 }

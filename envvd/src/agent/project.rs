@@ -14,6 +14,8 @@ pub(super) const PROJECT_FILE: &str = ".envv.json";
 pub(super) enum Binding {
     /// This user's personal key on this machine.
     Local,
+    /// A team on a control plane.
+    Team { server: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,29 +12,52 @@ use proto_ipc::{
 };
 use uuid::Uuid;
 
-use super::project::{self, Binding, ProjectFile};
+use super::account::{AccountFile, Api, Session};
+use super::project::{self, ProjectFile};
 use super::{AgentConfig, local};
-use crate::crypto::TeamKeyring;
+use crate::crypto::{TeamKeyring, UserIdentity};
 use crate::envfile::{EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
 use crate::secret::SecretValue;
 
 pub(super) struct Agent {
-    config: AgentConfig,
+    pub(super) config: AgentConfig,
     inner: Mutex<Inner>,
     stop: tokio::sync::Notify,
+    pub(super) api: Api,
 }
 
 #[derive(Default)]
-struct Inner {
-    keys: Option<Unlocked>,
+pub(super) struct Inner {
+    /// The account on disk, if this user has one (else local mode).
+    pub(super) account: Option<AccountFile>,
+    pub(super) session: Option<Session>,
+    pub(super) keys: Option<Unlocked>,
     /// Decrypted environments, valid while the file on disk is unchanged.
     cache: HashMap<PathBuf, Cached>,
 }
 
-struct Unlocked {
-    keyring: TeamKeyring,
-    since: Instant,
-    last_used: Instant,
+pub(super) struct Unlocked {
+    /// Account mode: the user's identity, which opens team grants.
+    pub(super) identity: Option<UserIdentity>,
+    /// Local mode: the personal key.
+    pub(super) personal: Option<TeamKeyring>,
+    /// Account mode: team keyrings opened so far.
+    pub(super) teams: HashMap<Uuid, TeamKeyring>,
+    pub(super) since: Instant,
+    pub(super) last_used: Instant,
+}
+
+impl Unlocked {
+    pub(super) fn new(identity: Option<UserIdentity>, personal: Option<TeamKeyring>) -> Unlocked {
+        let now = Instant::now();
+        Unlocked {
+            identity,
+            personal,
+            teams: HashMap::new(),
+            since: now,
+            last_used: now,
+        }
+    }
 }
 
 struct Cached {
@@ -64,7 +87,7 @@ impl FileStamp {
 }
 
 /// A failed request: the code a client acts on and a sentence for the user.
-struct Failure(ErrorCode, String);
+pub(super) struct Failure(pub(super) ErrorCode, pub(super) String);
 
 impl From<EnvFileError> for Failure {
     fn from(e: EnvFileError) -> Self {
@@ -89,7 +112,7 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-type Outcome = Result<Response, Failure>;
+pub(super) type Outcome = Result<Response, Failure>;
 
 /// Where an environment's file is and which key opens it.
 struct Located {
@@ -100,14 +123,25 @@ struct Located {
 
 impl Agent {
     pub(super) fn new(config: AgentConfig) -> Agent {
+        let account = match AccountFile::load(&config.data_dir) {
+            Ok(account) => account,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the account file; starting without an account");
+                None
+            }
+        };
         Agent {
             config,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                account,
+                ..Inner::default()
+            }),
             stop: tokio::sync::Notify::new(),
+            api: Api::new(),
         }
     }
 
-    fn inner(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere must not wedge the agent: the state stays usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -146,12 +180,29 @@ impl Agent {
     pub(super) fn handle(&self, request: Request) -> Response {
         let outcome = match request {
             Request::Status => Ok(Response::Status(self.status())),
+            Request::Signup {
+                server,
+                email,
+                name,
+                password,
+            } => self.signup(server, email, name, &password),
+            Request::Login {
+                server,
+                email,
+                password,
+            } => self.login(server, email, &password),
+            Request::Logout => self.logout(),
+            Request::Whoami => Ok(self.inner().account.as_ref().map_or(Response::NoAccount, |a| {
+                Response::Account(a.describe())
+            })),
+            Request::CreateTeam { name } => self.create_team(name),
+            Request::ListTeams => self.list_teams(),
             Request::Lock => {
                 self.lock();
                 Ok(Response::Done)
             }
-            Request::Unlock { .. } => self.unlock().map(|()| Response::Done),
-            Request::Init { dir } => self.init(&dir),
+            Request::Unlock { password } => self.unlock(password.as_ref()).map(|()| Response::Done),
+            Request::Init { dir, team } => self.init(&dir, team),
             Request::Read { at, only, .. } => self.read(&at, &only),
             Request::Names { at } => self.names(&at),
             Request::Set { at, name, value } => self.set(&at, &name, value),
@@ -178,7 +229,8 @@ impl Agent {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             protocol: PROTOCOL_VERSION,
             pid: std::process::id(),
-            mode: Mode::Local,
+            mode: if inner.account.is_some() { Mode::Account } else { Mode::Local },
+            account: inner.account.as_ref().map(AccountFile::describe),
             locked: inner.keys.is_none(),
             idle_lock_in: inner
                 .keys
@@ -192,51 +244,54 @@ impl Agent {
         }
     }
 
-    fn unlock(&self) -> Result<(), Failure> {
-        self.with_keys(|_| ())
+    /// Local mode: loads the personal key. Account mode: the password
+    /// unwraps the identity (no server needed), then a login refreshes the
+    /// session if the control plane answers.
+    fn unlock(&self, password: Option<&Secret>) -> Result<(), Failure> {
+        let has_account = self.inner().account.is_some();
+        if !has_account {
+            return self.with_keys(|_| ());
+        }
+        let password = password.ok_or_else(|| Failure(ErrorCode::Invalid, "unlocking an account needs its password".into()))?;
+        self.unlock_account(password)
     }
 
-    /// Runs `f` with the keyring, loading it if locked.
-    fn with_keys<R>(&self, f: impl FnOnce(&TeamKeyring) -> R) -> Result<R, Failure> {
-        let mut inner = self.inner();
-        Ok(f(self.ensure_keys(&mut inner.keys)?))
+    /// Runs `f` with the keys, loading the personal key if locked in local
+    /// mode (it needs no password); in account mode locked is an error.
+    fn with_keys<R>(&self, f: impl FnOnce(&mut Unlocked) -> R) -> Result<R, Failure> {
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        Ok(f(self.ensure_keys(inner.account.is_some(), &mut inner.keys)?))
     }
 
-    /// The keyring, loaded if locked (local mode needs no password); counts
-    /// as use for the idle timer.
-    fn ensure_keys<'a>(&self, keys: &'a mut Option<Unlocked>) -> Result<&'a TeamKeyring, Failure> {
-        let now = Instant::now();
+    /// The unlocked keys; counts as use for the idle timer.
+    fn ensure_keys<'a>(&self, has_account: bool, keys: &'a mut Option<Unlocked>) -> Result<&'a mut Unlocked, Failure> {
         let unlocked = match keys {
             Some(unlocked) => unlocked,
-            None => keys.insert(Unlocked {
-                keyring: local::load_or_create(&self.config.data_dir)?,
-                since: now,
-                last_used: now,
-            }),
+            None if has_account => {
+                return Err(Failure(ErrorCode::Locked, "the agent is locked; run `envv unlock`".into()));
+            }
+            None => keys.insert(Unlocked::new(None, Some(local::load_or_create(&self.config.data_dir)?))),
         };
-        unlocked.last_used = now;
-        Ok(&unlocked.keyring)
+        unlocked.last_used = Instant::now();
+        Ok(unlocked)
     }
 
-    fn init(&self, dir: &Path) -> Outcome {
-        let team = self.with_keys(|ring| ring.team())?;
+    fn init(&self, dir: &Path, team: Option<Uuid>) -> Outcome {
+        let (team, binding) = self.binding_for(team)?;
         if let Some((root, file)) = project::find_root(dir) {
             if file.team == team {
                 return Ok(Response::Project { root, team });
             }
             return Err(Failure(
                 ErrorCode::Conflict,
-                format!(
-                    "{} is already bound to team {} by its .envv.json",
-                    root.display(),
-                    file.team
-                ),
+                format!("{} is already bound to team {} by its .envv.json", root.display(), file.team),
             ));
         }
         let file = ProjectFile {
             version: 1,
             team,
-            binding: Binding::Local,
+            binding,
         };
         project::write(dir, &file)?;
         Ok(Response::Project {
@@ -266,18 +321,36 @@ impl Agent {
         })
     }
 
-    /// The keyring for `team`, which in local mode must be the personal one.
-    fn check_team(&self, ring: &TeamKeyring, team: Uuid) -> Result<(), Failure> {
-        if ring.team() == team {
-            Ok(())
-        } else {
-            Err(Failure(
-                ErrorCode::NotFound,
-                format!(
-                    "this project is encrypted to team {team}, and this agent holds no key for it"
-                ),
-            ))
+    /// The keyring for `team`: the personal one in local mode; in account
+    /// mode the team's, opened from its grants on first use. Takes the
+    /// fields it needs, so the caller keeps the cache.
+    fn keyring<'a>(
+        &self,
+        keys: &'a mut Option<Unlocked>,
+        account: Option<&AccountFile>,
+        session: &mut Option<Session>,
+        team: Uuid,
+    ) -> Result<&'a TeamKeyring, Failure> {
+        let keys = self.ensure_keys(account.is_some(), keys)?;
+        let personal = keys.personal.as_ref().is_some_and(|p| p.team() == team);
+        if !personal && !keys.teams.contains_key(&team) {
+            if account.is_none() {
+                return Err(Failure(
+                    ErrorCode::NotFound,
+                    format!("this project is encrypted to team {team}; log in to an account that is in it"),
+                ));
+            }
+            let ring = self.open_team(session, account, keys, team)?;
+            keys.teams.insert(team, ring);
         }
+        let ring = if personal { keys.personal.as_ref() } else { keys.teams.get(&team) };
+        ring.ok_or_else(|| Failure(ErrorCode::Internal, "the team's keys went missing".into()))
+    }
+
+    /// The personal key's team (local mode), loading it if needed.
+    pub(super) fn personal_team(&self) -> Result<Uuid, Failure> {
+        self.with_keys(|keys| keys.personal.as_ref().map(TeamKeyring::team))?
+            .ok_or_else(|| Failure(ErrorCode::Internal, "no personal key".into()))
     }
 
     /// The decrypted environment, from the cache when the file is unchanged.
@@ -285,8 +358,7 @@ impl Agent {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let ring = self.ensure_keys(&mut inner.keys)?;
-        self.check_team(ring, located.team)?;
+        let ring = self.keyring(&mut inner.keys, inner.account.as_ref(), &mut inner.session, located.team)?;
         let stamp = match FileStamp::of(&located.path) {
             Ok(stamp) => stamp,
             // No file yet: an environment with no secrets.
@@ -362,8 +434,7 @@ impl Agent {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let ring = self.ensure_keys(&mut inner.keys)?;
-        self.check_team(ring, located.team)?;
+        let ring = self.keyring(&mut inner.keys, inner.account.as_ref(), &mut inner.session, located.team)?;
         let count = change(&located.path, &located.env, ring)?;
         inner.cache.remove(&located.path);
         Ok(count)
