@@ -56,6 +56,7 @@ fn main() {
     client
         .request(&Request::Init {
             dir: project.clone(),
+            team: None,
         })
         .expect("init");
     let dotenv: String = (0..100)

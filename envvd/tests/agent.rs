@@ -146,6 +146,7 @@ fn local_mode_sets_reads_and_imports_without_a_server() {
     let Response::Project { root, .. } = client
         .request(&Request::Init {
             dir: project.clone(),
+            team: None,
         })
         .unwrap()
     else {
@@ -262,6 +263,7 @@ fn a_file_changed_on_disk_is_read_again() {
     client
         .request(&Request::Init {
             dir: project.clone(),
+            team: None,
         })
         .unwrap();
     set(&mut client, &project, "KEY", "first");
@@ -283,6 +285,7 @@ fn a_tampered_file_fails_closed() {
     client
         .request(&Request::Init {
             dir: project.clone(),
+            team: None,
         })
         .unwrap();
     set(&mut client, &project, "A", "1");
@@ -317,6 +320,7 @@ fn the_idle_lock_fires() {
     client
         .request(&Request::Init {
             dir: project.clone(),
+            team: None,
         })
         .unwrap();
     set(&mut client, &project, "KEY", "value");

@@ -40,12 +40,18 @@ impl AccountFile {
                 if std::fs::metadata(&path)?.permissions().mode() & 0o077 != 0 {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::PermissionDenied,
-                        format!("{} is readable by other users; run `chmod 600` on it", path.display()),
+                        format!(
+                            "{} is readable by other users; run `chmod 600` on it",
+                            path.display()
+                        ),
                     ));
                 }
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is corrupt", path.display())))
+                serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is corrupt", path.display()),
+                    )
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -56,7 +62,9 @@ impl AccountFile {
     /// the new account, never half of one.
     pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
         use std::io::Write;
-        std::fs::DirBuilder::new().recursive(true).create(data_dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .create(data_dir)?;
         std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
         let tmp = data_dir.join(format!(".{ACCOUNT_FILE}.{}", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
@@ -125,7 +133,12 @@ impl Api {
         }
     }
 
-    pub async fn get<R: DeserializeOwned>(&self, server: &str, path: &str, token: &str) -> Result<R, Failure> {
+    pub async fn get<R: DeserializeOwned>(
+        &self,
+        server: &str,
+        path: &str,
+        token: &str,
+    ) -> Result<R, Failure> {
         let request = self.http.get(url(server, path)).bearer_auth(token);
         answer(request.send().await, server).await
     }
@@ -145,7 +158,12 @@ impl Api {
     }
 
     /// For answers with no body (204).
-    pub async fn post_empty<B: Serialize>(&self, server: &str, path: &str, body: &B) -> Result<(), Failure> {
+    pub async fn post_empty<B: Serialize>(
+        &self,
+        server: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<(), Failure> {
         let sent = self.http.post(url(server, path)).json(body).send().await;
         let response = sent.map_err(|e| offline(server, &e))?;
         if response.status().is_success() {
@@ -161,19 +179,31 @@ fn url(server: &str, path: &str) -> String {
 }
 
 fn offline(server: &str, e: &reqwest::Error) -> Failure {
-    let why = if e.is_timeout() { "timed out" } else { "is unreachable" };
-    Failure(ErrorCode::Offline, format!("the control plane at {server} {why}"))
+    let why = if e.is_timeout() {
+        "timed out"
+    } else {
+        "is unreachable"
+    };
+    Failure(
+        ErrorCode::Offline,
+        format!("the control plane at {server} {why}"),
+    )
 }
 
-async fn answer<R: DeserializeOwned>(sent: reqwest::Result<reqwest::Response>, server: &str) -> Result<R, Failure> {
+async fn answer<R: DeserializeOwned>(
+    sent: reqwest::Result<reqwest::Response>,
+    server: &str,
+) -> Result<R, Failure> {
     let response = sent.map_err(|e| offline(server, &e))?;
     if !response.status().is_success() {
         return Err(refusal(response).await);
     }
-    response
-        .json()
-        .await
-        .map_err(|_| Failure(ErrorCode::Server, "the control plane sent an answer this agent does not understand".into()))
+    response.json().await.map_err(|_| {
+        Failure(
+            ErrorCode::Server,
+            "the control plane sent an answer this agent does not understand".into(),
+        )
+    })
 }
 
 /// The server's own message, with a code a client can act on.

@@ -11,7 +11,10 @@ use uuid::Uuid;
 use super::account::{AccountFile, Session};
 use super::project::Binding;
 use super::state::{Agent, Failure, Outcome, Unlocked};
-use crate::crypto::{ClientKeys, EpochIdentity, Grant, KdfParams, TeamKeyring, UserIdentity, WrappedIdentity, derive_keys};
+use crate::crypto::{
+    ClientKeys, EpochIdentity, Grant, KdfParams, TeamKeyring, UserIdentity, WrappedIdentity,
+    derive_keys,
+};
 use crate::secret::Password;
 
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -20,7 +23,9 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 fn crypto(e: crate::crypto::CryptoError) -> Failure {
     match e {
-        crate::crypto::CryptoError::WrongPassword => Failure(ErrorCode::Invalid, "wrong password".into()),
+        crate::crypto::CryptoError::WrongPassword => {
+            Failure(ErrorCode::Invalid, "wrong password".into())
+        }
         other => Failure(ErrorCode::Crypto, other.to_string()),
     }
 }
@@ -32,13 +37,23 @@ fn derive(password: &Secret, kdf: &KdfParams) -> Result<ClientKeys, Failure> {
 fn to_api_kdf(kdf: &KdfParams) -> Result<envv_api::KdfParams, Failure> {
     serde_json::to_value(kdf)
         .and_then(serde_json::from_value)
-        .map_err(|_| Failure(ErrorCode::Internal, "KDF parameters do not serialise".into()))
+        .map_err(|_| {
+            Failure(
+                ErrorCode::Internal,
+                "KDF parameters do not serialise".into(),
+            )
+        })
 }
 
 fn from_api_kdf(kdf: &envv_api::KdfParams) -> Result<KdfParams, Failure> {
     let params: KdfParams = serde_json::to_value(kdf)
         .and_then(serde_json::from_value)
-        .map_err(|_| Failure(ErrorCode::Server, "the control plane sent unusable KDF parameters".into()))?;
+        .map_err(|_| {
+            Failure(
+                ErrorCode::Server,
+                "the control plane sent unusable KDF parameters".into(),
+            )
+        })?;
     // A server must not talk the client into weak (or endless) derivation.
     params.validate().map_err(crypto)?;
     Ok(params)
@@ -58,15 +73,25 @@ impl Agent {
         match &self.inner().account {
             Some(account) => Err(Failure(
                 ErrorCode::Conflict,
-                format!("this machine is logged in as {}; run `envv auth logout` first", account.email),
+                format!(
+                    "this machine is logged in as {}; run `envv auth logout` first",
+                    account.email
+                ),
             )),
             None => Ok(()),
         }
     }
 
-    pub(super) fn signup(&self, server: String, email: String, name: String, password: &Secret) -> Outcome {
+    pub(super) fn signup(
+        &self,
+        server: String,
+        email: String,
+        name: String,
+        password: &Secret,
+    ) -> Outcome {
         self.no_account_yet()?;
-        let kdf = KdfParams::generate_with(self.config.kdf_memory_kib, self.config.kdf_iterations, 1);
+        let kdf =
+            KdfParams::generate_with(self.config.kdf_memory_kib, self.config.kdf_iterations, 1);
         let keys = derive(password, &kdf)?;
         let identity = UserIdentity::generate();
         let wrapped = identity.wrap(&keys.wrap_key);
@@ -78,27 +103,42 @@ impl Agent {
             wrapped_identity: wrapped.as_str().to_owned(),
             kdf: to_api_kdf(&kdf)?,
         };
-        let session: envv_api::Session = block_on(self.api.post(&server, "/auth/signup", None, &body))?;
+        let session: envv_api::Session =
+            block_on(self.api.post(&server, "/auth/signup", None, &body))?;
         self.start(server, session, kdf, identity)
     }
 
     pub(super) fn login(&self, server: String, email: String, password: &Secret) -> Outcome {
         self.no_account_yet()?;
-        let pre: PreloginResponse = block_on(self.api.post(&server, "/auth/prelogin", None, &PreloginRequest { email: email.clone() }))?;
+        let pre: PreloginResponse = block_on(self.api.post(
+            &server,
+            "/auth/prelogin",
+            None,
+            &PreloginRequest {
+                email: email.clone(),
+            },
+        ))?;
         let kdf = from_api_kdf(&pre.kdf)?;
         let keys = derive(password, &kdf)?;
         let body = LoginRequest {
             email,
             auth_key: keys.auth_key.to_base64(),
         };
-        let session: envv_api::Session = block_on(self.api.post(&server, "/auth/login", None, &body))?;
+        let session: envv_api::Session =
+            block_on(self.api.post(&server, "/auth/login", None, &body))?;
         let wrapped = WrappedIdentity::parse(&session.wrapped_identity).map_err(crypto)?;
         let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
         self.start(server, session, kdf, identity)
     }
 
     /// Saves the account and holds the unlocked identity and tokens.
-    fn start(&self, server: String, session: envv_api::Session, kdf: KdfParams, identity: UserIdentity) -> Outcome {
+    fn start(
+        &self,
+        server: String,
+        session: envv_api::Session,
+        kdf: KdfParams,
+        identity: UserIdentity,
+    ) -> Outcome {
         let account = AccountFile {
             version: 1,
             server,
@@ -129,7 +169,9 @@ impl Agent {
         if let Some(session) = session {
             let body = json!({ "refresh_token": session.refresh.as_str() });
             // Best effort: offline, the session simply expires on the server.
-            if let Err(Failure(_, why)) = block_on(self.api.post_empty(&account.server, "/auth/logout", &body)) {
+            if let Err(Failure(_, why)) =
+                block_on(self.api.post_empty(&account.server, "/auth/logout", &body))
+            {
                 tracing::info!(reason = why, "could not end the session on the server");
             }
         }
@@ -140,11 +182,12 @@ impl Agent {
     /// The password unwraps the identity on this machine; a login then
     /// renews the session, unless the control plane is unreachable.
     pub(super) fn unlock_account(&self, password: &Secret) -> Result<(), Failure> {
-        let account = self
-            .inner()
-            .account
-            .clone()
-            .ok_or_else(|| Failure(ErrorCode::NotLoggedIn, "no account; run `envv auth login`".into()))?;
+        let account = self.inner().account.clone().ok_or_else(|| {
+            Failure(
+                ErrorCode::NotLoggedIn,
+                "no account; run `envv auth login`".into(),
+            )
+        })?;
         let keys = derive(password, &account.kdf)?;
         let wrapped = WrappedIdentity::parse(&account.wrapped_identity).map_err(crypto)?;
         let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
@@ -152,7 +195,12 @@ impl Agent {
             email: account.email.clone(),
             auth_key: keys.auth_key.to_base64(),
         };
-        let session = match block_on(self.api.post::<_, envv_api::Session>(&account.server, "/auth/login", None, &body)) {
+        let session = match block_on(self.api.post::<_, envv_api::Session>(
+            &account.server,
+            "/auth/login",
+            None,
+            &body,
+        )) {
             Ok(session) => Some(Session::from_pair(session.tokens)),
             Err(Failure(ErrorCode::Offline, why)) => {
                 tracing::info!(reason = why, "unlocked offline");
@@ -167,16 +215,30 @@ impl Agent {
     }
 
     /// A valid access token, refreshed first if it is about to expire.
-    fn access_token(session: &mut Option<Session>, account: &AccountFile, api: &super::account::Api) -> Result<String, Failure> {
-        let needs_login = || Failure(ErrorCode::Locked, "the session has ended; run `envv unlock`".into());
+    fn access_token(
+        session: &mut Option<Session>,
+        account: &AccountFile,
+        api: &super::account::Api,
+    ) -> Result<String, Failure> {
+        let needs_login = || {
+            Failure(
+                ErrorCode::Locked,
+                "no session with the control plane (it may have been unreachable at unlock); run `envv unlock`".into(),
+            )
+        };
         let current = session.as_ref().ok_or_else(needs_login)?;
         if current.fresh() {
             return Ok(current.access.to_string());
         }
         let body = json!({ "refresh_token": current.refresh.as_str() });
-        let pair: envv_api::TokenPair = block_on(api.post(&account.server, "/auth/refresh", None, &body)).map_err(|e| {
-            if e.0 == ErrorCode::NotLoggedIn { needs_login() } else { e }
-        })?;
+        let pair: envv_api::TokenPair =
+            block_on(api.post(&account.server, "/auth/refresh", None, &body)).map_err(|e| {
+                if e.0 == ErrorCode::NotLoggedIn {
+                    needs_login()
+                } else {
+                    e
+                }
+            })?;
         let renewed = Session::from_pair(pair);
         let token = renewed.access.to_string();
         *session = Some(renewed);
@@ -184,17 +246,24 @@ impl Agent {
     }
 
     /// Runs `call` with the account, its server and a fresh access token.
-    fn with_session<R>(&self, call: impl FnOnce(&AccountFile, &str, &Unlocked) -> Result<R, Failure>) -> Result<R, Failure> {
+    fn with_session<R>(
+        &self,
+        call: impl FnOnce(&AccountFile, &str, &Unlocked) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let account = inner
-            .account
-            .as_ref()
-            .ok_or_else(|| Failure(ErrorCode::NotLoggedIn, "no account; run `envv auth signup` or `envv auth login`".into()))?;
-        let keys = inner
-            .keys
-            .as_ref()
-            .ok_or_else(|| Failure(ErrorCode::Locked, "the agent is locked; run `envv unlock`".into()))?;
+        let account = inner.account.as_ref().ok_or_else(|| {
+            Failure(
+                ErrorCode::NotLoggedIn,
+                "no account; run `envv auth signup` or `envv auth login`".into(),
+            )
+        })?;
+        let keys = inner.keys.as_ref().ok_or_else(|| {
+            Failure(
+                ErrorCode::Locked,
+                "the agent is locked; run `envv unlock`".into(),
+            )
+        })?;
         let token = Agent::access_token(&mut inner.session, account, &self.api)?;
         call(account, &token, keys)
     }
@@ -203,10 +272,12 @@ impl Agent {
         let id = Uuid::new_v4();
         let epoch = EpochIdentity::generate(id, 1);
         let team: envv_api::Team = self.with_session(|account, token, keys| {
-            let identity = keys
-                .identity
-                .as_ref()
-                .ok_or_else(|| Failure(ErrorCode::Locked, "the agent is locked; run `envv unlock`".into()))?;
+            let identity = keys.identity.as_ref().ok_or_else(|| {
+                Failure(
+                    ErrorCode::Locked,
+                    "the agent is locked; run `envv unlock`".into(),
+                )
+            })?;
             let grant = epoch.grant_to(&identity.public_key()).map_err(crypto)?;
             let body = json!({
                 "id": id,
@@ -237,7 +308,10 @@ impl Agent {
         let server = self.inner().account.as_ref().map(|a| a.server.clone());
         let Some(server) = server else {
             if team.is_some() {
-                return Err(Failure(ErrorCode::NotLoggedIn, "binding to a team needs an account; run `envv auth login`".into()));
+                return Err(Failure(
+                    ErrorCode::NotLoggedIn,
+                    "binding to a team needs an account; run `envv auth login`".into(),
+                ));
             }
             let team = self.personal_team()?;
             return Ok((team, Binding::Local));
@@ -247,12 +321,25 @@ impl Agent {
         };
         let chosen = match team {
             Some(id) => teams.iter().find(|t| t.id == id).ok_or_else(|| {
-                Failure(ErrorCode::NotFound, format!("you are not in team {id}; `envv team list` shows yours"))
+                Failure(
+                    ErrorCode::NotFound,
+                    format!("you are not in team {id}; `envv team list` shows yours"),
+                )
             })?,
             None => match teams.as_slice() {
                 [only] => only,
-                [] => return Err(Failure(ErrorCode::NotFound, "you are in no team yet; run `envv team create NAME`".into())),
-                _ => return Err(Failure(ErrorCode::Invalid, "you are in several teams; name one with `envv init --team ID`".into())),
+                [] => {
+                    return Err(Failure(
+                        ErrorCode::NotFound,
+                        "you are in no team yet; run `envv team create NAME`".into(),
+                    ));
+                }
+                _ => {
+                    return Err(Failure(
+                        ErrorCode::Invalid,
+                        "you are in several teams; name one with `envv init --team ID`".into(),
+                    ));
+                }
             },
         };
         Ok((chosen.id, Binding::Team { server }))
@@ -266,23 +353,42 @@ impl Agent {
         keys: &Unlocked,
         team: Uuid,
     ) -> Result<TeamKeyring, Failure> {
-        let account = account.ok_or_else(|| Failure(ErrorCode::NotLoggedIn, "no account; run `envv auth login`".into()))?;
-        let identity = keys
-            .identity
-            .as_ref()
-            .ok_or_else(|| Failure(ErrorCode::Locked, "the agent is locked; run `envv unlock`".into()))?;
+        let account = account.ok_or_else(|| {
+            Failure(
+                ErrorCode::NotLoggedIn,
+                "no account; run `envv auth login`".into(),
+            )
+        })?;
+        let identity = keys.identity.as_ref().ok_or_else(|| {
+            Failure(
+                ErrorCode::Locked,
+                "the agent is locked; run `envv unlock`".into(),
+            )
+        })?;
         let token = Agent::access_token(session, account, &self.api)?;
-        let fetched: TeamKeys = block_on(self.api.get(&account.server, &format!("/teams/{team}/keys"), &token))?;
+        let fetched: TeamKeys = block_on(self.api.get(
+            &account.server,
+            &format!("/teams/{team}/keys"),
+            &token,
+        ))?;
         let grants = fetched
             .grants
             .iter()
             .map(|g| Ok((u64::from(g.epoch), Grant::parse(&g.grant).map_err(crypto)?)))
             .collect::<Result<Vec<_>, Failure>>()?;
-        let mut ring = TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
-            .map_err(crypto)?
-            .ok_or_else(|| {
-                Failure(ErrorCode::Locked, "an admin has not given you this team's key yet; ask one to run `envv team grant`".into())
-            })?;
+        let mut ring = TeamKeyring::from_grants(
+            identity,
+            team,
+            grants.iter().map(|(e, g)| (*e, g)),
+        )
+        .map_err(crypto)?
+        .ok_or_else(|| {
+            Failure(
+                ErrorCode::Locked,
+                "an admin has not given you this team's key yet; ask one to run `envv team grant`"
+                    .into(),
+            )
+        })?;
         ring.note_team_epoch(u64::from(fetched.current_epoch));
         Ok(ring)
     }

@@ -192,9 +192,11 @@ impl Agent {
                 password,
             } => self.login(server, email, &password),
             Request::Logout => self.logout(),
-            Request::Whoami => Ok(self.inner().account.as_ref().map_or(Response::NoAccount, |a| {
-                Response::Account(a.describe())
-            })),
+            Request::Whoami => Ok(self
+                .inner()
+                .account
+                .as_ref()
+                .map_or(Response::NoAccount, |a| Response::Account(a.describe()))),
             Request::CreateTeam { name } => self.create_team(name),
             Request::ListTeams => self.list_teams(),
             Request::Lock => {
@@ -229,7 +231,11 @@ impl Agent {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             protocol: PROTOCOL_VERSION,
             pid: std::process::id(),
-            mode: if inner.account.is_some() { Mode::Account } else { Mode::Local },
+            mode: if inner.account.is_some() {
+                Mode::Account
+            } else {
+                Mode::Local
+            },
             account: inner.account.as_ref().map(AccountFile::describe),
             locked: inner.keys.is_none(),
             idle_lock_in: inner
@@ -252,7 +258,12 @@ impl Agent {
         if !has_account {
             return self.with_keys(|_| ());
         }
-        let password = password.ok_or_else(|| Failure(ErrorCode::Invalid, "unlocking an account needs its password".into()))?;
+        let password = password.ok_or_else(|| {
+            Failure(
+                ErrorCode::Invalid,
+                "unlocking an account needs its password".into(),
+            )
+        })?;
         self.unlock_account(password)
     }
 
@@ -261,17 +272,29 @@ impl Agent {
     fn with_keys<R>(&self, f: impl FnOnce(&mut Unlocked) -> R) -> Result<R, Failure> {
         let mut guard = self.inner();
         let inner = &mut *guard;
-        Ok(f(self.ensure_keys(inner.account.is_some(), &mut inner.keys)?))
+        Ok(f(
+            self.ensure_keys(inner.account.is_some(), &mut inner.keys)?
+        ))
     }
 
     /// The unlocked keys; counts as use for the idle timer.
-    fn ensure_keys<'a>(&self, has_account: bool, keys: &'a mut Option<Unlocked>) -> Result<&'a mut Unlocked, Failure> {
+    fn ensure_keys<'a>(
+        &self,
+        has_account: bool,
+        keys: &'a mut Option<Unlocked>,
+    ) -> Result<&'a mut Unlocked, Failure> {
         let unlocked = match keys {
             Some(unlocked) => unlocked,
             None if has_account => {
-                return Err(Failure(ErrorCode::Locked, "the agent is locked; run `envv unlock`".into()));
+                return Err(Failure(
+                    ErrorCode::Locked,
+                    "the agent is locked; run `envv unlock`".into(),
+                ));
             }
-            None => keys.insert(Unlocked::new(None, Some(local::load_or_create(&self.config.data_dir)?))),
+            None => keys.insert(Unlocked::new(
+                None,
+                Some(local::load_or_create(&self.config.data_dir)?),
+            )),
         };
         unlocked.last_used = Instant::now();
         Ok(unlocked)
@@ -285,7 +308,11 @@ impl Agent {
             }
             return Err(Failure(
                 ErrorCode::Conflict,
-                format!("{} is already bound to team {} by its .envv.json", root.display(), file.team),
+                format!(
+                    "{} is already bound to team {} by its .envv.json",
+                    root.display(),
+                    file.team
+                ),
             ));
         }
         let file = ProjectFile {
@@ -337,13 +364,19 @@ impl Agent {
             if account.is_none() {
                 return Err(Failure(
                     ErrorCode::NotFound,
-                    format!("this project is encrypted to team {team}; log in to an account that is in it"),
+                    format!(
+                        "this project is encrypted to team {team}; log in to an account that is in it"
+                    ),
                 ));
             }
             let ring = self.open_team(session, account, keys, team)?;
             keys.teams.insert(team, ring);
         }
-        let ring = if personal { keys.personal.as_ref() } else { keys.teams.get(&team) };
+        let ring = if personal {
+            keys.personal.as_ref()
+        } else {
+            keys.teams.get(&team)
+        };
         ring.ok_or_else(|| Failure(ErrorCode::Internal, "the team's keys went missing".into()))
     }
 
@@ -358,7 +391,12 @@ impl Agent {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let ring = self.keyring(&mut inner.keys, inner.account.as_ref(), &mut inner.session, located.team)?;
+        let ring = self.keyring(
+            &mut inner.keys,
+            inner.account.as_ref(),
+            &mut inner.session,
+            located.team,
+        )?;
         let stamp = match FileStamp::of(&located.path) {
             Ok(stamp) => stamp,
             // No file yet: an environment with no secrets.
@@ -434,7 +472,12 @@ impl Agent {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let ring = self.keyring(&mut inner.keys, inner.account.as_ref(), &mut inner.session, located.team)?;
+        let ring = self.keyring(
+            &mut inner.keys,
+            inner.account.as_ref(),
+            &mut inner.session,
+            located.team,
+        )?;
         let count = change(&located.path, &located.env, ring)?;
         inner.cache.remove(&located.path);
         Ok(count)

@@ -1,0 +1,350 @@
+//! Account mode: the real agent against a real control plane (the
+//! `envv-control-plane` binary on a SQLite file), driven by the real client.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proto_ipc::{
+    Client, EnvRef, ErrorCode, IpcError, Mode, ReadPurpose, Request, Response, Secret,
+};
+
+/// The control plane binary, built beside this test's if it isn't yet.
+fn control_plane_binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("test path");
+    let target = deps.parent().and_then(Path::parent).expect("target dir");
+    let binary = target.join("envv-control-plane");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "control-plane",
+                "--bin",
+                "envv-control-plane",
+            ])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the control plane failed");
+    }
+    binary
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct World {
+    home: tempfile::TempDir,
+    server: String,
+    _control_plane: Process,
+    agent: Option<Process>,
+}
+
+impl World {
+    fn new() -> World {
+        let home = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let control_plane = Command::new(control_plane_binary())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+            ])
+            .arg(format!("sqlite:{}", home.path().join("cp.db").display()))
+            .arg("--signing-key-file")
+            .arg(home.path().join("cp-key"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the control plane", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let mut world = World {
+            home,
+            server: format!("http://127.0.0.1:{port}"),
+            _control_plane: Process(control_plane),
+            agent: None,
+        };
+        world.start_agent();
+        world
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.home.path().join("run/envv/agent.sock")
+    }
+
+    fn start_agent(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.agent = Some(Process(child));
+        let socket = self.socket();
+        wait_for("the agent", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+    }
+
+    fn restart_agent(&mut self) {
+        self.client().request(&Request::Shutdown).unwrap();
+        if let Some(mut agent) = self.agent.take() {
+            let _ = agent.0.wait();
+        }
+        self.start_agent();
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(&self.socket(), "test").unwrap()
+    }
+
+    fn project(&self) -> PathBuf {
+        let dir = self.home.path().join("project");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
+
+fn at(dir: &Path) -> EnvRef {
+    EnvRef {
+        dir: dir.to_path_buf(),
+        env: None,
+    }
+}
+
+fn read(client: &mut Client, dir: &Path) -> Result<Vec<(String, String)>, IpcError> {
+    match client.request(&Request::Read {
+        at: at(dir),
+        only: vec![],
+        purpose: ReadPurpose::Exec,
+    })? {
+        Response::Secrets { secrets } => Ok(secrets
+            .into_iter()
+            .map(|(n, v)| (n, v.expose().to_owned()))
+            .collect()),
+        other => panic!("expected secrets, got {other:?}"),
+    }
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+#[test]
+fn signup_team_init_set_read_lock_unlock_and_restart() {
+    let mut world = World::new();
+    let mut client = world.client();
+    let signed_up = client
+        .request(&Request::Signup {
+            server: world.server.clone(),
+            email: "ada@example.com".into(),
+            name: "Ada".into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+    let Response::Account(account) = signed_up else {
+        panic!("{signed_up:?}")
+    };
+    assert_eq!(account.email, "ada@example.com");
+
+    let Response::Team(team) = client
+        .request(&Request::CreateTeam {
+            name: "Demo Corp".into(),
+        })
+        .unwrap()
+    else {
+        panic!("team");
+    };
+    assert_eq!((team.role.as_str(), team.current_epoch), ("owner", 1));
+    let project = world.project();
+    let Response::Project { team: bound, .. } = client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: None,
+        })
+        .unwrap()
+    else {
+        panic!("init");
+    };
+    assert_eq!(bound, team.id, "the only team is chosen");
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("value"),
+        })
+        .unwrap();
+    assert_eq!(
+        read(&mut client, &project).unwrap(),
+        [("KEY".to_owned(), "value".to_owned())]
+    );
+
+    // Locked: reads refuse until the password unlocks again.
+    client.request(&Request::Lock).unwrap();
+    assert!(matches!(read(&mut client, &project), Err(IpcError::Locked)));
+    let wrong = client.request(&Request::Unlock {
+        password: Some(Secret::new("wrong")),
+    });
+    assert!(
+        matches!(
+            wrong,
+            Err(IpcError::Agent {
+                code: ErrorCode::Invalid,
+                ..
+            })
+        ),
+        "{wrong:?}"
+    );
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "value");
+
+    // A restarted agent knows the account but holds no key until unlocked;
+    // the team key then comes from the server's grant.
+    drop(client);
+    world.restart_agent();
+    let mut client = world.client();
+    let Response::Status(status) = client.request(&Request::Status).unwrap() else {
+        panic!()
+    };
+    assert_eq!((status.mode, status.locked), (Mode::Account, true));
+    assert!(matches!(read(&mut client, &project), Err(IpcError::Locked)));
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "value");
+    let Response::Teams { teams } = client.request(&Request::ListTeams).unwrap() else {
+        panic!()
+    };
+    assert_eq!(teams.len(), 1);
+
+    // The account file holds no secret in clear.
+    let account_file =
+        std::fs::read_to_string(world.home.path().join("data/envv/account.json")).unwrap();
+    assert!(!account_file.contains(PASSWORD) && !account_file.contains("AGE-SECRET-KEY"));
+}
+
+#[test]
+fn login_on_a_second_machine_reads_the_same_team() {
+    let world = World::new();
+    let mut client = world.client();
+    client
+        .request(&Request::Signup {
+            server: world.server.clone(),
+            email: "grace@example.com".into(),
+            name: "Grace".into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+    client
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap();
+    let project = world.project();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: None,
+        })
+        .unwrap();
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "TOKEN".into(),
+            value: Secret::new("s3cret"),
+        })
+        .unwrap();
+    // Logging out forgets the account here; logging in again is a new device.
+    assert_eq!(client.request(&Request::Logout).unwrap(), Response::Done);
+    assert_eq!(
+        client.request(&Request::Whoami).unwrap(),
+        Response::NoAccount
+    );
+    let bad = client.request(&Request::Login {
+        server: world.server.clone(),
+        email: "grace@example.com".into(),
+        password: Secret::new("not it"),
+    });
+    assert!(
+        matches!(
+            bad,
+            Err(IpcError::Agent {
+                code: ErrorCode::NotLoggedIn,
+                ..
+            })
+        ),
+        "{bad:?}"
+    );
+    client
+        .request(&Request::Login {
+            server: world.server.clone(),
+            email: "grace@example.com".into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+    assert_eq!(
+        read(&mut client, &project).unwrap(),
+        [("TOKEN".to_owned(), "s3cret".to_owned())]
+    );
+}
+
+#[test]
+fn unlock_works_offline() {
+    let mut world = World::new();
+    let mut client = world.client();
+    client
+        .request(&Request::Signup {
+            server: world.server.clone(),
+            email: "off@example.com".into(),
+            name: "Off".into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+    client.request(&Request::Lock).unwrap();
+    // The control plane goes away.
+    drop(std::mem::replace(
+        &mut world._control_plane,
+        Process(Command::new("true").spawn().unwrap()),
+    ));
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    let Response::Status(status) = client.request(&Request::Status).unwrap() else {
+        panic!()
+    };
+    assert!(!status.locked);
+    let err = client.request(&Request::ListTeams).unwrap_err();
+    assert!(
+        err.to_string().contains("run `envv unlock`") || err.to_string().contains("unreachable"),
+        "{err}"
+    );
+}
