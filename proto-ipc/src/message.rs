@@ -72,7 +72,9 @@ pub enum Request {
     /// The account this agent holds, if any.
     Whoami,
     /// A team with the caller as owner; its first key is made here.
-    CreateTeam { name: String },
+    CreateTeam {
+        name: String,
+    },
     /// The caller's teams.
     ListTeams,
     /// Forgets every key and decrypted value until the next unlock.
@@ -83,7 +85,10 @@ pub enum Request {
     },
     /// Binds `dir` to `team`, or with no team (and no account) to this
     /// user's personal key.
-    Init { dir: PathBuf, team: Option<Uuid> },
+    Init {
+        dir: PathBuf,
+        team: Option<Uuid>,
+    },
     /// Decrypted secrets of an environment (all, or `only` these names).
     Read {
         at: EnvRef,
@@ -188,7 +193,9 @@ pub enum Response {
     Status(AgentStatus),
     Account(Account),
     NoAccount,
-    Teams { teams: Vec<TeamInfo> },
+    Teams {
+        teams: Vec<TeamInfo>,
+    },
     Team(TeamInfo),
     /// `Init`: the project root and the team its files are encrypted to.
     Project {
