@@ -32,7 +32,9 @@ pub fn connect_existing() -> Result<Client, IpcError> {
 pub fn connect() -> Result<Client, Failure> {
     match connect_existing() {
         Ok(client) => Ok(client),
-        Err(IpcError::AgentNotRunning { .. }) => start_and_connect(),
+        // Reset during the handshake: an agent that is exiting, or one that
+        // lost a race to bind. Start one (it leaves a live agent alone).
+        Err(IpcError::AgentNotRunning { .. } | IpcError::Frame(_)) => start_and_connect(),
         Err(IpcError::VersionMismatch { pid, .. }) => {
             stop_pid(pid)?;
             start_and_connect()
@@ -50,8 +52,13 @@ pub fn start_and_connect() -> Result<Client, Failure> {
     loop {
         match connect_existing() {
             Ok(client) => return Ok(client),
-            // Another envv may have started one too: whichever binds wins.
-            Err(IpcError::AgentNotRunning { .. }) if Instant::now() < deadline => sleep(POLL),
+            // Another envv may have started one too: whichever binds wins,
+            // and a loser may accept a connection before it gives up.
+            Err(IpcError::AgentNotRunning { .. } | IpcError::Frame(_))
+                if Instant::now() < deadline =>
+            {
+                sleep(POLL)
+            }
             Err(IpcError::AgentNotRunning { .. }) => {
                 return Err(Failure::new(
                     exit::AGENT,

@@ -124,3 +124,93 @@ fn a_missing_agent_binary_is_explained() {
     assert_eq!(code(&out), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("ENVV_AGENTD"), "{}", stderr(&out));
 }
+
+/// Agents serving this sandbox's socket, by their command lines.
+fn agents_for(s: &Sandbox) -> Vec<u32> {
+    let needle = s.socket.to_str().expect("utf-8").as_bytes().to_vec();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let is_agent = cmdline
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|arg0| arg0.ends_with(b"envvd"));
+        if is_agent && cmdline.windows(needle.len()).any(|w| w == needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Running (a zombie whose parent hasn't reaped it yet counts as dead).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+/// The agents left once those that lost the race to bind have exited.
+fn settled_agents(s: &Sandbox) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let agents: Vec<u32> = agents_for(s).into_iter().filter(|p| alive(*p)).collect();
+        if agents.len() <= 1 || std::time::Instant::now() > deadline {
+            return agents;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn get_concurrently(s: &Sandbox, n: usize) {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            s.command(["get", "K"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(common::stdout(&out), "v\n", "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn concurrent_cold_starts_leave_one_agent() {
+    let s = Sandbox::new();
+    s.init();
+    s.ok(["set", "K", "v"]);
+    s.ok(["agent", "stop"]);
+    get_concurrently(&s, 4);
+    let agents = settled_agents(&s);
+    assert_eq!(agents.len(), 1, "agents: {agents:?}");
+
+    // A crashed agent leaves its socket behind: the next start replaces it.
+    let pid = rustix::process::Pid::from_raw(agents[0] as i32).expect("pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while alive(agents[0]) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(s.socket.exists(), "a stale socket");
+    get_concurrently(&s, 4);
+    let agents = settled_agents(&s);
+    assert_eq!(agents.len(), 1, "agents after a crash: {agents:?}");
+    assert_eq!(
+        s.agent_pid(),
+        Some(agents[0]),
+        "the one left owns the socket"
+    );
+}
