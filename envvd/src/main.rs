@@ -29,6 +29,9 @@ struct Args {
     /// argon2id passes for new accounts.
     #[arg(long, env = "ENVV_KDF_ITERATIONS", default_value_t = 3, hide = true)]
     kdf_iterations: u32,
+    /// Seconds between an unlocked admin's checks for newcomers to admit.
+    #[arg(long, env = "ENVV_ADMIT_INTERVAL", default_value_t = 15)]
+    admit_interval: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     config.max_unlock = Duration::from_secs(args.max_unlock);
     config.kdf_memory_kib = args.kdf_memory_kib;
     config.kdf_iterations = args.kdf_iterations;
+    config.admit_interval = Duration::from_secs(args.admit_interval.max(1));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -95,20 +95,30 @@ impl World {
     }
 
     fn start_agent(&mut self) {
+        let (agent, _) = self.agent_for("", &["--admit-interval", "1"]);
+        self.agent = Some(agent);
+    }
+
+    /// Another user's agent on this machine: its own data and socket.
+    fn agent_for(&self, user: &str, extra: &[&str]) -> (Process, PathBuf) {
+        let socket = self.home.path().join(format!("run{user}/envv/agent.sock"));
         let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
             .arg("--socket")
-            .arg(self.socket())
+            .arg(&socket)
             .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
-            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .args(extra)
+            .env(
+                "XDG_DATA_HOME",
+                self.home.path().join(format!("data{user}")),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        self.agent = Some(Process(child));
-        let socket = self.socket();
         wait_for("the agent", || {
             std::os::unix::net::UnixStream::connect(&socket).is_ok()
         });
+        (Process(child), socket)
     }
 
     fn restart_agent(&mut self) {
@@ -347,4 +357,105 @@ fn unlock_works_offline() {
         err.to_string().contains("run `envv unlock`") || err.to_string().contains("unreachable"),
         "{err}"
     );
+}
+
+fn signup(client: &mut Client, server: &str, email: &str) {
+    client
+        .request(&Request::Signup {
+            server: server.to_owned(),
+            email: email.into(),
+            name: email.into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+}
+
+#[test]
+fn invite_join_admit_then_remove_and_rotate() {
+    let world = World::new();
+    let mut owner = world.client();
+    signup(&mut owner, &world.server, "owner@example.com");
+    let Response::Team(team) = owner
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let project = world.project();
+    owner
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: Some(team.id),
+        })
+        .unwrap();
+    owner
+        .request(&Request::Set {
+            at: at(&project),
+            name: "DB".into(),
+            value: Secret::new("postgres://prod"),
+        })
+        .unwrap();
+
+    let (_bob_agent, bob_socket) = world.agent_for("-bob", &[]);
+    let mut bob = Client::connect(&bob_socket, "test").unwrap();
+    signup(&mut bob, &world.server, "bob@example.com");
+    let Response::InviteCode { code, .. } = owner
+        .request(&Request::Invite {
+            team: team.id,
+            email: "bob@example.com".into(),
+            role: "member".into(),
+        })
+        .unwrap()
+    else {
+        panic!("invite code");
+    };
+    let Response::Team(joined) = bob.request(&Request::Join { code }).unwrap() else {
+        panic!()
+    };
+    assert_eq!(joined.id, team.id);
+    // No key until an admin's agent checks Bob's proof: the owner's agent
+    // does it on its own (admit interval 1 s here).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let bob_read = loop {
+        match read(&mut bob, &project) {
+            Ok(secrets) => break secrets,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("bob never got the key: {e}"),
+        }
+    };
+    assert_eq!(bob_read, [("DB".to_owned(), "postgres://prod".to_owned())]);
+    let Response::Members { members } = owner.request(&Request::Members { team: team.id }).unwrap()
+    else {
+        panic!()
+    };
+    assert!(members.iter().all(|m| m.has_key), "{members:?}");
+
+    // Removal and rotation: Bob's key opens nothing new.
+    let bob_id = members
+        .iter()
+        .find(|m| m.email == "bob@example.com")
+        .unwrap()
+        .user_id;
+    owner
+        .request(&Request::RemoveMember {
+            team: team.id,
+            user: bob_id,
+        })
+        .unwrap();
+    let Response::Rotated { epoch, files, .. } = owner
+        .request(&Request::Rotate {
+            team: team.id,
+            dirs: vec![project.clone()],
+        })
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!((epoch, files), (2, 1));
+    assert_eq!(read(&mut owner, &project).unwrap()[0].1, "postgres://prod");
+    // Bob's agent still holds epoch 1 in memory, but the file is at epoch 2.
+    assert!(read(&mut bob, &project).is_err());
 }

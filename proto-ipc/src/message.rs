@@ -77,6 +77,23 @@ pub enum Request {
     },
     /// The caller's teams.
     ListTeams,
+    /// A team's members, with whether each holds the current key.
+    Members { team: Uuid },
+    /// Invites `email` with `role` (`member`, `admin`, `owner`); answers the
+    /// invite code to hand over out of band.
+    Invite { team: Uuid, email: String, role: String },
+    /// Joins with an invite code; an admin's agent then grants the key.
+    Join { code: Secret },
+    /// Verifies newcomers' proofs and grants them the team key (an admin's
+    /// agent also does this on its own while unlocked).
+    AdmitPending { team: Uuid },
+    SetRole { team: Uuid, user: Uuid, role: String },
+    /// Removes a member (or, for oneself, leaves): their key fetches stop
+    /// at once and the team needs a rotation.
+    RemoveMember { team: Uuid, user: Uuid },
+    /// Moves the team to a new key epoch and re-encrypts the `.env*.enc`
+    /// files of the projects in `dirs`.
+    Rotate { team: Uuid, dirs: Vec<PathBuf> },
     /// Forgets every key and decrypted value until the next unlock.
     Lock,
     /// Loads the keys again (in local mode the personal key needs no password).
@@ -129,6 +146,13 @@ impl Request {
             Request::Whoami => "whoami",
             Request::CreateTeam { .. } => "create_team",
             Request::ListTeams => "list_teams",
+            Request::Members { .. } => "members",
+            Request::Invite { .. } => "invite",
+            Request::Join { .. } => "join",
+            Request::AdmitPending { .. } => "admit_pending",
+            Request::SetRole { .. } => "set_role",
+            Request::RemoveMember { .. } => "remove_member",
+            Request::Rotate { .. } => "rotate",
             Request::Lock => "lock",
             Request::Unlock { .. } => "unlock",
             Request::Init { .. } => "init",
@@ -159,6 +183,16 @@ pub struct Account {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    /// Holds the team's current key; false while waiting for an admin.
+    pub has_key: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,6 +231,24 @@ pub enum Response {
         teams: Vec<TeamInfo>,
     },
     Team(TeamInfo),
+    Members {
+        members: Vec<MemberInfo>,
+    },
+    /// Print once; never log.
+    InviteCode {
+        code: Secret,
+        invite_id: Uuid,
+    },
+    /// `refused` names newcomers whose proof did not verify.
+    Admitted {
+        granted: usize,
+        refused: Vec<String>,
+    },
+    Rotated {
+        team: Uuid,
+        epoch: u32,
+        files: usize,
+    },
     /// `Init`: the project root and the team its files are encrypted to.
     Project {
         root: PathBuf,

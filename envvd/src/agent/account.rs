@@ -157,20 +157,46 @@ impl Api {
         answer(request.send().await, server).await
     }
 
+    pub async fn put<B: Serialize, R: DeserializeOwned>(
+        &self,
+        server: &str,
+        path: &str,
+        token: &str,
+        body: &B,
+    ) -> Result<R, Failure> {
+        let request = self
+            .http
+            .put(url(server, path))
+            .bearer_auth(token)
+            .json(body);
+        answer(request.send().await, server).await
+    }
+
     /// For answers with no body (204).
     pub async fn post_empty<B: Serialize>(
         &self,
         server: &str,
         path: &str,
+        token: Option<&str>,
         body: &B,
     ) -> Result<(), Failure> {
-        let sent = self.http.post(url(server, path)).json(body).send().await;
-        let response = sent.map_err(|e| offline(server, &e))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(refusal(response).await)
+        let mut request = self.http.post(url(server, path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
+        no_content(request.send().await, server).await
+    }
+
+    pub async fn delete(&self, server: &str, path: &str, token: &str) -> Result<(), Failure> {
+        no_content(
+            self.http
+                .delete(url(server, path))
+                .bearer_auth(token)
+                .send()
+                .await,
+            server,
+        )
+        .await
     }
 }
 
@@ -204,6 +230,15 @@ async fn answer<R: DeserializeOwned>(
             "the control plane sent an answer this agent does not understand".into(),
         )
     })
+}
+
+async fn no_content(sent: reqwest::Result<reqwest::Response>, server: &str) -> Result<(), Failure> {
+    let response = sent.map_err(|e| offline(server, &e))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(refusal(response).await)
+    }
 }
 
 /// The server's own message, with a code a client can act on.

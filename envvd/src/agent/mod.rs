@@ -11,6 +11,7 @@ mod conn;
 mod harden;
 mod local;
 mod ops_account;
+mod ops_team;
 mod project;
 mod socket;
 mod state;
@@ -36,6 +37,9 @@ pub struct AgentConfig {
     pub kdf_memory_kib: u32,
     /// argon2id passes for new accounts.
     pub kdf_iterations: u32,
+    /// How often an unlocked admin's agent grants the team key to newcomers
+    /// whose invite proof verifies.
+    pub admit_interval: Duration,
 }
 
 impl AgentConfig {
@@ -47,6 +51,7 @@ impl AgentConfig {
             max_unlock: Duration::from_secs(8 * 3600),
             kdf_memory_kib: 64 * 1024,
             kdf_iterations: 3,
+            admit_interval: Duration::from_secs(15),
         }
     }
 }
@@ -61,6 +66,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let agent = Arc::new(state::Agent::new(config));
     let timer = tokio::spawn(state::lock_timer(agent.clone()));
+    let admitter = tokio::spawn(admit_loop(agent.clone()));
     let stop = agent.stopped();
     tokio::pin!(shutdown);
     tokio::pin!(stop);
@@ -80,6 +86,18 @@ pub async fn serve(
         }
     }
     timer.abort();
+    admitter.abort();
     agent.lock();
     Ok(())
+}
+
+/// An admin's unlocked agent admits newcomers on its own.
+async fn admit_loop(agent: Arc<state::Agent>) {
+    let mut tick = tokio::time::interval(agent.config.admit_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let agent = agent.clone();
+        let _ = tokio::task::spawn_blocking(move || agent.admit_everywhere()).await;
+    }
 }

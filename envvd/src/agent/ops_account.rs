@@ -17,11 +17,11 @@ use crate::crypto::{
 };
 use crate::secret::Password;
 
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(super) fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Handle::current().block_on(future)
 }
 
-fn crypto(e: crate::crypto::CryptoError) -> Failure {
+pub(super) fn crypto(e: crate::crypto::CryptoError) -> Failure {
     match e {
         crate::crypto::CryptoError::WrongPassword => {
             Failure(ErrorCode::Invalid, "wrong password".into())
@@ -59,7 +59,7 @@ fn from_api_kdf(kdf: &envv_api::KdfParams) -> Result<KdfParams, Failure> {
     Ok(params)
 }
 
-fn team_info(team: &envv_api::Team) -> TeamInfo {
+pub(super) fn team_info(team: &envv_api::Team) -> TeamInfo {
     TeamInfo {
         id: team.id,
         name: team.name.clone(),
@@ -170,7 +170,10 @@ impl Agent {
             let body = json!({ "refresh_token": session.refresh.as_str() });
             // Best effort: offline, the session simply expires on the server.
             if let Err(Failure(_, why)) =
-                block_on(self.api.post_empty(&account.server, "/auth/logout", &body))
+                block_on(
+                    self.api
+                        .post_empty(&account.server, "/auth/logout", None, &body),
+                )
             {
                 tracing::info!(reason = why, "could not end the session on the server");
             }
@@ -246,7 +249,7 @@ impl Agent {
     }
 
     /// Runs `call` with the account, its server and a fresh access token.
-    fn with_session<R>(
+    pub(super) fn with_session<R>(
         &self,
         call: impl FnOnce(&AccountFile, &str, &Unlocked) -> Result<R, Failure>,
     ) -> Result<R, Failure> {
@@ -376,19 +379,16 @@ impl Agent {
             .iter()
             .map(|g| Ok((u64::from(g.epoch), Grant::parse(&g.grant).map_err(crypto)?)))
             .collect::<Result<Vec<_>, Failure>>()?;
-        let mut ring = TeamKeyring::from_grants(
-            identity,
-            team,
-            grants.iter().map(|(e, g)| (*e, g)),
-        )
-        .map_err(crypto)?
-        .ok_or_else(|| {
-            Failure(
+        let mut ring =
+            TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
+                .map_err(crypto)?
+                .ok_or_else(|| {
+                    Failure(
                 ErrorCode::Locked,
                 "an admin has not given you this team's key yet; ask one to run `envv team grant`"
                     .into(),
             )
-        })?;
+                })?;
         ring.note_team_epoch(u64::from(fetched.current_epoch));
         Ok(ring)
     }

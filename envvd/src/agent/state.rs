@@ -199,6 +199,13 @@ impl Agent {
                 .map_or(Response::NoAccount, |a| Response::Account(a.describe()))),
             Request::CreateTeam { name } => self.create_team(name),
             Request::ListTeams => self.list_teams(),
+            Request::Members { team } => self.members(team),
+            Request::Invite { team, email, role } => self.invite(team, email, &role),
+            Request::Join { code } => self.join(&code),
+            Request::AdmitPending { team } => self.admit_pending(team),
+            Request::SetRole { team, user, role } => self.set_role(team, user, &role),
+            Request::RemoveMember { team, user } => self.remove_member(team, user),
+            Request::Rotate { team, dirs } => self.rotate(team, &dirs),
             Request::Lock => {
                 self.lock();
                 Ok(Response::Done)
@@ -378,6 +385,28 @@ impl Agent {
             keys.teams.get(&team)
         };
         ring.ok_or_else(|| Failure(ErrorCode::Internal, "the team's keys went missing".into()))
+    }
+
+    /// A copy of `team`'s keyring (opened from the server's grants if new).
+    pub(super) fn team_keyring(&self, team: Uuid) -> Result<TeamKeyring, Failure> {
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        self.keyring(
+            &mut inner.keys,
+            inner.account.as_ref(),
+            &mut inner.session,
+            team,
+        )
+        .cloned()
+    }
+
+    /// After a rotation: the new keyring, and no decrypted file of the old epoch.
+    pub(super) fn replace_team_keyring(&self, team: Uuid, ring: TeamKeyring) {
+        let mut inner = self.inner();
+        if let Some(keys) = inner.keys.as_mut() {
+            keys.teams.insert(team, ring);
+        }
+        inner.cache.clear();
     }
 
     /// The personal key's team (local mode), loading it if needed.
