@@ -26,12 +26,25 @@ pub enum Action {
     ManageGrants,
     /// Move the team to a new key epoch.
     Rotate,
+    /// Report events the caller's client observed.
+    ReportAudit,
+    /// Query and export the team's audit trail.
+    ReadAudit,
+    /// See which secrets a member decrypted.
+    ReadExposure,
+    /// See the plan, seats, usage and invoice preview.
+    ReadUsage,
+    /// Set the plan and billing contact.
+    ManageBilling,
 }
 
 /// The least role that may perform `action`.
 pub fn required_role(action: Action) -> Role {
     match action {
-        Action::ReadTeam | Action::ReadKeys => Role::Member,
+        Action::ReadTeam | Action::ReadKeys | Action::ReportAudit | Action::ReadAudit => {
+            Role::Member
+        }
+        Action::ManageBilling => Role::Owner,
         Action::Remove { is_self: true, .. } => Role::Member,
         // Owners alone make or unmake owners.
         Action::Invite { role: Role::Owner } => Role::Owner,
@@ -45,7 +58,9 @@ pub fn required_role(action: Action) -> Role {
         | Action::ChangeRole { .. }
         | Action::Remove { .. }
         | Action::ManageGrants
-        | Action::Rotate => Role::Admin,
+        | Action::Rotate
+        | Action::ReadExposure
+        | Action::ReadUsage => Role::Admin,
     }
 }
 
@@ -130,6 +145,11 @@ mod tests {
             (Action::ReadKeys, Member),
             (Action::ManageGrants, Admin),
             (Action::Rotate, Admin),
+            (Action::ReportAudit, Member),
+            (Action::ReadAudit, Member),
+            (Action::ReadExposure, Admin),
+            (Action::ReadUsage, Admin),
+            (Action::ManageBilling, Owner),
         ];
         for (action, least) in table {
             for role in Role::ALL {

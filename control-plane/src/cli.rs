@@ -134,6 +134,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::new(signing_key);
     config.previous_signing_keys = previous;
     config.trust_forwarded_for = args.trust_forwarded_for;
+    let retention = crate::retention::spawn(store.clone(), crate::retention::RETENTION_INTERVAL);
     let state = AppState::new(store, config);
 
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -157,6 +158,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => crate::serve(listener, state, shutdown).await?,
     }
+    retention.abort();
     tracing::info!("stopped");
     Ok(())
 }

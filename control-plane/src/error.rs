@@ -44,6 +44,9 @@ pub enum ApiError {
     MemberSetChanged,
     #[error("too many attempts; retry in {} seconds", retry_after.as_secs())]
     TooManyRequests { retry_after: Duration },
+    /// A plan limit; the message names the plan and the limit.
+    #[error("{0}")]
+    PlanLimit(String),
     #[error("the server is busy; retry shortly")]
     Unavailable,
     #[error("internal error")]
@@ -68,6 +71,7 @@ impl ApiError {
             | ApiError::EpochConflict { .. }
             | ApiError::MemberSetChanged => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +95,7 @@ impl ApiError {
             ApiError::EpochConflict { .. } => "epoch_conflict",
             ApiError::MemberSetChanged => "member_set_changed",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::PlanLimit(_) => "plan_limit",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -102,6 +107,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict => ApiError::Conflict("it already exists".into()),
             StoreError::NotFound => ApiError::NotFound("resource"),
+            StoreError::PlanLimit(message) => ApiError::PlanLimit(message),
             // Pool exhaustion is load, not a bug: tell the client to retry.
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod password;
 pub mod ratelimit;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod state;

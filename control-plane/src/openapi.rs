@@ -4,16 +4,18 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{auth, keys, ops, teams};
+use crate::routes::{audit, auth, billing, keys, ops, teams};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "envv control plane", description = "Accounts, teams, roles and key distribution. The server never holds a plaintext secret or team key."),
+    info(title = "envv control plane", description = "Accounts, teams, roles, key distribution, audit and billing. The server never holds a plaintext secret or team key."),
     paths(
         auth::prelogin, auth::signup, auth::login, auth::refresh, auth::logout, auth::me,
         teams::list, teams::create, teams::get, teams::members, teams::invite, teams::invites,
         teams::revoke_invite, teams::preview_invite, teams::accept_invite, teams::change_role, teams::remove_member,
         keys::fetch, keys::public_key, keys::pending, keys::post_grant, keys::rotate,
+        audit::ingest, audit::query, audit::export, audit::exposure,
+        billing::usage, billing::set_billing,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     modifiers(&BearerAuth),

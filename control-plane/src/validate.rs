@@ -81,6 +81,48 @@ pub fn opaque_blob(field: &str, blob: &str, max: usize) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// A secret or environment name: 1 to [`envv_api::MAX_NAME_LEN`] of
+/// `A-Z a-z 0-9 _ . -`. Names only: a value never reaches the server.
+pub fn secret_name(field: &str, name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= envv_api::MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "`{field}` must be 1 to {} of A-Z, a-z, 0-9, `_`, `.`, `-`",
+            envv_api::MAX_NAME_LEN
+        )))
+    }
+}
+
+/// A time both databases can store: years 1970 to 9999.
+pub fn plausible_time(field: &str, t: chrono::DateTime<chrono::Utc>) -> Result<(), ApiError> {
+    use chrono::Datelike;
+    if (1970..=9999).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "`{field}` must be between the years 1970 and 9999"
+        )))
+    }
+}
+
+/// A date both databases can store: years 1970 to 9999.
+pub fn plausible_date(field: &str, d: chrono::NaiveDate) -> Result<(), ApiError> {
+    use chrono::Datelike;
+    if (1970..=9999).contains(&d.year()) {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "`{field}` must be between the years 1970 and 9999"
+        )))
+    }
+}
+
 /// Bounds that keep a client's key derivation strong but feasible. The server
 /// only stores these, but a client must never be told to use weak ones.
 pub fn kdf(params: &KdfParams) -> Result<(), ApiError> {

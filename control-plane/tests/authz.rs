@@ -128,6 +128,12 @@ enum Case {
     Rotate,
     /// Rotate from an epoch that is no longer current.
     RotateStale,
+    /// A batch of two client events.
+    Ingest,
+    /// The exposure report of the fixture's member.
+    Exposure,
+    /// Set the plan (to pro, keeping the fixture team unlimited).
+    Billing,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -192,6 +198,11 @@ const PUBLIC_KEY: &str = "/teams/{team}/keys/public";
 const ROTATE: &str = "/teams/{team}/keys/rotate";
 const GRANTS: &str = "/teams/{team}/grants";
 const PENDING: &str = "/teams/{team}/grants/pending";
+const AUDIT: &str = "/teams/{team}/audit";
+const EXPORT: &str = "/teams/{team}/audit/export";
+const EXPOSURE: &str = "/teams/{team}/members/{user}/exposure";
+const USAGE: &str = "/teams/{team}/usage";
+const BILLING: &str = "/teams/{team}/billing";
 
 /// Columns: anonymous, expired, tampered, alg:none, refresh-as-access |
 /// non-member, member, admin, owner.
@@ -263,6 +274,15 @@ const TABLE: &[Row] = {
         row("POST",   GRANTS,     Case::GrantForeign,                     team(404, 403, 404, 404)),
         row("POST",   ROTATE,     Case::Rotate,                           team(404, 403, 200, 200)),
         row("POST",   ROTATE,     Case::RotateStale,                      team(404, 403, 409, 409)),
+        // Audit: members report their own events and read the trail;
+        // admins see what a member decrypted; owners alone set the plan.
+        row("POST",   AUDIT,      Case::Ingest,                           team(404, 200, 200, 200)),
+        row("GET",    AUDIT,      Case::NoBody,                           team(404, 200, 200, 200)),
+        row("GET",    AUDIT,      Case::NoSuchTeam,                       team(404, 404, 404, 404)),
+        row("GET",    EXPORT,     Case::NoBody,                           team(404, 200, 200, 200)),
+        row("GET",    EXPOSURE,   Case::Exposure,                         team(404, 403, 200, 200)),
+        row("GET",    USAGE,      Case::NoBody,                           team(404, 403, 200, 200)),
+        row("POST",   BILLING,    Case::Billing,                          team(404, 403, 403, 200)),
     ]
 };
 
@@ -597,6 +617,25 @@ impl Fixture {
                     }),
                 )
             }
+            Case::Ingest => {
+                let event = |action: &str| {
+                    json!({
+                        "id": Uuid::new_v4(),
+                        "action": action,
+                        "occurred_at": chrono::Utc::now(),
+                        "secret_names": ["DATABASE_URL"],
+                    })
+                };
+                with(
+                    format!("/teams/{team}/audit"),
+                    json!({ "events": [event("decrypt"), event("exec")] }),
+                )
+            }
+            Case::Exposure => at(format!("/teams/{team}/members/{}/exposure", self.member.id)),
+            Case::Billing => with(
+                format!("/teams/{team}/billing"),
+                json!({ "plan": "pro", "billing_email": "billing@example.com" }),
+            ),
         }
     }
 

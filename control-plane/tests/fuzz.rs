@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
-/// Cases per route; nine routes, so about 1,800 requests per backend.
+/// Cases per route; eleven routes, so about 1,800 requests per backend.
 /// `PROPTEST_CASES` raises it for a longer soak.
 const CASES: u32 = 200;
 
@@ -54,7 +54,7 @@ fn number_placeholder(i: usize) -> String {
 }
 
 /// The POST and PUT routes of the router: every route that takes a body.
-const ROUTES: [(&str, &str); 9] = [
+const ROUTES: [(&str, &str); 11] = [
     ("POST", "/auth/prelogin"),
     ("POST", "/auth/signup"),
     ("POST", "/auth/login"),
@@ -64,6 +64,8 @@ const ROUTES: [(&str, &str); 9] = [
     ("POST", "/teams/{team}/invite"),
     ("POST", "/invites/{invite}/accept"),
     ("PUT", "/teams/{team}/members/{user}/role"),
+    ("POST", "/teams/{team}/audit"),
+    ("POST", "/teams/{team}/billing"),
 ];
 
 /// What one route needs: a well-formed body to start mutating from, the
@@ -133,6 +135,20 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
                     json!({ "accept_token": "token", "proof": random_b64(24) })
                 }
                 "/teams/{team}/members/{user}/role" => json!({ "role": Role::Admin }),
+                "/teams/{team}/audit" => json!({
+                    "events": [{
+                        "id": Uuid::new_v4(),
+                        "action": "set",
+                        "occurred_at": "2026-11-28T05:00:00.123456Z",
+                        "secret_names": ["API_KEY", "DATABASE_URL"],
+                        "env": "staging",
+                        "path_hash": sha256_hex(".env.enc"),
+                        "secret_count": 2,
+                    }],
+                }),
+                "/teams/{team}/billing" => {
+                    json!({ "plan": "pro", "billing_email": "billing@example.com" })
+                }
                 other => panic!("no template for {other}"),
             };
             Target {

@@ -4,14 +4,18 @@
 //! crate must stay free of anything server-only: no database driver, no router.
 //! The server turns on the `openapi` feature to derive the OpenAPI schema.
 
+mod audit;
 mod auth;
 mod error;
 mod keys;
+mod plan;
 mod team;
 
+pub use audit::*;
 pub use auth::*;
 pub use error::*;
 pub use keys::*;
+pub use plan::*;
 pub use team::*;
 
 /// Largest request body the control plane accepts, in bytes.

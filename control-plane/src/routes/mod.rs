@@ -13,7 +13,9 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod keys;
 pub mod ops;
 pub mod teams;
@@ -49,6 +51,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/teams/{team}/grants", post(keys::post_grant))
         .route("/teams/{team}/grants/pending", get(keys::pending))
+        .route(
+            "/teams/{team}/audit",
+            get(audit::query)
+                .post(audit::ingest)
+                .layer(DefaultBodyLimit::max(audit::MAX_INGEST_BODY)),
+        )
+        .route("/teams/{team}/audit/export", get(audit::export))
+        .route(
+            "/teams/{team}/members/{user}/exposure",
+            get(audit::exposure),
+        )
+        .route("/teams/{team}/usage", get(billing::usage))
+        .route("/teams/{team}/billing", post(billing::set_billing))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -171,6 +171,19 @@ pub async fn invite(
         return Err(ApiError::Conflict("this person is already a member".into()));
     }
     let now = store::now();
+    // Checked again, under the team's lock, when the invite is accepted.
+    let plan = state
+        .store
+        .plan_info(team)
+        .await?
+        .ok_or(ApiError::NotFound("team"))?;
+    if let Some(max) = plan.plan.limits(plan.team_created, now).max_members
+        && plan.seats >= max
+    {
+        return Err(ApiError::PlanLimit(store::member_limit_message(
+            plan.plan, max,
+        )));
+    }
     let invite = NewInvite {
         id: req.id,
         team_id: team,

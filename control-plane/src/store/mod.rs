@@ -18,10 +18,14 @@ mod sql_accounts;
 mod sql_teams;
 #[macro_use]
 mod sql_keys;
+#[macro_use]
+mod sql_audit;
+mod audit;
 mod keys;
 mod postgres;
 mod sqlite;
 
+pub use audit::*;
 pub use keys::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -70,6 +74,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A plan limit refused the change; the message names plan and limit.
+    #[error("{0}")]
+    PlanLimit(String),
 }
 
 /// The time as the database stores it: microseconds, UTC.
@@ -385,7 +392,7 @@ pub trait TeamStore: Send + Sync {
 
 /// Everything the control plane stores.
 #[async_trait]
-pub trait Store: AccountStore + TeamStore + KeyStore {
+pub trait Store: AccountStore + TeamStore + KeyStore + AuditStore {
     /// Checks the database answers; backs `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -298,11 +298,28 @@ macro_rules! impl_sql_helpers {
 
             use $crate::store::{AuditEvent, StoreError};
 
+            /// Writes a server-observed event in the caller's transaction: a
+            /// team's event joins the team's chain (locking the team row),
+            /// an account's event (no team) stands outside any chain.
             pub(super) async fn insert_audit(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 event: AuditEvent,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
+                if let Some(team) = event.team_id {
+                    let item = $crate::store::ChainItem {
+                        event_id: Uuid::new_v4(),
+                        actor_id: event.actor_id,
+                        action: event.action.to_owned(),
+                        target: event.target,
+                        details: event.details,
+                        occurred_at: now,
+                        secret_names: Vec::new(),
+                    };
+                    let head = lock_chain(conn, team, now).await?;
+                    append_chain(conn, team, head, vec![item], now).await?;
+                    return Ok(());
+                }
                 sqlx::query(
                     "INSERT INTO audit_events \
                      (event_id, team_id, actor_id, action, target, details, occurred_at) \
@@ -317,6 +334,157 @@ macro_rules! impl_sql_helpers {
                 .bind(now)
                 .execute(&mut *conn)
                 .await?;
+                Ok(())
+            }
+
+            /// Locks the team row (serialising appends on every replica)
+            /// and reads the chain's head: its last `chain_seq` and hash.
+            pub(super) async fn lock_chain(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                team: Uuid,
+                now: DateTime<Utc>,
+            ) -> Result<(i64, [u8; 32]), StoreError> {
+                let row: Option<(i64, Option<Vec<u8>>)> = sqlx::query_as(
+                    "UPDATE teams SET updated_at = $2 WHERE id = $1 \
+                     RETURNING audit_chain_seq, audit_head",
+                )
+                .bind(team)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let (seq, head) = row.ok_or(StoreError::NotFound)?;
+                let head = match head {
+                    None => envv_api::GENESIS_HASH,
+                    Some(h) => h
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("audit head is not 32 bytes".into()))?,
+                };
+                Ok((seq, head))
+            }
+
+            /// Rows per multi-row INSERT: well under both backends' limits
+            /// on bound parameters.
+            const CHUNK: usize = 500;
+
+            /// Appends `items` after `head` (from [`lock_chain`], in this
+            /// transaction), counts them per day and action, indexes their
+            /// secret names, and moves the head.
+            pub(super) async fn append_chain(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                team: Uuid,
+                head: (i64, [u8; 32]),
+                items: Vec<$crate::store::ChainItem>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                if items.is_empty() {
+                    return Ok(());
+                }
+                let (mut seq, mut prev) = head;
+                let mut rows = Vec::with_capacity(items.len());
+                let mut names: Vec<(i64, String)> = Vec::new();
+                let mut counts: std::collections::BTreeMap<(chrono::NaiveDate, String), i64> =
+                    Default::default();
+                for item in items {
+                    seq += 1;
+                    let entry = envv_api::AuditEntry {
+                        team_id: team,
+                        chain_seq: seq,
+                        event_id: item.event_id,
+                        actor_id: item.actor_id,
+                        action: item.action,
+                        target: item.target,
+                        details: item.details,
+                        occurred_at: item.occurred_at,
+                        prev_hash: String::new(),
+                        hash: String::new(),
+                    };
+                    let hash = envv_api::chain_hash(&prev, &entry);
+                    *counts
+                        .entry((entry.occurred_at.date_naive(), entry.action.clone()))
+                        .or_default() += 1;
+                    names.extend(item.secret_names.into_iter().map(|n| (seq, n)));
+                    rows.push((entry, prev, hash));
+                    prev = hash;
+                }
+                for chunk in rows.chunks(CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_events (event_id, team_id, actor_id, action, target, \
+                         details, occurred_at, chain_seq, prev_hash, hash, recorded_at) ",
+                    );
+                    q.push_values(chunk, |mut b, (e, prev, hash)| {
+                        b.push_bind(e.event_id)
+                            .push_bind(e.team_id)
+                            .push_bind(e.actor_id)
+                            .push_bind(e.action.clone())
+                            .push_bind(e.target.clone())
+                            .push_bind(Json(e.details.clone()))
+                            .push_bind(e.occurred_at)
+                            .push_bind(e.chain_seq)
+                            .push_bind(prev.to_vec())
+                            .push_bind(hash.to_vec())
+                            .push_bind(now);
+                    });
+                    q.build().execute(&mut *conn).await.map_err($crate::store::sql::conflict)?;
+                }
+                for chunk in names.chunks(CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO audit_secrets (team_id, chain_seq, name) ",
+                    );
+                    q.push_values(chunk, |mut b, (seq, name)| {
+                        b.push_bind(team).push_bind(*seq).push_bind(name.clone());
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().execute(&mut *conn).await?;
+                }
+                for ((day, action), n) in counts {
+                    sqlx::query(
+                        "INSERT INTO usage_daily (team_id, day, action, count) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (team_id, day, action) \
+                         DO UPDATE SET count = usage_daily.count + excluded.count",
+                    )
+                    .bind(team)
+                    .bind(day)
+                    .bind(action)
+                    .bind(n)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                sqlx::query("UPDATE teams SET audit_chain_seq = $2, audit_head = $3 WHERE id = $1")
+                    .bind(team)
+                    .bind(seq)
+                    .bind(prev.to_vec())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            /// Refuses a new member beyond the team's plan.
+            pub(super) async fn check_seat(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                team: Uuid,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let row: Option<(String, DateTime<Utc>, i64)> = sqlx::query_as(
+                    "SELECT plan, created_at, \
+                     (SELECT COUNT(*) FROM memberships WHERE team_id = $1) \
+                     FROM teams WHERE id = $1",
+                )
+                .bind(team)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((plan, created, members)) = row else {
+                    return Err(StoreError::NotFound);
+                };
+                let plan: envv_api::Plan = plan
+                    .parse()
+                    .map_err(|()| StoreError::Corrupt(format!("unknown plan {plan:?}")))?;
+                if let Some(max) = plan.limits(created, now).max_members
+                    && members >= i64::from(max)
+                {
+                    return Err(StoreError::PlanLimit($crate::store::member_limit_message(
+                        plan, max,
+                    )));
+                }
                 Ok(())
             }
 
@@ -418,6 +586,7 @@ macro_rules! impl_store {
         impl_account_store!($store, $db);
         impl_team_store!($store, $db);
         impl_key_store!($store, $db);
+        impl_audit_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

@@ -10,7 +10,9 @@ macro_rules! impl_team_store {
             use uuid::Uuid;
 
             use super::$store;
-            use super::helpers::{insert_audit, insert_epoch, owner_count, role_in, touch_team};
+            use super::helpers::{
+                check_seat, insert_audit, insert_epoch, owner_count, role_in, touch_team,
+            };
             use $crate::store::sql::{
                 AuditRow, CallerMemberRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
                 members_as_caller, INVITE_COLUMNS,
@@ -258,6 +260,8 @@ macro_rules! impl_team_store {
                         return Ok(false);
                     };
                     touch_team(&mut tx, team, now).await?;
+                    // Under the team lock: two accepts can't both take the last seat.
+                    check_seat(&mut tx, team, now).await?;
                     sqlx::query(
                         "INSERT INTO memberships (team_id, user_id, role, joined_at) \
                          VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING",

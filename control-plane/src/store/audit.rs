@@ -1,0 +1,97 @@
+//! The audit trail's storage: the per-team hash chain, client-reported
+//! events, usage counters, plans and retention ([`AuditStore`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use envv_api::{AuditEntry, ExposedSecret, Plan, UsageDay};
+use uuid::Uuid;
+
+use super::StoreError;
+
+/// An event about to join its team's chain.
+#[derive(Debug, Clone)]
+pub struct ChainItem {
+    pub event_id: Uuid,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+    /// Indexed for the secret filter and the exposure report.
+    pub secret_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub accepted: u32,
+    pub duplicate: u32,
+}
+
+/// Filters of an audit query, already validated.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+    pub secret: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanInfo {
+    pub plan: Plan,
+    pub billing_email: Option<String>,
+    pub team_created: DateTime<Utc>,
+    pub secret_count: u32,
+    pub seats: u32,
+}
+
+/// The message of a refused seat: names the plan and its limit.
+pub fn member_limit_message(plan: Plan, max: u32) -> String {
+    format!("The {plan} plan allows {max} members; upgrade the team's plan to add more")
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends the client's events not already stored (by event id) to the
+    /// team's chain, with their usage counts, in one transaction. The team
+    /// row is locked first, so concurrent batches (on any replica)
+    /// serialise and each event is stored once. `secret_count`, if any
+    /// event reported one, becomes the team's reported secret count.
+    async fn ingest(
+        &self,
+        team: Uuid,
+        items: Vec<ChainItem>,
+        secret_count: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError>;
+    /// Up to `limit` chained events after `after_seq`, in chain order.
+    async fn audit_page(
+        &self,
+        team: Uuid,
+        filter: &AuditFilter,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The secrets `user` decrypted (or ran with) in the team, and when.
+    async fn exposure(&self, team: Uuid, user: Uuid) -> Result<Vec<ExposedSecret>, StoreError>;
+    async fn usage(
+        &self,
+        team: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<UsageDay>, StoreError>;
+    async fn plan_info(&self, team: Uuid) -> Result<Option<PlanInfo>, StoreError>;
+    /// Sets the plan and billing contact, with its `plan.change` audit row.
+    async fn set_plan(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        plan: Plan,
+        billing_email: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Deletes each team's audit rows stored longer ago than its plan
+    /// keeps: a prefix of the chain. Returns how many rows went.
+    async fn apply_retention(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+}
