@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
 
-use crate::cli::{AgentCommand, Cli, Command};
+use crate::cli::{AgentCommand, Cli, Command, Global};
 use crate::error::{Failure, exit, from_ipc};
 
 /// The binary's entry point.
@@ -38,36 +38,29 @@ pub fn main() -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
-    // Commands that need no project and no agent.
-    match &cli.command {
+    let Cli { global, command } = cli;
+    // Only commands about a project look for one.
+    let ctx = || Context::new(&global);
+    match command {
+        Command::Init => secrets::init(&ctx()?),
+        Command::Set(args) => secrets::set(&ctx()?, args),
+        Command::Get(args) => secrets::get(&ctx()?, args),
+        Command::Unset { name } => secrets::unset(&ctx()?, name),
+        Command::Ls { json } => secrets::ls(&ctx()?, json),
+        Command::Import { file } => secrets::import(&ctx()?, &file),
+        Command::Export { format } => secrets::export(&ctx()?, format),
+        Command::Exec(args) => Err(exec::exec(&ctx()?, args)),
+        Command::Agent(AgentCommand::Start) => agent::start(),
+        Command::Agent(AgentCommand::Stop) => agent::stop(),
+        Command::Agent(AgentCommand::Status { json }) => agent::status(json),
+        Command::Lock => agent::lock(),
+        Command::Unlock => agent::unlock(),
         Command::Completions { shell } => {
             let mut command = Cli::command();
-            clap_complete::generate(*shell, &mut command, "envv", &mut std::io::stdout());
-            return Ok(());
+            clap_complete::generate(shell, &mut command, "envv", &mut std::io::stdout());
+            Ok(())
         }
-        Command::Man => return man(),
-        Command::Agent(AgentCommand::Start) => return agent::start(),
-        Command::Agent(AgentCommand::Stop) => return agent::stop(),
-        Command::Agent(AgentCommand::Status { json }) => return agent::status(*json),
-        Command::Lock => return agent::lock(),
-        Command::Unlock => return agent::unlock(),
-        _ => {}
-    }
-    let ctx = Context::new(&cli)?;
-    match cli.command {
-        Command::Init => secrets::init(&ctx),
-        Command::Set(args) => secrets::set(&ctx, args),
-        Command::Get(args) => secrets::get(&ctx, args),
-        Command::Unset { name } => secrets::unset(&ctx, name),
-        Command::Ls { json } => secrets::ls(&ctx, json),
-        Command::Import { file } => secrets::import(&ctx, &file),
-        Command::Export { format } => secrets::export(&ctx, format),
-        Command::Exec(args) => Err(exec::exec(&ctx, args)),
-        Command::Completions { .. }
-        | Command::Man
-        | Command::Agent(_)
-        | Command::Lock
-        | Command::Unlock => Ok(()),
+        Command::Man => man(),
     }
 }
 
@@ -90,10 +83,10 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    fn new(cli: &Cli) -> Result<Self, Failure> {
+    fn new(global: &Global) -> Result<Self, Failure> {
         // `-C DIR` as git does it: everything, the exec'd command and
         // relative file names included, runs from DIR.
-        if let Some(dir) = &cli.global.dir {
+        if let Some(dir) = &global.dir {
             std::env::set_current_dir(dir)
                 .map_err(|e| Failure::usage(format!("cannot change to {}: {e}", dir.display())))?;
         }
@@ -105,7 +98,7 @@ impl Context {
         })?;
         Ok(Context {
             dir,
-            env: cli.global.env.clone(),
+            env: global.env.clone(),
         })
     }
 

@@ -19,7 +19,7 @@ pub fn init(ctx: &Context) -> Result<(), Failure> {
         return Err(unexpected("init"));
     };
     println!(
-        "envv project at {} (local mode: encrypted to your personal key, team {team})",
+        "envv project at {} (its files are encrypted to key {team})",
         root.display()
     );
     println!("next: `envv set KEY value`, then `envv exec -- your-command`");
