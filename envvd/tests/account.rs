@@ -6,31 +6,54 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proto_ipc::{
-    Client, EnvRef, ErrorCode, IpcError, Mode, ReadPurpose, Request, Response, Secret,
+    AuditFilter, Client, EnvRef, ErrorCode, IpcError, Mode, ReadPurpose, Request, Response, Secret,
 };
 
-/// The control plane binary, built beside this test's if it isn't yet.
+/// The control plane binary beside this test's, brought up to date first
+/// (a stale one from an older checkout would answer an older API).
 fn control_plane_binary() -> PathBuf {
     let deps = std::env::current_exe().expect("test path");
     let target = deps.parent().and_then(Path::parent).expect("target dir");
-    let binary = target.join("envv-control-plane");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "control-plane",
-                "--bin",
-                "envv-control-plane",
-            ])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the control plane failed");
-    }
-    binary
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "control-plane",
+            "--bin",
+            "envv-control-plane",
+        ])
+        .env("CARGO_TARGET_DIR", target.parent().expect("target root"))
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building the control plane failed");
+    target.join("envv-control-plane")
 }
 
 struct Process(Child);
+
+/// The control plane on a SQLite file in `home`, on `port`.
+fn start_control_plane(home: &Path, port: u16) -> Process {
+    let child = Command::new(control_plane_binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+        ])
+        .arg(format!("sqlite:{}", home.join("cp.db").display()))
+        .arg("--signing-key-file")
+        .arg(home.join("cp-key"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the control plane", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    Process(child)
+}
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -50,7 +73,8 @@ fn wait_for(what: &str, ready: impl Fn() -> bool) {
 struct World {
     home: tempfile::TempDir,
     server: String,
-    _control_plane: Process,
+    port: u16,
+    control_plane: Process,
     agent: Option<Process>,
 }
 
@@ -62,32 +86,26 @@ impl World {
             .local_addr()
             .unwrap()
             .port();
-        let control_plane = Command::new(control_plane_binary())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-            ])
-            .arg(format!("sqlite:{}", home.path().join("cp.db").display()))
-            .arg("--signing-key-file")
-            .arg(home.path().join("cp-key"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for("the control plane", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        let control_plane = start_control_plane(home.path(), port);
         let mut world = World {
             home,
             server: format!("http://127.0.0.1:{port}"),
-            _control_plane: Process(control_plane),
+            port,
+            control_plane,
             agent: None,
         };
         world.start_agent();
         world
+    }
+
+    fn stop_control_plane(&mut self) {
+        let _ = self.control_plane.0.kill();
+        let _ = self.control_plane.0.wait();
+    }
+
+    fn restart_control_plane(&mut self) {
+        self.stop_control_plane();
+        self.control_plane = start_control_plane(self.home.path(), self.port);
     }
 
     fn socket(&self) -> PathBuf {
@@ -339,10 +357,7 @@ fn unlock_works_offline() {
         .unwrap();
     client.request(&Request::Lock).unwrap();
     // The control plane goes away.
-    drop(std::mem::replace(
-        &mut world._control_plane,
-        Process(Command::new("true").spawn().unwrap()),
-    ));
+    world.stop_control_plane();
     client
         .request(&Request::Unlock {
             password: Some(Secret::new(PASSWORD)),
@@ -458,4 +473,110 @@ fn invite_join_admit_then_remove_and_rotate() {
     assert_eq!(read(&mut owner, &project).unwrap()[0].1, "postgres://prod");
     // Bob's agent still holds epoch 1 in memory, but the file is at epoch 2.
     assert!(read(&mut bob, &project).is_err());
+}
+
+fn count_actions(client: &mut Client, team: uuid::Uuid, action: &str) -> usize {
+    let mut total = 0;
+    let mut cursor = None;
+    loop {
+        let filter = AuditFilter {
+            action: Some(action.into()),
+            cursor: cursor.clone(),
+            limit: Some(1000),
+            ..AuditFilter::default()
+        };
+        let Response::AuditPage {
+            events,
+            next_cursor,
+        } = client.request(&Request::Audit { team, filter }).unwrap()
+        else {
+            panic!("audit page");
+        };
+        total += events.len();
+        match next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return total,
+        }
+    }
+}
+
+#[test]
+fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {
+    let mut world = World::new();
+    let mut client = world.client();
+    signup(&mut client, &world.server, "audit@example.com");
+    let Response::Team(team) = client
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let project = world.project();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: None,
+        })
+        .unwrap();
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("v"),
+        })
+        .unwrap();
+    read(&mut client, &project).unwrap();
+    let synced = client.request(&Request::SyncAudit).unwrap();
+    assert!(
+        matches!(synced, Response::Synced { pending: 0, .. }),
+        "{synced:?}"
+    );
+    assert_eq!(count_actions(&mut client, team.id, "set"), 1);
+    assert_eq!(count_actions(&mut client, team.id, "exec"), 1);
+    let Response::AuditVerified { events, problem } = client
+        .request(&Request::AuditVerify { team: team.id })
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(events >= 3 && problem.is_none(), "{events} {problem:?}");
+
+    // Offline: reads keep being recorded, on disk.
+    world.stop_control_plane();
+    for _ in 0..300 {
+        read(&mut client, &project).unwrap();
+    }
+    let Response::Synced { pending, .. } = client.request(&Request::SyncAudit).unwrap() else {
+        panic!()
+    };
+    assert_eq!(pending, 300);
+
+    // Back online; the agent is killed while shipping, then restarted.
+    world.restart_control_plane();
+    let socket = world.socket();
+    let syncing = std::thread::spawn(move || {
+        Client::connect(&socket, "sync").and_then(|mut c| c.request(&Request::SyncAudit))
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    if let Some(agent) = world.agent.as_mut() {
+        let _ = agent.0.kill();
+        let _ = agent.0.wait();
+    }
+    let _ = syncing.join();
+    world.start_agent();
+    let mut client = world.client();
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    assert!(matches!(
+        client.request(&Request::SyncAudit).unwrap(),
+        Response::Synced { pending: 0, .. }
+    ));
+    assert_eq!(
+        count_actions(&mut client, team.id, "exec"),
+        301,
+        "each event exactly once"
+    );
 }

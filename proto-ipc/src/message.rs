@@ -78,22 +78,54 @@ pub enum Request {
     /// The caller's teams.
     ListTeams,
     /// A team's members, with whether each holds the current key.
-    Members { team: Uuid },
+    Members {
+        team: Uuid,
+    },
     /// Invites `email` with `role` (`member`, `admin`, `owner`); answers the
     /// invite code to hand over out of band.
-    Invite { team: Uuid, email: String, role: String },
+    Invite {
+        team: Uuid,
+        email: String,
+        role: String,
+    },
     /// Joins with an invite code; an admin's agent then grants the key.
-    Join { code: Secret },
+    Join {
+        code: Secret,
+    },
     /// Verifies newcomers' proofs and grants them the team key (an admin's
     /// agent also does this on its own while unlocked).
-    AdmitPending { team: Uuid },
-    SetRole { team: Uuid, user: Uuid, role: String },
+    AdmitPending {
+        team: Uuid,
+    },
+    SetRole {
+        team: Uuid,
+        user: Uuid,
+        role: String,
+    },
     /// Removes a member (or, for oneself, leaves): their key fetches stop
     /// at once and the team needs a rotation.
-    RemoveMember { team: Uuid, user: Uuid },
+    RemoveMember {
+        team: Uuid,
+        user: Uuid,
+    },
     /// Moves the team to a new key epoch and re-encrypts the `.env*.enc`
     /// files of the projects in `dirs`.
-    Rotate { team: Uuid, dirs: Vec<PathBuf> },
+    Rotate {
+        team: Uuid,
+        dirs: Vec<PathBuf>,
+    },
+    /// One page of a team's audit trail, newest filters applied server-side.
+    Audit {
+        team: Uuid,
+        filter: AuditFilter,
+    },
+    /// Fetches the team's whole export and checks its hash chain here, on
+    /// this machine, so a tampering server can't vouch for itself.
+    AuditVerify {
+        team: Uuid,
+    },
+    /// Ships the local audit spool now instead of at the next tick.
+    SyncAudit,
     /// Forgets every key and decrypted value until the next unlock.
     Lock,
     /// Loads the keys again (in local mode the personal key needs no password).
@@ -153,6 +185,9 @@ impl Request {
             Request::SetRole { .. } => "set_role",
             Request::RemoveMember { .. } => "remove_member",
             Request::Rotate { .. } => "rotate",
+            Request::Audit { .. } => "audit",
+            Request::AuditVerify { .. } => "audit_verify",
+            Request::SyncAudit => "sync_audit",
             Request::Lock => "lock",
             Request::Unlock { .. } => "unlock",
             Request::Init { .. } => "init",
@@ -183,6 +218,33 @@ pub struct Account {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
+}
+
+/// Filters of an audit query; all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    pub actor: Option<Uuid>,
+    pub action: Option<String>,
+    pub secret: Option<String>,
+    /// RFC 3339.
+    pub since: Option<String>,
+    /// RFC 3339.
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// One audit event as a client shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    /// RFC 3339.
+    pub at: String,
+    pub actor: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    /// The event's details as JSON text (names, never values).
+    pub details: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +310,20 @@ pub enum Response {
         team: Uuid,
         epoch: u32,
         files: usize,
+    },
+    AuditPage {
+        events: Vec<AuditRow>,
+        next_cursor: Option<String>,
+    },
+    /// `problem` names the first edited, deleted or inserted event.
+    AuditVerified {
+        events: usize,
+        problem: Option<String>,
+    },
+    /// Events shipped now, and still waiting (control plane unreachable).
+    Synced {
+        shipped: usize,
+        pending: usize,
     },
     /// `Init`: the project root and the team its files are encrypted to.
     Project {

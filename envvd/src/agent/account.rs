@@ -157,6 +157,21 @@ impl Api {
         answer(request.send().await, server).await
     }
 
+    /// A text answer (the audit export).
+    pub async fn get_text(&self, server: &str, path: &str, token: &str) -> Result<String, Failure> {
+        let response = self
+            .http
+            .get(url(server, path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| offline(server, &e))?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        response.text().await.map_err(|e| offline(server, &e))
+    }
+
     pub async fn put<B: Serialize, R: DeserializeOwned>(
         &self,
         server: &str,

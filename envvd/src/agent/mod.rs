@@ -11,9 +11,11 @@ mod conn;
 mod harden;
 mod local;
 mod ops_account;
+mod ops_audit;
 mod ops_team;
 mod project;
 mod socket;
+mod spool;
 mod state;
 
 use std::future::Future;
@@ -67,6 +69,7 @@ pub async fn serve(
     let agent = Arc::new(state::Agent::new(config));
     let timer = tokio::spawn(state::lock_timer(agent.clone()));
     let admitter = tokio::spawn(admit_loop(agent.clone()));
+    let shipper = tokio::spawn(ship_loop(agent.clone()));
     let stop = agent.stopped();
     tokio::pin!(shutdown);
     tokio::pin!(stop);
@@ -87,6 +90,7 @@ pub async fn serve(
     }
     timer.abort();
     admitter.abort();
+    shipper.abort();
     agent.lock();
     Ok(())
 }
@@ -99,5 +103,17 @@ async fn admit_loop(agent: Arc<state::Agent>) {
         tick.tick().await;
         let agent = agent.clone();
         let _ = tokio::task::spawn_blocking(move || agent.admit_everywhere()).await;
+    }
+}
+
+/// Ships the audit spool every few seconds; events wait on disk while the
+/// control plane is unreachable.
+async fn ship_loop(agent: Arc<state::Agent>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let agent = agent.clone();
+        let _ = tokio::task::spawn_blocking(move || agent.ship_spool()).await;
     }
 }

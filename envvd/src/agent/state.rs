@@ -8,15 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use proto_ipc::{
-    AgentStatus, EnvRef, ErrorCode, Mode, PROTOCOL_VERSION, Request, Response, Secret,
+    AgentStatus, EnvRef, ErrorCode, Mode, PROTOCOL_VERSION, ReadPurpose, Request, Response, Secret,
 };
 use uuid::Uuid;
 
 use super::account::{AccountFile, Api, Session};
 use super::project::{self, ProjectFile};
+use super::spool::Spool;
 use super::{AgentConfig, local};
 use crate::crypto::{TeamKeyring, UserIdentity};
-use crate::envfile::{EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
+use crate::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
 use crate::secret::SecretValue;
 
 pub(super) struct Agent {
@@ -24,6 +25,7 @@ pub(super) struct Agent {
     inner: Mutex<Inner>,
     stop: tokio::sync::Notify,
     pub(super) api: Api,
+    pub(super) spool: Spool,
 }
 
 #[derive(Default)]
@@ -130,6 +132,7 @@ impl Agent {
                 None
             }
         };
+        let spool = Spool::new(&config.data_dir);
         Agent {
             config,
             inner: Mutex::new(Inner {
@@ -138,6 +141,7 @@ impl Agent {
             }),
             stop: tokio::sync::Notify::new(),
             api: Api::new(),
+            spool,
         }
     }
 
@@ -206,18 +210,19 @@ impl Agent {
             Request::SetRole { team, user, role } => self.set_role(team, user, &role),
             Request::RemoveMember { team, user } => self.remove_member(team, user),
             Request::Rotate { team, dirs } => self.rotate(team, &dirs),
+            Request::Audit { team, filter } => self.audit(team, &filter),
+            Request::AuditVerify { team } => self.audit_verify(team),
+            Request::SyncAudit => self.sync_audit(),
             Request::Lock => {
                 self.lock();
                 Ok(Response::Done)
             }
             Request::Unlock { password } => self.unlock(password.as_ref()).map(|()| Response::Done),
             Request::Init { dir, team } => self.init(&dir, team),
-            Request::Read { at, only, .. } => self.read(&at, &only),
+            Request::Read { at, only, purpose } => self.read(&at, &only, purpose),
             Request::Names { at } => self.names(&at),
             Request::Set { at, name, value } => self.set(&at, &name, value),
-            Request::Unset { at, name } => {
-                self.edit(&at, |path, env, ring| edit::unset(path, env, ring, &name))
-            }
+            Request::Unset { at, name } => self.unset(&at, &name),
             Request::Import { at, dotenv } => self.import(&at, &dotenv),
             // The connection stops the agent once this answer is sent.
             Request::Shutdown => {
@@ -454,7 +459,7 @@ impl Agent {
         Ok(secrets)
     }
 
-    fn read(&self, at: &EnvRef, only: &[String]) -> Outcome {
+    fn read(&self, at: &EnvRef, only: &[String], purpose: ReadPurpose) -> Outcome {
         let all = self.decrypted(at)?;
         let secrets = if only.is_empty() {
             all.as_ref().clone()
@@ -473,6 +478,17 @@ impl Agent {
             }
             picked
         };
+        // On the record before anything is disclosed.
+        let action = match purpose {
+            ReadPurpose::Exec => "exec",
+            ReadPurpose::Get | ReadPurpose::Export => "decrypt",
+        };
+        self.record(
+            at,
+            action,
+            secrets.iter().map(|(n, _)| n.clone()).collect(),
+            None,
+        )?;
         Ok(Response::Secrets { secrets })
     }
 
@@ -483,21 +499,13 @@ impl Agent {
         })
     }
 
-    /// A locked write through `change`, then the cache entry goes.
+    /// A locked write through `change` (which answers the file's new
+    /// number of secrets), then the cache entry goes.
     fn edit(
         &self,
         at: &EnvRef,
-        change: impl FnOnce(&Path, &EnvName, &TeamKeyring) -> Result<(), EnvFileError>,
-    ) -> Outcome {
-        self.edit_counting(at, |path, env, ring| change(path, env, ring).map(|()| 0))
-            .map(|_| Response::Done)
-    }
-
-    fn edit_counting(
-        &self,
-        at: &EnvRef,
-        change: impl FnOnce(&Path, &EnvName, &TeamKeyring) -> Result<usize, EnvFileError>,
-    ) -> Result<usize, Failure> {
+        change: impl FnOnce(&mut EnvFile) -> Result<(), EnvFileError>,
+    ) -> Result<u32, Failure> {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
@@ -507,24 +515,41 @@ impl Agent {
             &mut inner.session,
             located.team,
         )?;
-        let count = change(&located.path, &located.env, ring)?;
+        let count = edit::update(&located.path, &located.env, ring, |file| {
+            change(file)?;
+            Ok(file.len())
+        })?;
         inner.cache.remove(&located.path);
-        Ok(count)
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     fn set(&self, at: &EnvRef, name: &str, value: Secret) -> Outcome {
         let name = SecretName::new(name)?;
         let value = SecretValue::from(value.expose());
-        self.edit(at, |path, env, ring| {
-            edit::set(path, env, ring, name, value)
-        })
+        let names = vec![name.as_str().to_owned()];
+        let count = self.edit(at, |file| file.set(name, value))?;
+        self.record(at, "set", names, Some(count))?;
+        Ok(Response::Done)
+    }
+
+    fn unset(&self, at: &EnvRef, name: &str) -> Outcome {
+        let count = self.edit(at, |file| file.unset(name).map(drop))?;
+        self.record(at, "unset", vec![name.to_owned()], Some(count))?;
+        Ok(Response::Done)
     }
 
     fn import(&self, at: &EnvRef, text: &Secret) -> Outcome {
-        let count = self.edit_counting(at, |path, env, ring| {
-            dotenv::import(path, env, ring, text.expose().as_bytes())
+        let parsed = dotenv::parse_dotenv(text.expose().as_bytes())?;
+        let names: Vec<String> = parsed.keys().map(|n| n.as_str().to_owned()).collect();
+        let imported = names.len();
+        let count = self.edit(at, |file| {
+            for (name, value) in parsed {
+                file.set(name, value)?;
+            }
+            Ok(())
         })?;
-        Ok(Response::Imported { count })
+        self.record(at, "import", names, Some(count))?;
+        Ok(Response::Imported { count: imported })
     }
 }
 
