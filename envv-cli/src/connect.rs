@@ -107,11 +107,25 @@ pub fn wait_gone(pid: Option<Pid>) {
     let path = socket_path();
     let deadline = Instant::now() + STOP_TIMEOUT;
     while Instant::now() < deadline {
-        let alive = pid.is_some_and(|p| test_kill_process(p).is_ok());
+        let alive = pid.is_some_and(alive);
         if !alive && (pid.is_some() || !path.exists()) {
             return;
         }
         sleep(POLL);
+    }
+}
+
+/// Whether `pid` is still running. A zombie is not: where no init reaps
+/// orphans (some containers) the agent's pid lingers after it exits.
+fn alive(pid: Pid) -> bool {
+    if test_kill_process(pid).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_none_or(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => true,
     }
 }
 
@@ -190,5 +204,20 @@ fn spawn_detached(agent: &Path, socket: &Path) -> Result<(), Failure> {
             exit::AGENT,
             format!("could not start {} ({status})", agent.display()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pid comes from whatever answers on the socket: never signal
+    /// init, ourselves or a process group.
+    #[test]
+    fn a_mismatched_agent_claiming_init_or_us_is_not_signalled() {
+        for pid in [0, 1, std::process::id(), u32::MAX] {
+            let failure = stop_pid(pid).expect_err("refused");
+            assert_eq!(failure.code, exit::AGENT);
+        }
     }
 }
