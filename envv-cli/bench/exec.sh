@@ -81,7 +81,7 @@ if [ -n "$RESULTS" ]; then
             printf 'hyperfine and envv share the machine'"'"'s cores.\n'
         fi
         printf '\n## %s, %s, %s cores\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-            "$(git -C "$REPO" rev-parse --short HEAD)" "$(nproc)"
+            "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_COMMIT:-unknown}")" "$(nproc)"
         cat "$out"
     } >>"$RESULTS"
     echo "appended to $RESULTS" >&2
