@@ -62,3 +62,51 @@ fn set_from_stdin_keeps_the_value_off_argv_and_disk() {
         );
     }
 }
+
+/// On a terminal, `envv set KEY` prompts and the typed value is not echoed.
+/// Runs under util-linux `script` for a pseudo-terminal; skipped without it.
+#[test]
+fn a_prompted_value_is_not_echoed() {
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: no `script` for a pseudo-terminal");
+        return;
+    };
+    let s = Sandbox::new();
+    s.init();
+    let mut cmd = std::process::Command::new(script);
+    s.isolate(&mut cmd);
+    let mut child = cmd
+        .args([
+            "-qec",
+            &format!("'{}' set PROMPTED", common::ENVV),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    // Type only once the prompt is up, as a person would.
+    let mut shown = Vec::new();
+    let mut byte = [0u8; 1];
+    while !contains(&shown, b"(not echoed): ") {
+        let n = std::io::Read::read(&mut stdout, &mut byte).expect("read");
+        assert!(n == 1, "no prompt: {}", String::from_utf8_lossy(&shown));
+        shown.push(byte[0]);
+    }
+    // rpassword turns echo off just after printing the prompt.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::io::Write::write_all(&mut stdin, format!("{VALUE}\n").as_bytes()).expect("type");
+    std::io::Read::read_to_end(&mut stdout, &mut shown).expect("read");
+    let status = child.wait().expect("wait");
+    drop(stdin);
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("value for PROMPTED"), "{shown}");
+    assert!(!shown.contains(VALUE), "the value was echoed: {shown}");
+    assert_eq!(s.ok(["get", "PROMPTED"]), format!("{VALUE}\n"));
+}

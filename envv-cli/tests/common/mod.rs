@@ -89,7 +89,7 @@ impl Sandbox {
         cmd.env("ENVV", ENVV).output().expect("run sh")
     }
 
-    fn isolate(&self, cmd: &mut Command) {
+    pub fn isolate(&self, cmd: &mut Command) {
         cmd.current_dir(&self.project)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
