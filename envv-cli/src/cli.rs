@@ -39,8 +39,10 @@ pub struct Global {
 pub enum Command {
     /// Make this directory an envv project, encrypted to your personal key.
     Init,
-    /// Set a secret. Without VALUE, prompts for it (no echo) or reads
-    /// `--stdin`, so the value stays out of your shell history.
+    /// Set a secret.
+    ///
+    /// Without VALUE, prompts for it (no echo) or reads `--stdin`, so the
+    /// value stays out of your shell history.
     Set(SetArgs),
     /// Print one secret's value.
     Get(GetArgs),
