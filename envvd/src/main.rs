@@ -32,6 +32,9 @@ struct Args {
     /// Seconds between an unlocked admin's checks for newcomers to admit.
     #[arg(long, env = "ENVV_ADMIT_INTERVAL", default_value_t = 15)]
     admit_interval: u64,
+    /// Seconds cached team keys stay usable while the control plane is unreachable.
+    #[arg(long, env = "ENVV_MAX_STALENESS", default_value_t = 72 * 3600)]
+    max_staleness: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     config.kdf_memory_kib = args.kdf_memory_kib;
     config.kdf_iterations = args.kdf_iterations;
     config.admit_interval = Duration::from_secs(args.admit_interval.max(1));
+    config.max_staleness = Duration::from_secs(args.max_staleness);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -67,7 +71,7 @@ fn main() -> anyhow::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
         let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
-        let listener = bind(&socket)?;
+        let (listener, _lock) = bind(&socket)?;
         tracing::info!(socket = %socket.display(), pid = std::process::id(), "envvd listening");
         let shutdown = async move {
             tokio::select! {

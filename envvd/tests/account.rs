@@ -580,3 +580,64 @@ fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {
         "each event exactly once"
     );
 }
+
+#[test]
+fn offline_reads_use_cached_keys_until_they_are_too_old() {
+    let mut world = World::new();
+    let mut client = world.client();
+    signup(&mut client, &world.server, "cache@example.com");
+    client
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap();
+    let project = world.project();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: None,
+        })
+        .unwrap();
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("v"),
+        })
+        .unwrap();
+
+    // The control plane goes away and the agent restarts: the password
+    // unlocks the identity, and the cached grant opens the team.
+    world.stop_control_plane();
+    drop(client);
+    world.restart_agent();
+    let mut client = world.client();
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
+    // Edits are recorded for later shipping, not lost.
+    let Response::Synced { pending, .. } = client.request(&Request::SyncAudit).unwrap() else {
+        panic!()
+    };
+    assert!(pending >= 1);
+
+    // An agent that accepts keys only a second old: past that, fail closed.
+    client.request(&Request::Shutdown).unwrap();
+    if let Some(mut agent) = world.agent.take() {
+        let _ = agent.0.wait();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_strict, socket) = world.agent_for("", &["--max-staleness", "1"]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    let err = read(&mut client, &project).unwrap_err();
+    assert!(
+        matches!(&err, IpcError::Agent { code: ErrorCode::Offline, message } if message.contains("since")),
+        "{err}"
+    );
+}

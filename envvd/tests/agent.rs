@@ -443,3 +443,38 @@ fn another_user_gets_no_answer() {
     std::fs::set_permissions(socket_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert!(agent.client().request(&Request::Status).is_ok());
 }
+
+#[test]
+fn agents_racing_for_one_socket_leave_exactly_one() {
+    let home = tempfile::tempdir().unwrap();
+    let socket = home.path().join("run/envv/agent.sock");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_envvd"))
+            .arg("--socket")
+            .arg(&socket)
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..3 {
+        let mut racers: Vec<Child> = (0..8).map(|_| start()).collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        let running = racers
+            .iter_mut()
+            .filter_map(|c| c.try_wait().unwrap().is_none().then_some(()))
+            .count();
+        assert_eq!(
+            running, 1,
+            "round {round}: exactly one agent keeps the socket"
+        );
+        let mut client = Client::connect(&socket, "test").unwrap();
+        assert!(client.request(&Request::Status).is_ok());
+        // Die without cleaning up, leaving a stale socket for the next round.
+        for racer in &mut racers {
+            let _ = racer.kill();
+            let _ = racer.wait();
+        }
+    }
+}

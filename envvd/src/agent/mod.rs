@@ -7,6 +7,7 @@
 //! small task that clears it when idle.
 
 mod account;
+mod cache;
 mod conn;
 mod harden;
 mod local;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use harden::harden_process;
-pub use socket::{BindError, bind};
+pub use socket::{AgentLock, BindError, bind};
 
 /// How the agent runs.
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct AgentConfig {
     /// How often an unlocked admin's agent grants the team key to newcomers
     /// whose invite proof verifies.
     pub admit_interval: Duration,
+    /// With the control plane unreachable, cached team keys are used for
+    /// this long after they were last fetched, then refused.
+    pub max_staleness: Duration,
 }
 
 impl AgentConfig {
@@ -54,6 +58,7 @@ impl AgentConfig {
             kdf_memory_kib: 64 * 1024,
             kdf_iterations: 3,
             admit_interval: Duration::from_secs(15),
+            max_staleness: Duration::from_secs(72 * 3600),
         }
     }
 }

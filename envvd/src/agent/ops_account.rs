@@ -3,12 +3,14 @@
 
 use std::future::Future;
 
+use chrono::Utc;
 use envv_api::{LoginRequest, PreloginRequest, PreloginResponse, SignupRequest, TeamKeys};
 use proto_ipc::{ErrorCode, Response, Secret, TeamInfo};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::account::{AccountFile, Session};
+use super::cache::{CachedGrant, CachedTeam};
 use super::project::Binding;
 use super::state::{Agent, Failure, Outcome, Unlocked};
 use crate::crypto::{
@@ -226,10 +228,16 @@ impl Agent {
         let needs_login = || {
             Failure(
                 ErrorCode::Locked,
-                "no session with the control plane (it may have been unreachable at unlock); run `envv unlock`".into(),
+                "the session with the control plane has ended; run `envv unlock`".into(),
             )
         };
-        let current = session.as_ref().ok_or_else(needs_login)?;
+        // Unlocked while the control plane was unreachable: no session yet.
+        let current = session.as_ref().ok_or_else(|| {
+            Failure(
+                ErrorCode::Offline,
+                "the control plane was unreachable when the agent was unlocked; run `envv unlock` once it answers".into(),
+            )
+        })?;
         if current.fresh() {
             return Ok(current.access.to_string());
         }
@@ -274,7 +282,7 @@ impl Agent {
     pub(super) fn create_team(&self, name: String) -> Outcome {
         let id = Uuid::new_v4();
         let epoch = EpochIdentity::generate(id, 1);
-        let team: envv_api::Team = self.with_session(|account, token, keys| {
+        let team = self.with_session(|account, token, keys| {
             let identity = keys.identity.as_ref().ok_or_else(|| {
                 Failure(
                     ErrorCode::Locked,
@@ -288,8 +296,22 @@ impl Agent {
                 "epoch_public_key": epoch.public_key().as_str(),
                 "creator_grant": grant.as_str(),
             });
-            block_on(self.api.post(&account.server, "/teams", Some(token), &body))
+            let team: envv_api::Team =
+                block_on(self.api.post(&account.server, "/teams", Some(token), &body))?;
+            Ok((team, grant))
         })?;
+        let (team, grant) = team;
+        let cached = CachedTeam {
+            fetched_at: Utc::now(),
+            current_epoch: 1,
+            grants: vec![CachedGrant {
+                epoch: 1,
+                grant: grant.as_str().to_owned(),
+            }],
+        };
+        if let Err(e) = cached.save(&self.config.data_dir, id) {
+            tracing::warn!(error = %e, "could not cache the team's grant for offline use");
+        }
         if let Some(keys) = self.inner().keys.as_mut() {
             keys.teams.insert(id, TeamKeyring::new(epoch));
         }
@@ -368,28 +390,74 @@ impl Agent {
                 "the agent is locked; run `envv unlock`".into(),
             )
         })?;
-        let token = Agent::access_token(session, account, &self.api)?;
-        let fetched: TeamKeys = block_on(self.api.get(
-            &account.server,
-            &format!("/teams/{team}/keys"),
-            &token,
-        ))?;
-        let grants = fetched
+        let online = Agent::access_token(session, account, &self.api).and_then(|token| {
+            block_on(self.api.get::<TeamKeys>(
+                &account.server,
+                &format!("/teams/{team}/keys"),
+                &token,
+            ))
+        });
+        let cached = match online {
+            Ok(fetched) => {
+                let cached = CachedTeam {
+                    fetched_at: Utc::now(),
+                    current_epoch: u64::from(fetched.current_epoch),
+                    grants: fetched
+                        .grants
+                        .iter()
+                        .map(|g| CachedGrant {
+                            epoch: u64::from(g.epoch),
+                            grant: g.grant.clone(),
+                        })
+                        .collect(),
+                };
+                if let Err(e) = cached.save(&self.config.data_dir, team) {
+                    tracing::warn!(error = %e, "could not cache the team's grants for offline use");
+                }
+                cached
+            }
+            Err(Failure(ErrorCode::Offline, why)) => self.cached_team(team, &why)?,
+            Err(other) => return Err(other),
+        };
+        let grants = cached
             .grants
             .iter()
-            .map(|g| Ok((u64::from(g.epoch), Grant::parse(&g.grant).map_err(crypto)?)))
+            .map(|g| Ok((g.epoch, Grant::parse(&g.grant).map_err(crypto)?)))
             .collect::<Result<Vec<_>, Failure>>()?;
-        let mut ring =
-            TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
-                .map_err(crypto)?
-                .ok_or_else(|| {
-                    Failure(
-                ErrorCode::Locked,
-                "an admin has not given you this team's key yet; ask one to run `envv team grant`"
-                    .into(),
-            )
-                })?;
-        ring.note_team_epoch(u64::from(fetched.current_epoch));
+        let mut ring = TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
+            .map_err(crypto)?
+            .ok_or_else(|| {
+                Failure(
+                    ErrorCode::Locked,
+                    "an admin has not given you this team's key yet; an admin's unlocked agent grants it".into(),
+                )
+            })?;
+        ring.note_team_epoch(cached.current_epoch);
         Ok(ring)
+    }
+
+    /// The cached grants while the control plane is unreachable, if they
+    /// are not older than the staleness limit; else a fail-closed error.
+    fn cached_team(&self, team: Uuid, why: &str) -> Result<CachedTeam, Failure> {
+        let cached = CachedTeam::load(&self.config.data_dir, team).ok_or_else(|| {
+            Failure(
+                ErrorCode::Offline,
+                format!("{why}, and this machine has no cached key for team {team}"),
+            )
+        })?;
+        let age = Utc::now().signed_duration_since(cached.fetched_at);
+        let limit =
+            chrono::Duration::from_std(self.config.max_staleness).unwrap_or(chrono::Duration::MAX);
+        if age > limit {
+            return Err(Failure(
+                ErrorCode::Offline,
+                format!(
+                    "{why} since at least {}; cached keys older than {} hours are not used; reconnect and run `envv unlock`",
+                    cached.fetched_at.to_rfc3339(),
+                    self.config.max_staleness.as_secs() / 3600
+                ),
+            ));
+        }
+        Ok(cached)
     }
 }

@@ -168,8 +168,16 @@ impl Agent {
     }
 
     /// Locks if the idle or the absolute time is up.
+    ///
+    /// Runs on the runtime, so it never waits for the lock: a request may
+    /// hold it across a call to the control plane whose I/O needs this very
+    /// worker thread. A busy agent is in use anyway; the next tick checks.
     pub(super) fn expire(&self, now: Instant) {
-        let mut inner = self.inner();
+        let mut inner = match self.inner.try_lock() {
+            Ok(inner) => inner,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
         let due = inner.keys.as_ref().is_some_and(|k| {
             now.duration_since(k.last_used) >= self.config.idle_lock
                 || now.duration_since(k.since) >= self.config.max_unlock

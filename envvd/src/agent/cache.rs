@@ -1,0 +1,57 @@
+//! The offline cache of a team's grants: what `GET /teams/{id}/keys` last
+//! answered, 0600 on disk. Grants are encrypted to the user's identity, so
+//! the cache is as safe as the server's copy; it lets a locked-then-unlocked
+//! agent read a team's files with the control plane unreachable, up to a
+//! maximum staleness, after which it fails closed.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct CachedGrant {
+    pub epoch: u64,
+    pub grant: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct CachedTeam {
+    pub fetched_at: DateTime<Utc>,
+    pub current_epoch: u64,
+    pub grants: Vec<CachedGrant>,
+}
+
+fn path(data_dir: &Path, team: Uuid) -> PathBuf {
+    data_dir.join("teams").join(format!("{team}.json"))
+}
+
+impl CachedTeam {
+    pub fn save(&self, data_dir: &Path, team: Uuid) -> std::io::Result<()> {
+        use std::io::Write;
+        let file = path(data_dir, team);
+        if let Some(dir) = file.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
+        let tmp = file.with_extension("json.tmp");
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        out.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+        out.sync_data()?;
+        std::fs::rename(&tmp, &file)
+    }
+
+    pub fn load(data_dir: &Path, team: Uuid) -> Option<CachedTeam> {
+        let bytes = std::fs::read(path(data_dir, team)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
