@@ -607,7 +607,56 @@ async fn retention_deletes_a_prefix_and_the_rest_still_verifies(backend: Backend
     server.stop().await;
 }
 
+/// Two replicas on one database append at once (client batches and key
+/// fetches, which are audited): one chain, no gaps, no fork.
+async fn two_replicas_appending_at_once_keep_one_chain(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let replica = common::process::Replica::start(&server);
+    let owner = server.signup(&unique_email("owner")).await;
+    let team = server.create_team(&owner, "Replicated").await;
+    let bases = [server.url(""), replica.base.clone()];
+    let mut tasks = Vec::new();
+    for round in 0..8 {
+        let base = bases[round % 2].clone();
+        let http = server.http.clone();
+        let token = owner.access.clone();
+        tasks.push(tokio::spawn(async move {
+            let events: Vec<Value> = (0..25).map(|_| event("decrypt", &["K"])).collect();
+            let ingest = http
+                .post(format!("{base}/teams/{team}/audit"))
+                .bearer_auth(&token)
+                .json(&json!({ "events": events }))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            let fetch = http
+                .get(format!("{base}/teams/{team}/keys"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            (ingest.as_u16(), fetch.as_u16())
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), (200, 200));
+    }
+    let chain = export(&server, team, &owner).await;
+    assert_eq!(verify_chain(&chain), Ok(()));
+    assert_eq!(
+        chain.len(),
+        1 + 8 * 25 + 8,
+        "team.create, the events, the key fetches"
+    );
+    assert_eq!(chain.last().map(|e| e.chain_seq), Some(chain.len() as i64));
+    drop(replica);
+    server.stop().await;
+}
+
 on_both_backends!(
+    two_replicas_appending_at_once_keep_one_chain,
     verify_names_the_first_edited_deleted_or_inserted_row,
     a_change_whose_audit_row_fails_is_not_applied,
     each_event_is_stored_once_however_often_it_is_sent,

@@ -363,8 +363,8 @@ macro_rules! impl_sql_helpers {
             }
 
             /// Rows per multi-row INSERT: well under both backends' limits
-            /// on bound parameters.
-            const CHUNK: usize = 500;
+            /// on bound parameters (SQLite 32766, PostgreSQL 65535).
+            const CHUNK: usize = 1000;
 
             /// Appends `items` after `head` (from [`lock_chain`], in this
             /// transaction), counts them per day and action, indexes their
@@ -426,7 +426,7 @@ macro_rules! impl_sql_helpers {
                     });
                     q.build().execute(&mut *conn).await.map_err($crate::store::sql::conflict)?;
                 }
-                for chunk in names.chunks(CHUNK) {
+                for chunk in names.chunks(2 * CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO audit_secrets (team_id, chain_seq, name) ",
                     );

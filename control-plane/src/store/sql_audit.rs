@@ -269,19 +269,26 @@ macro_rules! impl_audit_store {
                         // Chain order follows `recorded_at`, so this is a
                         // prefix of the chain; the first remaining row's
                         // `prev_hash` anchors what is left.
-                        let last: Option<(Option<i64>,)> = sqlx::query_as(
-                            "SELECT MAX(chain_seq) FROM audit_events \
-                             WHERE team_id = $1 AND recorded_at < $2",
+                        // The first row kept, walking the chain from its
+                        // start: only the rows to delete are read.
+                        let first_kept: Option<(i64, bool)> = sqlx::query_as(
+                            "SELECT chain_seq, recorded_at < $2 FROM audit_events \
+                             WHERE team_id = $1 AND chain_seq IS NOT NULL \
+                             AND (recorded_at >= $2 OR chain_seq = \
+                               (SELECT MAX(chain_seq) FROM audit_events WHERE team_id = $1)) \
+                             ORDER BY chain_seq LIMIT 1",
                         )
                         .bind(team)
                         .bind(cutoff)
                         .fetch_optional(&self.pool)
                         .await?;
-                        let Some(last) = last.and_then(|(s,)| s) else {
-                            continue;
+                        // The head itself may be old: then everything goes.
+                        let keep_from = match first_kept {
+                            None => continue,
+                            Some((seq, true)) => seq + 1,
+                            Some((seq, false)) => seq,
                         };
                         let mut tx = self.begin_write().await?;
-                        let keep_from = last + 1;
                         let done = sqlx::query(
                             "DELETE FROM audit_events WHERE team_id = $1 AND chain_seq < $2",
                         )
