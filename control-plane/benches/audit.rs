@@ -78,6 +78,7 @@ fn batch(actors: &[Uuid], n: usize, start: usize, per_team: usize) -> Vec<ChainI
                 occurred_at: store::now()
                     .min(base + chrono::Duration::milliseconds(step_ms * i as i64)),
                 secret_names: names,
+                env: Some("prod".into()),
             }
         })
         .collect()

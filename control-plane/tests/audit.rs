@@ -532,6 +532,8 @@ async fn queries_filter_and_page_and_exposure_lists_decrypted_names(backend: Bac
     );
     let db_url = &exposure["secrets"][1];
     assert_eq!(db_url["count"], 2);
+    assert_eq!(exposure["secrets"][2]["env"], "prod", "{exposure}");
+    assert_eq!(db_url["env"], Value::Null);
     server.stop().await;
 }
 

@@ -145,13 +145,13 @@ macro_rules! impl_audit_store {
                     team: Uuid,
                     user: Uuid,
                 ) -> Result<Vec<ExposedSecret>, StoreError> {
-                    let rows: Vec<(String, DateTime<Utc>, DateTime<Utc>, i64)> = sqlx::query_as(
-                        "SELECT s.name, MIN(e.occurred_at), MAX(e.occurred_at), COUNT(*) \
+                    let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, i64)> = sqlx::query_as(
+                        "SELECT s.name, s.env, MIN(e.occurred_at), MAX(e.occurred_at), COUNT(*) \
                          FROM audit_events e JOIN audit_secrets s \
                            ON s.team_id = e.team_id AND s.chain_seq = e.chain_seq \
                          WHERE e.team_id = $1 AND e.actor_id = $2 \
                            AND e.action IN ('decrypt', 'exec') \
-                         GROUP BY s.name ORDER BY s.name",
+                         GROUP BY s.name, s.env ORDER BY s.name, s.env",
                     )
                     .bind(team)
                     .bind(user)
@@ -159,9 +159,9 @@ macro_rules! impl_audit_store {
                     .await?;
                     Ok(rows
                         .into_iter()
-                        .map(|(name, first_at, last_at, count)| ExposedSecret {
+                        .map(|(name, env, first_at, last_at, count)| ExposedSecret {
                             name,
-                            env: None,
+                            env: (!env.is_empty()).then_some(env),
                             first_at,
                             last_at,
                             count: u64::try_from(count).unwrap_or(0),
