@@ -8,7 +8,9 @@
 //! ENVV_BENCH_EVENTS=100000 cargo bench ...                         # a smaller trail
 //! ```
 //! Seeding goes through the real ingestion path (chain hashes, secret
-//! index, usage counters), so its rate is the ingestion figure.
+//! index, usage counters), so its rate is the store's ingestion figure.
+//! Last, the same through HTTP: `POST /teams/{id}/audit` on an in-process
+//! server (JSON parsing, validation, authentication included).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +95,7 @@ async fn run(url: &str) {
     let total = env_usize("ENVV_BENCH_EVENTS", 1_000_000);
     let store: Arc<dyn Store> = store::connect(url).await.expect("open store");
     let mut teams = Vec::new();
+    let mut owners = Vec::new();
     for t in 0..TEAMS {
         let owner = user(&*store, t).await;
         let team = Uuid::new_v4();
@@ -113,6 +116,7 @@ async fn run(url: &str) {
             )
             .await
             .expect("create team");
+        owners.push(owner);
         let mut actors = vec![owner];
         for _ in 0..4 {
             actors.push(Uuid::new_v4());
@@ -196,6 +200,79 @@ async fn run(url: &str) {
             times[times.len() - 1]
         );
     }
+    http_ingest(store, &teams, &owners).await;
+}
+
+/// Batches of 1000 client events as JSON, two clients on different teams.
+async fn http_ingest(store: Arc<dyn Store>, teams: &[(Uuid, Vec<Uuid>)], owners: &[Uuid]) {
+    let http_events = env_usize("ENVV_BENCH_HTTP_EVENTS", 100_000);
+    let state = control_plane::AppState::new(
+        store,
+        control_plane::Config::new(control_plane::tokens::SigningKey::generate()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(control_plane::serve(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let batches = http_events / BATCH;
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for half in 0..2 {
+        let (http, base, state) = (http.clone(), base.clone(), state.clone());
+        let mine: Vec<(Uuid, Uuid)> = teams
+            .iter()
+            .zip(owners)
+            .map(|((team, _), owner)| (*team, *owner))
+            .skip(half)
+            .step_by(2)
+            .collect();
+        clients.push(tokio::spawn(async move {
+            for b in (half..batches).step_by(2) {
+                let (team, owner) = mine[(b / 2) % mine.len()];
+                let token = state
+                    .keys
+                    .issue_access(owner, Uuid::new_v4())
+                    .expect("token");
+                let events: Vec<serde_json::Value> = (0..BATCH)
+                    .map(|i| {
+                        serde_json::json!({
+                            "id": Uuid::new_v4(),
+                            "action": ACTIONS[i % ACTIONS.len()],
+                            "occurred_at": Utc::now(),
+                            "secret_names": [format!("SECRET_{}", i % 50), "API_KEY"],
+                            "env": "prod",
+                        })
+                    })
+                    .collect();
+                let status = http
+                    .post(format!("{base}/teams/{team}/audit"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({ "events": events }))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status();
+                assert_eq!(status, 200);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.expect("client");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "http ingest: {} events in {:.1} s = {:.0} events/s (POST /teams/{{id}}/audit, batches of {BATCH}, 2 clients)",
+        batches * BATCH,
+        elapsed.as_secs_f64(),
+        (batches * BATCH) as f64 / elapsed.as_secs_f64()
+    );
+    let _ = stop.send(());
+    let _ = server.await;
 }
 
 fn main() {
