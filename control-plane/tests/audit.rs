@@ -532,6 +532,8 @@ async fn queries_filter_and_page_and_exposure_lists_decrypted_names(backend: Bac
     );
     let db_url = &exposure["secrets"][1];
     assert_eq!(db_url["count"], 2);
+    assert_eq!(exposure["secrets"][2]["env"], "prod", "{exposure}");
+    assert_eq!(db_url["env"], Value::Null);
     server.stop().await;
 }
 
@@ -607,7 +609,181 @@ async fn retention_deletes_a_prefix_and_the_rest_still_verifies(backend: Backend
     server.stop().await;
 }
 
+/// Two replicas on one database append at once (client batches and key
+/// fetches, which are audited): one chain, no gaps, no fork.
+async fn two_replicas_appending_at_once_keep_one_chain(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let replica = common::process::Replica::start(&server);
+    let owner = server.signup(&unique_email("owner")).await;
+    let team = server.create_team(&owner, "Replicated").await;
+    let bases = [server.url(""), replica.base.clone()];
+    let mut tasks = Vec::new();
+    for round in 0..8 {
+        let base = bases[round % 2].clone();
+        let http = server.http.clone();
+        let token = owner.access.clone();
+        tasks.push(tokio::spawn(async move {
+            let events: Vec<Value> = (0..25).map(|_| event("decrypt", &["K"])).collect();
+            let ingest = http
+                .post(format!("{base}/teams/{team}/audit"))
+                .bearer_auth(&token)
+                .json(&json!({ "events": events }))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            let fetch = http
+                .get(format!("{base}/teams/{team}/keys"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            (ingest.as_u16(), fetch.as_u16())
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), (200, 200));
+    }
+    let chain = export(&server, team, &owner).await;
+    assert_eq!(verify_chain(&chain), Ok(()));
+    assert_eq!(
+        chain.len(),
+        1 + 8 * 25 + 8,
+        "team.create, the events, the key fetches"
+    );
+    assert_eq!(chain.last().map(|e| e.chain_seq), Some(chain.len() as i64));
+    drop(replica);
+    server.stop().await;
+}
+
+/// A minimal RFC 4180 reader: quoted fields, doubled quotes, newlines in quotes.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let (mut row, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+fn entry_from_csv(row: &[String]) -> AuditEntry {
+    let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
+    AuditEntry {
+        team_id: row[0].parse().unwrap(),
+        chain_seq: row[1].parse().unwrap(),
+        event_id: row[2].parse().unwrap(),
+        actor_id: opt(&row[3]).map(|a| a.parse().unwrap()),
+        action: row[4].clone(),
+        target: opt(&row[5]),
+        details: serde_json::from_str(&row[6]).unwrap(),
+        occurred_at: row[7].parse().unwrap(),
+        prev_hash: row[8].clone(),
+        hash: row[9].clone(),
+    }
+}
+
+/// Exports run over several pages and verify as JSON lines and as CSV.
+async fn exports_span_pages_and_verify_in_both_formats(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.signup(&unique_email("owner")).await;
+    let member = server.signup(&unique_email("member")).await;
+    let team = server.create_team(&owner, "Exported, \"quoted\"").await;
+    server.add_member(team, &owner, &member, Role::Member).await;
+    for _ in 0..3 {
+        let events: Vec<Value> = (0..800).map(|_| event("decrypt", &["A", "B"])).collect();
+        ingest(&server, team, &member, &events).await;
+    }
+    let jsonl = export(&server, team, &member).await;
+    assert_eq!(
+        jsonl.len(),
+        1 + 2 + 2400,
+        "team.create, invite, join, the events"
+    );
+    assert_eq!(verify_chain(&jsonl), Ok(()));
+
+    let resp = server
+        .http
+        .get(server.url(&format!("/teams/{team}/audit/export?format=csv")))
+        .bearer_auth(&member.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let rows = parse_csv(&resp.text().await.unwrap());
+    assert_eq!(rows[0][0], "team_id");
+    let csv: Vec<AuditEntry> = rows[1..].iter().map(|r| entry_from_csv(r)).collect();
+    assert_eq!(csv, jsonl);
+    assert_eq!(verify_chain(&csv), Ok(()));
+    let (status, _) = server
+        .get(
+            &format!("/teams/{team}/audit/export?format=xml"),
+            &member.access,
+        )
+        .await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+/// Secrets live in clients' files: an over-limit count is kept, flagged
+/// and answered with a warning naming the plan and the limit.
+async fn secret_counts_over_the_plan_are_flagged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.signup(&unique_email("owner")).await;
+    let team = server.create_team(&owner, "Counted").await;
+    let (status, _) = server
+        .post(
+            &format!("/teams/{team}/billing"),
+            Some(&owner.access),
+            json!({ "plan": "free", "billing_email": "pay@example.com" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut within = event("set", &["A"]);
+    within["secret_count"] = json!(50);
+    let answer = ingest(&server, team, &owner, &[within]).await;
+    assert!(answer.get("plan_warning").is_none(), "{answer}");
+    let mut over = event("import", &["B"]);
+    over["secret_count"] = json!(51);
+    let answer = ingest(&server, team, &owner, &[over]).await;
+    let warning = answer["plan_warning"].as_str().expect("a warning");
+    assert!(
+        warning.contains("free") && warning.contains("50 secrets"),
+        "{warning}"
+    );
+    let chain = export(&server, team, &owner).await;
+    assert_eq!(chain.last().unwrap().details["over_plan_limit"], true);
+    let (_, usage) = server
+        .get(&format!("/teams/{team}/usage"), &owner.access)
+        .await;
+    assert_eq!(usage["secrets"], 51);
+    assert_eq!(usage["limits"]["max_secrets"], 50);
+    server.stop().await;
+}
+
 on_both_backends!(
+    exports_span_pages_and_verify_in_both_formats,
+    secret_counts_over_the_plan_are_flagged,
+    two_replicas_appending_at_once_keep_one_chain,
     verify_names_the_first_edited_deleted_or_inserted_row,
     a_change_whose_audit_row_fails_is_not_applied,
     each_event_is_stored_once_however_often_it_is_sent,

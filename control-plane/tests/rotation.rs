@@ -237,6 +237,9 @@ async fn connections_dropped_mid_transaction_roll_back_cleanly() {
         .await
         .unwrap();
     drop(blocker);
+    // A restart takes longer than the pool's idle-ping threshold
+    // (`PING_IF_IDLE_FOR`): the dead connections are pinged and replaced.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut ring = server
         .keyring(&owner, team)
         .await

@@ -80,7 +80,7 @@ fn client_item(
     names.dedup();
     let mut details = serde_json::Map::new();
     details.insert("secret_names".into(), json!(names));
-    if let Some(env) = e.env {
+    if let Some(env) = &e.env {
         details.insert("env".into(), json!(env));
     }
     if let Some(hash) = e.path_hash {
@@ -100,6 +100,7 @@ fn client_item(
         details: serde_json::Value::Object(details),
         occurred_at: e.occurred_at.trunc_subsecs(6),
         secret_names: names,
+        env: e.env,
     })
 }
 

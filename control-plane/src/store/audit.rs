@@ -19,6 +19,8 @@ pub struct ChainItem {
     pub occurred_at: DateTime<Utc>,
     /// Indexed for the secret filter and the exposure report.
     pub secret_names: Vec<String>,
+    /// The environment the names belong to (`None`: the default file).
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -315,6 +315,7 @@ macro_rules! impl_sql_helpers {
                         details: event.details,
                         occurred_at: now,
                         secret_names: Vec::new(),
+                        env: None,
                     };
                     let head = lock_chain(conn, team, now).await?;
                     append_chain(conn, team, head, vec![item], now).await?;
@@ -363,8 +364,8 @@ macro_rules! impl_sql_helpers {
             }
 
             /// Rows per multi-row INSERT: well under both backends' limits
-            /// on bound parameters.
-            const CHUNK: usize = 500;
+            /// on bound parameters (SQLite 32766, PostgreSQL 65535).
+            const CHUNK: usize = 1000;
 
             /// Appends `items` after `head` (from [`lock_chain`], in this
             /// transaction), counts them per day and action, indexes their
@@ -381,7 +382,7 @@ macro_rules! impl_sql_helpers {
                 }
                 let (mut seq, mut prev) = head;
                 let mut rows = Vec::with_capacity(items.len());
-                let mut names: Vec<(i64, String)> = Vec::new();
+                let mut names: Vec<(i64, String, String)> = Vec::new();
                 let mut counts: std::collections::BTreeMap<(chrono::NaiveDate, String), i64> =
                     Default::default();
                 for item in items {
@@ -402,7 +403,8 @@ macro_rules! impl_sql_helpers {
                     *counts
                         .entry((entry.occurred_at.date_naive(), entry.action.clone()))
                         .or_default() += 1;
-                    names.extend(item.secret_names.into_iter().map(|n| (seq, n)));
+                    let env = item.env.unwrap_or_default();
+                    names.extend(item.secret_names.into_iter().map(|n| (seq, n, env.clone())));
                     rows.push((entry, prev, hash));
                     prev = hash;
                 }
@@ -426,12 +428,15 @@ macro_rules! impl_sql_helpers {
                     });
                     q.build().execute(&mut *conn).await.map_err($crate::store::sql::conflict)?;
                 }
-                for chunk in names.chunks(CHUNK) {
+                for chunk in names.chunks(2 * CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO audit_secrets (team_id, chain_seq, name) ",
+                        "INSERT INTO audit_secrets (team_id, chain_seq, name, env) ",
                     );
-                    q.push_values(chunk, |mut b, (seq, name)| {
-                        b.push_bind(team).push_bind(*seq).push_bind(name.clone());
+                    q.push_values(chunk, |mut b, (seq, name, env)| {
+                        b.push_bind(team)
+                            .push_bind(*seq)
+                            .push_bind(name.clone())
+                            .push_bind(env.clone());
                     });
                     q.push(" ON CONFLICT DO NOTHING");
                     q.build().execute(&mut *conn).await?;

@@ -145,13 +145,13 @@ macro_rules! impl_audit_store {
                     team: Uuid,
                     user: Uuid,
                 ) -> Result<Vec<ExposedSecret>, StoreError> {
-                    let rows: Vec<(String, DateTime<Utc>, DateTime<Utc>, i64)> = sqlx::query_as(
-                        "SELECT s.name, MIN(e.occurred_at), MAX(e.occurred_at), COUNT(*) \
+                    let rows: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, i64)> = sqlx::query_as(
+                        "SELECT s.name, s.env, MIN(e.occurred_at), MAX(e.occurred_at), COUNT(*) \
                          FROM audit_events e JOIN audit_secrets s \
                            ON s.team_id = e.team_id AND s.chain_seq = e.chain_seq \
                          WHERE e.team_id = $1 AND e.actor_id = $2 \
                            AND e.action IN ('decrypt', 'exec') \
-                         GROUP BY s.name ORDER BY s.name",
+                         GROUP BY s.name, s.env ORDER BY s.name, s.env",
                     )
                     .bind(team)
                     .bind(user)
@@ -159,9 +159,9 @@ macro_rules! impl_audit_store {
                     .await?;
                     Ok(rows
                         .into_iter()
-                        .map(|(name, first_at, last_at, count)| ExposedSecret {
+                        .map(|(name, env, first_at, last_at, count)| ExposedSecret {
                             name,
-                            env: None,
+                            env: (!env.is_empty()).then_some(env),
                             first_at,
                             last_at,
                             count: u64::try_from(count).unwrap_or(0),
@@ -269,19 +269,26 @@ macro_rules! impl_audit_store {
                         // Chain order follows `recorded_at`, so this is a
                         // prefix of the chain; the first remaining row's
                         // `prev_hash` anchors what is left.
-                        let last: Option<(Option<i64>,)> = sqlx::query_as(
-                            "SELECT MAX(chain_seq) FROM audit_events \
-                             WHERE team_id = $1 AND recorded_at < $2",
+                        // The first row kept, walking the chain from its
+                        // start: only the rows to delete are read.
+                        let first_kept: Option<(i64, bool)> = sqlx::query_as(
+                            "SELECT chain_seq, recorded_at < $2 FROM audit_events \
+                             WHERE team_id = $1 AND chain_seq IS NOT NULL \
+                             AND (recorded_at >= $2 OR chain_seq = \
+                               (SELECT MAX(chain_seq) FROM audit_events WHERE team_id = $1)) \
+                             ORDER BY chain_seq LIMIT 1",
                         )
                         .bind(team)
                         .bind(cutoff)
                         .fetch_optional(&self.pool)
                         .await?;
-                        let Some(last) = last.and_then(|(s,)| s) else {
-                            continue;
+                        // The head itself may be old: then everything goes.
+                        let keep_from = match first_kept {
+                            None => continue,
+                            Some((seq, true)) => seq + 1,
+                            Some((seq, false)) => seq,
                         };
                         let mut tx = self.begin_write().await?;
-                        let keep_from = last + 1;
                         let done = sqlx::query(
                             "DELETE FROM audit_events WHERE team_id = $1 AND chain_seq < $2",
                         )
