@@ -641,3 +641,104 @@ fn offline_reads_use_cached_keys_until_they_are_too_old() {
         "{err}"
     );
 }
+
+#[test]
+fn the_agent_talks_to_a_control_plane_over_https() {
+    let home = tempfile::tempdir().unwrap();
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (home.path().join("cert.pem"), home.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _control_plane = Process(
+        Command::new(control_plane_binary())
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+            ])
+            .arg(format!("sqlite:{}", home.path().join("cp.db").display()))
+            .arg("--signing-key-file")
+            .arg(home.path().join("cp-key"))
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the control plane", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let socket = home.path().join("run/envv/agent.sock");
+    let _agent = Process(
+        Command::new(env!("CARGO_BIN_EXE_envvd"))
+            .arg("--socket")
+            .arg(&socket)
+            .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            // The self-signed certificate is the one root this agent trusts
+            // beyond the system's.
+            .env("ENVV_SERVER_CA", &cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the agent", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let https = format!("https://localhost:{port}");
+    let answer = client.request(&Request::Signup {
+        server: https.clone(),
+        email: "tls@example.com".into(),
+        name: "TLS".into(),
+        password: Secret::new(PASSWORD),
+    });
+    assert!(matches!(answer, Ok(Response::Account(_))), "{answer:?}");
+    assert!(matches!(
+        client.request(&Request::ListTeams),
+        Ok(Response::Teams { .. })
+    ));
+
+    // An agent that doesn't trust that certificate refuses the server.
+    let untrusting_socket = home.path().join("run2/envv/agent.sock");
+    let _untrusting = Process(
+        Command::new(env!("CARGO_BIN_EXE_envvd"))
+            .arg("--socket")
+            .arg(&untrusting_socket)
+            .env("XDG_DATA_HOME", home.path().join("data2"))
+            .env_remove("ENVV_SERVER_CA")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the agent", || {
+        std::os::unix::net::UnixStream::connect(&untrusting_socket).is_ok()
+    });
+    let mut client = Client::connect(&untrusting_socket, "test").unwrap();
+    let refused = client.request(&Request::Login {
+        server: https,
+        email: "tls@example.com".into(),
+        password: Secret::new(PASSWORD),
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(IpcError::Agent {
+                code: ErrorCode::Offline,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}

@@ -123,14 +123,32 @@ pub(super) struct Api {
 }
 
 impl Api {
+    /// HTTPS verifies the server against the system's roots, plus the PEM
+    /// certificate at `$ENVV_SERVER_CA` if set (a private CA, or a
+    /// self-signed control plane).
     pub fn new() -> Api {
-        Api {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .connect_timeout(Duration::from_secs(5))
-                .build()
-                .unwrap_or_default(),
+        // The process-wide provider reqwest's rustls uses; a second call
+        // finds it installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(path) = std::env::var_os("ENVV_SERVER_CA") {
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+            {
+                Ok(ca) => builder = builder.add_root_certificate(ca),
+                Err(e) => {
+                    tracing::warn!(path = %Path::new(&path).display(), error = e, "ignoring ENVV_SERVER_CA")
+                }
+            }
         }
+        let http = builder.build().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "HTTP client set-up failed; using defaults");
+            reqwest::Client::new()
+        });
+        Api { http }
     }
 
     pub async fn get<R: DeserializeOwned>(
@@ -225,9 +243,15 @@ fn offline(server: &str, e: &reqwest::Error) -> Failure {
     } else {
         "is unreachable"
     };
+    // The innermost cause says what happened (refused, DNS, an untrusted
+    // certificate); it never holds request data.
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
     Failure(
         ErrorCode::Offline,
-        format!("the control plane at {server} {why}"),
+        format!("the control plane at {server} {why} ({cause})"),
     )
 }
 
