@@ -3,10 +3,12 @@
 use std::io::Write;
 
 use proto_ipc::socket::socket_path;
-use proto_ipc::{AgentStatus, IpcError, Request, Response};
+use proto_ipc::{AgentStatus, IpcError, Mode, Request, Response};
 use rustix::process::Pid;
 use serde::Serialize;
 
+use crate::account;
+use crate::cli::PasswordArgs;
 use crate::connect::{self, connect_existing};
 use crate::error::{Failure, exit, from_ipc};
 use crate::unexpected;
@@ -104,9 +106,10 @@ pub fn status(json: bool) -> Result<(), Failure> {
 
 fn human(s: &AgentStatus, socket: &str) -> String {
     let secs = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), |t| format!("{t} s"));
-    let mode = match s.mode {
-        proto_ipc::Mode::Local => "local (personal key, no account)",
-        proto_ipc::Mode::Account => "account",
+    let mode = match (s.mode, &s.account) {
+        (Mode::Account, Some(a)) => format!("account ({} on {})", a.email, a.server),
+        (Mode::Account, None) => "account".to_owned(),
+        (Mode::Local, _) => "local (personal key, no account)".to_owned(),
     };
     format!(
         "agent:          running, pid {}\n\
@@ -141,10 +144,20 @@ pub fn lock() -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn unlock() -> Result<(), Failure> {
+/// In account mode the password unlocks the identity key; a local agent's
+/// personal key needs none.
+pub fn unlock(args: &PasswordArgs) -> Result<(), Failure> {
     let mut client = connect::connect()?;
+    let mode = match client.request(&Request::Status).map_err(from_ipc)? {
+        Response::Status(status) => status.mode,
+        _ => return Err(unexpected("status")),
+    };
+    let password = match mode {
+        Mode::Account => Some(account::password_from(args, false)?),
+        Mode::Local => None,
+    };
     client
-        .request(&Request::Unlock { password: None })
+        .request(&Request::Unlock { password })
         .map_err(from_ipc)?;
     eprintln!("unlocked");
     Ok(())

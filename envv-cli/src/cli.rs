@@ -37,8 +37,15 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Make this directory an envv project, encrypted to your personal key.
-    Init,
+    /// Make this directory an envv project.
+    ///
+    /// Logged in, its files are encrypted to a team (`--team`, else the
+    /// current team, else your only team); with no account, to your
+    /// personal key on this machine.
+    Init {
+        #[command(flatten)]
+        team: TeamArg,
+    },
     /// Set a secret.
     ///
     /// Without VALUE, prompts for it (no echo) or reads `--stdin`, so the
@@ -79,8 +86,24 @@ pub enum Command {
     Agent(AgentCommand),
     /// Make the agent forget its keys and decrypted values.
     Lock,
-    /// Load the keys into the agent again.
-    Unlock,
+    /// Load the keys into the agent again (with an account, your password).
+    Unlock(PasswordArgs),
+    /// Sign up, log in, log out, show who you are.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Create teams, invite, grant, change roles, remove members.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Move the team to a new key and re-encrypt this project's files.
+    ///
+    /// Run it after removing a member: the removed member's key opens none
+    /// of the re-encrypted files.
+    Rotate {
+        #[command(flatten)]
+        team: TeamArg,
+    },
+    /// Query, export or verify the team's audit trail.
+    Audit(AuditArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -134,6 +157,198 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where a password comes from: `$ENVV_PASSWORD`, else `--password-stdin`,
+/// else a prompt without echo. Never from the command line.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `--team`: a team's id or name. Defaults to the current team (`envv team
+/// switch`), else the project's team, else your only team.
+#[derive(Debug, Args)]
+pub struct TeamArg {
+    #[arg(long, value_name = "ID|NAME")]
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArg {
+    /// The control plane.
+    #[arg(
+        long,
+        env = "ENVV_SERVER",
+        default_value = "http://127.0.0.1:8420",
+        value_name = "URL"
+    )]
+    pub server: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Create an account (a key pair is made on this machine) and unlock.
+    Signup {
+        #[arg(long)]
+        email: String,
+        /// Your name, as your team sees it (default: the email's user part).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        server: ServerArg,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Log in on this machine and unlock.
+    Login {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        server: ServerArg,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// End the session and forget the account on this machine.
+    Logout,
+    /// The account the agent holds.
+    Whoami {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create a team with you as its owner, and make it the current team.
+    Create { name: String },
+    /// Your teams.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A team's members, roles, and who holds the key.
+    Members {
+        #[command(flatten)]
+        team: TeamArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invite someone: prints only the invite code, to hand over out of band.
+    Invite {
+        email: String,
+        #[arg(long, value_enum, default_value_t = Role::Member)]
+        role: Role,
+        #[command(flatten)]
+        team: TeamArg,
+        /// `{"code": …, "invite_id": …}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join a team with an invite code.
+    Join {
+        /// The code; prefer `--stdin` to keep it out of your shell history.
+        #[arg(required_unless_present = "stdin", conflicts_with = "stdin")]
+        code: Option<String>,
+        /// Read the code from stdin.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Grant the team key to newcomers now, after checking their proofs.
+    Grant {
+        #[command(flatten)]
+        team: TeamArg,
+    },
+    /// Change a member's role.
+    Role {
+        #[arg(value_name = "USER_OR_EMAIL")]
+        user: String,
+        #[arg(value_enum)]
+        role: Role,
+        #[command(flatten)]
+        team: TeamArg,
+    },
+    /// Remove a member (their key fetches stop at once); then run `envv rotate`.
+    Remove {
+        #[arg(value_name = "USER_OR_EMAIL")]
+        user: String,
+        /// Don't ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        team: TeamArg,
+    },
+    /// Make a team the default for team commands and `envv init`.
+    Switch {
+        #[arg(value_name = "ID|NAME")]
+        team: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[command(flatten)]
+    pub team: TeamArg,
+    /// Only this action (`set`, `exec`, `team.create`, …).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only this actor (user id or a member's email).
+    #[arg(long, value_name = "ID|EMAIL")]
+    pub actor: Option<String>,
+    /// Only events about this secret name.
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+    /// From this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Up to this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// At most this many events (default 100; with `--export`, all).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// One JSON array of events.
+    #[arg(long, conflicts_with = "export")]
+    pub json: bool,
+    /// Print every matching event as JSON lines or CSV.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub export: Option<AuditExport>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the trail's hash chain on this machine.
+    Verify {
+        #[command(flatten)]
+        team: TeamArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditExport {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -190,6 +190,9 @@ fn spawn_detached(agent: &Path, socket: &Path) -> Result<(), Failure> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
+        // A password meant for this envv must not live on in the agent's
+        // environment (`/proc/PID/environ`).
+        .env_remove("ENVV_PASSWORD")
         .status()
         .map_err(|e| {
             Failure::new(

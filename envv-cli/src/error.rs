@@ -21,6 +21,12 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 5;
     /// A file failed to verify: tampered with, or encrypted to another key.
     pub const VERIFY: u8 = 6;
+    /// The control plane is unreachable (and the cache can't stand in).
+    pub const OFFLINE: u8 = 7;
+    /// No account on this machine, or the session or password was refused.
+    pub const NOT_LOGGED_IN: u8 = 8;
+    /// Your role doesn't allow it, or you aren't in that team.
+    pub const FORBIDDEN: u8 = 9;
     /// `exec`: the command exists but can't be run (as shells do).
     pub const CANNOT_EXECUTE: u8 = 126;
     /// `exec`: no such command (as shells do).
@@ -88,6 +94,14 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
         ErrorCode::Locked => Failure::new(exit::LOCKED, "the agent is locked; run `envv unlock`"),
         ErrorCode::NotFound => Failure::new(exit::NOT_FOUND, message),
         ErrorCode::Invalid => Failure::new(exit::USAGE, message),
+        // A file at a key epoch newer than the agent's keys: a rotation.
+        ErrorCode::Crypto if message.contains("newer than") => Failure::new(
+            exit::VERIFY,
+            format!(
+                "{message}; the team's key was rotated: run `envv lock`, then `envv unlock` \
+                 to fetch the new key"
+            ),
+        ),
         ErrorCode::Crypto => Failure::new(
             exit::VERIFY,
             format!(
@@ -95,13 +109,24 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
                  (restore it from version control)"
             ),
         ),
-        ErrorCode::NotLoggedIn => Failure::new(exit::ERROR, message),
-        ErrorCode::Offline
-        | ErrorCode::Forbidden
-        | ErrorCode::Conflict
-        | ErrorCode::Server
-        | ErrorCode::Io
-        | ErrorCode::Internal => Failure::new(exit::ERROR, message),
+        ErrorCode::NotLoggedIn if message.contains("envv auth") => {
+            Failure::new(exit::NOT_LOGGED_IN, message)
+        }
+        ErrorCode::NotLoggedIn => Failure::new(
+            exit::NOT_LOGGED_IN,
+            format!("{message}; run `envv auth login`"),
+        ),
+        ErrorCode::Offline if message.contains("unreachable") => {
+            Failure::new(exit::OFFLINE, message)
+        }
+        ErrorCode::Offline => Failure::new(
+            exit::OFFLINE,
+            format!("offline, the control plane is unreachable: {message}"),
+        ),
+        ErrorCode::Forbidden => Failure::new(exit::FORBIDDEN, message),
+        ErrorCode::Conflict | ErrorCode::Server | ErrorCode::Io | ErrorCode::Internal => {
+            Failure::new(exit::ERROR, message)
+        }
     }
 }
 
@@ -146,6 +171,27 @@ mod tests {
             ),
             (
                 IpcError::Agent {
+                    code: ErrorCode::Offline,
+                    message: "the control plane at http://x is unreachable".into(),
+                },
+                exit::OFFLINE,
+            ),
+            (
+                IpcError::Agent {
+                    code: ErrorCode::NotLoggedIn,
+                    message: "session expired".into(),
+                },
+                exit::NOT_LOGGED_IN,
+            ),
+            (
+                IpcError::Agent {
+                    code: ErrorCode::Forbidden,
+                    message: "admins only".into(),
+                },
+                exit::FORBIDDEN,
+            ),
+            (
+                IpcError::Agent {
                     code: ErrorCode::Invalid,
                     message: "bad name".into(),
                 },
@@ -160,5 +206,17 @@ mod tests {
     #[test]
     fn locked_names_the_next_step() {
         assert!(from_ipc(IpcError::Locked).message.contains("envv unlock"));
+    }
+
+    #[test]
+    fn not_logged_in_names_the_next_step() {
+        let failure = from_ipc(IpcError::Agent {
+            code: ErrorCode::NotLoggedIn,
+            message: "the session expired.".into(),
+        });
+        assert_eq!(
+            failure.message,
+            "the session expired; run `envv auth login`"
+        );
     }
 }

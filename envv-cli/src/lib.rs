@@ -5,13 +5,17 @@
 //! nothing; `envv exec` asks the warm agent for the secrets and replaces
 //! itself with the command.
 
+mod account;
 mod agent;
+mod audit;
 pub mod cli;
+mod config;
 mod connect;
 pub mod error;
 mod exec;
 mod format;
 mod secrets;
+mod team;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -42,7 +46,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     // Only commands about a project look for one.
     let ctx = || Context::new(&global);
     match command {
-        Command::Init => secrets::init(&ctx()?),
+        Command::Init { team } => secrets::init(&ctx()?, &team),
         Command::Set(args) => secrets::set(&ctx()?, args),
         Command::Get(args) => secrets::get(&ctx()?, args),
         Command::Unset { name } => secrets::unset(&ctx()?, name),
@@ -54,7 +58,20 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Agent(AgentCommand::Stop) => agent::stop(),
         Command::Agent(AgentCommand::Status { json }) => agent::status(json),
         Command::Lock => agent::lock(),
-        Command::Unlock => agent::unlock(),
+        Command::Unlock(password) => agent::unlock(&password),
+        Command::Auth(command) => account::run(command),
+        Command::Team(command) => {
+            ctx()?;
+            team::run(command)
+        }
+        Command::Rotate { team } => {
+            ctx()?;
+            team::rotate(&team)
+        }
+        Command::Audit(args) => {
+            ctx()?;
+            audit::run(args)
+        }
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "envv", &mut std::io::stdout());
@@ -149,6 +166,11 @@ impl Context {
             _ => Err(unexpected("read")),
         }
     }
+}
+
+/// One request to the agent (started if needed).
+pub(crate) fn ask(request: &Request) -> Result<Response, Failure> {
+    connect::connect()?.request(request).map_err(from_ipc)
 }
 
 pub(crate) fn unexpected(request: &'static str) -> Failure {

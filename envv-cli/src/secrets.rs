@@ -5,21 +5,27 @@ use std::io::{self, IsTerminal, Read, Write};
 use proto_ipc::{ReadPurpose, Request, Response, Secret};
 use zeroize::Zeroizing;
 
-use crate::cli::{ExportFormat, GetArgs, SetArgs};
+use crate::cli::{ExportFormat, GetArgs, SetArgs, TeamArg};
 use crate::error::{Failure, exit};
 use crate::format;
-use crate::{Context, unexpected};
+use crate::{Context, config, team, unexpected};
 
-pub fn init(ctx: &Context) -> Result<(), Failure> {
+/// Binds the directory: to `--team` or the current team when given, else
+/// (the agent decides) to the only team in account mode or the personal key.
+pub fn init(ctx: &Context, arg: &TeamArg) -> Result<(), Failure> {
+    let team = match &arg.team {
+        Some(_) => Some(team::resolve(arg, team::Default::CurrentFirst)?),
+        None => config::current_team(),
+    };
     let response = ctx.request(&Request::Init {
         dir: ctx.dir.clone(),
-        team: None,
+        team,
     })?;
     let Response::Project { root, team } = response else {
         return Err(unexpected("init"));
     };
     println!(
-        "envv project at {} (its files are encrypted to key {team})",
+        "envv project at {} (its files are encrypted to {team})",
         root.display()
     );
     println!("next: `envv set KEY value`, then `envv exec -- your-command`");

@@ -110,3 +110,40 @@ fn a_prompted_value_is_not_echoed() {
     assert!(!shown.contains(VALUE), "the value was echoed: {shown}");
     assert_eq!(s.ok(["get", "PROMPTED"]), format!("{VALUE}\n"));
 }
+
+/// Passwords from `$ENVV_PASSWORD` or `--password-stdin` reach no process's
+/// argv, and the agent's environment never holds `$ENVV_PASSWORD`.
+#[test]
+fn passwords_stay_off_every_command_line() {
+    const CANARY: &str = "pa55word-c4n4ry-81d3";
+    let cp = common::ControlPlane::start();
+    let mut s = Sandbox::new();
+    s.server = Some(cp.url.clone());
+    s.envv(["auth", "signup", "--email", "argv@example.com"])
+        .env("ENVV_PASSWORD", CANARY)
+        .assert()
+        .success();
+    s.ok(["lock"]);
+    s.envv(["unlock", "--password-stdin"])
+        .write_stdin(format!("{CANARY}\n"))
+        .assert()
+        .success();
+
+    let pid = s.agent_pid().expect("agent running");
+    for what in ["cmdline", "environ"] {
+        let bytes = std::fs::read(format!("/proc/{pid}/{what}")).expect("proc");
+        assert!(
+            !contains(&bytes, CANARY.as_bytes()),
+            "password in the agent's {what}"
+        );
+    }
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {
+            assert!(
+                !contains(&bytes, CANARY.as_bytes()),
+                "password in the argv of {}",
+                entry.path().display()
+            );
+        }
+    }
+}

@@ -7,8 +7,9 @@
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const ENVV: &str = env!("CARGO_BIN_EXE_envv");
 
@@ -35,11 +36,89 @@ pub fn agentd() -> &'static Path {
     })
 }
 
+/// The real control plane, built once per test process: a binary left in
+/// the target directory by an older build would answer an older API.
+pub fn control_plane_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let dir = Path::new(ENVV).parent().expect("target dir");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "control-plane",
+                "--bin",
+                "envv-control-plane",
+            ])
+            .env("CARGO_TARGET_DIR", dir.parent().expect("target root"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build -p control-plane");
+        assert!(status.success(), "building the control plane failed");
+        dir.join("envv-control-plane")
+    })
+}
+
+/// A control plane on a SQLite file of its own and a free port; killed
+/// when dropped.
+pub struct ControlPlane {
+    child: Child,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl ControlPlane {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("envv-cp-")
+            .tempdir()
+            .expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(control_plane_binary())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--database-url")
+            .arg(format!("sqlite:{}", dir.path().join("cp.db").display()))
+            .arg("--signing-key-file")
+            .arg(dir.path().join("signing-key"))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the control plane");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the control plane did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ControlPlane {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub struct Sandbox {
     root: tempfile::TempDir,
     pub home: PathBuf,
     pub project: PathBuf,
     pub socket: PathBuf,
+    /// `$ENVV_SERVER` for every command.
+    pub server: Option<String>,
 }
 
 impl Sandbox {
@@ -56,11 +135,23 @@ impl Sandbox {
         }
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         Sandbox {
+            server: None,
             socket: run.join("agent.sock"),
             home,
             project,
             root,
         }
+    }
+
+    /// A sandbox signed up on `cp` as `email` (password [`PASSWORD`]).
+    pub fn signed_up(cp: &ControlPlane, email: &str) -> Self {
+        let mut s = Sandbox::new();
+        s.server = Some(cp.url.clone());
+        s.envv(["auth", "signup", "--email", email])
+            .env("ENVV_PASSWORD", PASSWORD)
+            .assert()
+            .success();
+        s
     }
 
     pub fn root(&self) -> &Path {
@@ -101,7 +192,15 @@ impl Sandbox {
             .env("XDG_RUNTIME_DIR", self.root().join("run"))
             .env("ENVV_AGENT_SOCK", &self.socket)
             .env("ENVV_AGENTD", agentd())
+            // Fast key derivation for the accounts tests make, and an
+            // admin's agent that admits newcomers every second.
+            .env("ENVV_KDF_MEMORY_KIB", "8192")
+            .env("ENVV_KDF_ITERATIONS", "1")
+            .env("ENVV_ADMIT_INTERVAL", "1")
             .stdin(Stdio::null());
+        if let Some(server) = &self.server {
+            cmd.env("ENVV_SERVER", server);
+        }
     }
 
     pub fn envv<I, S>(&self, args: I) -> assert_cmd::Command

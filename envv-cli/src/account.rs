@@ -1,0 +1,151 @@
+//! `envv auth signup|login|logout|whoami`, and where passwords come from.
+//!
+//! A password never comes from the command line, where the process list
+//! and shell history would show it: `$ENVV_PASSWORD`, else the first line
+//! of stdin with `--password-stdin`, else a prompt without echo.
+
+use std::io::{self, BufRead, IsTerminal};
+
+use proto_ipc::{Account, Request, Response, Secret};
+use zeroize::Zeroizing;
+
+use crate::cli::{AuthCommand, PasswordArgs};
+use crate::error::{Failure, exit};
+use crate::{ask, config, unexpected};
+
+pub fn run(command: AuthCommand) -> Result<(), Failure> {
+    match command {
+        AuthCommand::Signup {
+            email,
+            name,
+            server,
+            password,
+        } => {
+            let name = name.unwrap_or_else(|| {
+                email
+                    .split_once('@')
+                    .map_or(email.as_str(), |(user, _)| user)
+                    .to_owned()
+            });
+            let password = password_from(&password, true)?;
+            let response = ask(&Request::Signup {
+                server: server.server,
+                email,
+                name,
+                password,
+            })?;
+            let account = expect_account(response, "signup")?;
+            eprintln!(
+                "signed up as {} on {}; the agent is unlocked",
+                account.email, account.server
+            );
+            eprintln!(
+                "next: `envv team create NAME`, or `envv team join CODE` with an invite code"
+            );
+            Ok(())
+        }
+        AuthCommand::Login {
+            email,
+            server,
+            password,
+        } => {
+            let password = password_from(&password, false)?;
+            let response = ask(&Request::Login {
+                server: server.server,
+                email,
+                password,
+            })?;
+            let account = expect_account(response, "login")?;
+            eprintln!(
+                "logged in as {} on {}; the agent is unlocked",
+                account.email, account.server
+            );
+            Ok(())
+        }
+        AuthCommand::Logout => {
+            let response = ask(&Request::Logout)?;
+            // The current team belonged to that account.
+            config::set_current_team(None)?;
+            match response {
+                Response::Done => eprintln!("logged out: this machine forgot the account"),
+                Response::NoAccount => eprintln!("not logged in"),
+                _ => return Err(unexpected("logout")),
+            }
+            Ok(())
+        }
+        AuthCommand::Whoami { json } => match ask(&Request::Whoami)? {
+            Response::Account(account) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&account).unwrap_or_default()
+                    );
+                } else {
+                    println!(
+                        "{} <{}> on {} (user {})",
+                        account.name, account.email, account.server, account.user_id
+                    );
+                }
+                Ok(())
+            }
+            Response::NoAccount => Err(Failure::new(
+                exit::NOT_LOGGED_IN,
+                "not logged in (local mode); run `envv auth login` or `envv auth signup`",
+            )),
+            _ => Err(unexpected("whoami")),
+        },
+    }
+}
+
+fn expect_account(response: Response, op: &'static str) -> Result<Account, Failure> {
+    match response {
+        Response::Account(account) => Ok(account),
+        _ => Err(unexpected(op)),
+    }
+}
+
+/// The password, from the first source that has one. `confirm` asks twice
+/// at a prompt (signup: a typo there would lock the account's key away).
+pub fn password_from(args: &PasswordArgs, confirm: bool) -> Result<Secret, Failure> {
+    let password = if let Some(value) = std::env::var_os("ENVV_PASSWORD") {
+        let value = Zeroizing::new(
+            value
+                .into_string()
+                .map_err(|_| Failure::usage("$ENVV_PASSWORD is not UTF-8 text"))?,
+        );
+        Secret::new(value.as_str())
+    } else if args.password_stdin {
+        let mut line = Zeroizing::new(String::new());
+        io::stdin().lock().read_line(&mut line).map_err(|e| {
+            Failure::new(
+                exit::ERROR,
+                format!("could not read the password from stdin: {e}"),
+            )
+        })?;
+        Secret::new(line.trim_end_matches(['\n', '\r']))
+    } else if io::stdin().is_terminal() {
+        let first = prompt("password (not echoed): ")?;
+        if confirm {
+            let again = prompt("the same password again: ")?;
+            if first != again {
+                return Err(Failure::usage("the passwords differ; nothing was changed"));
+            }
+        }
+        first
+    } else {
+        return Err(Failure::usage(
+            "no password: set ENVV_PASSWORD, pipe it in with `--password-stdin`, \
+             or run in a terminal to be prompted",
+        ));
+    };
+    if password.expose().is_empty() {
+        return Err(Failure::usage("the password is empty"));
+    }
+    Ok(password)
+}
+
+fn prompt(text: &str) -> Result<Secret, Failure> {
+    rpassword::prompt_password(text)
+        .map(Secret::new)
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not read the password: {e}")))
+}

@@ -1,0 +1,195 @@
+//! `envv audit`: query, export and verify a team's audit trail.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use proto_ipc::{AuditFilter, AuditRow, Request, Response};
+use uuid::Uuid;
+
+use crate::cli::{AuditArgs, AuditCommand, AuditExport};
+use crate::error::{Failure, exit};
+use crate::team::{self, Default};
+use crate::{ask, unexpected};
+
+/// Shown without `--limit` (an export has no default limit).
+const DEFAULT_LIMIT: usize = 100;
+/// Events asked for per page.
+const PAGE: usize = 500;
+
+pub fn run(args: AuditArgs) -> Result<(), Failure> {
+    if let Some(AuditCommand::Verify { team }) = &args.command {
+        return verify(team::resolve(team, Default::CurrentFirst)?);
+    }
+    let team = team::resolve(&args.team, Default::CurrentFirst)?;
+    // This machine's own recent events (an `exec` a moment ago) go first.
+    if let Ok(Response::Synced { pending, .. }) = ask(&Request::SyncAudit)
+        && pending > 0
+    {
+        eprintln!(
+            "{pending} events from this machine are not shipped yet (control plane unreachable)"
+        );
+    }
+    let actor = match &args.actor {
+        None => None,
+        Some(given) => Some(match given.parse::<Uuid>() {
+            Ok(id) => id,
+            Err(_) => team::member(team, given)?.user_id,
+        }),
+    };
+    let limit = match (args.limit, args.export) {
+        (Some(n), _) => Some(n as usize),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_LIMIT),
+    };
+    let filter = AuditFilter {
+        actor,
+        action: args.action.clone(),
+        secret: args.secret.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        cursor: None,
+        limit: None,
+    };
+    let rows = fetch(team, filter, limit)?;
+    let text = match args.export {
+        Some(AuditExport::Jsonl) => rows
+            .iter()
+            .map(|r| format!("{}\n", serde_json::to_string(r).unwrap_or_default()))
+            .collect(),
+        Some(AuditExport::Csv) => csv(&rows),
+        None if args.json => {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&rows).unwrap_or_default()
+            )
+        }
+        None => table(&rows, &names(team)),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not write to stdout: {e}")))
+}
+
+/// Pages through `next_cursor` until the end or `limit` rows.
+fn fetch(
+    team: Uuid,
+    mut filter: AuditFilter,
+    limit: Option<usize>,
+) -> Result<Vec<AuditRow>, Failure> {
+    let mut rows = Vec::new();
+    loop {
+        let want = limit.map_or(PAGE, |l| (l - rows.len()).min(PAGE));
+        filter.limit = Some(u32::try_from(want).unwrap_or(u32::MAX));
+        let response = ask(&Request::Audit {
+            team,
+            filter: filter.clone(),
+        })?;
+        let Response::AuditPage {
+            events,
+            next_cursor,
+        } = response
+        else {
+            return Err(unexpected("audit"));
+        };
+        rows.extend(events);
+        if let Some(l) = limit {
+            rows.truncate(l);
+            if rows.len() >= l {
+                return Ok(rows);
+            }
+        }
+        match next_cursor {
+            Some(cursor) => filter.cursor = Some(cursor),
+            None => return Ok(rows),
+        }
+    }
+}
+
+/// Members' emails by user id, to show actors; ids where unknown.
+fn names(team: Uuid) -> HashMap<Uuid, String> {
+    team::members(team)
+        .map(|all| all.into_iter().map(|m| (m.user_id, m.email)).collect())
+        .unwrap_or_default()
+}
+
+fn table(rows: &[AuditRow], names: &HashMap<Uuid, String>) -> String {
+    let mut out = format!(
+        "{:<25}  {:<24}  {:<18}  TARGET / DETAILS\n",
+        "TIME", "ACTOR", "ACTION"
+    );
+    for row in rows {
+        let actor = row.actor.map_or_else(
+            || "-".to_owned(),
+            |id| names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+        );
+        let mut what = row.target.clone().unwrap_or_default();
+        if !matches!(row.details.as_str(), "" | "{}" | "null") {
+            if !what.is_empty() {
+                what.push(' ');
+            }
+            what.push_str(&row.details);
+        }
+        out.push_str(&format!(
+            "{:<25}  {:<24}  {:<18}  {what}\n",
+            row.at, actor, row.action
+        ));
+    }
+    out
+}
+
+fn csv(rows: &[AuditRow]) -> String {
+    let mut out = String::from("seq,at,actor,action,target,details\n");
+    for r in rows {
+        let actor = r.actor.map(|a| a.to_string()).unwrap_or_default();
+        let fields = [
+            r.seq.to_string(),
+            r.at.clone(),
+            actor,
+            r.action.clone(),
+            r.target.clone().unwrap_or_default(),
+            r.details.clone(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 4180: quoted when it holds a comma, a quote or a line break.
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+fn verify(team: Uuid) -> Result<(), Failure> {
+    let Response::AuditVerified { events, problem } = ask(&Request::AuditVerify { team })? else {
+        return Err(unexpected("audit_verify"));
+    };
+    match problem {
+        None => {
+            println!("OK: {events} events checked, the hash chain is intact");
+            Ok(())
+        }
+        Some(problem) => Err(Failure::new(
+            exit::VERIFY,
+            format!("the audit trail is broken after {events} events checked: {problem}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field(r#"{"a":1,"b":2}"#), r#""{""a"":1,""b"":2}""#);
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+}

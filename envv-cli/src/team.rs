@@ -1,0 +1,352 @@
+//! `envv team …` and `envv rotate`, and which team a command means.
+
+use std::io::{self, BufRead, IsTerminal, Read};
+
+use proto_ipc::{MemberInfo, Request, Response, Secret, TeamInfo};
+use serde::Serialize;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::cli::{TeamArg, TeamCommand};
+use crate::error::{Failure, exit};
+use crate::{ask, config, unexpected};
+
+/// Which of `--team`, the current team and the project's team comes first
+/// when `--team` is absent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// Team commands: the current team, else the project's.
+    CurrentFirst,
+    /// Commands on this project's files: the project's team, else the current.
+    ProjectFirst,
+}
+
+pub fn list_teams() -> Result<Vec<TeamInfo>, Failure> {
+    match ask(&Request::ListTeams)? {
+        Response::Teams { teams } => Ok(teams),
+        _ => Err(unexpected("list_teams")),
+    }
+}
+
+/// A team given by id or by name.
+fn named(given: &str) -> Result<Uuid, Failure> {
+    if let Ok(id) = given.parse() {
+        return Ok(id);
+    }
+    let teams = list_teams()?;
+    let matches: Vec<&TeamInfo> = teams
+        .iter()
+        .filter(|t| t.name.eq_ignore_ascii_case(given))
+        .collect();
+    match matches.as_slice() {
+        [team] => Ok(team.id),
+        [] => Err(Failure::new(
+            exit::NOT_FOUND,
+            format!("you are in no team named {given:?}; run `envv team list`"),
+        )),
+        _ => Err(Failure::usage(format!(
+            "several of your teams are named {given:?}; give its id (`envv team list`)"
+        ))),
+    }
+}
+
+/// The team a command acts on: `--team`, else the defaults in `order`,
+/// else the only team.
+pub fn resolve(arg: &TeamArg, order: Default) -> Result<Uuid, Failure> {
+    if let Some(given) = &arg.team {
+        return named(given);
+    }
+    let current = config::current_team();
+    let project = std::env::current_dir()
+        .ok()
+        .and_then(|dir| config::project(&dir))
+        .and_then(|(_, team)| team);
+    let first = match order {
+        Default::CurrentFirst => current.or(project),
+        Default::ProjectFirst => project.or(current),
+    };
+    if let Some(team) = first {
+        return Ok(team);
+    }
+    let teams = list_teams()?;
+    match teams.as_slice() {
+        [team] => Ok(team.id),
+        [] => Err(Failure::new(
+            exit::NOT_FOUND,
+            "you are in no team yet; run `envv team create NAME` or `envv team join CODE`",
+        )),
+        _ => Err(Failure::usage(format!(
+            "you are in {} teams: pick one with `--team ID` or `envv team switch ID` \
+             (`envv team list` shows them)",
+            teams.len()
+        ))),
+    }
+}
+
+pub fn members(team: Uuid) -> Result<Vec<MemberInfo>, Failure> {
+    match ask(&Request::Members { team })? {
+        Response::Members { members } => Ok(members),
+        _ => Err(unexpected("members")),
+    }
+}
+
+/// A member given by user id or email.
+pub fn member(team: Uuid, given: &str) -> Result<MemberInfo, Failure> {
+    let all = members(team)?;
+    let parsed: Option<Uuid> = given.parse().ok();
+    all.into_iter()
+        .find(|m| Some(m.user_id) == parsed || m.email.eq_ignore_ascii_case(given))
+        .ok_or_else(|| {
+            Failure::new(
+                exit::NOT_FOUND,
+                format!("{given} is not a member of team {team}; run `envv team members`"),
+            )
+        })
+}
+
+fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+pub fn run(command: TeamCommand) -> Result<(), Failure> {
+    match command {
+        TeamCommand::Create { name } => {
+            let Response::Team(team) = ask(&Request::CreateTeam { name })? else {
+                return Err(unexpected("create_team"));
+            };
+            config::set_current_team(Some(team.id))?;
+            println!("{}", team.id);
+            eprintln!(
+                "created team {:?} with you as owner; it is now your current team",
+                team.name
+            );
+            eprintln!("next: `envv init` in your project, or `envv team invite EMAIL`");
+            Ok(())
+        }
+        TeamCommand::List { json } => {
+            let teams = list_teams()?;
+            if json {
+                print_json(&teams);
+                return Ok(());
+            }
+            if teams.is_empty() {
+                eprintln!(
+                    "you are in no team; run `envv team create NAME` or `envv team join CODE`"
+                );
+                return Ok(());
+            }
+            let current = config::current_team();
+            println!("  {:<36}  {:<7}  {:>5}  NAME", "ID", "ROLE", "EPOCH");
+            for t in &teams {
+                let mark = if Some(t.id) == current { '*' } else { ' ' };
+                println!(
+                    "{mark} {:<36}  {:<7}  {:>5}  {}",
+                    t.id, t.role, t.current_epoch, t.name
+                );
+            }
+            Ok(())
+        }
+        TeamCommand::Members { team, json } => {
+            let team = resolve(&team, Default::CurrentFirst)?;
+            let members = members(team)?;
+            if json {
+                print_json(&members);
+                return Ok(());
+            }
+            println!(
+                "{:<30}  {:<7}  {:<8}  {:<36}  NAME",
+                "EMAIL", "ROLE", "KEY", "USER"
+            );
+            for m in &members {
+                let key = if m.has_key { "yes" } else { "pending" };
+                println!(
+                    "{:<30}  {:<7}  {:<8}  {:<36}  {}",
+                    m.email, m.role, key, m.user_id, m.name
+                );
+            }
+            Ok(())
+        }
+        TeamCommand::Invite {
+            email,
+            role,
+            team,
+            json,
+        } => {
+            let team = resolve(&team, Default::CurrentFirst)?;
+            let response = ask(&Request::Invite {
+                team,
+                email: email.clone(),
+                role: role.as_str().to_owned(),
+            })?;
+            let Response::InviteCode { code, invite_id } = response else {
+                return Err(unexpected("invite"));
+            };
+            if json {
+                print_json(&serde_json::json!({
+                    "code": code.expose(),
+                    "invite_id": invite_id,
+                }));
+            } else {
+                println!("{}", code.expose());
+            }
+            eprintln!(
+                "invited {email} as {}: hand them this code yourself, out of band (in person, \
+                 a call, a message you trust), not through envv's server; they run \
+                 `envv team join CODE`, and your agent grants them the key once it checks \
+                 their proof",
+                role.as_str()
+            );
+            Ok(())
+        }
+        TeamCommand::Join { code, .. } => {
+            let code = match code {
+                Some(code) => Secret::new(code.trim()),
+                None => read_code()?,
+            };
+            let Response::Team(team) = ask(&Request::Join { code })? else {
+                return Err(unexpected("join"));
+            };
+            println!("{}", team.id);
+            eprintln!(
+                "joined team {:?} as {}; an admin's agent grants you the team key once it \
+                 checks your proof (on its own while it is unlocked, or `envv team grant`)",
+                team.name, team.role
+            );
+            Ok(())
+        }
+        TeamCommand::Grant { team } => {
+            let team = resolve(&team, Default::CurrentFirst)?;
+            let Response::Admitted { granted, refused } = ask(&Request::AdmitPending { team })?
+            else {
+                return Err(unexpected("admit_pending"));
+            };
+            let s = if granted == 1 { "" } else { "s" };
+            eprintln!("granted the team key to {granted} newcomer{s}");
+            if refused.is_empty() {
+                return Ok(());
+            }
+            Err(Failure::new(
+                exit::VERIFY,
+                format!(
+                    "refused {}: their proof did not match the invite code, so the server may \
+                     have substituted its own key; check with them out of band, remove them \
+                     (`envv team remove`) and invite again",
+                    refused.join(", ")
+                ),
+            ))
+        }
+        TeamCommand::Role { user, role, team } => {
+            let team = resolve(&team, Default::CurrentFirst)?;
+            let member = member(team, &user)?;
+            let response = ask(&Request::SetRole {
+                team,
+                user: member.user_id,
+                role: role.as_str().to_owned(),
+            })?;
+            expect_done(response, "set_role")?;
+            eprintln!("{} is now {}", member.email, role.as_str());
+            Ok(())
+        }
+        TeamCommand::Remove { user, yes, team } => {
+            let team = resolve(&team, Default::CurrentFirst)?;
+            let member = member(team, &user)?;
+            if !yes {
+                confirm(&format!("remove {} from team {team}?", member.email))?;
+            }
+            let response = ask(&Request::RemoveMember {
+                team,
+                user: member.user_id,
+            })?;
+            expect_done(response, "remove_member")?;
+            eprintln!(
+                "removed {}: their key fetches stopped; run `envv rotate` so the team moves to \
+                 a key they never had, and change the values they could read",
+                member.email
+            );
+            Ok(())
+        }
+        TeamCommand::Switch { team } => {
+            let id = named(&team)?;
+            let teams = list_teams()?;
+            let Some(info) = teams.iter().find(|t| t.id == id) else {
+                return Err(Failure::new(
+                    exit::NOT_FOUND,
+                    format!("you are not in team {id}; run `envv team list`"),
+                ));
+            };
+            config::set_current_team(Some(id))?;
+            eprintln!("current team: {:?} ({id})", info.name);
+            Ok(())
+        }
+    }
+}
+
+/// `envv rotate`: a new key epoch, and this project's files re-encrypted.
+pub fn rotate(arg: &TeamArg) -> Result<(), Failure> {
+    let team = resolve(arg, Default::ProjectFirst)?;
+    let project = std::env::current_dir()
+        .ok()
+        .and_then(|dir| config::project(&dir))
+        .filter(|(_, bound)| *bound == Some(team));
+    let dirs = project.iter().map(|(root, _)| root.clone()).collect();
+    eprintln!("rotating team {team}…");
+    let Response::Rotated { epoch, files, .. } = ask(&Request::Rotate { team, dirs })? else {
+        return Err(unexpected("rotate"));
+    };
+    let s = if files == 1 { "" } else { "s" };
+    match &project {
+        Some((root, _)) => println!(
+            "team {team} is at key epoch {epoch}; re-encrypted {files} file{s} in {}",
+            root.display()
+        ),
+        None => println!(
+            "team {team} is at key epoch {epoch}; re-encrypted {files} file{s} \
+             (run `envv rotate` inside each of the team's projects to re-encrypt theirs)"
+        ),
+    }
+    Ok(())
+}
+
+fn expect_done(response: Response, op: &'static str) -> Result<(), Failure> {
+    match response {
+        Response::Done => Ok(()),
+        _ => Err(unexpected(op)),
+    }
+}
+
+fn read_code() -> Result<Secret, Failure> {
+    let mut text = Zeroizing::new(String::new());
+    io::stdin().read_to_string(&mut text).map_err(|e| {
+        Failure::new(
+            exit::ERROR,
+            format!("could not read the code from stdin: {e}"),
+        )
+    })?;
+    let code = text.trim();
+    if code.is_empty() {
+        return Err(Failure::usage("no invite code on stdin"));
+    }
+    Ok(Secret::new(code))
+}
+
+fn confirm(question: &str) -> Result<(), Failure> {
+    if !io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "{question} Not a terminal: pass `--yes` to confirm"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not read the answer: {e}")))?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::new(exit::ERROR, "nothing removed"))
+    }
+}

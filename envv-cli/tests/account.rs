@@ -1,0 +1,252 @@
+//! Account mode end to end: the real `envv`, real agents and a real control
+//! plane on SQLite.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ControlPlane, PASSWORD, Sandbox, code, stderr, stdout};
+
+#[test]
+fn the_spec_demo_runs_against_a_control_plane() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "ada@example.com");
+    s.ok(["team", "create", "Demo Corp"]);
+    s.init();
+    s.ok(["set", "KEY", "value"]);
+    assert_eq!(s.ok(["exec", "--", "printenv", "KEY"]), "value\n");
+
+    let audit = s.ok(["audit"]);
+    for action in ["team.create", "set", "exec"] {
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.split_whitespace().any(|w| w == action)),
+            "no {action} in:\n{audit}"
+        );
+    }
+    assert!(audit.contains("ada@example.com"), "{audit}");
+
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&s.ok(["audit", "--action", "exec", "--json"])).expect("json");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let jsonl = s.ok(["audit", "--export", "jsonl"]);
+    assert!(jsonl.lines().count() >= 3, "{jsonl}");
+    for line in jsonl.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        assert!(row["action"].is_string(), "{line}");
+    }
+    let csv = s.ok(["audit", "--export", "csv"]);
+    assert!(
+        csv.starts_with("seq,at,actor,action,target,details\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), jsonl.lines().count() + 1);
+
+    let who: serde_json::Value =
+        serde_json::from_str(&s.ok(["auth", "whoami", "--json"])).expect("json");
+    assert_eq!(who["email"], "ada@example.com");
+    assert_eq!(who["server"], cp.url.as_str());
+}
+
+#[test]
+fn audit_verify_passes_on_an_untouched_trail() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "vera@example.com");
+    s.ok(["team", "create", "T"]);
+    s.init();
+    s.ok(["set", "K", "v"]);
+    s.ok(["exec", "--", "true"]);
+    s.ok(["audit"]);
+    let out = s.ok(["audit", "verify"]);
+    assert!(out.starts_with("OK: "), "{out}");
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn invite_join_grant_then_remove_and_rotate() {
+    let cp = ControlPlane::start();
+    let owner = Sandbox::signed_up(&cp, "owner@example.com");
+    owner.ok(["team", "create", "Demo Corp"]);
+    owner.init();
+    owner.ok(["set", "KEY", "shared value"]);
+
+    let bob = Sandbox::signed_up(&cp, "bob@example.com");
+    let carol = Sandbox::signed_up(&cp, "carol@example.com");
+    // The team's files, as a clone of the repository would bring them.
+    for who in [&bob, &carol] {
+        for file in [".envv.json", ".env.enc"] {
+            std::fs::copy(owner.project.join(file), who.project.join(file)).expect("copy");
+        }
+    }
+
+    for (who, email) in [(&bob, "bob@example.com"), (&carol, "carol@example.com")] {
+        let out = owner.run(["team", "invite", email]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let code = stdout(&out);
+        assert_eq!(code.lines().count(), 1, "only the code on stdout: {code}");
+        assert!(stderr(&out).contains("out of band"), "{}", stderr(&out));
+        // The code on stdin keeps it out of argv.
+        who.envv(["team", "join", "--stdin"])
+            .write_stdin(code)
+            .assert()
+            .success();
+    }
+    // The owner's agent admits on its own; `team grant` does it now.
+    owner.ok(["team", "grant"]);
+    for who in [&bob, &carol] {
+        wait_until("the grant", || {
+            who.run(["exec", "--", "printenv", "KEY"]).status.success()
+        });
+        assert_eq!(who.ok(["exec", "--", "printenv", "KEY"]), "shared value\n");
+    }
+    let members: Vec<serde_json::Value> =
+        serde_json::from_str(&owner.ok(["team", "members", "--json"])).expect("json");
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(members.iter().all(|m| m["has_key"] == true), "{members:?}");
+
+    // A member can't remove anyone.
+    let out = bob.run(["team", "remove", "carol@example.com", "--yes"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+
+    let out = owner.run(["team", "remove", "bob@example.com", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("envv rotate"), "{}", stderr(&out));
+    let rotated = owner.ok(["rotate"]);
+    assert!(rotated.contains("epoch 2"), "{rotated}");
+    assert!(rotated.contains("1 file"), "{rotated}");
+    for who in [&bob, &carol] {
+        for file in [".envv.json", ".env.enc"] {
+            std::fs::copy(owner.project.join(file), who.project.join(file)).expect("copy");
+        }
+    }
+
+    let out = bob.run(["exec", "--", "printenv", "KEY"]);
+    assert!(!out.status.success(), "removed, yet: {}", stdout(&out));
+    assert!(!stdout(&out).contains("shared value"));
+    assert_eq!(
+        owner.ok(["exec", "--", "printenv", "KEY"]),
+        "shared value\n"
+    );
+    // The agent keeps the team keys it opened and doesn't fetch a newer
+    // epoch by itself; its error says so, and a lock and unlock fetch it.
+    let out = carol.run(["exec", "--", "printenv", "KEY"]);
+    if !out.status.success() {
+        assert!(stderr(&out).contains("envv unlock"), "{}", stderr(&out));
+        carol.ok(["lock"]);
+        carol
+            .envv(["unlock"])
+            .env("ENVV_PASSWORD", PASSWORD)
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        carol.ok(["exec", "--", "printenv", "KEY"]),
+        "shared value\n"
+    );
+}
+
+#[test]
+fn team_commands_default_to_the_current_team() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "multi@example.com");
+    let first = s.ok(["team", "create", "First"]).trim().to_owned();
+    let second = s.ok(["team", "create", "Second"]).trim().to_owned();
+    let teams: Vec<serde_json::Value> =
+        serde_json::from_str(&s.ok(["team", "list", "--json"])).expect("json");
+    assert_eq!(teams.len(), 2);
+    // Creating switches; `switch` takes a name or an id.
+    assert!(s.ok(["team", "list"]).contains(&format!("* {second}")));
+    s.ok(["team", "switch", "First"]);
+    assert!(s.ok(["team", "list"]).contains(&format!("* {first}")));
+    s.init();
+    let project: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.project.join(".envv.json")).expect("read"))
+            .expect("json");
+    assert_eq!(project["team"], first.as_str());
+
+    let out = s.run([
+        "team",
+        "invite",
+        "x@example.com",
+        "--role",
+        "admin",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let invite: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(invite["code"].is_string() && invite["invite_id"].is_string());
+
+    let out = s.run(["team", "members", "--team", "nope"]);
+    assert_eq!(code(&out), Some(5), "{}", stderr(&out));
+}
+
+#[test]
+fn lock_unlock_logout_and_error_messages() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "lock@example.com");
+    s.ok(["team", "create", "T"]);
+    s.init();
+    s.ok(["set", "K", "v"]);
+    s.ok(["lock"]);
+    let out = s.run(["get", "K"]);
+    assert_eq!(code(&out), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("envv unlock"), "{}", stderr(&out));
+
+    // Account mode needs the password: none given, none on a terminal.
+    let out = s.run(["unlock"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ENVV_PASSWORD"), "{}", stderr(&out));
+    s.envv(["unlock", "--password-stdin"])
+        .write_stdin(format!("{PASSWORD}\n"))
+        .assert()
+        .success();
+    assert_eq!(s.ok(["get", "K"]), "v\n");
+
+    s.ok(["auth", "logout"]);
+    let out = s.run(["auth", "whoami"]);
+    assert_eq!(code(&out), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("envv auth login"), "{}", stderr(&out));
+    let out = s.run(["team", "list"]);
+    assert_eq!(code(&out), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("envv auth"), "{}", stderr(&out));
+
+    // Wrong password, then the right one.
+    let out = s
+        .envv(["auth", "login", "--email", "lock@example.com"])
+        .env("ENVV_PASSWORD", "not it")
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), Some(8), "{}", stderr(&out));
+    s.envv([
+        "auth",
+        "login",
+        "--email",
+        "lock@example.com",
+        "--password-stdin",
+    ])
+    .write_stdin(PASSWORD)
+    .assert()
+    .success();
+    assert_eq!(s.ok(["get", "K"]), "v\n");
+}
+
+#[test]
+fn an_unreachable_control_plane_is_reported_as_offline() {
+    let s = Sandbox::new();
+    let out = s
+        .envv(["auth", "login", "--email", "x@example.com"])
+        .env("ENVV_SERVER", "http://127.0.0.1:9")
+        .env("ENVV_PASSWORD", PASSWORD)
+        .output()
+        .expect("run");
+    assert_eq!(code(&out), Some(7), "{}", stderr(&out));
+    assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
+}
