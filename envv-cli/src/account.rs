@@ -21,6 +21,7 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
             server,
             password,
         } => {
+            let email = email_from(email)?;
             let name = name.unwrap_or_else(|| {
                 email
                     .split_once('@')
@@ -49,6 +50,7 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
             server,
             password,
         } => {
+            let email = email_from(email)?;
             let password = password_from(&password, false)?;
             let response = ask(&Request::Login {
                 server: server.server,
@@ -102,6 +104,30 @@ fn expect_account(response: Response, op: &'static str) -> Result<Account, Failu
         Response::Account(account) => Ok(account),
         _ => Err(unexpected(op)),
     }
+}
+
+/// `--email`, else asked for on a terminal (as the spec's demo runs a bare
+/// `envv auth signup`).
+fn email_from(given: Option<String>) -> Result<String, Failure> {
+    if let Some(email) = given {
+        return Ok(email);
+    }
+    if !io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "no email: give `--email ADDRESS` or set ENVV_EMAIL",
+        ));
+    }
+    eprint!("email: ");
+    let mut line = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new(exit::ERROR, format!("could not read the email: {e}")))?;
+    let email = line.trim();
+    if email.is_empty() {
+        return Err(Failure::usage("no email given"));
+    }
+    Ok(email.to_owned())
 }
 
 /// The password, from the first source that has one. `confirm` asks twice

@@ -115,27 +115,72 @@ fn names(team: Uuid) -> HashMap<Uuid, String> {
 
 fn table(rows: &[AuditRow], names: &HashMap<Uuid, String>) -> String {
     let mut out = format!(
-        "{:<25}  {:<24}  {:<18}  TARGET / DETAILS\n",
-        "TIME", "ACTOR", "ACTION"
+        "{:<19}  {:<24}  {:<18}  TARGET / DETAILS\n",
+        "TIME (UTC)", "ACTOR", "ACTION"
     );
     for row in rows {
         let actor = row.actor.map_or_else(
             || "-".to_owned(),
             |id| names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
         );
-        let mut what = row.target.clone().unwrap_or_default();
-        if !matches!(row.details.as_str(), "" | "{}" | "null") {
-            if !what.is_empty() {
-                what.push(' ');
-            }
-            what.push_str(&row.details);
-        }
-        out.push_str(&format!(
-            "{:<25}  {:<24}  {:<18}  {what}\n",
-            row.at, actor, row.action
-        ));
+        let what: Vec<String> = row
+            .target
+            .iter()
+            .cloned()
+            .chain(details(&row.details))
+            .collect();
+        let line = format!(
+            "{:<19}  {:<24}  {:<18}  {}",
+            time(&row.at),
+            actor,
+            row.action,
+            what.join(" ")
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
+}
+
+/// `2026-11-28T05:45:23.512+00:00` as `2026-11-28 05:45:23`: whole
+/// seconds, and the offset dropped when it is UTC (the server's).
+fn time(at: &str) -> String {
+    let (main, offset) = match at
+        .find(['+', 'Z'])
+        .or_else(|| at.rfind('-').filter(|i| *i > 10))
+    {
+        Some(i) => at.split_at(i),
+        None => (at, ""),
+    };
+    let main = main.split('.').next().unwrap_or(main).replacen('T', " ", 1);
+    match offset {
+        "" | "Z" | "+00:00" => main,
+        offset => format!("{main}{offset}"),
+    }
+}
+
+/// An event's details for a person: secret names listed, hashes left out
+/// (`--json` and `--export` keep everything).
+fn details(text: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) else {
+        return if matches!(text, "" | "null") {
+            Vec::new()
+        } else {
+            vec![text.to_owned()]
+        };
+    };
+    map.iter()
+        .filter(|(k, _)| !k.ends_with("_hash"))
+        .map(|(k, v)| match (k.as_str(), v) {
+            ("secret_names", serde_json::Value::Array(names)) => names
+                .iter()
+                .map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
+            (k, serde_json::Value::String(v)) => format!("{k}={v}"),
+            (k, v) => format!("{k}={v}"),
+        })
+        .collect()
 }
 
 fn csv(rows: &[AuditRow]) -> String {
@@ -185,6 +230,26 @@ fn verify(team: Uuid) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_show_whole_seconds_in_utc() {
+        assert_eq!(
+            time("2026-11-28T05:45:23.512678+00:00"),
+            "2026-11-28 05:45:23"
+        );
+        assert_eq!(time("2026-11-28T05:45:23Z"), "2026-11-28 05:45:23");
+        assert_eq!(
+            time("2026-11-28T05:45:23-05:00"),
+            "2026-11-28 05:45:23-05:00"
+        );
+    }
+
+    #[test]
+    fn details_name_secrets_and_skip_hashes() {
+        let text = r#"{"path_hash":"ab","secret_count":2,"secret_names":["A","B"]}"#;
+        assert_eq!(details(text), ["secret_count=2", "A,B"]);
+        assert!(details("{}").is_empty());
+    }
 
     #[test]
     fn csv_quotes_what_needs_it() {

@@ -192,8 +192,9 @@ pub struct ServerArg {
 pub enum AuthCommand {
     /// Create an account (a key pair is made on this machine) and unlock.
     Signup {
-        #[arg(long)]
-        email: String,
+        /// Your email (prompted for on a terminal when absent).
+        #[arg(long, env = "ENVV_EMAIL")]
+        email: Option<String>,
         /// Your name, as your team sees it (default: the email's user part).
         #[arg(long)]
         name: Option<String>,
@@ -204,8 +205,9 @@ pub enum AuthCommand {
     },
     /// Log in on this machine and unlock.
     Login {
-        #[arg(long)]
-        email: String,
+        /// Your email (prompted for on a terminal when absent).
+        #[arg(long, env = "ENVV_EMAIL")]
+        email: Option<String>,
         #[command(flatten)]
         server: ServerArg,
         #[command(flatten)]

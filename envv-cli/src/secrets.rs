@@ -24,8 +24,12 @@ pub fn init(ctx: &Context, arg: &TeamArg) -> Result<(), Failure> {
     let Response::Project { root, team } = response else {
         return Err(unexpected("init"));
     };
+    let to = match config::project(&root) {
+        Some((_, Some(_))) => "team",
+        _ => "your personal key",
+    };
     println!(
-        "envv project at {} (its files are encrypted to {team})",
+        "envv project at {} (its files are encrypted to {to} {team})",
         root.display()
     );
     println!("next: `envv set KEY value`, then `envv exec -- your-command`");
