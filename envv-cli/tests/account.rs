@@ -258,3 +258,63 @@ fn an_unreachable_control_plane_is_reported_as_offline() {
     assert_eq!(code(&out), Some(7), "{}", stderr(&out));
     assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
 }
+
+/// On a terminal, signup asks for the password twice without echo; a
+/// mismatch changes nothing. Under util-linux `script`; skipped without it.
+#[test]
+fn signup_on_a_terminal_asks_twice_without_echo() {
+    use std::io::{Read, Write};
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        eprintln!("skipped: no `script` for a pseudo-terminal");
+        return;
+    };
+    let cp = ControlPlane::start();
+    let mut s = Sandbox::new();
+    s.server = Some(cp.url.clone());
+    let signup = |again: &str| {
+        let mut cmd = std::process::Command::new(script);
+        s.isolate(&mut cmd);
+        let mut child = cmd
+            .args([
+                "-qec",
+                &format!("'{}' auth signup --email tty@example.com", common::ENVV),
+                "/dev/null",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut shown = Vec::new();
+        for (prompt, typed) in [("(not echoed): ", PASSWORD), ("again: ", again)] {
+            let mut byte = [0u8; 1];
+            while !String::from_utf8_lossy(&shown).ends_with(prompt) {
+                let n = stdout.read(&mut byte).expect("read");
+                assert!(n == 1, "no prompt: {}", String::from_utf8_lossy(&shown));
+                shown.push(byte[0]);
+            }
+            // rpassword turns echo off just after printing the prompt.
+            std::thread::sleep(Duration::from_millis(100));
+            stdin
+                .write_all(format!("{typed}\n").as_bytes())
+                .expect("type");
+        }
+        stdout.read_to_end(&mut shown).expect("read");
+        let status = child.wait().expect("wait");
+        let shown = String::from_utf8_lossy(&shown).into_owned();
+        assert!(
+            !shown.contains(PASSWORD),
+            "the password was echoed: {shown}"
+        );
+        (status.success(), shown)
+    };
+    let (ok, shown) = signup("a typo");
+    assert!(!ok && shown.contains("differ"), "{shown}");
+    let (ok, shown) = signup(PASSWORD);
+    assert!(ok, "{shown}");
+    assert!(s.ok(["auth", "whoami"]).contains("tty@example.com"));
+}
