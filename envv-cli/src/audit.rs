@@ -1,6 +1,6 @@
 //! `envv audit`: query, export and verify a team's audit trail.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
 use proto_ipc::{AuditFilter, AuditRow, Request, Response};
@@ -104,6 +104,26 @@ fn fetch(
             None => return Ok(rows),
         }
     }
+}
+
+/// The secret names `user` decrypted, as far as the audit trail shows.
+pub fn decrypted_by(team: Uuid, user: Uuid) -> Result<BTreeSet<String>, Failure> {
+    let mut names = BTreeSet::new();
+    for action in ["exec", "decrypt"] {
+        let filter = AuditFilter {
+            actor: Some(user),
+            action: Some(action.to_owned()),
+            ..AuditFilter::default()
+        };
+        for row in fetch(team, filter, None)? {
+            if let Ok(details) = serde_json::from_str::<serde_json::Value>(&row.details)
+                && let Some(list) = details["secret_names"].as_array()
+            {
+                names.extend(list.iter().filter_map(|n| n.as_str().map(str::to_owned)));
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Members' emails by user id, to show actors; ids where unknown.

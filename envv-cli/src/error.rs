@@ -98,8 +98,9 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
         ErrorCode::Crypto if message.contains("newer than") => Failure::new(
             exit::VERIFY,
             format!(
-                "{message}; the team's key was rotated: run `envv lock`, then `envv unlock` \
-                 to fetch the new key"
+                "{}; the team's key was rotated: run `envv lock`, then `envv unlock` to fetch \
+                 the new key",
+                message.replace("; sync keys and retry", "")
             ),
         ),
         ErrorCode::Crypto => Failure::new(

@@ -263,9 +263,28 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             expect_done(response, "remove_member")?;
             eprintln!(
                 "removed {}: their key fetches stopped; run `envv rotate` so the team moves to \
-                 a key they never had, and change the values they could read",
+                 a key they never had",
                 member.email
             );
+            match crate::audit::decrypted_by(team, member.user_id) {
+                Ok(names) if names.is_empty() => eprintln!(
+                    "the audit trail shows no secret they decrypted (events their machine \
+                     has not shipped yet are not counted)"
+                ),
+                Ok(names) => {
+                    eprintln!(
+                        "they decrypted these secrets (per the audit trail); change their values:"
+                    );
+                    for name in names {
+                        println!("{name}");
+                    }
+                }
+                Err(failure) => eprintln!(
+                    "could not list the secrets they decrypted ({failure}); see `envv audit \
+                     --actor {}`",
+                    member.user_id
+                ),
+            }
             Ok(())
         }
         TeamCommand::Switch { team } => {

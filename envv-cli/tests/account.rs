@@ -124,9 +124,13 @@ fn invite_join_grant_then_remove_and_rotate() {
     let out = bob.run(["team", "remove", "carol@example.com", "--yes"]);
     assert!(!out.status.success(), "{}", stdout(&out));
 
+    // Bob's agent ships its spool (`audit` ships first) before he goes.
+    bob.ok(["audit"]);
     let out = owner.run(["team", "remove", "bob@example.com", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("envv rotate"), "{}", stderr(&out));
+    // Bob ran `exec` for KEY: the team should change that value.
+    assert_eq!(stdout(&out), "KEY\n", "{}", stderr(&out));
     let rotated = owner.ok(["rotate"]);
     assert!(rotated.contains("epoch 2"), "{rotated}");
     assert!(rotated.contains("1 file"), "{rotated}");
