@@ -32,8 +32,38 @@ fn control_plane_binary() -> PathBuf {
 
 struct Process(Child);
 
+/// An agent with its own data and socket under `home`, named by `user`.
+fn start_agent(
+    home: &Path,
+    user: &str,
+    extra: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Process, PathBuf) {
+    let socket = home.join(format!("run{user}/envv/agent.sock"));
+    let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
+        .args(extra)
+        .env("XDG_DATA_HOME", home.join(format!("data{user}")))
+        .env_remove("ENVV_SERVER_CA")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the agent", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    (Process(child), socket)
+}
+
 /// The control plane on a SQLite file in `home`, on `port`.
 fn start_control_plane(home: &Path, port: u16) -> Process {
+    start_control_plane_with(home, port, &[])
+}
+
+fn start_control_plane_with(home: &Path, port: u16, extra: &[&std::ffi::OsStr]) -> Process {
     let child = Command::new(control_plane_binary())
         .args([
             "serve",
@@ -44,6 +74,7 @@ fn start_control_plane(home: &Path, port: u16) -> Process {
         .arg(format!("sqlite:{}", home.join("cp.db").display()))
         .arg("--signing-key-file")
         .arg(home.join("cp-key"))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -119,24 +150,7 @@ impl World {
 
     /// Another user's agent on this machine: its own data and socket.
     fn agent_for(&self, user: &str, extra: &[&str]) -> (Process, PathBuf) {
-        let socket = self.home.path().join(format!("run{user}/envv/agent.sock"));
-        let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
-            .args(extra)
-            .env(
-                "XDG_DATA_HOME",
-                self.home.path().join(format!("data{user}")),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for("the agent", || {
-            std::os::unix::net::UnixStream::connect(&socket).is_ok()
-        });
-        (Process(child), socket)
+        start_agent(self.home.path(), user, extra, &[])
     }
 
     fn restart_agent(&mut self) {
@@ -654,47 +668,21 @@ fn the_agent_talks_to_a_control_plane_over_https() {
         .local_addr()
         .unwrap()
         .port();
-    let _control_plane = Process(
-        Command::new(control_plane_binary())
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-            ])
-            .arg(format!("sqlite:{}", home.path().join("cp.db").display()))
-            .arg("--signing-key-file")
-            .arg(home.path().join("cp-key"))
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let tls = [
+        std::ffi::OsStr::new("--tls-cert"),
+        cert.as_os_str(),
+        std::ffi::OsStr::new("--tls-key"),
+        key.as_os_str(),
+    ];
+    let _control_plane = start_control_plane_with(home.path(), port, &tls);
+    // The self-signed certificate is the one root this agent trusts beyond
+    // the system's.
+    let (_agent, socket) = start_agent(
+        home.path(),
+        "",
+        &[],
+        &[("ENVV_SERVER_CA", cert.as_os_str())],
     );
-    wait_for("the control plane", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    let socket = home.path().join("run/envv/agent.sock");
-    let _agent = Process(
-        Command::new(env!("CARGO_BIN_EXE_envvd"))
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
-            .env("XDG_DATA_HOME", home.path().join("data"))
-            // The self-signed certificate is the one root this agent trusts
-            // beyond the system's.
-            .env("ENVV_SERVER_CA", &cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the agent", || {
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
     let mut client = Client::connect(&socket, "test").unwrap();
     let https = format!("https://localhost:{port}");
     let answer = client.request(&Request::Signup {
@@ -710,21 +698,7 @@ fn the_agent_talks_to_a_control_plane_over_https() {
     ));
 
     // An agent that doesn't trust that certificate refuses the server.
-    let untrusting_socket = home.path().join("run2/envv/agent.sock");
-    let _untrusting = Process(
-        Command::new(env!("CARGO_BIN_EXE_envvd"))
-            .arg("--socket")
-            .arg(&untrusting_socket)
-            .env("XDG_DATA_HOME", home.path().join("data2"))
-            .env_remove("ENVV_SERVER_CA")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the agent", || {
-        std::os::unix::net::UnixStream::connect(&untrusting_socket).is_ok()
-    });
+    let (_untrusting, untrusting_socket) = start_agent(home.path(), "2", &[], &[]);
     let mut client = Client::connect(&untrusting_socket, "test").unwrap();
     let refused = client.request(&Request::Login {
         server: https,
