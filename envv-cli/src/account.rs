@@ -36,6 +36,8 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
                 password,
             })?;
             let account = expect_account(response, "signup")?;
+            // A current team of an earlier account means nothing here.
+            config::set_current_team(None)?;
             eprintln!(
                 "signed up as {} on {}; the agent is unlocked",
                 account.email, account.server
@@ -58,6 +60,7 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
                 password,
             })?;
             let account = expect_account(response, "login")?;
+            config::set_current_team(None)?;
             eprintln!(
                 "logged in as {} on {}; the agent is unlocked",
                 account.email, account.server

@@ -79,6 +79,9 @@ fn fetch(
 ) -> Result<Vec<AuditRow>, Failure> {
     let mut rows = Vec::new();
     loop {
+        if limit.is_some_and(|l| rows.len() >= l) {
+            return Ok(rows);
+        }
         let want = limit.map_or(PAGE, |l| (l - rows.len()).min(PAGE));
         filter.limit = Some(u32::try_from(want).unwrap_or(u32::MAX));
         let response = ask(&Request::Audit {

@@ -38,6 +38,22 @@ fn the_spec_demo_runs_against_a_control_plane() {
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&s.ok(["audit", "--action", "exec", "--json"])).expect("json");
     assert_eq!(rows.len(), 1, "{rows:?}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&s.ok([
+        "audit",
+        "--actor",
+        "ada@example.com",
+        "--secret",
+        "KEY",
+        "--json",
+    ]))
+    .expect("json");
+    assert!(rows.len() >= 2, "set and exec of KEY: {rows:?}");
+    assert_eq!(
+        s.ok(["audit", "--limit", "1", "--json"])
+            .matches("\"seq\"")
+            .count(),
+        1
+    );
     let jsonl = s.ok(["audit", "--export", "jsonl"]);
     assert!(jsonl.lines().count() >= 3, "{jsonl}");
     for line in jsonl.lines() {
