@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::cli::{AuditArgs, AuditCommand, AuditExport};
 use crate::error::{Failure, exit};
-use crate::team::{self, Default};
+use crate::team::{self, Prefer};
 use crate::{ask, unexpected};
 
 /// Shown without `--limit` (an export has no default limit).
@@ -18,9 +18,9 @@ const PAGE: usize = 500;
 
 pub fn run(args: AuditArgs) -> Result<(), Failure> {
     if let Some(AuditCommand::Verify { team }) = &args.command {
-        return verify(team::resolve(team, Default::CurrentFirst)?);
+        return verify(team::resolve(team, Prefer::Current)?);
     }
-    let team = team::resolve(&args.team, Default::CurrentFirst)?;
+    let team = team::resolve(&args.team, Prefer::Current)?;
     // This machine's own recent events (an `exec` a moment ago) go first.
     if let Ok(Response::Synced { pending, .. }) = ask(&Request::SyncAudit)
         && pending > 0

@@ -60,18 +60,11 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Lock => agent::lock(),
         Command::Unlock(password) => agent::unlock(&password),
         Command::Auth(command) => account::run(command),
-        Command::Team(command) => {
-            ctx()?;
-            team::run(command)
-        }
-        Command::Rotate { team } => {
-            ctx()?;
-            team::rotate(&team)
-        }
-        Command::Audit(args) => {
-            ctx()?;
-            audit::run(args)
-        }
+        // These default `--team` to the project around the directory, so
+        // `-C DIR` is honoured first.
+        Command::Team(command) => ctx().and_then(|_| team::run(command)),
+        Command::Rotate { team } => ctx().and_then(|_| team::rotate(&team)),
+        Command::Audit(args) => ctx().and_then(|_| audit::run(args)),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "envv", &mut std::io::stdout());

@@ -14,7 +14,7 @@ use crate::{Context, config, team, unexpected};
 /// (the agent decides) to the only team in account mode or the personal key.
 pub fn init(ctx: &Context, arg: &TeamArg) -> Result<(), Failure> {
     let team = match &arg.team {
-        Some(_) => Some(team::resolve(arg, team::Default::CurrentFirst)?),
+        Some(_) => Some(team::resolve(arg, team::Prefer::Current)?),
         None => config::current_team(),
     };
     let response = ctx.request(&Request::Init {

@@ -14,11 +14,11 @@ use crate::{ask, config, unexpected};
 /// Which of `--team`, the current team and the project's team comes first
 /// when `--team` is absent.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Default {
+pub enum Prefer {
     /// Team commands: the current team, else the project's.
-    CurrentFirst,
+    Current,
     /// Commands on this project's files: the project's team, else the current.
-    ProjectFirst,
+    Project,
 }
 
 pub fn list_teams() -> Result<Vec<TeamInfo>, Failure> {
@@ -52,7 +52,7 @@ fn named(given: &str) -> Result<Uuid, Failure> {
 
 /// The team a command acts on: `--team`, else the defaults in `order`,
 /// else the only team.
-pub fn resolve(arg: &TeamArg, order: Default) -> Result<Uuid, Failure> {
+pub fn resolve(arg: &TeamArg, order: Prefer) -> Result<Uuid, Failure> {
     if let Some(given) = &arg.team {
         return named(given);
     }
@@ -62,8 +62,8 @@ pub fn resolve(arg: &TeamArg, order: Default) -> Result<Uuid, Failure> {
         .and_then(|dir| config::project(&dir))
         .and_then(|(_, team)| team);
     let first = match order {
-        Default::CurrentFirst => current.or(project),
-        Default::ProjectFirst => project.or(current),
+        Prefer::Current => current.or(project),
+        Prefer::Project => project.or(current),
     };
     if let Some(team) = first {
         return Ok(team);
@@ -150,7 +150,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             Ok(())
         }
         TeamCommand::Members { team, json } => {
-            let team = resolve(&team, Default::CurrentFirst)?;
+            let team = resolve(&team, Prefer::Current)?;
             let members = members(team)?;
             if json {
                 print_json(&members);
@@ -175,7 +175,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             team,
             json,
         } => {
-            let team = resolve(&team, Default::CurrentFirst)?;
+            let team = resolve(&team, Prefer::Current)?;
             let response = ask(&Request::Invite {
                 team,
                 email: email.clone(),
@@ -218,7 +218,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             Ok(())
         }
         TeamCommand::Grant { team } => {
-            let team = resolve(&team, Default::CurrentFirst)?;
+            let team = resolve(&team, Prefer::Current)?;
             let Response::Admitted { granted, refused } = ask(&Request::AdmitPending { team })?
             else {
                 return Err(unexpected("admit_pending"));
@@ -239,7 +239,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             ))
         }
         TeamCommand::Role { user, role, team } => {
-            let team = resolve(&team, Default::CurrentFirst)?;
+            let team = resolve(&team, Prefer::Current)?;
             let member = member(team, &user)?;
             let response = ask(&Request::SetRole {
                 team,
@@ -251,7 +251,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             Ok(())
         }
         TeamCommand::Remove { user, yes, team } => {
-            let team = resolve(&team, Default::CurrentFirst)?;
+            let team = resolve(&team, Prefer::Current)?;
             let member = member(team, &user)?;
             if !yes {
                 confirm(&format!("remove {} from team {team}?", member.email))?;
@@ -305,7 +305,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
 
 /// `envv rotate`: a new key epoch, and this project's files re-encrypted.
 pub fn rotate(arg: &TeamArg) -> Result<(), Failure> {
-    let team = resolve(arg, Default::ProjectFirst)?;
+    let team = resolve(arg, Prefer::Project)?;
     let project = std::env::current_dir()
         .ok()
         .and_then(|dir| config::project(&dir))
