@@ -716,3 +716,59 @@ fn the_agent_talks_to_a_control_plane_over_https() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_subscriber_hears_locks_audit_events_and_connectivity() {
+    let mut world = World::new();
+    let mut client = world.client();
+    signup(&mut client, &world.server, "watch@example.com");
+    client
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap();
+    let project = world.project();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: None,
+        })
+        .unwrap();
+
+    let mut watcher = world.client();
+    assert_eq!(
+        watcher.request(&Request::Subscribe).unwrap(),
+        Response::Done
+    );
+    watcher.set_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("v"),
+        })
+        .unwrap();
+    match watcher.next_event().unwrap() {
+        proto_ipc::Event::Audit { action, names, .. } => {
+            assert_eq!((action.as_str(), names), ("set", vec!["KEY".to_owned()]))
+        }
+        other => panic!("expected the set, got {other:?}"),
+    }
+    client.request(&Request::Lock).unwrap();
+    assert_eq!(watcher.next_event().unwrap(), proto_ipc::Event::Locked);
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    assert_eq!(watcher.next_event().unwrap(), proto_ipc::Event::Unlocked);
+
+    world.stop_control_plane();
+    assert!(client.request(&Request::ListTeams).is_err());
+    assert!(matches!(
+        watcher.next_event().unwrap(),
+        proto_ipc::Event::Offline { .. }
+    ));
+    world.restart_control_plane();
+    client.request(&Request::ListTeams).unwrap();
+    assert_eq!(watcher.next_event().unwrap(), proto_ipc::Event::Online);
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::IpcError;
 use crate::frame::{read_frame, write_frame};
-use crate::message::{Hello, Request, Response, Welcome};
+use crate::message::{Event, Hello, Request, Response, Welcome};
 use crate::{PROTOCOL_VERSION, socket};
 
 /// A blocking client: no runtime, one round trip per request. This is what
@@ -88,6 +88,23 @@ impl Client {
         write_frame(&mut self.stream, &payload)?;
         into_result(&read_frame(&mut self.stream)?)
     }
+
+    /// After [`Request::Subscribe`] answered `Done`: the next event.
+    pub fn next_event(&mut self) -> Result<Event, IpcError> {
+        match into_result(&read_frame(&mut self.stream)?)? {
+            Response::Event(event) => Ok(event),
+            _ => Err(IpcError::Unexpected {
+                request: "subscribe",
+            }),
+        }
+    }
+
+    /// Bounds how long [`Client::next_event`] and requests wait.
+    pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), IpcError> {
+        self.stream
+            .set_read_timeout(timeout)
+            .map_err(|e| IpcError::Frame(e.into()))
+    }
 }
 
 #[cfg(feature = "async")]
@@ -129,6 +146,16 @@ mod r#async {
             let payload = serde_json::to_vec(request).map_err(|_| IpcError::Malformed)?;
             write_frame_async(&mut self.stream, &payload).await?;
             into_result(&read_frame_async(&mut self.stream).await?)
+        }
+
+        /// After [`Request::Subscribe`] answered `Done`: the next event.
+        pub async fn next_event(&mut self) -> Result<Event, IpcError> {
+            match into_result(&read_frame_async(&mut self.stream).await?)? {
+                Response::Event(event) => Ok(event),
+                _ => Err(IpcError::Unexpected {
+                    request: "subscribe",
+                }),
+            }
         }
     }
 }

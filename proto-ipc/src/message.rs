@@ -126,6 +126,9 @@ pub enum Request {
     },
     /// Ships the local audit spool now instead of at the next tick.
     SyncAudit,
+    /// Turns this connection into a stream of [`Event`]s (the dashboard's
+    /// live view) until the client hangs up.
+    Subscribe,
     /// Forgets every key and decrypted value until the next unlock.
     Lock,
     /// Loads the keys again (in local mode the personal key needs no password).
@@ -188,6 +191,7 @@ impl Request {
             Request::Audit { .. } => "audit",
             Request::AuditVerify { .. } => "audit_verify",
             Request::SyncAudit => "sync_audit",
+            Request::Subscribe => "subscribe",
             Request::Lock => "lock",
             Request::Unlock { .. } => "unlock",
             Request::Init { .. } => "init",
@@ -232,6 +236,28 @@ pub struct AuditFilter {
     pub until: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+}
+
+/// Something the dashboard wants to hear about as it happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Locked,
+    Unlocked,
+    /// The control plane answered after failing to.
+    Online,
+    /// A call to the control plane failed; `why` says how.
+    Offline {
+        why: String,
+    },
+    /// This agent recorded an audit event (names only).
+    Audit {
+        team: Uuid,
+        action: String,
+        names: Vec<String>,
+        /// RFC 3339.
+        at: String,
+    },
 }
 
 /// One audit event as a client shows it.
@@ -320,6 +346,8 @@ pub enum Response {
         events: usize,
         problem: Option<String>,
     },
+    /// One event of a [`Request::Subscribe`] stream.
+    Event(Event),
     /// Events shipped now, and still waiting (control plane unreachable).
     Synced {
         shipped: usize,

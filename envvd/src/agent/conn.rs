@@ -55,6 +55,8 @@ async fn converse(stream: &mut UnixStream, agent: &Agent) -> Result<(), proto_ip
         // The frame may hold a secret value or password.
         payload.zeroize();
         let stop = matches!(parsed, Ok(Request::Shutdown));
+        // Subscribe before answering, so no event falls between the two.
+        let events = matches!(parsed, Ok(Request::Subscribe)).then(|| agent.subscribe());
         let response = match parsed {
             Ok(request) => {
                 let name = request.name();
@@ -79,6 +81,26 @@ async fn converse(stream: &mut UnixStream, agent: &Agent) -> Result<(), proto_ip
             agent.request_stop();
             return Ok(());
         }
+        if let Some(events) = events {
+            return stream_events(stream, events).await;
+        }
+    }
+}
+
+/// Sends every event to a subscriber until it hangs up.
+async fn stream_events(
+    stream: &mut UnixStream,
+    mut events: tokio::sync::broadcast::Receiver<proto_ipc::Event>,
+) -> Result<(), proto_ipc::FrameError> {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            // A subscriber too slow to keep up misses some; it can re-query.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        let frame = serde_json::to_vec(&Response::Event(event)).unwrap_or_default();
+        write(stream, &frame).await?;
     }
 }
 

@@ -156,6 +156,8 @@ impl Agent {
         inner.account = Some(account);
         inner.session = Some(Session::from_pair(session.tokens));
         inner.keys = Some(Unlocked::new(Some(identity), None));
+        drop(inner);
+        self.emit(proto_ipc::Event::Unlocked);
         Ok(Response::Account(described))
     }
 
@@ -275,8 +277,11 @@ impl Agent {
                 "the agent is locked; run `envv unlock`".into(),
             )
         })?;
-        let token = Agent::access_token(&mut inner.session, account, &self.api)?;
-        call(account, &token, keys)
+        let result = Agent::access_token(&mut inner.session, account, &self.api)
+            .and_then(|token| call(account, &token, keys));
+        drop(guard);
+        self.note_reachability(&result);
+        result
     }
 
     pub(super) fn create_team(&self, name: String) -> Outcome {

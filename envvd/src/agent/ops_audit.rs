@@ -45,12 +45,22 @@ impl Agent {
             path_hash: Some(path_hash),
             secret_count,
         };
-        self.spool.append(file.team, &event).map_err(|e| {
-            Failure(
-                ErrorCode::Io,
-                format!("could not record the audit event ({e}); nothing was done"),
-            )
-        })
+        self.spool
+            .append(file.team, &event)
+            .map(|()| {
+                self.emit(proto_ipc::Event::Audit {
+                    team: file.team,
+                    action: event.action.clone(),
+                    names: event.secret_names.clone(),
+                    at: event.occurred_at.to_rfc3339(),
+                });
+            })
+            .map_err(|e| {
+                Failure(
+                    ErrorCode::Io,
+                    format!("could not record the audit event ({e}); nothing was done"),
+                )
+            })
     }
 
     /// Sends waiting events in batches; returns (shipped, still pending).

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use proto_ipc::{
-    AgentStatus, EnvRef, ErrorCode, Mode, PROTOCOL_VERSION, ReadPurpose, Request, Response, Secret,
+    AgentStatus, EnvRef, ErrorCode, Event, Mode, PROTOCOL_VERSION, ReadPurpose, Request, Response,
+    Secret,
 };
 use uuid::Uuid;
 
@@ -26,6 +27,10 @@ pub(super) struct Agent {
     stop: tokio::sync::Notify,
     pub(super) api: Api,
     pub(super) spool: Spool,
+    /// For dashboards subscribed to what happens.
+    events: tokio::sync::broadcast::Sender<Event>,
+    /// Whether the last call to the control plane got through.
+    online: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -142,6 +147,8 @@ impl Agent {
             stop: tokio::sync::Notify::new(),
             api: Api::new(),
             spool,
+            events: tokio::sync::broadcast::channel(256).0,
+            online: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -155,6 +162,35 @@ impl Agent {
         self.stop.notified().await;
     }
 
+    /// A stream of what happens from now on.
+    pub(super) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Tells subscribers; nobody listening is fine.
+    pub(super) fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Notes whether a call to the control plane got through, telling
+    /// subscribers when that changes.
+    pub(super) fn note_reachability<T>(&self, result: &Result<T, Failure>) {
+        use std::sync::atomic::Ordering;
+        match result {
+            Err(Failure(ErrorCode::Offline, why)) => {
+                if self.online.swap(false, Ordering::Relaxed) {
+                    self.emit(Event::Offline { why: why.clone() });
+                }
+            }
+            Ok(_) => {
+                if !self.online.swap(true, Ordering::Relaxed) {
+                    self.emit(Event::Online);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
     /// Makes [`Agent::stopped`] resolve.
     pub(super) fn request_stop(&self) {
         self.stop.notify_one();
@@ -163,8 +199,12 @@ impl Agent {
     /// Forgets every key and decrypted value (they zeroise on drop).
     pub(super) fn lock(&self) {
         let mut inner = self.inner();
-        inner.keys = None;
+        let was_unlocked = inner.keys.take().is_some();
         inner.cache.clear();
+        drop(inner);
+        if was_unlocked {
+            self.emit(Event::Locked);
+        }
     }
 
     /// Locks if the idle or the absolute time is up.
@@ -186,6 +226,8 @@ impl Agent {
             tracing::info!("locking: the idle or absolute time is up");
             inner.keys = None;
             inner.cache.clear();
+            drop(inner);
+            self.emit(Event::Locked);
         }
     }
 
@@ -225,7 +267,12 @@ impl Agent {
                 self.lock();
                 Ok(Response::Done)
             }
-            Request::Unlock { password } => self.unlock(password.as_ref()).map(|()| Response::Done),
+            Request::Unlock { password } => self.unlock(password.as_ref()).map(|()| {
+                self.emit(Event::Unlocked);
+                Response::Done
+            }),
+            // The connection turns into an event stream after this answer.
+            Request::Subscribe => Ok(Response::Done),
             Request::Init { dir, team } => self.init(&dir, team),
             Request::Read { at, only, purpose } => self.read(&at, &only, purpose),
             Request::Names { at } => self.names(&at),
