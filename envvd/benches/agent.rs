@@ -109,4 +109,138 @@ fn main() {
     println!("agent RSS: idle {idle_rss} KiB, unlocked with one environment cached {warm_rss} KiB");
     let _ = client.request(&Request::Shutdown);
     let _ = agent.wait();
+    ten_teams();
+}
+
+/// The control plane binary (release), built first.
+fn control_plane() -> std::path::PathBuf {
+    let deps = std::env::current_exe().expect("bench path");
+    let target = deps.parent().and_then(|d| d.parent()).expect("target dir");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "control-plane",
+            "--bin",
+            "envv-control-plane",
+        ])
+        .env("CARGO_TARGET_DIR", target.parent().expect("target root"))
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building the control plane failed");
+    target.join("envv-control-plane")
+}
+
+fn wait_for(ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Account mode: 10 teams unlocked, each with a 100-secret environment read.
+fn ten_teams() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut server = Command::new(control_plane())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+        ])
+        .arg(format!("sqlite:{}", home.path().join("cp.db").display()))
+        .arg("--signing-key-file")
+        .arg(home.path().join("cp-key"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the control plane");
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let socket = home.path().join("run/envv/agent.sock");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        .arg("--socket")
+        .arg(&socket)
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start envvd");
+    wait_for(|| std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    let mut client = Client::connect(&socket, "bench").expect("connect");
+    client
+        .request(&Request::Signup {
+            server: format!("http://127.0.0.1:{port}"),
+            email: "bench@example.com".into(),
+            name: "Bench".into(),
+            password: Secret::new("a bench password"),
+        })
+        .expect("signup");
+    let dotenv: String = (0..100)
+        .map(|i| format!("SECRET_{i:03}=value-{i}-{}\n", "x".repeat(40)))
+        .collect();
+    let mut dirs = Vec::new();
+    for t in 0..10 {
+        let Ok(Response::Team(team)) = client.request(&Request::CreateTeam {
+            name: format!("team {t}"),
+        }) else {
+            panic!("create team");
+        };
+        let dir = home.path().join(format!("project-{t}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        client
+            .request(&Request::Init {
+                dir: dir.clone(),
+                team: Some(team.id),
+            })
+            .expect("init");
+        let at = EnvRef {
+            dir: dir.clone(),
+            env: None,
+        };
+        client
+            .request(&Request::Import {
+                at,
+                dotenv: Secret::new(dotenv.clone()),
+            })
+            .expect("import");
+        dirs.push(dir);
+    }
+    // Forget and reopen every team from its grant, as after a restart.
+    client.request(&Request::Lock).expect("lock");
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new("a bench password")),
+        })
+        .expect("unlock");
+    for dir in &dirs {
+        let read = Request::Read {
+            at: EnvRef {
+                dir: dir.clone(),
+                env: None,
+            },
+            only: vec![],
+            purpose: ReadPurpose::Exec,
+        };
+        let Ok(Response::Secrets { secrets }) = client.request(&read) else {
+            panic!("read")
+        };
+        assert_eq!(secrets.len(), 100);
+    }
+    println!(
+        "agent RSS, account mode, 10 teams unlocked with a 100-secret environment each cached: {} KiB",
+        rss_kib(agent.id())
+    );
+    let _ = client.request(&Request::Shutdown);
+    let _ = agent.wait();
+    let _ = server.kill();
+    let _ = server.wait();
 }
