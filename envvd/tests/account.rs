@@ -485,8 +485,52 @@ fn invite_join_admit_then_remove_and_rotate() {
     };
     assert_eq!((epoch, files), (2, 1));
     assert_eq!(read(&mut owner, &project).unwrap()[0].1, "postgres://prod");
-    // Bob's agent still holds epoch 1 in memory, but the file is at epoch 2.
-    assert!(read(&mut bob, &project).is_err());
+    // Bob's agent still holds epoch 1 in memory, but the file is at epoch 2;
+    // fetching the new grants tells him he was removed.
+    let cut_off = read(&mut bob, &project).unwrap_err();
+    assert!(
+        matches!(&cut_off, IpcError::Agent { code: ErrorCode::NotFound, message } if message.contains("not a member")),
+        "{cut_off}"
+    );
+
+    // A member who stays, holding only epoch 1, picks up epoch 2 by herself.
+    let (_carol_agent, carol_socket) = world.agent_for("-carol", &[]);
+    let mut carol = Client::connect(&carol_socket, "test").unwrap();
+    signup(&mut carol, &world.server, "carol@example.com");
+    let Response::InviteCode { code, .. } = owner
+        .request(&Request::Invite {
+            team: team.id,
+            email: "carol@example.com".into(),
+            role: "member".into(),
+        })
+        .unwrap()
+    else {
+        panic!("invite code");
+    };
+    carol.request(&Request::Join { code }).unwrap();
+    owner
+        .request(&Request::AdmitPending { team: team.id })
+        .unwrap();
+    assert_eq!(read(&mut carol, &project).unwrap()[0].1, "postgres://prod");
+    let Response::Rotated { epoch, .. } = owner
+        .request(&Request::Rotate {
+            team: team.id,
+            dirs: vec![project.clone()],
+        })
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!(epoch, 3);
+    assert_eq!(read(&mut carol, &project).unwrap()[0].1, "postgres://prod");
+    carol
+        .request(&Request::Set {
+            at: at(&project),
+            name: "NEW".into(),
+            value: Secret::new("written at epoch 3"),
+        })
+        .unwrap();
+    assert_eq!(read(&mut owner, &project).unwrap().len(), 2);
 }
 
 fn count_actions(client: &mut Client, team: uuid::Uuid, action: &str) -> usize {

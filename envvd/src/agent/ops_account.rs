@@ -422,6 +422,12 @@ impl Agent {
                 cached
             }
             Err(Failure(ErrorCode::Offline, why)) => self.cached_team(team, &why)?,
+            Err(Failure(ErrorCode::NotFound, _)) => {
+                return Err(Failure(
+                    ErrorCode::NotFound,
+                    format!("you are not a member of team {team}: removed from it, or never added"),
+                ));
+            }
             Err(other) => return Err(other),
         };
         let grants = cached

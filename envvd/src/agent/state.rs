@@ -498,7 +498,22 @@ impl Agent {
         // Any epoch the keyring holds, any generation: an older copy of the
         // file is what `git checkout` of an older branch legitimately gives.
         let opts = ReadOptions::any_epoch(located.env.clone());
-        let file = edit::read(&located.path, ring, &opts)?;
+        let file = match edit::read(&located.path, ring, &opts) {
+            // Rotated since we opened the team: fetch its grants again, once.
+            Err(e) if stale_keys(&e) && inner.account.is_some() => {
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.teams.remove(&located.team);
+                }
+                let ring = self.keyring(
+                    &mut inner.keys,
+                    inner.account.as_ref(),
+                    &mut inner.session,
+                    located.team,
+                )?;
+                edit::read(&located.path, ring, &opts)?
+            }
+            other => other?,
+        };
         let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
             file.iter()
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
@@ -559,7 +574,7 @@ impl Agent {
     fn edit(
         &self,
         at: &EnvRef,
-        change: impl FnOnce(&mut EnvFile) -> Result<(), EnvFileError>,
+        change: impl Fn(&mut EnvFile) -> Result<(), EnvFileError>,
     ) -> Result<u32, Failure> {
         let located = self.locate(at)?;
         let mut guard = self.inner();
@@ -570,10 +585,28 @@ impl Agent {
             &mut inner.session,
             located.team,
         )?;
-        let count = edit::update(&located.path, &located.env, ring, |file| {
-            change(file)?;
-            Ok(file.len())
-        })?;
+        let apply = |ring: &TeamKeyring| {
+            edit::update(&located.path, &located.env, ring, |file| {
+                change(file)?;
+                Ok(file.len())
+            })
+        };
+        let count = match apply(ring) {
+            // Rotated since we opened the team: fetch its grants again, once.
+            Err(e) if stale_keys(&e) && inner.account.is_some() => {
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.teams.remove(&located.team);
+                }
+                let ring = self.keyring(
+                    &mut inner.keys,
+                    inner.account.as_ref(),
+                    &mut inner.session,
+                    located.team,
+                )?;
+                apply(ring)?
+            }
+            other => other?,
+        };
         inner.cache.remove(&located.path);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
@@ -582,7 +615,7 @@ impl Agent {
         let name = SecretName::new(name)?;
         let value = SecretValue::from(value.expose());
         let names = vec![name.as_str().to_owned()];
-        let count = self.edit(at, |file| file.set(name, value))?;
+        let count = self.edit(at, |file| file.set(name.clone(), value.clone()))?;
         self.record(at, "set", names, Some(count))?;
         Ok(Response::Done)
     }
@@ -598,14 +631,24 @@ impl Agent {
         let names: Vec<String> = parsed.keys().map(|n| n.as_str().to_owned()).collect();
         let imported = names.len();
         let count = self.edit(at, |file| {
-            for (name, value) in parsed {
-                file.set(name, value)?;
+            for (name, value) in &parsed {
+                file.set(name.clone(), value.clone())?;
             }
             Ok(())
         })?;
         self.record(at, "import", names, Some(count))?;
         Ok(Response::Imported { count: imported })
     }
+}
+
+/// The file needs a key epoch this keyring doesn't hold yet.
+fn stale_keys(e: &EnvFileError) -> bool {
+    matches!(
+        e,
+        EnvFileError::NewerEpoch { .. }
+            | EnvFileError::NoKeyForEpoch { .. }
+            | EnvFileError::CurrentKeyMissing { .. }
+    )
 }
 
 /// Checks the lock deadlines once a second.
