@@ -94,15 +94,6 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
         ErrorCode::Locked => Failure::new(exit::LOCKED, "the agent is locked; run `envv unlock`"),
         ErrorCode::NotFound => Failure::new(exit::NOT_FOUND, message),
         ErrorCode::Invalid => Failure::new(exit::USAGE, message),
-        // A file at a key epoch newer than the agent's keys: a rotation.
-        ErrorCode::Crypto if message.contains("newer than") => Failure::new(
-            exit::VERIFY,
-            format!(
-                "{}; the team's key was rotated: run `envv lock`, then `envv unlock` to fetch \
-                 the new key",
-                message.replace("; sync keys and retry", "")
-            ),
-        ),
         ErrorCode::Crypto => Failure::new(
             exit::VERIFY,
             format!(
