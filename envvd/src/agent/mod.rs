@@ -13,6 +13,7 @@ mod harden;
 mod local;
 mod ops_account;
 mod ops_audit;
+mod ops_files;
 mod ops_team;
 mod project;
 mod socket;

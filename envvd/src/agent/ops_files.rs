@@ -1,0 +1,275 @@
+//! Project files: binding a directory, and reading and editing its
+//! environments through the team's keys, with decrypted values cached
+//! while the file on disk is unchanged.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use proto_ipc::{EnvRef, ErrorCode, ReadPurpose, Response, Secret};
+use uuid::Uuid;
+
+use super::project::{self, ProjectFile};
+use super::state::{Agent, Failure, Outcome};
+use crate::crypto::TeamKeyring;
+use crate::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
+use crate::secret::SecretValue;
+
+pub(super) struct Cached {
+    stamp: FileStamp,
+    secrets: Arc<Vec<(String, Secret)>>,
+}
+
+/// What changes when a file is rewritten (our writes rename a new file in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// Where an environment's file is and which key opens it.
+struct Located {
+    path: PathBuf,
+    env: EnvName,
+    team: Uuid,
+}
+
+impl Agent {
+    pub(super) fn init(&self, dir: &Path, team: Option<Uuid>) -> Outcome {
+        let (team, binding) = self.binding_for(team)?;
+        if let Some((root, file)) = project::find_root(dir) {
+            if file.team == team {
+                return Ok(Response::Project { root, team });
+            }
+            return Err(Failure(
+                ErrorCode::Conflict,
+                format!(
+                    "{} is already bound to team {} by its .envv.json",
+                    root.display(),
+                    file.team
+                ),
+            ));
+        }
+        let file = ProjectFile {
+            version: 1,
+            team,
+            binding,
+        };
+        project::write(dir, &file)?;
+        Ok(Response::Project {
+            root: dir.to_path_buf(),
+            team,
+        })
+    }
+
+    fn locate(&self, at: &EnvRef) -> Result<Located, Failure> {
+        let env = match &at.env {
+            Some(name) => EnvName::new(name)?,
+            None => EnvName::default_env(),
+        };
+        let Some((root, file)) = project::find_root(&at.dir) else {
+            return Err(Failure(
+                ErrorCode::NotFound,
+                format!(
+                    "{} is not in an envv project; run `envv init` in your project's directory",
+                    at.dir.display()
+                ),
+            ));
+        };
+        Ok(Located {
+            path: edit::env_path(&root, &env),
+            env,
+            team: file.team,
+        })
+    }
+
+    /// The decrypted environment, from the cache when the file is unchanged.
+    pub(super) fn decrypted(&self, at: &EnvRef) -> Result<Arc<Vec<(String, Secret)>>, Failure> {
+        let located = self.locate(at)?;
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        let ring = self.keyring(
+            &mut inner.keys,
+            inner.account.as_ref(),
+            &mut inner.session,
+            located.team,
+        )?;
+        let stamp = match FileStamp::of(&located.path) {
+            Ok(stamp) => stamp,
+            // No file yet: an environment with no secrets.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::new(Vec::new())),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(hit) = inner.cache.get(&located.path).filter(|c| c.stamp == stamp) {
+            return Ok(hit.secrets.clone());
+        }
+        // Any epoch the keyring holds, any generation: an older copy of the
+        // file is what `git checkout` of an older branch legitimately gives.
+        let opts = ReadOptions::any_epoch(located.env.clone());
+        let file = match edit::read(&located.path, ring, &opts) {
+            // Rotated since we opened the team: fetch its grants again, once.
+            Err(e) if stale_keys(&e) && inner.account.is_some() => {
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.teams.remove(&located.team);
+                }
+                let ring = self.keyring(
+                    &mut inner.keys,
+                    inner.account.as_ref(),
+                    &mut inner.session,
+                    located.team,
+                )?;
+                edit::read(&located.path, ring, &opts)?
+            }
+            other => other?,
+        };
+        let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
+            file.iter()
+                .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
+                .collect(),
+        );
+        inner.cache.insert(
+            located.path,
+            Cached {
+                stamp,
+                secrets: secrets.clone(),
+            },
+        );
+        Ok(secrets)
+    }
+
+    pub(super) fn read(&self, at: &EnvRef, only: &[String], purpose: ReadPurpose) -> Outcome {
+        let all = self.decrypted(at)?;
+        let secrets = if only.is_empty() {
+            all.as_ref().clone()
+        } else {
+            let mut picked = Vec::with_capacity(only.len());
+            for name in only {
+                match all.iter().find(|(n, _)| n == name) {
+                    Some(pair) => picked.push(pair.clone()),
+                    None => {
+                        return Err(Failure(
+                            ErrorCode::NotFound,
+                            format!("no secret named {name} here"),
+                        ));
+                    }
+                }
+            }
+            picked
+        };
+        // On the record before anything is disclosed.
+        let action = match purpose {
+            ReadPurpose::Exec => "exec",
+            ReadPurpose::Get | ReadPurpose::Export => "decrypt",
+        };
+        self.record(
+            at,
+            action,
+            secrets.iter().map(|(n, _)| n.clone()).collect(),
+            None,
+        )?;
+        Ok(Response::Secrets { secrets })
+    }
+
+    pub(super) fn names(&self, at: &EnvRef) -> Outcome {
+        let all = self.decrypted(at)?;
+        Ok(Response::Names {
+            names: all.iter().map(|(n, _)| n.clone()).collect(),
+        })
+    }
+
+    /// A locked write through `change` (which answers the file's new
+    /// number of secrets), then the cache entry goes.
+    pub(super) fn edit(
+        &self,
+        at: &EnvRef,
+        change: impl Fn(&mut EnvFile) -> Result<(), EnvFileError>,
+    ) -> Result<u32, Failure> {
+        let located = self.locate(at)?;
+        let mut guard = self.inner();
+        let inner = &mut *guard;
+        let ring = self.keyring(
+            &mut inner.keys,
+            inner.account.as_ref(),
+            &mut inner.session,
+            located.team,
+        )?;
+        let apply = |ring: &TeamKeyring| {
+            edit::update(&located.path, &located.env, ring, |file| {
+                change(file)?;
+                Ok(file.len())
+            })
+        };
+        let count = match apply(ring) {
+            // Rotated since we opened the team: fetch its grants again, once.
+            Err(e) if stale_keys(&e) && inner.account.is_some() => {
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.teams.remove(&located.team);
+                }
+                let ring = self.keyring(
+                    &mut inner.keys,
+                    inner.account.as_ref(),
+                    &mut inner.session,
+                    located.team,
+                )?;
+                apply(ring)?
+            }
+            other => other?,
+        };
+        inner.cache.remove(&located.path);
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    pub(super) fn set(&self, at: &EnvRef, name: &str, value: Secret) -> Outcome {
+        let name = SecretName::new(name)?;
+        let value = SecretValue::from(value.expose());
+        let names = vec![name.as_str().to_owned()];
+        let count = self.edit(at, |file| file.set(name.clone(), value.clone()))?;
+        self.record(at, "set", names, Some(count))?;
+        Ok(Response::Done)
+    }
+
+    pub(super) fn unset(&self, at: &EnvRef, name: &str) -> Outcome {
+        let count = self.edit(at, |file| file.unset(name).map(drop))?;
+        self.record(at, "unset", vec![name.to_owned()], Some(count))?;
+        Ok(Response::Done)
+    }
+
+    pub(super) fn import(&self, at: &EnvRef, text: &Secret) -> Outcome {
+        let parsed = dotenv::parse_dotenv(text.expose().as_bytes())?;
+        let names: Vec<String> = parsed.keys().map(|n| n.as_str().to_owned()).collect();
+        let imported = names.len();
+        let count = self.edit(at, |file| {
+            for (name, value) in &parsed {
+                file.set(name.clone(), value.clone())?;
+            }
+            Ok(())
+        })?;
+        self.record(at, "import", names, Some(count))?;
+        Ok(Response::Imported { count: imported })
+    }
+}
+
+/// The file needs a key epoch this keyring doesn't hold yet.
+fn stale_keys(e: &EnvFileError) -> bool {
+    matches!(
+        e,
+        EnvFileError::NewerEpoch { .. }
+            | EnvFileError::NoKeyForEpoch { .. }
+            | EnvFileError::CurrentKeyMissing { .. }
+    )
+}

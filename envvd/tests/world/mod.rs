@@ -1,0 +1,231 @@
+//! Shared by the agent's integration tests: the real `envvd` and
+//! `envv-control-plane` binaries, started and stopped per test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proto_ipc::{AuditFilter, Client, EnvRef, IpcError, ReadPurpose, Request, Response, Secret};
+
+/// The control plane binary beside this test's, brought up to date first
+/// (a stale one from an older checkout would answer an older API).
+pub fn control_plane_binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("test path");
+    let target = deps.parent().and_then(Path::parent).expect("target dir");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "control-plane",
+            "--bin",
+            "envv-control-plane",
+        ])
+        .env("CARGO_TARGET_DIR", target.parent().expect("target root"))
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building the control plane failed");
+    target.join("envv-control-plane")
+}
+
+pub struct Process(pub Child);
+
+/// An agent with its own data and socket under `home`, named by `user`.
+pub fn start_agent(
+    home: &Path,
+    user: &str,
+    extra: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Process, PathBuf) {
+    let socket = home.join(format!("run{user}/envv/agent.sock"));
+    let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])
+        .args(extra)
+        .env("XDG_DATA_HOME", home.join(format!("data{user}")))
+        .env_remove("ENVV_SERVER_CA")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the agent", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    (Process(child), socket)
+}
+
+/// The control plane on a SQLite file in `home`, on `port`.
+pub fn start_control_plane(home: &Path, port: u16) -> Process {
+    start_control_plane_with(home, port, &[])
+}
+
+pub fn start_control_plane_with(home: &Path, port: u16, extra: &[&std::ffi::OsStr]) -> Process {
+    let child = Command::new(control_plane_binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+        ])
+        .arg(format!("sqlite:{}", home.join("cp.db").display()))
+        .arg("--signing-key-file")
+        .arg(home.join("cp-key"))
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the control plane", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    Process(child)
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct World {
+    pub home: tempfile::TempDir,
+    pub server: String,
+    pub port: u16,
+    pub control_plane: Process,
+    pub agent: Option<Process>,
+}
+
+impl World {
+    pub fn new() -> World {
+        let home = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let control_plane = start_control_plane(home.path(), port);
+        let mut world = World {
+            home,
+            server: format!("http://127.0.0.1:{port}"),
+            port,
+            control_plane,
+            agent: None,
+        };
+        world.start_agent();
+        world
+    }
+
+    pub fn stop_control_plane(&mut self) {
+        let _ = self.control_plane.0.kill();
+        let _ = self.control_plane.0.wait();
+    }
+
+    pub fn restart_control_plane(&mut self) {
+        self.stop_control_plane();
+        self.control_plane = start_control_plane(self.home.path(), self.port);
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.home.path().join("run/envv/agent.sock")
+    }
+
+    pub fn start_agent(&mut self) {
+        let (agent, _) = self.agent_for("", &["--admit-interval", "1"]);
+        self.agent = Some(agent);
+    }
+
+    /// Another user's agent on this machine: its own data and socket.
+    pub fn agent_for(&self, user: &str, extra: &[&str]) -> (Process, PathBuf) {
+        start_agent(self.home.path(), user, extra, &[])
+    }
+
+    pub fn restart_agent(&mut self) {
+        self.client().request(&Request::Shutdown).unwrap();
+        if let Some(mut agent) = self.agent.take() {
+            let _ = agent.0.wait();
+        }
+        self.start_agent();
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(&self.socket(), "test").unwrap()
+    }
+
+    pub fn project(&self) -> PathBuf {
+        let dir = self.home.path().join("project");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
+
+pub fn at(dir: &Path) -> EnvRef {
+    EnvRef {
+        dir: dir.to_path_buf(),
+        env: None,
+    }
+}
+
+pub fn read(client: &mut Client, dir: &Path) -> Result<Vec<(String, String)>, IpcError> {
+    match client.request(&Request::Read {
+        at: at(dir),
+        only: vec![],
+        purpose: ReadPurpose::Exec,
+    })? {
+        Response::Secrets { secrets } => Ok(secrets
+            .into_iter()
+            .map(|(n, v)| (n, v.expose().to_owned()))
+            .collect()),
+        other => panic!("expected secrets, got {other:?}"),
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn signup(client: &mut Client, server: &str, email: &str) {
+    client
+        .request(&Request::Signup {
+            server: server.to_owned(),
+            email: email.into(),
+            name: email.into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+}
+
+pub fn count_actions(client: &mut Client, team: uuid::Uuid, action: &str) -> usize {
+    let mut total = 0;
+    let mut cursor = None;
+    loop {
+        let filter = AuditFilter {
+            action: Some(action.into()),
+            cursor: cursor.clone(),
+            limit: Some(1000),
+            ..AuditFilter::default()
+        };
+        let Response::AuditPage {
+            events,
+            next_cursor,
+        } = client.request(&Request::Audit { team, filter }).unwrap()
+        else {
+            panic!("audit page");
+        };
+        total += events.len();
+        match next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return total,
+        }
+    }
+}
