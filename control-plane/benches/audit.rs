@@ -218,6 +218,8 @@ async fn http_ingest(store: Arc<dyn Store>, teams: &[(Uuid, Vec<Uuid>)], owners:
     let server = tokio::spawn(control_plane::serve(listener, state.clone(), async {
         let _ = stopped.await;
     }));
+    // reqwest is built with rustls and no default provider (the agent's choice).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let batches = http_events / BATCH;
     let started = Instant::now();

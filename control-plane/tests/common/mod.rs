@@ -161,10 +161,15 @@ impl TestServer {
         }));
         TestServer {
             base,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
+            http: {
+                // The workspace builds reqwest with rustls and no default
+                // provider (the agent picks ring); tests pick the same.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+            }
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
             state,
             db,
             shutdown: Some(tx),
