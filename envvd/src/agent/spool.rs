@@ -15,12 +15,16 @@ use uuid::Uuid;
 /// One file per team: `<data>/spool/<team>.jsonl`, 0600 in a 0700 folder.
 pub(super) struct Spool {
     dir: PathBuf,
+    /// Appends and the shipper's rewrite exclude each other, so an event
+    /// recorded while a batch is being shipped is never dropped.
+    writing: std::sync::Mutex<()>,
 }
 
 impl Spool {
     pub fn new(data_dir: &Path) -> Spool {
         Spool {
             dir: data_dir.join("spool"),
+            writing: std::sync::Mutex::new(()),
         }
     }
 
@@ -30,6 +34,7 @@ impl Spool {
 
     /// Appends one event and syncs it to disk.
     pub fn append(&self, team: Uuid, event: &ClientEvent) -> std::io::Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -85,6 +90,7 @@ impl Spool {
 
     /// Drops the events the server has stored, keeping any appended since.
     pub fn remove(&self, team: Uuid, shipped: &[Uuid]) -> std::io::Result<()> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let path = self.file(team);
         let remaining: Vec<ClientEvent> = self
             .peek(team, usize::MAX)?
@@ -111,5 +117,49 @@ impl Spool {
         }
         file.sync_data()?;
         fs::rename(&tmp, &path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> ClientEvent {
+        ClientEvent {
+            id: Uuid::new_v4(),
+            action: "exec".into(),
+            occurred_at: chrono::Utc::now(),
+            secret_names: vec!["KEY".into()],
+            env: None,
+            path_hash: None,
+            secret_count: None,
+        }
+    }
+
+    #[test]
+    fn events_appended_while_a_batch_ships_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = std::sync::Arc::new(Spool::new(dir.path()));
+        let team = Uuid::new_v4();
+        let writer = {
+            let spool = spool.clone();
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                for _ in 0..300 {
+                    let e = event();
+                    ids.push(e.id);
+                    spool.append(team, &e).unwrap();
+                }
+                ids
+            })
+        };
+        let mut shipped = Vec::new();
+        while !writer.is_finished() || spool.pending(team) > 0 {
+            let batch: Vec<Uuid> = spool.peek(team, 50).unwrap().iter().map(|e| e.id).collect();
+            spool.remove(team, &batch).unwrap();
+            shipped.extend(batch);
+        }
+        let written = writer.join().unwrap();
+        assert_eq!(shipped, written, "every event shipped once, in order");
     }
 }
