@@ -10,6 +10,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use envv_api::{KdfParams, Role};
 use uuid::Uuid;
 
+mod rows;
 #[macro_use]
 mod sql;
 #[macro_use]

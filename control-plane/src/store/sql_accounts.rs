@@ -11,7 +11,7 @@ macro_rules! impl_account_store {
 
             use super::helpers::insert_audit;
             use super::$store;
-            use $crate::store::sql::{USER_COLUMNS, UserRow, conflict};
+            use $crate::store::rows::{USER_COLUMNS, UserRow, conflict};
             use $crate::store::{
                 AccountStore, AuditEvent, NewRefreshToken, NewUser, RefreshOutcome, StoreError,
                 ThrottlePolicy, UserRecord,

@@ -11,7 +11,7 @@ macro_rules! impl_key_store {
 
             use super::$store;
             use super::helpers::{insert_audit, insert_epoch, role_in, touch_team};
-            use $crate::store::sql::{EpochGrantRow, PendingGrantRow, TeamRoleRow, conflict, epoch};
+            use $crate::store::rows::{EpochGrantRow, PendingGrantRow, TeamRoleRow, conflict, epoch};
             use $crate::store::{
                 AuditEvent, EpochGrantRecord, GrantRefusal, KeyStore, NewEpoch, RotateRefusal,
                 StoreError, TeamRecord,

@@ -13,7 +13,7 @@ macro_rules! impl_team_store {
             use super::helpers::{
                 check_seat, insert_audit, insert_epoch, owner_count, role_in, touch_team,
             };
-            use $crate::store::sql::{
+            use $crate::store::rows::{
                 AuditRow, CallerMemberRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
                 members_as_caller, INVITE_COLUMNS,
             };
