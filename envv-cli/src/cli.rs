@@ -104,6 +104,26 @@ pub enum Command {
     },
     /// Query, export or verify the team's audit trail.
     Audit(AuditArgs),
+    /// The team's plan, seats, limits, usage and invoice preview.
+    Usage {
+        #[command(flatten)]
+        team: TeamArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the team's plan and billing contact (owners).
+    Billing {
+        #[command(flatten)]
+        team: TeamArg,
+        /// design_partner, free, starter, pro or enterprise.
+        #[arg(long)]
+        plan: String,
+        /// Where invoices go.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

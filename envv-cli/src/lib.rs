@@ -8,6 +8,7 @@
 mod account;
 mod agent;
 mod audit;
+mod billing;
 pub mod cli;
 mod config;
 mod connect;
@@ -65,6 +66,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Team(command) => ctx().and_then(|_| team::run(command)),
         Command::Rotate { team } => ctx().and_then(|_| team::rotate(&team)),
         Command::Audit(args) => ctx().and_then(|_| audit::run(args)),
+        Command::Usage { team, json } => ctx().and_then(|_| billing::usage(&team, json)),
+        Command::Billing {
+            team,
+            plan,
+            email,
+            json,
+        } => ctx().and_then(|_| billing::set(&team, plan, email, json)),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "envv", &mut std::io::stdout());

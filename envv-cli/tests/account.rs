@@ -86,6 +86,30 @@ fn audit_verify_passes_on_an_untouched_trail() {
     assert!(out.starts_with("OK: "), "{out}");
 }
 
+#[test]
+fn usage_shows_the_plan_and_billing_changes_it() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "olga@example.com");
+    s.ok(["team", "create", "T"]);
+    s.init();
+    s.ok(["set", "K", "v"]);
+    let usage = s.ok(["usage"]);
+    assert!(usage.contains("plan:     design_partner"), "{usage}");
+    assert!(usage.contains("seats:    1"), "{usage}");
+    let changed = s.ok([
+        "billing",
+        "--plan",
+        "free",
+        "--email",
+        "billing@example.com",
+    ]);
+    assert!(changed.contains("plan:     free"), "{changed}");
+    assert!(changed.contains("billing@example.com"), "{changed}");
+    let report: serde_json::Value = serde_json::from_str(&s.ok(["usage", "--json"])).expect("json");
+    assert_eq!(report["plan"], "free");
+    assert_eq!(report["limits"]["max_members"], 5);
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {

@@ -126,6 +126,16 @@ pub enum Request {
     },
     /// Ships the local audit spool now instead of at the next tick.
     SyncAudit,
+    /// The team's plan, seats, limits, consumption and invoice preview.
+    Usage {
+        team: Uuid,
+    },
+    /// Sets the team's plan and billing contact (owners only).
+    SetBilling {
+        team: Uuid,
+        plan: String,
+        billing_email: String,
+    },
     /// Turns this connection into a stream of [`Event`]s (the dashboard's
     /// live view) until the client hangs up.
     Subscribe,
@@ -192,6 +202,8 @@ impl Request {
             Request::AuditVerify { .. } => "audit_verify",
             Request::SyncAudit => "sync_audit",
             Request::Subscribe => "subscribe",
+            Request::Usage { .. } => "usage",
+            Request::SetBilling { .. } => "set_billing",
             Request::Lock => "lock",
             Request::Unlock { .. } => "unlock",
             Request::Init { .. } => "init",
@@ -345,6 +357,10 @@ pub enum Response {
     AuditVerified {
         events: usize,
         problem: Option<String>,
+    },
+    /// The control plane's usage report (`GET /teams/{id}/usage`), as JSON text.
+    Report {
+        json: String,
     },
     /// One event of a [`Request::Subscribe`] stream.
     Event(Event),

@@ -143,6 +143,33 @@ impl Agent {
         })
     }
 
+    pub(super) fn usage(&self, team: Uuid) -> Outcome {
+        let report: serde_json::Value = self.with_session(|account, token, _| {
+            block_on(
+                self.api
+                    .get(&account.server, &format!("/teams/{team}/usage"), token),
+            )
+        })?;
+        Ok(Response::Report {
+            json: report.to_string(),
+        })
+    }
+
+    pub(super) fn set_billing(&self, team: Uuid, plan: String, billing_email: String) -> Outcome {
+        let body = serde_json::json!({ "plan": plan, "billing_email": billing_email });
+        let report: serde_json::Value = self.with_session(|account, token, _| {
+            block_on(self.api.post(
+                &account.server,
+                &format!("/teams/{team}/billing"),
+                Some(token),
+                &body,
+            ))
+        })?;
+        Ok(Response::Report {
+            json: report.to_string(),
+        })
+    }
+
     pub(super) fn audit_verify(&self, team: Uuid) -> Outcome {
         self.ship_spool();
         let path = format!("/teams/{team}/audit/export?format=jsonl");

@@ -225,6 +225,12 @@ impl Agent {
             Request::Audit { team, filter } => self.audit(team, &filter),
             Request::AuditVerify { team } => self.audit_verify(team),
             Request::SyncAudit => self.sync_audit(),
+            Request::Usage { team } => self.usage(team),
+            Request::SetBilling {
+                team,
+                plan,
+                billing_email,
+            } => self.set_billing(team, plan, billing_email),
             Request::Lock => {
                 self.lock();
                 Ok(Response::Done)
