@@ -34,9 +34,10 @@ if ! command -v hyperfine >/dev/null 2>&1; then
 fi
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-    cargo build --release --locked -p envv-cli -p envvd
+    cargo build --release --locked -p envv-cli -p envvd --bins --example exec_floor
 fi
 ENVV=$TARGET_DIR/release/envv
+FLOOR=$TARGET_DIR/release/examples/exec_floor
 export ENVV_AGENTD=$TARGET_DIR/release/envvd
 
 # A private world: nothing of the user's agent, keys or projects is touched.
@@ -67,6 +68,9 @@ for n in $COUNTS; do
     got=$("$ENVV" -C "$dir" exec -- env | grep -c '^SECRET_')
     [ "$got" = "$n" ] || { echo "expected $n secrets in the environment, got $got" >&2; exit 1; }
     commands+=(-n "envv exec, $n secrets" "$ENVV -C $dir exec -- true")
+    # The floor: a minimal program that reads the same values over the
+    # socket and execs (envv-cli/examples/exec_floor.rs).
+    commands+=(-n "floor, $n secrets" "$FLOOR $dir true")
 done
 
 out=$WORK/results.md
