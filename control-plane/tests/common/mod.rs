@@ -2,6 +2,7 @@
 //! file or a fresh PostgreSQL database), served on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod client;
 pub mod process;
 
