@@ -14,7 +14,6 @@ mod config;
 mod connect;
 pub mod error;
 mod exec;
-mod format;
 mod secrets;
 mod team;
 

@@ -7,7 +7,6 @@ use zeroize::Zeroizing;
 
 use crate::cli::{ExportFormat, GetArgs, SetArgs, TeamArg};
 use crate::error::{Failure, exit};
-use crate::format;
 use crate::{Context, config, team, unexpected};
 
 /// Binds the directory: to `--team` or the current team when given, else
@@ -166,10 +165,20 @@ pub fn import(ctx: &Context, file: &str) -> Result<(), Failure> {
 }
 
 pub fn export(ctx: &Context, format: ExportFormat) -> Result<(), Failure> {
-    let secrets = ctx.read(Vec::new(), ReadPurpose::Export)?;
-    let text = format::render(&secrets, format);
+    let format = match format {
+        ExportFormat::Dotenv => proto_ipc::ExportFormat::Dotenv,
+        ExportFormat::Json => proto_ipc::ExportFormat::Json,
+        ExportFormat::Shell => proto_ipc::ExportFormat::Shell,
+    };
+    let Response::Text { text } = ctx.request(&Request::Export {
+        at: ctx.at(),
+        format,
+    })?
+    else {
+        return Err(unexpected("export"));
+    };
     let mut out = io::stdout().lock();
-    write_out(&mut out, text.as_bytes())?;
+    write_out(&mut out, text.expose().as_bytes())?;
     out.flush().map_err(stdout_failed)
 }
 

@@ -40,6 +40,18 @@ pub enum ReadPurpose {
     Export,
 }
 
+/// The formats of [`Request::Export`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// `KEY="value"` lines that re-import to the same values.
+    Dotenv,
+    /// One JSON object, keys sorted.
+    Json,
+    /// `export KEY='value'` lines for POSIX shells.
+    Shell,
+}
+
 /// A project directory and one of its environments (`None`: `.env.enc`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvRef {
@@ -161,6 +173,11 @@ pub enum Request {
     Names {
         at: EnvRef,
     },
+    /// The environment rendered as dotenv, JSON or shell text.
+    Export {
+        at: EnvRef,
+        format: ExportFormat,
+    },
     Set {
         at: EnvRef,
         name: String,
@@ -209,6 +226,7 @@ impl Request {
             Request::Init { .. } => "init",
             Request::Read { .. } => "read",
             Request::Names { .. } => "names",
+            Request::Export { .. } => "export",
             Request::Set { .. } => "set",
             Request::Unset { .. } => "unset",
             Request::Import { .. } => "import",
@@ -357,6 +375,10 @@ pub enum Response {
     AuditVerified {
         events: usize,
         problem: Option<String>,
+    },
+    /// `Export`'s text; it holds values.
+    Text {
+        text: Secret,
     },
     /// The control plane's usage report (`GET /teams/{id}/usage`), as JSON text.
     Report {

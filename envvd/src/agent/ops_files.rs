@@ -185,6 +185,32 @@ impl Agent {
         Ok(Response::Secrets { secrets })
     }
 
+    /// Rendered by the converter the import side also uses, so an export
+    /// re-imports to the same values.
+    pub(super) fn export(&self, at: &EnvRef, format: proto_ipc::ExportFormat) -> Outcome {
+        let all = self.decrypted(at)?;
+        let entries = all
+            .iter()
+            .map(|(name, value)| Ok((SecretName::new(name)?, SecretValue::from(value.expose()))))
+            .collect::<Result<Vec<_>, EnvFileError>>()?;
+        let format = match format {
+            proto_ipc::ExportFormat::Dotenv => dotenv::ExportFormat::Dotenv,
+            proto_ipc::ExportFormat::Json => dotenv::ExportFormat::Json,
+            proto_ipc::ExportFormat::Shell => dotenv::ExportFormat::Shell,
+        };
+        let text = dotenv::export(entries.iter().map(|(n, v)| (n, v)), format);
+        // On the record before anything is disclosed.
+        self.record(
+            at,
+            "decrypt",
+            all.iter().map(|(n, _)| n.clone()).collect(),
+            None,
+        )?;
+        Ok(Response::Text {
+            text: Secret::new(text.as_str()),
+        })
+    }
+
     pub(super) fn names(&self, at: &EnvRef) -> Outcome {
         let all = self.decrypted(at)?;
         Ok(Response::Names {

@@ -244,6 +244,7 @@ impl Agent {
             Request::Init { dir, team } => self.init(&dir, team),
             Request::Read { at, only, purpose } => self.read(&at, &only, purpose),
             Request::Names { at } => self.names(&at),
+            Request::Export { at, format } => self.export(&at, format),
             Request::Set { at, name, value } => self.set(&at, &name, value),
             Request::Unset { at, name } => self.unset(&at, &name),
             Request::Import { at, dotenv } => self.import(&at, &dotenv),

@@ -181,6 +181,27 @@ mod tests {
         assert!(matches!(err, EnvFileError::DotenvSyntax { after: Some(ref k) } if k == "GOOD"));
     }
 
+    fn one(value: &str, format: ExportFormat) -> String {
+        let name = SecretName::new("K").expect("name");
+        let value = SecretValue::from(value);
+        export([(&name, &value)], format).to_string()
+    }
+
+    #[test]
+    fn dotenv_escapes_quotes_dollars_backslashes_and_newlines() {
+        assert_eq!(
+            one("a\"b$c\\d\ne", ExportFormat::Dotenv),
+            "K=\"a\\\"b\\$c\\\\d\\ne\"\n"
+        );
+    }
+
+    #[test]
+    fn json_is_an_object() {
+        let parsed: BTreeMap<String, String> =
+            serde_json::from_str(&one("x\ny", ExportFormat::Json)).expect("json");
+        assert_eq!(parsed["K"], "x\ny");
+    }
+
     #[test]
     fn shell_export_escapes_single_quotes() {
         let name = SecretName::new("K").expect("name");
