@@ -478,3 +478,67 @@ fn agents_racing_for_one_socket_leave_exactly_one() {
         }
     }
 }
+
+#[test]
+fn projects_are_listed_with_their_environments_and_remembered() {
+    let home = tempfile::tempdir().unwrap();
+    let project = home.path().join("project");
+    let elsewhere = home.path().join("elsewhere");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let projects = |client: &mut Client, here: Option<&Path>| match client
+        .request(&Request::Projects {
+            here: here.map(Path::to_path_buf),
+        })
+        .unwrap()
+    {
+        Response::Projects { projects } => projects
+            .into_iter()
+            .map(|p| (p.root, p.envs))
+            .collect::<Vec<_>>(),
+        other => panic!("projects answered {other:?}"),
+    };
+    let mut agent = Agent::start_in(home, &[]);
+    let mut client = agent.client();
+    assert_eq!(projects(&mut client, None), []);
+    for dir in [&project, &elsewhere] {
+        client
+            .request(&Request::Init {
+                dir: dir.clone(),
+                team: None,
+            })
+            .unwrap();
+    }
+    set(&mut client, &project, "KEY", "value");
+    client
+        .request(&Request::Set {
+            at: at(&project, Some("staging")),
+            name: "KEY".into(),
+            value: Secret::new("staged"),
+        })
+        .unwrap();
+    // The project around `here` comes first; one with no file yet shows
+    // its default environment.
+    assert_eq!(
+        projects(&mut client, Some(&elsewhere.join("sub"))),
+        [
+            (elsewhere.clone(), vec![None]),
+            (project.clone(), vec![None, Some("staging".into())]),
+        ]
+    );
+    let file = agent.home.path().join("data/envv/projects.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    client.request(&Request::Shutdown).unwrap();
+    agent.wait();
+
+    // A restarted agent remembers; a project no longer bound drops out.
+    std::fs::remove_file(elsewhere.join(".envv.json")).unwrap();
+    let home = std::mem::replace(&mut agent.home, tempfile::tempdir().unwrap());
+    let agent = Agent::start_in(home, &[]);
+    assert_eq!(
+        projects(&mut agent.client(), None),
+        [(project, vec![None, Some("staging".into())])]
+    );
+}

@@ -157,6 +157,12 @@ pub enum Request {
     Unlock {
         password: Option<Secret>,
     },
+    /// The projects this agent has opened or bound, with their
+    /// environments; the project around `here` (the client's directory)
+    /// comes first even if the agent hasn't seen it yet.
+    Projects {
+        here: Option<PathBuf>,
+    },
     /// Binds `dir` to `team`, or with no team (and no account) to this
     /// user's personal key.
     Init {
@@ -223,6 +229,7 @@ impl Request {
             Request::SetBilling { .. } => "set_billing",
             Request::Lock => "lock",
             Request::Unlock { .. } => "unlock",
+            Request::Projects { .. } => "projects",
             Request::Init { .. } => "init",
             Request::Read { .. } => "read",
             Request::Names { .. } => "names",
@@ -320,6 +327,19 @@ pub struct TeamInfo {
     /// `owner`, `admin` or `member`.
     pub role: String,
     pub current_epoch: u32,
+    /// A member was removed since the last rotation.
+    pub rekey_required: bool,
+}
+
+/// A project directory as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    pub root: PathBuf,
+    /// The team (or personal key) its files are encrypted to.
+    pub team: Uuid,
+    /// Its environments, from the `.env*.enc` files at its root, sorted;
+    /// `None` is `.env.enc`.
+    pub envs: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,6 +355,11 @@ pub struct AgentStatus {
     pub absolute_lock_in: Option<u64>,
     /// Decrypted environments held in memory.
     pub cached_files: usize,
+    /// Whether the last call to the control plane got through (always
+    /// true in local mode).
+    pub online: bool,
+    /// When a call to the control plane last got through (RFC 3339).
+    pub last_sync: Option<String>,
     pub account: Option<Account>,
 }
 
@@ -402,6 +427,9 @@ pub enum Response {
     },
     Names {
         names: Vec<String>,
+    },
+    Projects {
+        projects: Vec<ProjectInfo>,
     },
     Imported {
         count: usize,

@@ -30,28 +30,33 @@ fn path(data_dir: &Path, team: Uuid) -> PathBuf {
 
 impl CachedTeam {
     pub fn save(&self, data_dir: &Path, team: Uuid) -> std::io::Result<()> {
-        use std::io::Write;
-        let file = path(data_dir, team);
-        if let Some(dir) = file.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        }
-        let tmp = file.with_extension("json.tmp");
-        let mut out = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        out.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-        out.sync_data()?;
-        std::fs::rename(&tmp, &file)
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        write_private(&path(data_dir, team), &bytes)
     }
 
     pub fn load(data_dir: &Path, team: Uuid) -> Option<CachedTeam> {
         let bytes = std::fs::read(path(data_dir, team)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
+}
+
+/// Replaces `file` with `bytes`, 0600 in a 0700 directory, all or nothing.
+pub(super) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let tmp = file.with_extension("tmp");
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    out.write_all(bytes)?;
+    out.sync_data()?;
+    std::fs::rename(&tmp, file)
 }

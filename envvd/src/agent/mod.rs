@@ -10,6 +10,7 @@ mod account;
 mod cache;
 mod conn;
 mod harden;
+mod known;
 mod local;
 mod ops_account;
 mod ops_audit;

@@ -67,6 +67,7 @@ pub(super) fn team_info(team: &envv_api::Team) -> TeamInfo {
         name: team.name.clone(),
         role: team.role.as_str().to_owned(),
         current_epoch: team.current_epoch,
+        rekey_required: team.rekey_required,
     }
 }
 

@@ -54,6 +54,7 @@ impl Agent {
         let (team, binding) = self.binding_for(team)?;
         if let Some((root, file)) = project::find_root(dir) {
             if file.team == team {
+                self.note_project(&root);
                 return Ok(Response::Project { root, team });
             }
             return Err(Failure(
@@ -71,6 +72,7 @@ impl Agent {
             binding,
         };
         project::write(dir, &file)?;
+        self.note_project(dir);
         Ok(Response::Project {
             root: dir.to_path_buf(),
             team,
@@ -91,6 +93,7 @@ impl Agent {
                 ),
             ));
         };
+        self.note_project(&root);
         Ok(Located {
             path: edit::env_path(&root, &env),
             env,

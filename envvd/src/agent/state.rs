@@ -10,6 +10,7 @@ use proto_ipc::{AgentStatus, ErrorCode, Event, Mode, PROTOCOL_VERSION, Request, 
 use uuid::Uuid;
 
 use super::account::{AccountFile, Api, Session};
+use super::known::KnownProjects;
 use super::ops_files::Cached;
 use super::spool::Spool;
 use super::{AgentConfig, local};
@@ -26,6 +27,10 @@ pub(super) struct Agent {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the last call to the control plane got through.
     online: std::sync::atomic::AtomicBool,
+    /// When one last did.
+    last_sync: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Project roots seen, for the dashboard.
+    projects: Mutex<KnownProjects>,
 }
 
 #[derive(Default)]
@@ -100,6 +105,7 @@ impl Agent {
             }
         };
         let spool = Spool::new(&config.data_dir);
+        let projects = Mutex::new(KnownProjects::load(&config.data_dir));
         Agent {
             config,
             inner: Mutex::new(Inner {
@@ -111,6 +117,8 @@ impl Agent {
             spool,
             events: tokio::sync::broadcast::channel(256).0,
             online: std::sync::atomic::AtomicBool::new(true),
+            last_sync: Mutex::new(None),
+            projects,
         }
     }
 
@@ -145,12 +153,23 @@ impl Agent {
                 }
             }
             Ok(_) => {
+                *self.last_sync.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(chrono::Utc::now());
                 if !self.online.swap(true, Ordering::Relaxed) {
                     self.emit(Event::Online);
                 }
             }
             Err(_) => {}
         }
+    }
+
+    pub(super) fn known_projects(&self) -> MutexGuard<'_, KnownProjects> {
+        self.projects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remembers a project root for the dashboard.
+    pub(super) fn note_project(&self, root: &std::path::Path) {
+        self.known_projects().note(root);
     }
 
     /// Makes [`Agent::stopped`] resolve.
@@ -241,6 +260,7 @@ impl Agent {
             }),
             // The connection turns into an event stream after this answer.
             Request::Subscribe => Ok(Response::Done),
+            Request::Projects { here } => self.projects(here.as_deref()),
             Request::Init { dir, team } => self.init(&dir, team),
             Request::Read { at, only, purpose } => self.read(&at, &only, purpose),
             Request::Names { at } => self.names(&at),
@@ -283,6 +303,13 @@ impl Agent {
                 .as_ref()
                 .map(|k| left(self.config.max_unlock, k.since)),
             cached_files: inner.cache.len(),
+            online: inner.account.is_none()
+                || self.online.load(std::sync::atomic::Ordering::Relaxed),
+            last_sync: self
+                .last_sync
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         }
     }
 

@@ -1,0 +1,97 @@
+//! The projects this agent has opened or bound, remembered across restarts
+//! in `projects.json` so the dashboard can list them. Paths only: nothing
+//! here is secret, but it says where a user keeps secrets, so it is 0600.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use proto_ipc::{ProjectInfo, Response};
+
+use super::cache::write_private;
+use super::project;
+use super::state::{Agent, Outcome};
+use crate::envfile::EnvName;
+
+/// A generous bound on the file: thousands of paths.
+const MAX_FILE: u64 = 1024 * 1024;
+
+pub(super) struct KnownProjects {
+    file: PathBuf,
+    roots: BTreeSet<PathBuf>,
+}
+
+impl KnownProjects {
+    /// What the file holds; a missing, oversized or unreadable file is an
+    /// empty list (the dashboard just shows fewer projects).
+    pub fn load(data_dir: &Path) -> KnownProjects {
+        let file = data_dir.join("projects.json");
+        let roots = std::fs::metadata(&file)
+            .ok()
+            .filter(|meta| meta.len() <= MAX_FILE)
+            .and_then(|_| std::fs::read(&file).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        KnownProjects { file, roots }
+    }
+
+    /// Remembers `root`; writes the file only when it is new.
+    pub fn note(&mut self, root: &Path) {
+        if self.roots.contains(root) {
+            return;
+        }
+        self.roots.insert(root.to_path_buf());
+        let saved = serde_json::to_vec(&self.roots)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_private(&self.file, &bytes));
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "could not save the list of known projects");
+        }
+    }
+}
+
+/// A project's environments, `.env.enc` first; a project with no file yet
+/// shows its default environment.
+fn environments(root: &Path) -> Vec<Option<String>> {
+    let mut envs: Vec<Option<String>> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let env = EnvName::from_file_name(name.to_str()?)?;
+            Some((env != EnvName::default_env()).then(|| env.as_str().to_owned()))
+        })
+        .collect();
+    if envs.is_empty() {
+        envs.push(None);
+    }
+    envs.sort();
+    envs
+}
+
+impl Agent {
+    pub(super) fn projects(&self, here: Option<&Path>) -> Outcome {
+        let here = here.and_then(project::find_root);
+        if let Some((root, _)) = &here {
+            self.note_project(root);
+        }
+        let known: Vec<PathBuf> = self.known_projects().roots.iter().cloned().collect();
+        let mut projects: Vec<ProjectInfo> = here
+            .into_iter()
+            .chain(
+                known
+                    .iter()
+                    // Still a project root: not deleted, not unbound.
+                    .filter_map(|root| project::find_root(root).filter(|(r, _)| r == root)),
+            )
+            .map(|(root, file)| ProjectInfo {
+                envs: environments(&root),
+                root,
+                team: file.team,
+            })
+            .collect();
+        // The project around the client's directory stays first.
+        let mut seen = BTreeSet::new();
+        projects.retain(|p| seen.insert(p.root.clone()));
+        Ok(Response::Projects { projects })
+    }
+}
