@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use control_plane::store::{self, AuditFilter, ChainItem, NewEpoch, NewUser, Store, TeamRecord};
+use control_plane::store::{
+    self, AuditFilter, ChainItem, NewEpoch, NewUser, Page, Store, TeamRecord,
+};
 use envv_api::KdfParams;
 use uuid::Uuid;
 
@@ -186,7 +188,7 @@ async fn run(url: &str) {
             let filter = make(actors, i);
             let t = Instant::now();
             let page = store
-                .audit_page(*team, &filter, 0, 100)
+                .audit_page(*team, &filter, Page::After(0), 100)
                 .await
                 .expect("query");
             times.push(t.elapsed());

@@ -223,10 +223,35 @@ async fn queries_filter_and_page_and_exposure_lists_decrypted_names(backend: Bac
     }
     let all = export(&server, team, &owner).await;
     assert_eq!(seen, all.iter().map(|e| e.chain_seq).collect::<Vec<_>>());
+
+    // Newest first (a dashboard's live view) walks it backwards, once.
+    let mut backwards = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("order=newest&limit=2&cursor={c}"),
+            None => "order=newest&limit=2".into(),
+        };
+        let page = query(q).await;
+        for e in page["events"].as_array().unwrap() {
+            backwards.push(e["chain_seq"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    seen.reverse();
+    assert_eq!(backwards, seen);
+    assert_eq!(
+        actions(&query("order=newest&secret=DB_URL".into()).await),
+        ["exec", "decrypt"]
+    );
     for bad in [
         "limit=0",
         "limit=1001",
         "cursor=nonsense",
+        "order=sideways",
         "since=yesterday",
         "secret=a%20b",
     ] {

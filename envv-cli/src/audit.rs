@@ -49,8 +49,13 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
         until: args.until.clone(),
         cursor: None,
         limit: None,
+        // A bounded listing shows the latest events; an export, all of them.
+        newest_first: limit.is_some(),
     };
-    let rows = fetch(team, filter, limit)?;
+    let mut rows = fetch(team, filter, limit)?;
+    if limit.is_some() {
+        rows.reverse();
+    }
     let text = match args.export {
         Some(AuditExport::Jsonl) => rows
             .iter()

@@ -347,7 +347,8 @@ pub struct AuditArgs {
     /// Up to this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// At most this many events (default 100; with `--export`, all).
+    /// The latest N events, oldest of them first (default 100; with
+    /// `--export`, all).
     #[arg(long, value_name = "N")]
     pub limit: Option<u32>,
     /// One JSON array of events.

@@ -273,6 +273,9 @@ pub struct AuditFilter {
     pub until: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+    /// Newest first, paging back in time (a cursor keeps the direction).
+    #[serde(default)]
+    pub newest_first: bool,
 }
 
 /// Something the dashboard wants to hear about as it happens.

@@ -110,6 +110,19 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
     /// 1 to [`MAX_PAGE`]; 100 when absent.
     pub limit: Option<u32>,
+    /// `oldest` first (the default) or `newest` first; a cursor continues
+    /// in the direction of the page that gave it.
+    pub order: Option<AuditOrder>,
+}
+
+/// Which end of the chain an audit page starts from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOrder {
+    #[default]
+    Oldest,
+    Newest,
 }
 
 /// What a member decrypted: for `envv team remove`, which values to change.

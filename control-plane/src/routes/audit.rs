@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::SubsecRound;
 use envv_api::{
-    AuditEntry, AuditPage, AuditQuery, CLIENT_ACTIONS, ClientEvent, ErrorBody, Exposure,
+    AuditEntry, AuditOrder, AuditPage, AuditQuery, CLIENT_ACTIONS, ClientEvent, ErrorBody, Exposure,
     IngestRequest, IngestResponse, MAX_BATCH_EVENTS, MAX_CLOCK_SKEW_SECS, MAX_EVENT_SECRETS,
     MAX_PAGE,
 };
@@ -22,7 +22,7 @@ use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::AppState;
-use crate::store::{self, AuditFilter, ChainItem};
+use crate::store::{self, AuditFilter, ChainItem, Page};
 use crate::validate;
 
 /// A full batch of events with many secret names each is larger than the
@@ -191,7 +191,8 @@ fn decode_cursor(cursor: &str) -> ApiResult<i64> {
         .ok_or_else(|| bad("`cursor` is not one this server gave out"))
 }
 
-/// The team's events, oldest first in chain order, filtered, a page at a time.
+/// The team's events in chain order (oldest first, or with `order=newest`
+/// newest first), filtered, a page at a time.
 #[utoipa::path(get, path = "/teams/{team}/audit", tag = "audit",
     params(("team" = Uuid, Path), AuditQuery),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody),
@@ -222,12 +223,11 @@ pub async fn query(
     if let Some(until) = q.until {
         validate::plausible_time("until", until)?;
     }
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .unwrap_or(0);
+    let from = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = match q.order.unwrap_or_default() {
+        AuditOrder::Oldest => Page::After(from.unwrap_or(0)),
+        AuditOrder::Newest => Page::Before(from.unwrap_or(i64::MAX)),
+    };
     let filter = AuditFilter {
         actor: q.actor,
         action: q.action,
@@ -237,7 +237,7 @@ pub async fn query(
     };
     let events = state
         .store
-        .audit_page(team, &filter, after, i64::from(limit))
+        .audit_page(team, &filter, page, i64::from(limit))
         .await?;
     let next_cursor = (events.len() == limit as usize)
         .then(|| events.last().map(|e| encode_cursor(e.chain_seq)))
@@ -324,7 +324,12 @@ pub async fn export(
         async move {
             let after = after?;
             let page = store
-                .audit_page(team, &AuditFilter::default(), after, EXPORT_PAGE)
+                .audit_page(
+                    team,
+                    &AuditFilter::default(),
+                    Page::After(after),
+                    EXPORT_PAGE,
+                )
                 .await;
             match page {
                 Err(e) => {

@@ -9,6 +9,16 @@ use uuid::Uuid;
 use super::StoreError;
 
 /// An event about to join its team's chain.
+/// Where a page of a team's audit trail starts, and which way it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Oldest first, from just after this chain position (0: the start).
+    After(i64),
+    /// Newest first, from just before this chain position (`i64::MAX`:
+    /// the end): what a live view shows.
+    Before(i64),
+}
+
 #[derive(Debug, Clone)]
 pub struct ChainItem {
     pub event_id: Uuid,
@@ -67,12 +77,12 @@ pub trait AuditStore: Send + Sync {
         secret_count: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError>;
-    /// Up to `limit` chained events after `after_seq`, in chain order.
+    /// Up to `limit` chained events from `page`, in its direction.
     async fn audit_page(
         &self,
         team: Uuid,
         filter: &AuditFilter,
-        after_seq: i64,
+        page: Page,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError>;
     /// The secrets `user` decrypted (or ran with) in the team, and when.

@@ -105,15 +105,19 @@ macro_rules! impl_audit_store {
                     &self,
                     team: Uuid,
                     filter: &AuditFilter,
-                    after_seq: i64,
+                    page: $crate::store::Page,
                     limit: i64,
                 ) -> Result<Vec<AuditEntry>, StoreError> {
+                    let (from, order, seq) = match page {
+                        $crate::store::Page::After(seq) => (" AND chain_seq > ", "", seq),
+                        $crate::store::Page::Before(seq) => (" AND chain_seq < ", " DESC", seq),
+                    };
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "SELECT team_id, chain_seq, event_id, actor_id, action, target, details, \
                          occurred_at, prev_hash, hash FROM audit_events WHERE team_id = ",
                     );
                     q.push_bind(team);
-                    q.push(" AND chain_seq > ").push_bind(after_seq);
+                    q.push(from).push_bind(seq);
                     if let Some(actor) = filter.actor {
                         q.push(" AND actor_id = ").push_bind(actor);
                     }
@@ -131,11 +135,11 @@ macro_rules! impl_audit_store {
                             .push_bind(team)
                             .push(" AND name = ")
                             .push_bind(secret.clone())
-                            .push(" AND chain_seq > ")
-                            .push_bind(after_seq)
+                            .push(from)
+                            .push_bind(seq)
                             .push(")");
                     }
-                    q.push(" ORDER BY chain_seq LIMIT ").push_bind(limit);
+                    q.push(" ORDER BY chain_seq").push(order).push(" LIMIT ").push_bind(limit);
                     let rows: Vec<ChainRow> = q.build_query_as().fetch_all(&self.pool).await?;
                     Ok(rows.into_iter().map(Into::into).collect())
                 }

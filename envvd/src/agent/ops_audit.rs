@@ -128,6 +128,9 @@ impl Agent {
         if let Some(limit) = filter.limit {
             query.push(("limit", limit.to_string()));
         }
+        if filter.newest_first {
+            query.push(("order", "newest".to_owned()));
+        }
         let encoded: String = query
             .iter()
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
