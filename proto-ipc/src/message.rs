@@ -292,6 +292,8 @@ pub enum Event {
     },
     /// This agent recorded an audit event (names only).
     Audit {
+        /// The event's id, which the trail keeps once it is shipped.
+        id: Uuid,
         team: Uuid,
         action: String,
         names: Vec<String>,
@@ -304,6 +306,8 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub seq: i64,
+    /// The id the recording client gave it.
+    pub event_id: Uuid,
     /// RFC 3339.
     pub at: String,
     pub actor: Option<Uuid>,

@@ -49,6 +49,7 @@ impl Agent {
             .append(file.team, &event)
             .map(|()| {
                 self.emit(proto_ipc::Event::Audit {
+                    id: event.id,
                     team: file.team,
                     action: event.action.clone(),
                     names: event.secret_names.clone(),
@@ -201,6 +202,7 @@ impl Agent {
 fn row(e: &AuditEntry) -> AuditRow {
     AuditRow {
         seq: e.chain_seq,
+        event_id: e.event_id,
         at: e.occurred_at.to_rfc3339(),
         actor: e.actor_id,
         action: e.action.clone(),
