@@ -124,6 +124,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The dashboard: secrets, team, audit and plan in the terminal.
+    Ui {
+        #[command(flatten)]
+        team: TeamArg,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

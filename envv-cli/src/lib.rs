@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             email,
             json,
         } => ctx().and_then(|_| billing::set(&team, plan, email, json)),
+        Command::Ui { team } => ctx().and_then(|ctx| ui(&ctx, &team)),
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "envv", &mut std::io::stdout());
@@ -79,6 +80,18 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Man => man(),
     }
+}
+
+/// Starts the agent if needed, then hands the terminal to the dashboard.
+fn ui(ctx: &Context, team: &cli::TeamArg) -> Result<(), Failure> {
+    connect::connect()?;
+    let team = team::preferred(team)?;
+    envv_tui::run(envv_tui::Options {
+        socket: proto_ipc::socket::socket_path(),
+        team,
+        here: Some(ctx.dir.clone()),
+    })
+    .map_err(|e| Failure::new(exit::ERROR, format!("the dashboard failed: {e:#}")))
 }
 
 fn man() -> Result<(), Failure> {

@@ -56,16 +56,7 @@ pub fn resolve(arg: &TeamArg, order: Prefer) -> Result<Uuid, Failure> {
     if let Some(given) = &arg.team {
         return named(given);
     }
-    let current = config::current_team();
-    let project = std::env::current_dir()
-        .ok()
-        .and_then(|dir| config::project(&dir))
-        .and_then(|(_, team)| team);
-    let first = match order {
-        Prefer::Current => current.or(project),
-        Prefer::Project => project.or(current),
-    };
-    if let Some(team) = first {
+    if let Some(team) = default_team(order) {
         return Ok(team);
     }
     let teams = list_teams()?;
@@ -80,6 +71,28 @@ pub fn resolve(arg: &TeamArg, order: Prefer) -> Result<Uuid, Failure> {
              (`envv team list` shows them)",
             teams.len()
         ))),
+    }
+}
+
+/// The team to open on, if one is named or current; no listing, no error
+/// when there is none (the dashboard then picks the first).
+pub fn preferred(arg: &TeamArg) -> Result<Option<Uuid>, Failure> {
+    if let Some(given) = &arg.team {
+        return named(given).map(Some);
+    }
+    Ok(default_team(Prefer::Current))
+}
+
+/// The current team (`envv team switch`) and the project's, in `order`.
+fn default_team(order: Prefer) -> Option<Uuid> {
+    let current = config::current_team();
+    let project = std::env::current_dir()
+        .ok()
+        .and_then(|dir| config::project(&dir))
+        .and_then(|(_, team)| team);
+    match order {
+        Prefer::Current => current.or(project),
+        Prefer::Project => project.or(current),
     }
 }
 

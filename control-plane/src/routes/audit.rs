@@ -9,9 +9,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::SubsecRound;
 use envv_api::{
-    AuditEntry, AuditOrder, AuditPage, AuditQuery, CLIENT_ACTIONS, ClientEvent, ErrorBody, Exposure,
-    IngestRequest, IngestResponse, MAX_BATCH_EVENTS, MAX_CLOCK_SKEW_SECS, MAX_EVENT_SECRETS,
-    MAX_PAGE,
+    AuditEntry, AuditOrder, AuditPage, AuditQuery, CLIENT_ACTIONS, ClientEvent, ErrorBody,
+    Exposure, IngestRequest, IngestResponse, MAX_BATCH_EVENTS, MAX_CLOCK_SKEW_SECS,
+    MAX_EVENT_SECRETS, MAX_PAGE,
 };
 use serde::Deserialize;
 use serde_json::json;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -119,6 +119,8 @@ pub struct Sandbox {
     pub socket: PathBuf,
     /// `$ENVV_SERVER` for every command.
     pub server: Option<String>,
+    /// The agent binary `envv` starts.
+    pub agentd: PathBuf,
 }
 
 impl Sandbox {
@@ -136,6 +138,7 @@ impl Sandbox {
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         Sandbox {
             server: None,
+            agentd: agentd().to_path_buf(),
             socket: run.join("agent.sock"),
             home,
             project,
@@ -183,24 +186,32 @@ impl Sandbox {
     pub fn isolate(&self, cmd: &mut Command) {
         cmd.current_dir(&self.project)
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("XDG_DATA_HOME", self.home.join(".local/share"))
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("XDG_STATE_HOME", self.home.join(".local/state"))
-            .env("XDG_CACHE_HOME", self.home.join(".cache"))
-            .env("XDG_RUNTIME_DIR", self.root().join("run"))
-            .env("ENVV_AGENT_SOCK", &self.socket)
-            .env("ENVV_AGENTD", agentd())
+            .envs(self.vars())
+            .stdin(Stdio::null());
+    }
+
+    /// The whole environment of a command in this sandbox.
+    pub fn vars(&self) -> Vec<(&'static str, OsString)> {
+        let mut vars: Vec<(&'static str, OsString)> = vec![
+            ("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            ("HOME", self.home.clone().into()),
+            ("XDG_DATA_HOME", self.home.join(".local/share").into()),
+            ("XDG_CONFIG_HOME", self.home.join(".config").into()),
+            ("XDG_STATE_HOME", self.home.join(".local/state").into()),
+            ("XDG_CACHE_HOME", self.home.join(".cache").into()),
+            ("XDG_RUNTIME_DIR", self.root().join("run").into()),
+            ("ENVV_AGENT_SOCK", self.socket.clone().into()),
+            ("ENVV_AGENTD", self.agentd.clone().into()),
             // Fast key derivation for the accounts tests make, and an
             // admin's agent that admits newcomers every second.
-            .env("ENVV_KDF_MEMORY_KIB", "8192")
-            .env("ENVV_KDF_ITERATIONS", "1")
-            .env("ENVV_ADMIT_INTERVAL", "1")
-            .stdin(Stdio::null());
+            ("ENVV_KDF_MEMORY_KIB", "8192".into()),
+            ("ENVV_KDF_ITERATIONS", "1".into()),
+            ("ENVV_ADMIT_INTERVAL", "1".into()),
+        ];
         if let Some(server) = &self.server {
-            cmd.env("ENVV_SERVER", server);
+            vars.push(("ENVV_SERVER", server.into()));
         }
+        vars
     }
 
     pub fn envv<I, S>(&self, args: I) -> assert_cmd::Command

@@ -1,0 +1,196 @@
+//! `envv ui` in a real terminal: tmux runs the real binary against a real
+//! agent and control plane; keys go in with send-keys and the screen comes
+//! back with capture-pane.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ControlPlane, ENVV, PASSWORD, Sandbox};
+
+const VALUE: &str = "r3v34l-c4n4ry-8d1f0a";
+
+/// A tmux server of this test's own, with one session running a script.
+struct Tmux {
+    server: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, script: &str) -> Tmux {
+        let server = format!("envv-ui-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &server,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "ui",
+            ])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(script)
+            .status()
+            .expect("tmux is needed for this test (apt-get install tmux; .ci/run installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { server }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.server])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "ui"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "ui"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "ui", "-l", text]);
+    }
+
+    /// The screen once `ready` holds for it; fails with the last screen.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_for_text(&self, text: &str) -> String {
+        self.wait_for(text, |screen| screen.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-server"]);
+    }
+}
+
+/// Single-quoted for `sh`.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// An agent binary that logs everything (trace level) to `log`.
+fn logging_agent(dir: &Path, log: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = dir.join("envvd-logging");
+    let script = format!(
+        "#!/bin/sh\nRUST_LOG=trace exec {} \"$@\" 2>>{}\n",
+        quote(&common::agentd().display().to_string()),
+        quote(&log.display().to_string())
+    );
+    std::fs::write(&wrapper, script).expect("write the wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    wrapper
+}
+
+#[test]
+fn unlock_reveal_and_see_the_reveal_in_the_audit_screen() {
+    let cp = ControlPlane::start();
+    let mut s = Sandbox::new();
+    let log = s.root().join("agent.log");
+    s.agentd = logging_agent(s.root(), &log);
+    s.server = Some(cp.url.clone());
+    s.envv([
+        "auth",
+        "signup",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice",
+    ])
+    .env("ENVV_PASSWORD", PASSWORD)
+    .assert()
+    .success();
+    s.ok(["team", "create", "Demo Corp"]);
+    s.init();
+    s.envv(["set", "API_KEY", "--stdin"])
+        .write_stdin(format!("{VALUE}\n"))
+        .assert()
+        .success();
+    s.ok(["set", "DATABASE_URL", "postgres://db/app"]);
+    s.ok(["lock"]);
+
+    let env: Vec<String> = s
+        .vars()
+        .into_iter()
+        .map(|(k, v)| quote(&format!("{k}={}", v.to_string_lossy())))
+        .collect();
+    let script = format!(
+        "cd {} && env -i TERM=xterm-256color {} {} ui; echo \"envv ui exited with $?\"; sleep 600",
+        quote(&s.project.display().to_string()),
+        env.join(" "),
+        quote(ENVV),
+    );
+    let tmux = Tmux::start(120, 40, &script);
+
+    tmux.wait_for_text("LOCKED");
+    tmux.keys(&["u"]);
+    tmux.wait_for_text("Your account password");
+    tmux.type_text(PASSWORD);
+    let typed = tmux.screen();
+    assert!(!typed.contains(PASSWORD), "the password shows:\n{typed}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("UNLOCKED");
+
+    // Browse: the project's default environment, then its first name.
+    tmux.wait_for_text("API_KEY");
+    assert!(!tmux.screen().contains(VALUE), "masked until revealed");
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text(VALUE);
+
+    // The reveal's event arrives on the audit screen.
+    tmux.keys(&["3"]);
+    let audit = tmux.wait_for("the reveal's audit event", |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("decrypt") && l.contains("API_KEY") && l.contains("you"))
+    });
+    assert!(
+        audit.contains("Detail"),
+        "the wide layout's detail pane:\n{audit}"
+    );
+    assert!(
+        !audit.contains(VALUE),
+        "the value is not on the audit screen"
+    );
+
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for_text("envv ui exited with 0");
+    assert!(
+        !after.contains("UNLOCKED"),
+        "the terminal is restored after quitting:\n{after}"
+    );
+
+    let logged = std::fs::read_to_string(&log).expect("the agent's log");
+    assert!(logged.contains("read"), "the agent logged its requests");
+    assert!(
+        !logged.contains(VALUE),
+        "the revealed value reached the agent's log"
+    );
+}

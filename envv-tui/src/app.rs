@@ -1,0 +1,398 @@
+//! The dashboard's state and everything that changes it: keys, the agent's
+//! answers, its events and the clock. No I/O here: requests for the agent
+//! go into an outbox and the clipboard into effects, which the main loop
+//! carries out, so tests drive the same code with the same inputs.
+
+use chrono::{DateTime, Utc};
+use envv_api::UsageReport;
+use proto_ipc::{
+    AgentStatus, EnvRef, Event, IpcError, MemberInfo, ReadPurpose, Request, Response, Secret,
+    TeamInfo,
+};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use uuid::Uuid;
+
+use crate::audit::{AuditView, Row, parse_filter};
+use crate::secrets::{Pane, SecretsView};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Screen {
+    #[default]
+    Secrets,
+    Team,
+    Audit,
+    Plan,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 4] = [Screen::Secrets, Screen::Team, Screen::Audit, Screen::Plan];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Secrets => "Secrets",
+            Screen::Team => "Team",
+            Screen::Audit => "Audit",
+            Screen::Plan => "Plan",
+        }
+    }
+
+    fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+}
+
+/// Data from the agent: asked for, arrived, or refused with a reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Loadable<T> {
+    #[default]
+    Loading,
+    Ready(T),
+    Failed(String),
+}
+
+/// What a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tag {
+    Status,
+    Teams,
+    Projects,
+    Names(EnvRef),
+    Reveal(EnvRef, String),
+    Copy(EnvRef, String),
+    Members(Uuid),
+    /// `head`: the newest page, for the live tail.
+    Audit {
+        generation: u64,
+        head: bool,
+    },
+    Usage(Uuid),
+    Unlock,
+    Lock,
+    /// An admin action; the text says what was done, for the message line.
+    Admin(String),
+    Invite(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputKind {
+    Search,
+    AuditFilter,
+    InviteEmail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleFor {
+    Invite(String),
+    Member { user: Uuid, email: String },
+}
+
+pub const ROLES: [&str; 3] = ["member", "admin", "owner"];
+
+#[derive(Debug)]
+pub enum Popup {
+    Help,
+    Unlock {
+        password: Secret,
+    },
+    Input {
+        kind: InputKind,
+        text: String,
+    },
+    Role {
+        target: RoleFor,
+        choice: usize,
+    },
+    Confirm {
+        question: String,
+        tag: Tag,
+        request: Box<Request>,
+    },
+    /// Shown once, to hand over out of band.
+    InviteCode {
+        email: String,
+        code: Secret,
+    },
+}
+
+/// What the main loop does beyond talking to the agent.
+#[derive(Debug)]
+pub enum Effect {
+    Copy(Secret),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Error,
+}
+
+#[derive(Debug, Default)]
+pub struct App {
+    pub screen: Screen,
+    pub status: Option<AgentStatus>,
+    /// Why the agent can't be reached, while it can't.
+    pub agent_error: Option<String>,
+    pub teams: Loadable<Vec<TeamInfo>>,
+    pub team: Option<Uuid>,
+    pub secrets: SecretsView,
+    pub members: Loadable<Vec<MemberInfo>>,
+    pub member_selected: usize,
+    pub audit: AuditView,
+    pub usage: Loadable<UsageReport>,
+    pub popup: Option<Popup>,
+    pub message: Option<(Tone, String)>,
+    pub now: DateTime<Utc>,
+    /// Shown as `~` in paths.
+    pub home: Option<std::path::PathBuf>,
+    pub quit: bool,
+    /// Rows the audit list showed last frame: how far ahead to page.
+    pub audit_height: usize,
+    outbox: Vec<(Tag, Request)>,
+    effects: Vec<Effect>,
+    ticks: u64,
+}
+
+impl App {
+    /// A dashboard starting on `team` (else the first team it finds), with
+    /// the project around `here` first.
+    pub fn new(team: Option<Uuid>, here: Option<std::path::PathBuf>, now: DateTime<Utc>) -> App {
+        let mut app = App {
+            team,
+            now,
+            audit_height: 20,
+            ..App::default()
+        };
+        app.ask(Tag::Status, Request::Status);
+        app.ask(Tag::Projects, Request::Projects { here });
+        app.ask(Tag::Teams, Request::ListTeams);
+        app
+    }
+
+    /// Requests for the agent since the last call.
+    pub fn take_outbox(&mut self) -> Vec<(Tag, Request)> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn ask(&mut self, tag: Tag, request: Request) {
+        self.outbox.push((tag, request));
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.message = Some((Tone::Info, text.into()));
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.message = Some((Tone::Error, text.into()));
+    }
+
+    pub fn locked(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| s.locked)
+    }
+
+    pub fn current_team(&self) -> Option<&TeamInfo> {
+        match &self.teams {
+            Loadable::Ready(teams) => teams.iter().find(|t| Some(t.id) == self.team),
+            _ => None,
+        }
+    }
+
+    pub fn my_id(&self) -> Option<Uuid> {
+        self.status.as_ref()?.account.as_ref().map(|a| a.user_id)
+    }
+
+    /// A member's email by id, for the audit screen.
+    pub fn email_of(&self, id: Uuid) -> Option<&str> {
+        match &self.members {
+            Loadable::Ready(members) => members
+                .iter()
+                .find(|m| m.user_id == id)
+                .map(|m| m.email.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Once a second.
+    pub fn tick(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(2) {
+            self.ask(Tag::Status, Request::Status);
+        }
+        if self.ticks.is_multiple_of(5) && self.screen == Screen::Audit && !self.locked() {
+            self.refresh_audit_head();
+        }
+    }
+
+    fn refresh_screen(&mut self) {
+        match self.screen {
+            Screen::Secrets => {
+                self.ask(Tag::Projects, Request::Projects { here: None });
+                self.load_names();
+            }
+            Screen::Team => self.load_team(),
+            Screen::Audit => self.load_audit(),
+            Screen::Plan => self.load_usage(),
+        }
+    }
+
+    fn load_names(&mut self) {
+        if let Some(at) = self.secrets.selected_env() {
+            if self.secrets.names_of.as_ref() != Some(&at) {
+                self.secrets.names = Loadable::Loading;
+            }
+            self.ask(Tag::Names(at.clone()), Request::Names { at });
+        }
+    }
+
+    fn load_team(&mut self) {
+        self.ask(Tag::Teams, Request::ListTeams);
+        if let Some(team) = self.team {
+            self.ask(Tag::Members(team), Request::Members { team });
+        }
+    }
+
+    fn load_audit(&mut self) {
+        if let Some(team) = self.team {
+            if !matches!(self.members, Loadable::Ready(_)) {
+                self.ask(Tag::Members(team), Request::Members { team });
+            }
+            let filter = self.audit.restart();
+            let generation = self.audit.generation;
+            self.ask(
+                Tag::Audit {
+                    generation,
+                    head: false,
+                },
+                Request::Audit { team, filter },
+            );
+        }
+    }
+
+    fn refresh_audit_head(&mut self) {
+        if let Some(team) = self.team
+            && self.audit.loaded
+        {
+            let generation = self.audit.generation;
+            let filter = self.audit.head();
+            self.ask(
+                Tag::Audit {
+                    generation,
+                    head: true,
+                },
+                Request::Audit { team, filter },
+            );
+        }
+    }
+
+    fn load_more_audit(&mut self) {
+        if let Some(team) = self.team
+            && let Some(filter) = self.audit.more(self.audit_height)
+        {
+            let generation = self.audit.generation;
+            self.ask(
+                Tag::Audit {
+                    generation,
+                    head: false,
+                },
+                Request::Audit { team, filter },
+            );
+        }
+    }
+
+    fn load_usage(&mut self) {
+        if let Some(team) = self.team {
+            self.ask(Tag::Usage(team), Request::Usage { team });
+        }
+    }
+
+    fn switch_to(&mut self, screen: Screen) {
+        if self.screen != screen {
+            self.screen = screen;
+            self.secrets.revealed = None;
+            self.refresh_screen();
+        }
+    }
+
+    /// Next team; every team screen reloads.
+    fn next_team(&mut self) {
+        let Loadable::Ready(teams) = &self.teams else {
+            return;
+        };
+        if teams.is_empty() {
+            return;
+        }
+        let at = teams.iter().position(|t| Some(t.id) == self.team);
+        let next = at.map_or(0, |i| (i + 1) % teams.len());
+        self.team = Some(teams[next].id);
+        self.members = Loadable::Loading;
+        self.usage = Loadable::Loading;
+        self.member_selected = 0;
+        self.audit = AuditView::default();
+        self.refresh_screen();
+    }
+
+    pub fn on_event(&mut self, event: Event) {
+        self.agent_error = None;
+        match event {
+            Event::Locked => {
+                if let Some(status) = self.status.as_mut() {
+                    status.locked = true;
+                }
+                self.secrets.revealed = None;
+            }
+            Event::Unlocked => {
+                if let Some(status) = self.status.as_mut() {
+                    status.locked = false;
+                }
+                self.ask(Tag::Teams, Request::ListTeams);
+                self.refresh_screen();
+            }
+            Event::Online => {
+                if let Some(status) = self.status.as_mut() {
+                    status.online = true;
+                }
+            }
+            Event::Offline { .. } => {
+                if let Some(status) = self.status.as_mut() {
+                    status.online = false;
+                }
+            }
+            Event::Audit {
+                id,
+                team,
+                action,
+                names,
+                at,
+            } => {
+                if Some(team) != self.team {
+                    return;
+                }
+                let summary = names.join(", ");
+                self.audit.on_local(Row {
+                    seq: None,
+                    event_id: id,
+                    at,
+                    actor: self.my_id(),
+                    action,
+                    target: None,
+                    details: serde_json::json!({ "secret_names": names }).to_string(),
+                    summary,
+                });
+                if self.screen == Screen::Audit {
+                    self.refresh_audit_head();
+                }
+            }
+        }
+    }
+
+    pub fn on_stream_lost(&mut self, why: String) {
+        self.agent_error = Some(why);
+    }
+}
+
+mod keys;
+mod replies;

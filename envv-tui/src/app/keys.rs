@@ -1,0 +1,374 @@
+//! The keyboard: a popup takes keys first, then the screen, then the keys
+//! every screen shares.
+
+use super::*;
+
+/// Arrows and vim keys as a step (or a page) up or down.
+fn step(key: &KeyEvent, page: isize) -> Option<isize> {
+    match key.code {
+        KeyCode::Up | KeyCode::Char('k') => Some(-1),
+        KeyCode::Down | KeyCode::Char('j') => Some(1),
+        KeyCode::PageUp => Some(-page),
+        KeyCode::PageDown => Some(page),
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => Some(-page / 2),
+        KeyCode::Char('d') if key.modifiers.contains(KeyModifiers::CONTROL) => Some(page / 2),
+        KeyCode::Home | KeyCode::Char('g') => Some(isize::MIN / 2),
+        KeyCode::End | KeyCode::Char('G') => Some(isize::MAX / 2),
+        _ => None,
+    }
+}
+
+impl App {
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return;
+        }
+        if self.popup.is_some() {
+            return self.on_popup_key(key);
+        }
+        self.message = None;
+        if self.on_screen_key(&key) {
+            return;
+        }
+        match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => self.quit = true,
+            KeyCode::Tab => {
+                self.switch_to(Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()]);
+            }
+            KeyCode::BackTab => {
+                self.switch_to(Screen::ALL[(self.screen.index() + 3) % Screen::ALL.len()]);
+            }
+            KeyCode::Char(c @ '1'..='4') => {
+                self.switch_to(Screen::ALL[usize::from(c as u8 - b'1')]);
+            }
+            KeyCode::Char('?') => self.popup = Some(Popup::Help),
+            KeyCode::Char('t') => self.next_team(),
+            KeyCode::Char('u') => {
+                if self.locked() {
+                    self.popup = Some(Popup::Unlock {
+                        password: Secret::default(),
+                    });
+                } else {
+                    self.info("the agent is already unlocked");
+                }
+            }
+            KeyCode::Char('L') => self.ask(Tag::Lock, Request::Lock),
+            KeyCode::Char('r') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.ask(Tag::Status, Request::Status);
+                self.refresh_screen();
+            }
+            _ => {}
+        }
+    }
+
+    /// The focused screen's own keys; false when the key is not one.
+    fn on_screen_key(&mut self, key: &KeyEvent) -> bool {
+        match self.screen {
+            Screen::Secrets => self.on_secrets_key(key),
+            Screen::Team => self.on_team_key(key),
+            Screen::Audit => self.on_audit_key(key),
+            Screen::Plan => false,
+        }
+    }
+
+    fn on_secrets_key(&mut self, key: &KeyEvent) -> bool {
+        let s = &mut self.secrets;
+        if let Some(delta) = step(key, 10) {
+            if s.move_by(delta) {
+                self.load_names();
+            }
+            return true;
+        }
+        match (key.code, s.focus) {
+            (KeyCode::Right | KeyCode::Char('l') | KeyCode::Enter, Pane::Envs) => {
+                s.focus = Pane::Names;
+            }
+            (KeyCode::Left | KeyCode::Char('h'), Pane::Names) => {
+                s.focus = Pane::Envs;
+                s.revealed = None;
+            }
+            (KeyCode::Enter | KeyCode::Char(' '), Pane::Names) => {
+                if s.revealed.is_some() {
+                    s.revealed = None;
+                } else {
+                    self.read_selected(Tag::Reveal);
+                }
+            }
+            (KeyCode::Char('c'), Pane::Names) => self.read_selected(Tag::Copy),
+            (KeyCode::Char('/'), _) => {
+                s.focus = Pane::Names;
+                self.popup = Some(Popup::Input {
+                    kind: InputKind::Search,
+                    text: s.search.clone(),
+                });
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Asks for the selected value, once; the agent audits the read.
+    fn read_selected(&mut self, tag: fn(EnvRef, String) -> Tag) {
+        let (Some(at), Some(name)) = (self.secrets.selected_env(), self.secrets.selected_name())
+        else {
+            return;
+        };
+        let request = Request::Read {
+            at: at.clone(),
+            only: vec![name.clone()],
+            purpose: ReadPurpose::Get,
+        };
+        self.ask(tag(at, name), request);
+    }
+
+    fn on_team_key(&mut self, key: &KeyEvent) -> bool {
+        let Loadable::Ready(members) = &self.members else {
+            return false;
+        };
+        if let Some(delta) = step(key, 10) {
+            let last = members.len().saturating_sub(1);
+            self.member_selected = self.member_selected.saturating_add_signed(delta).min(last);
+            return true;
+        }
+        let (Some(team), Some(member)) = (self.current_team(), members.get(self.member_selected))
+        else {
+            return false;
+        };
+        let (team_id, team_name) = (team.id, team.name.clone());
+        let (user, email) = (member.user_id, member.email.clone());
+        let current_role = ROLES.iter().position(|r| *r == member.role).unwrap_or(0);
+        match key.code {
+            KeyCode::Char('i') => {
+                self.popup = Some(Popup::Input {
+                    kind: InputKind::InviteEmail,
+                    text: String::new(),
+                });
+            }
+            KeyCode::Char('r') => {
+                self.popup = Some(Popup::Role {
+                    target: RoleFor::Member { user, email },
+                    choice: current_role,
+                });
+            }
+            KeyCode::Char('x') | KeyCode::Delete => {
+                let leaving = Some(user) == self.my_id();
+                self.popup = Some(Popup::Confirm {
+                    question: if leaving {
+                        format!("Leave {team_name}? Your access ends now.")
+                    } else {
+                        format!(
+                            "Remove {email} from {team_name}? Their key fetches stop now; rotate afterwards."
+                        )
+                    },
+                    tag: Tag::Admin(format!("removed {email}")),
+                    request: Box::new(Request::RemoveMember {
+                        team: team_id,
+                        user,
+                    }),
+                });
+            }
+            KeyCode::Char('R') => {
+                let dirs = self.secrets.roots_of(team_id);
+                self.popup = Some(Popup::Confirm {
+                    question: format!(
+                        "Rotate {team_name}'s key and re-encrypt the .env*.enc files of {} project{} here?",
+                        dirs.len(),
+                        if dirs.len() == 1 { "" } else { "s" }
+                    ),
+                    tag: Tag::Admin(format!("rotated {team_name}")),
+                    request: Box::new(Request::Rotate {
+                        team: team_id,
+                        dirs,
+                    }),
+                });
+            }
+            KeyCode::Char('a') => self.ask(
+                Tag::Admin("admitted newcomers".into()),
+                Request::AdmitPending { team: team_id },
+            ),
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_audit_key(&mut self, key: &KeyEvent) -> bool {
+        let page = self.audit_height.max(1) as isize;
+        if let Some(delta) = step(key, page) {
+            if delta == isize::MAX / 2 {
+                self.audit.to_end();
+            } else {
+                self.audit.move_by(delta);
+            }
+            self.load_more_audit();
+            return true;
+        }
+        match key.code {
+            KeyCode::Char('/' | 'f') => {
+                self.popup = Some(Popup::Input {
+                    kind: InputKind::AuditFilter,
+                    text: self.audit.filter_text.clone(),
+                });
+            }
+            KeyCode::Char('c') => {
+                self.audit.filter = Default::default();
+                self.audit.filter_text.clear();
+                self.load_audit();
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn on_popup_key(&mut self, key: KeyEvent) {
+        let Some(popup) = self.popup.take() else {
+            return;
+        };
+        let cancel = key.code == KeyCode::Esc;
+        self.popup = match popup {
+            Popup::Help | Popup::InviteCode { .. } => None,
+            _ if cancel => None,
+            Popup::Unlock { password } => match key.code {
+                KeyCode::Enter => {
+                    self.ask(
+                        Tag::Unlock,
+                        Request::Unlock {
+                            password: Some(password),
+                        },
+                    );
+                    None
+                }
+                KeyCode::Backspace => {
+                    let mut text = password.expose().chars();
+                    text.next_back();
+                    Some(Popup::Unlock {
+                        password: Secret::new(text.as_str()),
+                    })
+                }
+                KeyCode::Char(c) => Some(Popup::Unlock {
+                    password: Secret::new(format!("{}{c}", password.expose())),
+                }),
+                _ => Some(Popup::Unlock { password }),
+            },
+            Popup::Input { kind, mut text } => match key.code {
+                KeyCode::Enter => {
+                    self.submit(kind, text);
+                    return;
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                    self.live_search(&kind, &text);
+                    Some(Popup::Input { kind, text })
+                }
+                KeyCode::Char(c) => {
+                    text.push(c);
+                    self.live_search(&kind, &text);
+                    Some(Popup::Input { kind, text })
+                }
+                _ => Some(Popup::Input { kind, text }),
+            },
+            Popup::Role { target, choice } => match key.code {
+                KeyCode::Up | KeyCode::Char('k') => Some(Popup::Role {
+                    target,
+                    choice: choice.saturating_sub(1),
+                }),
+                KeyCode::Down | KeyCode::Char('j') => Some(Popup::Role {
+                    target,
+                    choice: (choice + 1).min(ROLES.len() - 1),
+                }),
+                KeyCode::Enter => self.confirm_role(target, ROLES[choice]),
+                _ => Some(Popup::Role { target, choice }),
+            },
+            Popup::Confirm {
+                question,
+                tag,
+                request,
+            } => match key.code {
+                KeyCode::Char('y' | 'Y') | KeyCode::Enter => {
+                    self.ask(tag, *request);
+                    None
+                }
+                KeyCode::Char('n' | 'N') => None,
+                _ => Some(Popup::Confirm {
+                    question,
+                    tag,
+                    request,
+                }),
+            },
+        };
+    }
+
+    /// The search narrows the names as it is typed.
+    fn live_search(&mut self, kind: &InputKind, text: &str) {
+        if *kind == InputKind::Search {
+            text.clone_into(&mut self.secrets.search);
+            self.secrets.name_selected = 0;
+            self.secrets.revealed = None;
+        }
+    }
+
+    fn submit(&mut self, kind: InputKind, text: String) {
+        match kind {
+            InputKind::Search => self.live_search(&kind, &text),
+            InputKind::AuditFilter => {
+                let parsed = parse_filter(&text, self.now, |email| {
+                    let Loadable::Ready(members) = &self.members else {
+                        return None;
+                    };
+                    members
+                        .iter()
+                        .find(|m| m.email.eq_ignore_ascii_case(email))
+                        .map(|m| m.user_id)
+                });
+                match parsed {
+                    Ok(filter) => {
+                        self.audit.filter = filter;
+                        self.audit.filter_text = text;
+                        self.load_audit();
+                    }
+                    Err(why) => {
+                        self.error(why);
+                        self.popup = Some(Popup::Input { kind, text });
+                    }
+                }
+            }
+            InputKind::InviteEmail => {
+                let email = text.trim().to_owned();
+                if email.contains('@') {
+                    self.popup = Some(Popup::Role {
+                        target: RoleFor::Invite(email),
+                        choice: 0,
+                    });
+                } else {
+                    self.error("that is not an email address");
+                    self.popup = Some(Popup::Input { kind, text });
+                }
+            }
+        }
+    }
+
+    fn confirm_role(&mut self, target: RoleFor, role: &str) -> Option<Popup> {
+        let team = self.current_team()?;
+        let (team_id, team_name) = (team.id, team.name.clone());
+        Some(match target {
+            RoleFor::Invite(email) => Popup::Confirm {
+                question: format!("Invite {email} to {team_name} as {role}?"),
+                tag: Tag::Invite(email.clone()),
+                request: Box::new(Request::Invite {
+                    team: team_id,
+                    email,
+                    role: role.to_owned(),
+                }),
+            },
+            RoleFor::Member { user, email } => Popup::Confirm {
+                question: format!("Make {email} {role} of {team_name}?"),
+                tag: Tag::Admin(format!("{email} is now {role}")),
+                request: Box::new(Request::SetRole {
+                    team: team_id,
+                    user,
+                    role: role.to_owned(),
+                }),
+            },
+        })
+    }
+}
