@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// SQLite file under the XDG data directory, created on first run.
     #[arg(long, env = "ENVV_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Database connections this replica keeps at most. Default: 8 for
+    /// SQLite; for PostgreSQL, 16.
+    #[arg(long, env = "ENVV_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: Option<u32>,
     /// File holding the token signing secret (base64, 32+ bytes). Generated
     /// (mode 0600) on first run if absent. Replicas must share it.
     #[arg(long, env = "ENVV_SIGNING_KEY_FILE")]
@@ -128,7 +132,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|path| load_key(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let store = crate::store::connect(&database_url)
+    let store = crate::store::connect_with(&database_url, args.db_pool_size)
         .await
         .context("opening the database (is the URL right and the server up?)")?;
     let mut config = Config::new(signing_key);

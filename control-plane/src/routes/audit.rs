@@ -113,7 +113,7 @@ fn client_item(
     responses((status = 200, body = IngestResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -198,7 +198,7 @@ fn decode_cursor(cursor: &str) -> ApiResult<i64> {
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn query(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -307,7 +307,7 @@ fn csv_row(e: &AuditEntry, out: &mut String) {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -378,7 +378,7 @@ pub async fn export(
     responses((status = 200, body = Exposure), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn exposure(
     State(state): State<AppState>,
     caller: AuthUser,

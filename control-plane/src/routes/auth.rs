@@ -27,7 +27,7 @@ const MAX_WRAPPED_IDENTITY: usize = 8 * 1024;
 #[utoipa::path(post, path = "/auth/prelogin", tag = "auth",
     request_body = PreloginRequest,
     responses((status = 200, body = PreloginResponse), (status = 400, body = ErrorBody)))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn prelogin(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<PreloginRequest>,
@@ -57,7 +57,7 @@ pub async fn prelogin(
     request_body = SignupRequest,
     responses((status = 201, body = Session), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn signup(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SignupRequest>,
@@ -114,7 +114,7 @@ pub async fn signup(
     request_body = LoginRequest,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -217,7 +217,7 @@ fn token_pair(
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = ErrorBody)))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
@@ -242,7 +242,7 @@ pub async fn refresh(
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     request_body = LogoutRequest,
     responses((status = 204), (status = 401, body = ErrorBody)))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LogoutRequest>,
@@ -258,7 +258,7 @@ pub async fn logout(
 #[utoipa::path(get, path = "/me", tag = "auth",
     responses((status = 200, body = User), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn me(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<User>> {
     let user = state
         .store

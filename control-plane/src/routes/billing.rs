@@ -24,7 +24,7 @@ const MAX_USAGE_DAYS: i64 = 366;
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn usage(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -81,7 +81,7 @@ pub async fn usage(
         (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn set_billing(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -30,7 +30,7 @@ pub const MAX_ROTATE_BODY: usize = 8 * 1024 * 1024;
     responses((status = 200, body = TeamKeys), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -64,7 +64,7 @@ pub async fn fetch(
     responses((status = 200, body = TeamPublicKey), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn public_key(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -90,7 +90,7 @@ pub async fn public_key(
     responses((status = 200, body = Vec<PendingGrant>), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn pending(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -109,7 +109,7 @@ pub async fn pending(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn post_grant(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -150,7 +150,7 @@ pub async fn post_grant(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn rotate(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -40,7 +40,7 @@ pub(crate) fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
 #[utoipa::path(get, path = "/teams", tag = "teams",
     responses((status = 200, body = Vec<Team>), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<Json<Vec<Team>>> {
     let teams = state.store.teams_of(caller.id).await?;
     Ok(Json(
@@ -56,7 +56,7 @@ pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<
     responses((status = 201, body = Team), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -106,7 +106,7 @@ pub async fn create(
     responses((status = 200, body = Team), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn get(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -122,7 +122,7 @@ pub async fn get(
     responses((status = 200, body = Vec<Member>), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn members(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -148,7 +148,7 @@ pub async fn members(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -222,7 +222,7 @@ pub async fn invite(
     responses((status = 200, body = Vec<Invite>), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn invites(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -238,7 +238,7 @@ pub async fn invites(
     params(("team" = Uuid, Path), ("invite" = Uuid, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn revoke_invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -264,7 +264,7 @@ pub async fn revoke_invite(
     responses((status = 200, body = InvitePreview), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn preview_invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -319,7 +319,7 @@ async fn open_invite_for(
     responses((status = 200, body = Team), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn accept_invite(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -357,7 +357,7 @@ pub async fn accept_invite(
     responses((status = 200, body = Member), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn change_role(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -402,7 +402,7 @@ pub async fn change_role(
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
-#[instrument(skip_all)]
+#[instrument(level = "debug", skip_all)]
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: AuthUser,

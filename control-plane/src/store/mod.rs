@@ -34,10 +34,21 @@ pub use sqlite::SqliteStore;
 /// Open the store a database URL names: `postgres://` or `postgresql://`
 /// selects PostgreSQL, `sqlite:` (or a bare path) SQLite. Runs migrations.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    connect_with(url, None).await
+}
+
+/// [`connect`] with at most `pool_size` connections (else the backend's
+/// default).
+pub async fn connect_with(
+    url: &str,
+    pool_size: Option<u32>,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+        Ok(std::sync::Arc::new(PgStore::connect(url, pool_size).await?))
     } else {
-        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+        Ok(std::sync::Arc::new(
+            SqliteStore::connect(url, pool_size).await?,
+        ))
     }
 }
 

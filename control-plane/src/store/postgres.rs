@@ -14,10 +14,10 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` and runs the migrations (sqlx takes an advisory lock,
     /// so replicas starting together migrate once).
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size.unwrap_or(16))
             .acquire_timeout(Duration::from_secs(10))
             .test_before_acquire(false)
             .before_acquire(super::ping_if_idle)
