@@ -141,3 +141,72 @@ fn invite_join_admit_then_remove_and_rotate() {
         .unwrap();
     assert_eq!(read(&mut owner, &project).unwrap().len(), 2);
 }
+
+/// A server that swaps a member's identity key for one of its own would
+/// get the next epoch's key; the admin's agent pinned the key it verified
+/// when it admitted the member, and refuses.
+#[test]
+fn a_member_key_swapped_by_the_server_stops_the_rotation() {
+    let world = World::new();
+    let mut owner = world.client();
+    signup(&mut owner, &world.server, "owner@example.com");
+    let Response::Team(team) = owner
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let (_bob_agent, bob_socket) = world.agent_for("-bob", &[]);
+    let mut bob = Client::connect(&bob_socket, "test").unwrap();
+    signup(&mut bob, &world.server, "bob@example.com");
+    let Response::InviteCode { code, .. } = owner
+        .request(&Request::Invite {
+            team: team.id,
+            email: "bob@example.com".into(),
+            role: "member".into(),
+        })
+        .unwrap()
+    else {
+        panic!("invite code");
+    };
+    bob.request(&Request::Join { code }).unwrap();
+    let Response::Admitted { granted, .. } = owner
+        .request(&Request::AdmitPending { team: team.id })
+        .unwrap()
+    else {
+        panic!("admitted");
+    };
+    // The owner's own admit loop may have been first.
+    assert!(granted <= 1);
+
+    // The server now presents a key it holds the private half of.
+    let swapped = envvd::crypto::EpochIdentity::generate(team.id, 99).public_key();
+    let db = world.home.path().join("cp.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
+             c.execute('UPDATE users SET identity_public_key = ? WHERE email = ?', (sys.argv[2], 'bob@example.com')); \
+             c.commit()",
+        ])
+        .arg(&db)
+        .arg(swapped.as_str())
+        .status()
+        .expect("python3");
+    assert!(status.success());
+
+    let refused = owner
+        .request(&Request::Rotate {
+            team: team.id,
+            dirs: vec![],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&refused, IpcError::Agent { code: ErrorCode::Crypto, message } if message.contains("bob@example.com")),
+        "{refused}"
+    );
+    let Response::Teams { teams } = owner.request(&Request::ListTeams).unwrap() else {
+        panic!("teams");
+    };
+    assert_eq!(teams[0].current_epoch, 1, "nothing was rotated");
+}

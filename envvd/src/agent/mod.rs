@@ -11,6 +11,7 @@ mod cache;
 mod conn;
 mod harden;
 mod known;
+mod pins;
 mod local;
 mod ops_account;
 mod ops_audit;

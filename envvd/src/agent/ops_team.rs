@@ -31,6 +31,17 @@ impl Agent {
                     .get(&account.server, &format!("/teams/{team}/members"), token),
             )
         })?;
+        // First sight pins each key, so a later swap is caught at rotation.
+        let mut pins = self.pins();
+        for m in &members {
+            if pins
+                .check(team, m.user_id, &m.identity_public_key)
+                .is_err()
+            {
+                tracing::warn!(team = %team, user = %m.user_id, "the control plane presents a member key other than the pinned one");
+            }
+        }
+        drop(pins);
         Ok(Response::Members {
             members: members
                 .into_iter()
@@ -131,6 +142,8 @@ impl Agent {
             };
             match crypto::admit(&checked, &ring) {
                 Ok(grant) => {
+                    self.pins()
+                        .verified(team, newcomer.user_id, &newcomer.identity_public_key);
                     let body = json!({
                         "user_id": newcomer.user_id,
                         "epoch": ring.current_epoch(),
@@ -190,6 +203,7 @@ impl Agent {
                 token,
             ))
         })?;
+        self.pins().forget(team, user);
         Ok(Response::Done)
     }
 
@@ -204,6 +218,7 @@ impl Agent {
                     .get(&account.server, &format!("/teams/{team}/members"), token),
             )
         })?;
+        self.check_pins(team, &members)?;
         let expected = ring.team_epoch();
         let next = EpochIdentity::generate(team, expected + 1);
         let grants = members
@@ -262,4 +277,26 @@ fn reencrypt_projects(
         }
     }
     Ok(files)
+}
+
+impl Agent {
+    /// Refuses to encrypt a new team key to a member key other than the one
+    /// this machine saw before (a member first seen now is pinned).
+    fn check_pins(&self, team: Uuid, members: &[Member]) -> Result<(), Failure> {
+        let mut pins = self.pins();
+        for m in members {
+            if pins.check(team, m.user_id, &m.identity_public_key).is_err() {
+                return Err(Failure(
+                    ErrorCode::Crypto,
+                    format!(
+                        "the control plane presents a different identity key for {} than this \
+                         machine saw before, so the new key would not be theirs; nothing was \
+                         rotated. If {} really has a new identity, remove them and invite them again",
+                        m.email, m.email
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }

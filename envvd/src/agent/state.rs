@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::account::{AccountFile, Api, Session};
 use super::known::KnownProjects;
+use super::pins::Pins;
 use super::ops_files::Cached;
 use super::spool::Spool;
 use super::{AgentConfig, local};
@@ -31,6 +32,8 @@ pub(super) struct Agent {
     last_sync: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// Project roots seen, for the dashboard.
     projects: Mutex<KnownProjects>,
+    /// Members' identity keys as first seen or verified.
+    pins: Mutex<Pins>,
 }
 
 #[derive(Default)]
@@ -106,6 +109,7 @@ impl Agent {
         };
         let spool = Spool::new(&config.data_dir);
         let projects = Mutex::new(KnownProjects::load(&config.data_dir));
+        let pins = Mutex::new(Pins::load(&config.data_dir));
         Agent {
             config,
             inner: Mutex::new(Inner {
@@ -119,6 +123,7 @@ impl Agent {
             online: std::sync::atomic::AtomicBool::new(true),
             last_sync: Mutex::new(None),
             projects,
+            pins,
         }
     }
 
@@ -165,6 +170,10 @@ impl Agent {
 
     pub(super) fn known_projects(&self) -> MutexGuard<'_, KnownProjects> {
         self.projects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn pins(&self) -> MutexGuard<'_, Pins> {
+        self.pins.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Remembers a project root for the dashboard.

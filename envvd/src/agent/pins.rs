@@ -1,0 +1,118 @@
+//! Members' identity keys as this machine first saw them, or verified them
+//! when its agent admitted them (the invite proof binds the key to the
+//! code handed over out of band). A rotation encrypts the new team key to
+//! every member's identity key, which the server hands out; with pins, a
+//! server that swaps one for a key of its own is caught instead of trusted.
+//!
+//! Stored in `pins.json` (0600): public keys only, but a tampered file
+//! would let a tampered server through.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use super::cache::write_private;
+
+/// A generous bound: thousands of teams and members.
+const MAX_FILE: u64 = 4 * 1024 * 1024;
+
+type TeamPins = BTreeMap<Uuid, String>;
+
+pub(super) struct Pins {
+    file: PathBuf,
+    teams: BTreeMap<Uuid, TeamPins>,
+}
+
+/// The key the server presents is not the one pinned.
+#[derive(Debug)]
+pub(super) struct Mismatch;
+
+impl Pins {
+    pub fn load(data_dir: &Path) -> Pins {
+        let file = data_dir.join("pins.json");
+        let teams = std::fs::metadata(&file)
+            .ok()
+            .filter(|meta| meta.len() <= MAX_FILE)
+            .and_then(|_| std::fs::read(&file).ok())
+            .and_then(|bytes| match serde_json::from_slice(&bytes) {
+                Ok(teams) => Some(teams),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pins.json is unreadable; starting over");
+                    None
+                }
+            })
+            .unwrap_or_default();
+        Pins { file, teams }
+    }
+
+    fn save(&self) {
+        let saved = serde_json::to_vec(&self.teams)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_private(&self.file, &bytes));
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "could not save the pinned member keys");
+        }
+    }
+
+    /// Pins `key` for `user` on first sight; a different key than the
+    /// pinned one is a [`Mismatch`] (and changes nothing).
+    pub fn check(&mut self, team: Uuid, user: Uuid, key: &str) -> Result<(), Mismatch> {
+        let pins = self.teams.entry(team).or_default();
+        match pins.get(&user) {
+            Some(pinned) if pinned == key => Ok(()),
+            Some(_) => Err(Mismatch),
+            None => {
+                pins.insert(user, key.to_owned());
+                self.save();
+                Ok(())
+            }
+        }
+    }
+
+    /// `key` verified by an invite proof: it replaces any earlier pin (a
+    /// member removed and invited again with a new identity).
+    pub fn verified(&mut self, team: Uuid, user: Uuid, key: &str) {
+        let pins = self.teams.entry(team).or_default();
+        if pins.get(&user).map(String::as_str) != Some(key) {
+            pins.insert(user, key.to_owned());
+            self.save();
+        }
+    }
+
+    /// A member left: a later invite pins their key afresh.
+    pub fn forget(&mut self, team: Uuid, user: Uuid) {
+        if let Some(pins) = self.teams.get_mut(&team)
+            && pins.remove(&user).is_some()
+        {
+            self.save();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sight_pins_a_change_is_caught_and_a_proof_repins() {
+        let dir = tempfile::tempdir().unwrap();
+        let (team, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut pins = Pins::load(dir.path());
+        pins.check(team, bob, "age1bob").unwrap();
+        pins.check(team, bob, "age1bob").unwrap();
+        // Remembered across restarts.
+        let mut pins = Pins::load(dir.path());
+        assert!(pins.check(team, bob, "age1mallory").is_err());
+        pins.verified(team, bob, "age1bobnew");
+        pins.check(team, bob, "age1bobnew").unwrap();
+        pins.forget(team, bob);
+        pins.check(team, bob, "age1other").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("pins.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
