@@ -108,6 +108,7 @@ async fn run(url: &str) {
                     name: format!("Team {t}"),
                     current_epoch: 1,
                     rekey_required: false,
+                    max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
                     created_at: store::now(),
                 },
                 owner,

@@ -36,6 +36,8 @@ pub enum Action {
     ReadUsage,
     /// Set the plan and billing contact.
     ManageBilling,
+    /// Change the team's settings (how long agents may work offline).
+    ManageSettings,
 }
 
 /// The least role that may perform `action`.
@@ -60,7 +62,8 @@ pub fn required_role(action: Action) -> Role {
         | Action::ManageGrants
         | Action::Rotate
         | Action::ReadExposure
-        | Action::ReadUsage => Role::Admin,
+        | Action::ReadUsage
+        | Action::ManageSettings => Role::Admin,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::routes::{audit, auth, billing, keys, ops, teams};
         teams::revoke_invite, teams::preview_invite, teams::accept_invite, teams::change_role, teams::remove_member,
         keys::fetch, keys::public_key, keys::pending, keys::post_grant, keys::rotate,
         audit::ingest, audit::query, audit::export, audit::exposure,
-        billing::usage, billing::set_billing,
+        billing::usage, billing::set_billing, teams::set_settings,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi,
     ),
     modifiers(&BearerAuth),

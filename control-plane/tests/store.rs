@@ -45,6 +45,7 @@ async fn team(store: &Arc<dyn Store>, owner: Uuid) -> Uuid {
         name: "T".into(),
         current_epoch: 1,
         rekey_required: false,
+        max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
         created_at: store::now(),
     };
     let first = NewEpoch {

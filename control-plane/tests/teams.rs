@@ -305,7 +305,52 @@ async fn team_changes_are_audited_in_their_transaction(backend: Backend) {
     assert_eq!(actions, ["signup", "login"]);
 }
 
+async fn admins_set_how_long_agents_work_offline(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.signup(&unique_email("owner")).await;
+    let team = server.create_team(&owner, "T").await;
+    let (_, shown) = server.get(&format!("/teams/{team}"), &owner.access).await;
+    assert_eq!(shown["max_staleness_secs"], 72 * 3600);
+
+    let path = format!("/teams/{team}/settings");
+    let (status, updated) = server
+        .call(
+            "PUT",
+            &path,
+            Some(&owner.access),
+            Some(json!({ "max_staleness_secs": 3600 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["max_staleness_secs"], 3600);
+    // Agents learn it with their grants.
+    let (_, keys) = server
+        .get(&format!("/teams/{team}/keys"), &owner.access)
+        .await;
+    assert_eq!(keys["max_staleness_secs"], 3600);
+    for bad in [
+        json!({ "max_staleness_secs": 0 }),
+        json!({ "max_staleness_secs": 2_592_001 }),
+    ] {
+        let (status, body) = server
+            .call("PUT", &path, Some(&owner.access), Some(bad))
+            .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (_, audit) = server
+        .get(
+            &format!("/teams/{team}/audit?action=team.settings"),
+            &owner.access,
+        )
+        .await;
+    assert_eq!(
+        audit["events"][0]["details"]["max_staleness_secs"],
+        json!({ "from": 259200, "to": 3600 })
+    );
+}
+
 on_both_backends!(
+    admins_set_how_long_agents_work_offline,
     creator_owns_the_team_and_sees_it_listed,
     invite_is_single_use_and_bound_to_its_email,
     revoked_invite_cannot_be_accepted,

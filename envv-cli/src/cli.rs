@@ -312,6 +312,43 @@ pub enum TeamCommand {
         #[arg(value_name = "ID|NAME")]
         team: String,
     },
+    /// Show the team's settings; admins change them with the options.
+    Settings {
+        #[command(flatten)]
+        team: TeamArg,
+        /// How long members' agents keep reading from cached keys while the
+        /// control plane is unreachable: `30m`, `72h`, `7d` (1s to 30d).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        max_offline: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `90s`, `30m`, `72h`, `7d`, or plain seconds.
+fn parse_duration(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration: use 90s, 30m, 72h or 7d"
+            ));
+        }
+    };
+    number
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|secs| (1..=30 * 86_400).contains(secs))
+        .ok_or_else(|| format!("`{text}` must be between 1s and 30d"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -251,6 +251,11 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
                 ),
             ))
         }
+        TeamCommand::Settings {
+            team,
+            max_offline,
+            json,
+        } => settings(&team, max_offline, json),
         TeamCommand::Role { user, role, team } => {
             let team = resolve(&team, Prefer::Current)?;
             let member = member(team, &user)?;
@@ -380,5 +385,45 @@ fn confirm(question: &str) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::new(exit::ERROR, "nothing removed"))
+    }
+}
+
+fn settings(team: &TeamArg, max_offline: Option<u32>, json: bool) -> Result<(), Failure> {
+    let id = resolve(team, Prefer::Current)?;
+    let info = match max_offline {
+        Some(max_staleness_secs) => match ask(&Request::SetTeamSettings {
+            team: id,
+            max_staleness_secs,
+        })? {
+            Response::Team(info) => info,
+            _ => return Err(unexpected("set_team_settings")),
+        },
+        None => list_teams()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| Failure::new(exit::NOT_FOUND, format!("you are not in team {id}")))?,
+    };
+    if json {
+        print_json(&serde_json::json!({
+            "id": info.id,
+            "name": info.name,
+            "max_staleness_secs": info.max_staleness_secs,
+        }));
+    } else {
+        println!(
+            "max offline: {} (agents read from cached keys this long while the control plane is unreachable)",
+            offline(info.max_staleness_secs)
+        );
+    }
+    Ok(())
+}
+
+/// `72h`, `90m`, `45s`.
+fn offline(secs: u32) -> String {
+    match secs {
+        s if s % 86_400 == 0 && s >= 7 * 86_400 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }

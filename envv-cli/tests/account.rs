@@ -110,6 +110,21 @@ fn usage_shows_the_plan_and_billing_changes_it() {
     assert_eq!(report["limits"]["max_members"], 5);
 }
 
+#[test]
+fn team_settings_show_and_set_the_offline_bound() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "sam@example.com");
+    s.ok(["team", "create", "T"]);
+    assert!(s.ok(["team", "settings"]).contains("max offline: 72h"));
+    let set: serde_json::Value =
+        serde_json::from_str(&s.ok(["team", "settings", "--max-offline", "90m", "--json"]))
+            .expect("json");
+    assert_eq!(set["max_staleness_secs"], 5400);
+    assert!(s.ok(["team", "settings"]).contains("max offline: 90m"));
+    let too_long = s.run(["team", "settings", "--max-offline", "31d"]);
+    assert_eq!(code(&too_long), Some(2), "{}", stderr(&too_long));
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {

@@ -72,6 +72,7 @@ fn loaded() -> App {
                 role: "owner".into(),
                 current_epoch: 1,
                 rekey_required: false,
+                max_staleness_secs: 72 * 3600,
             }],
         }),
     );

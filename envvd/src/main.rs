@@ -32,7 +32,8 @@ struct Args {
     /// Seconds between an unlocked admin's checks for newcomers to admit.
     #[arg(long, env = "ENVV_ADMIT_INTERVAL", default_value_t = 15)]
     admit_interval: u64,
-    /// Seconds cached team keys stay usable while the control plane is unreachable.
+    /// Seconds cached team keys stay usable while the control plane is
+    /// unreachable, at most: a team's own setting applies if stricter.
     #[arg(long, env = "ENVV_MAX_STALENESS", default_value_t = 72 * 3600)]
     max_staleness: u64,
 }

@@ -262,6 +262,69 @@ fn offline_reads_use_cached_keys_until_they_are_too_old() {
     );
 }
 
+/// The team's own bound (set by an admin, learnt with the grants) applies
+/// even to an agent whose own limit is the 72-hour default.
+#[test]
+fn a_teams_staleness_setting_bounds_offline_reads() {
+    let mut world = World::new();
+    let mut client = world.client();
+    signup(&mut client, &world.server, "strict@example.com");
+    let Response::Team(team) = client
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap()
+    else {
+        panic!("team");
+    };
+    let Response::Team(updated) = client
+        .request(&Request::SetTeamSettings {
+            team: team.id,
+            max_staleness_secs: 1,
+        })
+        .unwrap()
+    else {
+        panic!("settings");
+    };
+    assert_eq!(updated.max_staleness_secs, 1);
+    let project = world.project();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: Some(team.id),
+        })
+        .unwrap();
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("v"),
+        })
+        .unwrap();
+    // A fresh unlock fetches (and caches) the grants with the setting.
+    client.request(&Request::Lock).unwrap();
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
+
+    world.stop_control_plane();
+    drop(client);
+    world.restart_agent();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut client = world.client();
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+    let err = read(&mut client, &project).unwrap_err();
+    assert!(
+        matches!(&err, IpcError::Agent { code: ErrorCode::Offline, message } if message.contains("older than 1 second")),
+        "{err}"
+    );
+}
+
 #[test]
 fn the_agent_talks_to_a_control_plane_over_https() {
     let home = tempfile::tempdir().unwrap();

@@ -114,6 +114,12 @@ pub enum Request {
         user: Uuid,
         role: String,
     },
+    /// Sets how long members' agents may read from cached keys while the
+    /// control plane is unreachable (admins).
+    SetTeamSettings {
+        team: Uuid,
+        max_staleness_secs: u32,
+    },
     /// Removes a member (or, for oneself, leaves): their key fetches stop
     /// at once and the team needs a rotation.
     RemoveMember {
@@ -219,6 +225,7 @@ impl Request {
             Request::Join { .. } => "join",
             Request::AdmitPending { .. } => "admit_pending",
             Request::SetRole { .. } => "set_role",
+            Request::SetTeamSettings { .. } => "set_team_settings",
             Request::RemoveMember { .. } => "remove_member",
             Request::Rotate { .. } => "rotate",
             Request::Audit { .. } => "audit",
@@ -336,6 +343,8 @@ pub struct TeamInfo {
     pub current_epoch: u32,
     /// A member was removed since the last rotation.
     pub rekey_required: bool,
+    /// How long agents may read from cached keys offline.
+    pub max_staleness_secs: u32,
 }
 
 /// A project directory as the dashboard lists it.

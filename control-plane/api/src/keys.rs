@@ -26,6 +26,9 @@ pub struct TeamKeys {
     pub current_epoch: u32,
     /// A member was removed since the last rotation: rotate.
     pub rekey_required: bool,
+    /// How long the agent may use these grants from its cache while the
+    /// server is unreachable (the team's setting).
+    pub max_staleness_secs: u32,
     pub grants: Vec<EpochGrant>,
 }
 

@@ -82,7 +82,23 @@ pub struct Team {
     pub current_epoch: u32,
     /// A member was removed since the last rotation.
     pub rekey_required: bool,
+    /// How long members' agents may read from cached keys while this
+    /// server is unreachable.
+    pub max_staleness_secs: u32,
     pub created_at: DateTime<Utc>,
+}
+
+/// The team-wide default of [`Team::max_staleness_secs`]: 72 hours.
+pub const DEFAULT_MAX_STALENESS_SECS: u32 = 72 * 3600;
+/// The bounds an admin may set it within: a second to 30 days.
+pub const MAX_STALENESS_RANGE: std::ops::RangeInclusive<u32> = 1..=30 * 24 * 3600;
+
+/// `PUT /teams/{team}/settings` (admins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamSettings {
+    /// Within [`MAX_STALENESS_RANGE`].
+    pub max_staleness_secs: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

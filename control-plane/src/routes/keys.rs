@@ -45,6 +45,7 @@ pub async fn fetch(
         team_id: team,
         current_epoch: record.current_epoch,
         rekey_required: record.rekey_required,
+        max_staleness_secs: record.max_staleness_secs,
         grants: grants
             .into_iter()
             .map(|g| EpochGrant {

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/teams", get(teams::list).post(teams::create))
         .route("/teams/{team}", get(teams::get))
         .route("/teams/{team}/members", get(teams::members))
+        .route("/teams/{team}/settings", put(teams::set_settings))
         .route("/teams/{team}/members/{user}", delete(teams::remove_member))
         .route("/teams/{team}/members/{user}/role", put(teams::change_role))
         .route("/teams/{team}/invite", post(teams::invite))

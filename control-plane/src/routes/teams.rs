@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use envv_api::{
     AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, ErrorBody,
-    Invite, InvitePreview, Member, Team,
+    Invite, InvitePreview, Member, Team, TeamSettings,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -33,6 +33,7 @@ pub(crate) fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
         role,
         current_epoch: team.current_epoch,
         rekey_required: team.rekey_required,
+        max_staleness_secs: team.max_staleness_secs,
         created_at: team.created_at,
     }
 }
@@ -78,6 +79,7 @@ pub async fn create(
         name,
         current_epoch: 1,
         rekey_required: false,
+        max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
         created_at: store::now(),
     };
     let first_epoch = NewEpoch {
@@ -430,4 +432,34 @@ pub async fn remove_member(
         Err(MembershipRefusal::LastOwner) => Err(ApiError::LastOwner),
         Err(MembershipRefusal::NotMember) => Err(ApiError::NotFound("member")),
     }
+}
+
+/// Sets the team's settings (admins): how long members' agents may read
+/// from cached keys while the control plane is unreachable.
+#[utoipa::path(put, path = "/teams/{team}/settings", tag = "teams",
+    params(("team" = Uuid, Path)),
+    request_body = TeamSettings,
+    responses((status = 200, body = Team), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn set_settings(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<TeamSettings>,
+) -> ApiResult<Json<Team>> {
+    let (_, role) = state.team_role(team, caller.id).await?;
+    authorize(role, Action::ManageSettings)?;
+    if !envv_api::MAX_STALENESS_RANGE.contains(&req.max_staleness_secs) {
+        return Err(ApiError::BadRequest(
+            "`max_staleness_secs` must be 1 to 2592000 (30 days)".into(),
+        ));
+    }
+    state
+        .store
+        .set_team_settings(team, caller.id, req.max_staleness_secs, store::now())
+        .await?;
+    let (record, role) = state.team_role(team, caller.id).await?;
+    Ok(Json(team_view(record, role)))
 }

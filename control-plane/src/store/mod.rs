@@ -215,6 +215,7 @@ pub struct TeamRecord {
     pub name: String,
     pub current_epoch: u32,
     pub rekey_required: bool,
+    pub max_staleness_secs: u32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -377,6 +378,15 @@ pub trait TeamStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Sets how long agents may read from cached keys offline, audited as
+    /// `team.settings`.
+    async fn set_team_settings(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        max_staleness_secs: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Sets a member's role unless that leaves the team without an owner.
     async fn set_role(
         &self,

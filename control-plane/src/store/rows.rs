@@ -43,6 +43,7 @@ pub(super) struct TeamRow {
     name: String,
     current_epoch: i32,
     rekey_required: bool,
+    max_staleness_secs: i32,
     created_at: DateTime<Utc>,
 }
 
@@ -55,6 +56,7 @@ impl TryFrom<TeamRow> for TeamRecord {
             name: r.name,
             current_epoch: epoch(r.current_epoch)?,
             rekey_required: r.rekey_required,
+            max_staleness_secs: staleness(r.max_staleness_secs)?,
             created_at: r.created_at,
         })
     }
@@ -66,6 +68,7 @@ pub(super) struct TeamRoleRow {
     name: String,
     current_epoch: i32,
     rekey_required: bool,
+    max_staleness_secs: i32,
     created_at: DateTime<Utc>,
     role: String,
 }
@@ -81,6 +84,7 @@ impl TryFrom<TeamRoleRow> for (TeamRecord, Role) {
                 name: r.name,
                 current_epoch: epoch(r.current_epoch)?,
                 rekey_required: r.rekey_required,
+                max_staleness_secs: staleness(r.max_staleness_secs)?,
                 created_at: r.created_at,
             },
             role,
@@ -261,6 +265,10 @@ impl TryFrom<PendingGrantRow> for envv_api::PendingGrant {
 /// Epochs are stored as SQL integers and are never negative.
 pub(super) fn epoch(n: i32) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative epoch {n}")))
+}
+
+fn staleness(n: i32) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative max_staleness_secs {n}")))
 }
 
 fn parse_role(s: &str) -> Result<Role, StoreError> {

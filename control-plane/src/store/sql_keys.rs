@@ -39,7 +39,7 @@ macro_rules! impl_key_store {
                 ) -> Result<Option<(TeamRecord, Vec<EpochGrantRecord>)>, StoreError> {
                     let mut tx = self.begin_write().await?;
                     let row: Option<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.created_at, m.role \
+                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
                          FROM memberships m JOIN teams t ON t.id = m.team_id \
                          WHERE m.team_id = $1 AND m.user_id = $2",
                     )

@@ -32,11 +32,12 @@ macro_rules! impl_team_store {
                 ) -> Result<(), StoreError> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query(
-                        "INSERT INTO teams (id, name, current_epoch, created_at, updated_at) \
-                         VALUES ($1, $2, 1, $3, $3)",
+                        "INSERT INTO teams (id, name, current_epoch, max_staleness_secs, created_at, updated_at) \
+                         VALUES ($1, $2, 1, $3, $4, $4)",
                     )
                     .bind(team.id)
                     .bind(&team.name)
+                    .bind(i32::try_from(team.max_staleness_secs).map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?)
                     .bind(team.created_at)
                     .execute(&mut *tx)
                     .await
@@ -63,7 +64,7 @@ macro_rules! impl_team_store {
 
                 async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError> {
                     let rows: Vec<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.created_at, m.role \
+                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
                          FROM memberships m JOIN teams t ON t.id = m.team_id \
                          WHERE m.user_id = $1 ORDER BY t.created_at, t.id",
                     )
@@ -75,7 +76,7 @@ macro_rules! impl_team_store {
 
                 async fn team(&self, id: Uuid) -> Result<Option<TeamRecord>, StoreError> {
                     let row: Option<TeamRow> = sqlx::query_as(
-                        "SELECT id, name, current_epoch, rekey_required, created_at \
+                        "SELECT id, name, current_epoch, rekey_required, max_staleness_secs, created_at \
                          FROM teams WHERE id = $1",
                     )
                     .bind(id)
@@ -90,7 +91,7 @@ macro_rules! impl_team_store {
                     user: Uuid,
                 ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
                     let row: Option<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.created_at, m.role \
+                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
                          FROM memberships m JOIN teams t ON t.id = m.team_id \
                          WHERE m.team_id = $1 AND m.user_id = $2",
                     )
@@ -283,6 +284,43 @@ macro_rules! impl_team_store {
                     .await?;
                     tx.commit().await?;
                     Ok(true)
+                }
+
+                async fn set_team_settings(
+                    &self,
+                    team: Uuid,
+                    actor: Uuid,
+                    max_staleness_secs: u32,
+                    now: DateTime<Utc>,
+                ) -> Result<(), StoreError> {
+                    let secs = i32::try_from(max_staleness_secs)
+                        .map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?;
+                    let mut tx = self.begin_write().await?;
+                    let old: Option<(i32,)> =
+                        sqlx::query_as("SELECT max_staleness_secs FROM teams WHERE id = $1")
+                            .bind(team)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    let (old,) = old.ok_or(StoreError::NotFound)?;
+                    sqlx::query("UPDATE teams SET max_staleness_secs = $2, updated_at = $3 WHERE id = $1")
+                        .bind(team)
+                        .bind(secs)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    insert_audit(
+                        &mut tx,
+                        AuditEvent::new("team.settings")
+                            .team(team)
+                            .actor(actor)
+                            .details(serde_json::json!({
+                                "max_staleness_secs": { "from": old, "to": secs },
+                            })),
+                        now,
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn set_role(

@@ -341,6 +341,10 @@ impl Fixture {
                 format!("/teams/{team}/billing"),
                 json!({ "plan": "pro", "billing_email": "billing@example.com" }),
             ),
+            Case::Settings => with(
+                format!("/teams/{team}/settings"),
+                json!({ "max_staleness_secs": 3600 }),
+            ),
         }
     }
 

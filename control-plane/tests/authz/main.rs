@@ -135,6 +135,7 @@ enum Case {
     Exposure,
     /// Set the plan (to pro, keeping the fixture team unlimited).
     Billing,
+    Settings,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -204,6 +205,7 @@ const EXPORT: &str = "/teams/{team}/audit/export";
 const EXPOSURE: &str = "/teams/{team}/members/{user}/exposure";
 const USAGE: &str = "/teams/{team}/usage";
 const BILLING: &str = "/teams/{team}/billing";
+const SETTINGS: &str = "/teams/{team}/settings";
 
 /// Columns: anonymous, expired, tampered, alg:none, refresh-as-access |
 /// non-member, member, admin, owner.
@@ -229,6 +231,8 @@ const TABLE: &[Row] = {
         row("GET",    TEAM,    Case::NoBody,                              team(404, 200, 200, 200)),
         row("GET",    TEAM,    Case::NoSuchTeam,                          team(404, 404, 404, 404)),
         row("GET",    MEMBERS, Case::NoBody,                              team(404, 200, 200, 200)),
+        // Settings (how long agents work offline): admins.
+        row("PUT",    SETTINGS, Case::Settings,                           team(404, 403, 200, 200)),
         // Invites: admins invite members and admins; only owners invite owners.
         row("POST",   INVITE,  Case::Invite(Member),                      team(404, 403, 201, 201)),
         row("POST",   INVITE,  Case::Invite(Admin),                       team(404, 403, 201, 201)),

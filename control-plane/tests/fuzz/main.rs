@@ -55,7 +55,7 @@ fn number_placeholder(i: usize) -> String {
 }
 
 /// The POST and PUT routes of the router: every route that takes a body.
-const ROUTES: [(&str, &str); 11] = [
+const ROUTES: [(&str, &str); 12] = [
     ("POST", "/auth/prelogin"),
     ("POST", "/auth/signup"),
     ("POST", "/auth/login"),
@@ -67,6 +67,7 @@ const ROUTES: [(&str, &str); 11] = [
     ("PUT", "/teams/{team}/members/{user}/role"),
     ("POST", "/teams/{team}/audit"),
     ("POST", "/teams/{team}/billing"),
+    ("PUT", "/teams/{team}/settings"),
 ];
 
 /// What one route needs: a well-formed body to start mutating from, the
@@ -150,6 +151,7 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
                 "/teams/{team}/billing" => {
                     json!({ "plan": "pro", "billing_email": "billing@example.com" })
                 }
+                "/teams/{team}/settings" => json!({ "max_staleness_secs": 7200 }),
                 other => panic!("no template for {other}"),
             };
             Target {

@@ -137,11 +137,12 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// `9m`, `2h 5m`: how long until something.
-fn duration(secs: u64) -> String {
+/// `9m`, `2h 5m`, `72h`: a span of time.
+pub(crate) fn duration(secs: u64) -> String {
     match secs {
         0..60 => format!("{secs}s"),
         60..3600 => format!("{}m", secs / 60),
+        _ if secs % 3600 < 60 => format!("{}h", secs / 3600),
         _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
     }
 }

@@ -40,8 +40,10 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Line::from(vec![
             Span::raw(team.name.clone()).bold(),
             Span::raw(format!(
-                " · you are {} · key epoch {}",
-                team.role, team.current_epoch
+                " · you are {} · key epoch {} · offline reads for {}",
+                team.role,
+                team.current_epoch,
+                super::duration(u64::from(team.max_staleness_secs))
             )),
         ]),
         Line::from(rekey),

@@ -71,6 +71,7 @@ pub fn app(locked: bool, online: bool) -> App {
                     role: "owner".into(),
                     current_epoch: 3,
                     rekey_required: true,
+                    max_staleness_secs: 72 * 3600,
                 },
                 TeamInfo {
                     id: Uuid::from_u128(9),
@@ -78,6 +79,7 @@ pub fn app(locked: bool, online: bool) -> App {
                     role: "member".into(),
                     current_epoch: 1,
                     rekey_required: false,
+                    max_staleness_secs: 72 * 3600,
                 },
             ],
         }),

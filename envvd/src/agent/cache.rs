@@ -22,6 +22,9 @@ pub(super) struct CachedTeam {
     pub fetched_at: DateTime<Utc>,
     pub current_epoch: u64,
     pub grants: Vec<CachedGrant>,
+    /// The team's own bound on offline use (absent in older caches).
+    #[serde(default)]
+    pub max_staleness_secs: Option<u64>,
 }
 
 fn path(data_dir: &Path, team: Uuid) -> PathBuf {

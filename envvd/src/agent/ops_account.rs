@@ -68,6 +68,7 @@ pub(super) fn team_info(team: &envv_api::Team) -> TeamInfo {
         role: team.role.as_str().to_owned(),
         current_epoch: team.current_epoch,
         rekey_required: team.rekey_required,
+        max_staleness_secs: team.max_staleness_secs,
     }
 }
 
@@ -310,6 +311,7 @@ impl Agent {
         let cached = CachedTeam {
             fetched_at: Utc::now(),
             current_epoch: 1,
+            max_staleness_secs: Some(u64::from(team.max_staleness_secs)),
             grants: vec![CachedGrant {
                 epoch: 1,
                 grant: grant.as_str().to_owned(),
@@ -408,6 +410,7 @@ impl Agent {
                 let cached = CachedTeam {
                     fetched_at: Utc::now(),
                     current_epoch: u64::from(fetched.current_epoch),
+                    max_staleness_secs: Some(u64::from(fetched.max_staleness_secs)),
                     grants: fetched
                         .grants
                         .iter()
@@ -458,18 +461,38 @@ impl Agent {
             )
         })?;
         let age = Utc::now().signed_duration_since(cached.fetched_at);
-        let limit =
-            chrono::Duration::from_std(self.config.max_staleness).unwrap_or(chrono::Duration::MAX);
+        // The team's setting, or this agent's if stricter.
+        let bound = cached
+            .max_staleness_secs
+            .map(std::time::Duration::from_secs)
+            .map_or(self.config.max_staleness, |team| {
+                team.min(self.config.max_staleness)
+            });
+        let limit = chrono::Duration::from_std(bound).unwrap_or(chrono::Duration::MAX);
         if age > limit {
             return Err(Failure(
                 ErrorCode::Offline,
                 format!(
-                    "{why} since at least {}; cached keys older than {} hours are not used; reconnect and run `envv unlock`",
+                    "{why} since at least {}; cached keys older than {} are not used; reconnect and run `envv unlock`",
                     cached.fetched_at.to_rfc3339(),
-                    self.config.max_staleness.as_secs() / 3600
+                    human(bound)
                 ),
             ));
         }
         Ok(cached)
     }
+}
+
+/// `72 hours`, `90 minutes`, `5 seconds`: a bound in a sentence.
+fn human(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs >= 3600 && secs.is_multiple_of(3600) {
+        (secs / 3600, "hour")
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} {unit}{s}")
 }

@@ -34,10 +34,7 @@ impl Agent {
         // First sight pins each key, so a later swap is caught at rotation.
         let mut pins = self.pins();
         for m in &members {
-            if pins
-                .check(team, m.user_id, &m.identity_public_key)
-                .is_err()
-            {
+            if pins.check(team, m.user_id, &m.identity_public_key).is_err() {
                 tracing::warn!(team = %team, user = %m.user_id, "the control plane presents a member key other than the pinned one");
             }
         }
@@ -193,6 +190,19 @@ impl Agent {
             ))
         })?;
         Ok(Response::Done)
+    }
+
+    pub(super) fn set_team_settings(&self, team: Uuid, max_staleness_secs: u32) -> Outcome {
+        let body = envv_api::TeamSettings { max_staleness_secs };
+        let updated: Team = self.with_session(|account, token, _| {
+            block_on(self.api.put(
+                &account.server,
+                &format!("/teams/{team}/settings"),
+                token,
+                &body,
+            ))
+        })?;
+        Ok(Response::Team(team_info(&updated)))
     }
 
     pub(super) fn remove_member(&self, team: Uuid, user: Uuid) -> Outcome {

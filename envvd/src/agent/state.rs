@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use super::account::{AccountFile, Api, Session};
 use super::known::KnownProjects;
-use super::pins::Pins;
 use super::ops_files::Cached;
+use super::pins::Pins;
 use super::spool::Spool;
 use super::{AgentConfig, local};
 use crate::crypto::{TeamKeyring, UserIdentity};
@@ -248,6 +248,10 @@ impl Agent {
             Request::Join { code } => self.join(&code),
             Request::AdmitPending { team } => self.admit_pending(team),
             Request::SetRole { team, user, role } => self.set_role(team, user, &role),
+            Request::SetTeamSettings {
+                team,
+                max_staleness_secs,
+            } => self.set_team_settings(team, max_staleness_secs),
             Request::RemoveMember { team, user } => self.remove_member(team, user),
             Request::Rotate { team, dirs } => self.rotate(team, &dirs),
             Request::Audit { team, filter } => self.audit(team, &filter),
