@@ -277,6 +277,46 @@ fn a_file_changed_on_disk_is_read_again() {
     assert_eq!(read(&mut client, &project)[0].1, "first");
 }
 
+/// The values of a file that changed leave the agent's memory at once, not
+/// at the next read.
+#[test]
+fn a_changed_file_leaves_memory_without_a_read() {
+    let agent = Agent::start(&[]);
+    let project = agent.project();
+    let mut client = agent.client();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: None,
+        })
+        .unwrap();
+    set(&mut client, &project, "KEY", "value");
+    read(&mut client, &project);
+    let cached = |client: &mut Client| match client.request(&Request::Status).unwrap() {
+        Response::Status(status) => status.cached_files,
+        other => panic!("status answered {other:?}"),
+    };
+    assert_eq!(cached(&mut client), 1);
+
+    // A checkout puts another copy of the file in place.
+    let file = project.join(".env.enc");
+    let copy = project.join(".env.enc.checkout");
+    std::fs::copy(&file, &copy).unwrap();
+    std::fs::rename(&copy, &file).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cached(&mut client) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the decrypted copy stayed in memory"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        read(&mut client, &project),
+        [("KEY".into(), "value".into())]
+    );
+}
+
 #[test]
 fn a_tampered_file_fails_closed() {
     let agent = Agent::start(&[]);

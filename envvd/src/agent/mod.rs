@@ -21,6 +21,7 @@ mod project;
 mod socket;
 mod spool;
 mod state;
+mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -74,7 +75,18 @@ pub async fn serve(
     config: AgentConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let agent = Arc::new(state::Agent::new(config));
+    let (changed, changes) = std::sync::mpsc::channel();
+    let agent = Arc::new(state::Agent::new(config, changed));
+    // Ends when the agent (holding the watcher, hence the sender) is gone.
+    let weak = Arc::downgrade(&agent);
+    std::thread::spawn(move || {
+        for path in changes {
+            let Some(agent) = weak.upgrade() else {
+                return;
+            };
+            agent.forget_file(&path);
+        }
+    });
     let timer = tokio::spawn(state::lock_timer(agent.clone()));
     let admitter = tokio::spawn(admit_loop(agent.clone()));
     let shipper = tokio::spawn(ship_loop(agent.clone()));

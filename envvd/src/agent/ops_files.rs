@@ -145,6 +145,7 @@ impl Agent {
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
                 .collect(),
         );
+        self.watch_file(&located.path);
         inner.cache.insert(
             located.path,
             Cached {

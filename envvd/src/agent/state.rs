@@ -14,6 +14,7 @@ use super::known::KnownProjects;
 use super::ops_files::Cached;
 use super::pins::Pins;
 use super::spool::Spool;
+use super::watch::Watch;
 use super::{AgentConfig, local};
 use crate::crypto::{TeamKeyring, UserIdentity};
 use crate::envfile::EnvFileError;
@@ -34,6 +35,8 @@ pub(super) struct Agent {
     projects: Mutex<KnownProjects>,
     /// Members' identity keys as first seen or verified.
     pins: Mutex<Pins>,
+    /// Directories of cached files, watched for changes.
+    watch: Mutex<Watch>,
 }
 
 #[derive(Default)]
@@ -99,7 +102,9 @@ impl From<std::io::Error> for Failure {
 pub(super) type Outcome = Result<Response, Failure>;
 
 impl Agent {
-    pub(super) fn new(config: AgentConfig) -> Agent {
+    /// `changed` hears of every file that changes where a cached one lives
+    /// (the caller hands those to [`Agent::forget_file`]).
+    pub(super) fn new(config: AgentConfig, changed: std::sync::mpsc::Sender<PathBuf>) -> Agent {
         let account = match AccountFile::load(&config.data_dir) {
             Ok(account) => account,
             Err(e) => {
@@ -124,6 +129,7 @@ impl Agent {
             last_sync: Mutex::new(None),
             projects,
             pins,
+            watch: Mutex::new(Watch::new(changed)),
         }
     }
 
@@ -170,6 +176,21 @@ impl Agent {
 
     pub(super) fn known_projects(&self) -> MutexGuard<'_, KnownProjects> {
         self.projects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the decrypted copy of a file that changed on disk.
+    pub(super) fn forget_file(&self, path: &std::path::Path) {
+        if self.inner().cache.remove(path).is_some() {
+            tracing::debug!(path = %path.display(), "a cached file changed; dropped its values");
+        }
+    }
+
+    /// Watches a cached file for changes.
+    pub(super) fn watch_file(&self, path: &std::path::Path) {
+        self.watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .file(path);
     }
 
     pub(super) fn pins(&self) -> MutexGuard<'_, Pins> {
