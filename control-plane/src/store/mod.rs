@@ -23,6 +23,7 @@ mod sql_keys;
 mod sql_audit;
 mod audit;
 mod keys;
+mod lease;
 mod postgres;
 mod sqlite;
 
@@ -58,6 +59,14 @@ pub async fn connect_with(
 /// goes back to the pool. A connection in steady use was proven live by that
 /// ping moments ago; one that sat idle (say, across a database restart) is
 /// still checked before use.
+/// `size` connections in all: the sqlx pool's share (writes, and reads
+/// of more than one statement) and the leases' (the hottest reads), each at
+/// least one.
+fn split_pool(size: u32) -> (u32, u32) {
+    let leased = (size / 2).max(1);
+    (size.saturating_sub(leased).max(1), leased)
+}
+
 const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// For `PoolOptions::before_acquire`: pings connections idle for longer than

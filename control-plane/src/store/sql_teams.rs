@@ -90,15 +90,21 @@ macro_rules! impl_team_store {
                     team: Uuid,
                     user: Uuid,
                 ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
-                    let row: Option<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
-                         FROM memberships m JOIN teams t ON t.id = m.team_id \
-                         WHERE m.team_id = $1 AND m.user_id = $2",
-                    )
-                    .bind(team)
-                    .bind(user)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                    // Every team route's check: a lease, no release ping.
+                    let row: Option<TeamRoleRow> = self
+                        .reads
+                        .read(async |conn| {
+                            sqlx::query_as(
+                                "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
+                                 FROM memberships m JOIN teams t ON t.id = m.team_id \
+                                 WHERE m.team_id = $1 AND m.user_id = $2",
+                            )
+                            .bind(team)
+                            .bind(user)
+                            .fetch_optional(conn)
+                            .await
+                        })
+                        .await?;
                     row.map(TryInto::try_into).transpose()
                 }
 
@@ -123,21 +129,26 @@ macro_rules! impl_team_store {
                     team: Uuid,
                     user: Uuid,
                 ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-                    let rows: Vec<CallerMemberRow> = sqlx::query_as(
-                        "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
-                         EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-                           AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-                         m.joined_at, c.role AS caller_role \
-                         FROM memberships c \
-                         JOIN teams t ON t.id = c.team_id \
-                         JOIN memberships m ON m.team_id = c.team_id \
-                         JOIN users u ON u.id = m.user_id \
-                         WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id",
-                    )
-                    .bind(team)
-                    .bind(user)
-                    .fetch_all(&self.pool)
-                    .await?;
+                    let rows: Vec<CallerMemberRow> = self
+                        .reads
+                        .read(async |conn| {
+                            sqlx::query_as(
+                                "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
+                                 EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
+                                   AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
+                                 m.joined_at, c.role AS caller_role \
+                                 FROM memberships c \
+                                 JOIN teams t ON t.id = c.team_id \
+                                 JOIN memberships m ON m.team_id = c.team_id \
+                                 JOIN users u ON u.id = m.user_id \
+                                 WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id",
+                            )
+                            .bind(team)
+                            .bind(user)
+                            .fetch_all(conn)
+                            .await
+                        })
+                        .await?;
                     members_as_caller(rows)
                 }
 

@@ -9,9 +9,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::StoreError;
+use super::lease::Leases;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Half the connections, for the hottest reads.
+    reads: Leases<sqlx::SqliteConnection>,
 }
 
 impl SqliteStore {
@@ -33,15 +36,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let (pooled, leased) = super::split_pool(pool_size.unwrap_or(8));
+        let reads = Leases::new(options.clone(), leased);
         let pool = SqlitePoolOptions::new()
-            .max_connections(pool_size.unwrap_or(8))
+            .max_connections(pooled)
             .min_connections(1)
             .test_before_acquire(false)
             .before_acquire(super::ping_if_idle)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, reads })
     }
 
     /// SQLite has one writer; taking the lock up front (`IMMEDIATE`) avoids
