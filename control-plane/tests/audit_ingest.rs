@@ -204,43 +204,30 @@ async fn queries_filter_and_page_and_exposure_lists_decrypted_names(backend: Bac
     let recent = query(format!("action=decrypt&since={since}")).await;
     assert_eq!(actions(&recent).len(), 2, "{recent}");
 
-    // Paging two at a time walks the whole chain in order, once.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("limit=2&cursor={c}"),
-            None => "limit=2".into(),
-        };
-        let page = query(q).await;
-        for e in page["events"].as_array().unwrap() {
-            seen.push(e["chain_seq"].as_i64().unwrap());
+    // Paging two at a time walks the whole chain in order, once; newest
+    // first (a dashboard's live view), backwards, once.
+    let walk = async |order: &str| {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = match &cursor {
+                Some(c) => format!("{order}limit=2&cursor={c}"),
+                None => format!("{order}limit=2"),
+            };
+            let page = query(q).await;
+            for e in page["events"].as_array().unwrap() {
+                seen.push(e["chain_seq"].as_i64().unwrap());
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break seen,
+            }
         }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    };
+    let mut seen = walk("").await;
     let all = export(&server, team, &owner).await;
     assert_eq!(seen, all.iter().map(|e| e.chain_seq).collect::<Vec<_>>());
-
-    // Newest first (a dashboard's live view) walks it backwards, once.
-    let mut backwards = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = match &cursor {
-            Some(c) => format!("order=newest&limit=2&cursor={c}"),
-            None => "order=newest&limit=2".into(),
-        };
-        let page = query(q).await;
-        for e in page["events"].as_array().unwrap() {
-            backwards.push(e["chain_seq"].as_i64().unwrap());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let backwards = walk("order=newest&").await;
     seen.reverse();
     assert_eq!(backwards, seen);
     assert_eq!(

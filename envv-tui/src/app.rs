@@ -261,43 +261,32 @@ impl App {
                 self.ask(Tag::Members(team), Request::Members { team });
             }
             let filter = self.audit.restart();
-            let generation = self.audit.generation;
-            self.ask(
-                Tag::Audit {
-                    generation,
-                    head: false,
-                },
-                Request::Audit { team, filter },
-            );
+            self.ask_audit(false, filter);
         }
     }
 
     fn refresh_audit_head(&mut self) {
-        if let Some(team) = self.team
-            && self.audit.loaded
-        {
-            let generation = self.audit.generation;
+        if self.audit.loaded {
             let filter = self.audit.head();
-            self.ask(
-                Tag::Audit {
-                    generation,
-                    head: true,
-                },
-                Request::Audit { team, filter },
-            );
+            self.ask_audit(true, filter);
         }
     }
 
     fn load_more_audit(&mut self) {
-        if let Some(team) = self.team
+        if self.team.is_some()
             && let Some(filter) = self.audit.more(self.audit_height)
         {
+            self.ask_audit(false, filter);
+        }
+    }
+
+    /// A page of the current team's trail, tagged with the view's
+    /// generation so answers to an older query are dropped.
+    fn ask_audit(&mut self, head: bool, filter: proto_ipc::AuditFilter) {
+        if let Some(team) = self.team {
             let generation = self.audit.generation;
             self.ask(
-                Tag::Audit {
-                    generation,
-                    head: false,
-                },
+                Tag::Audit { generation, head },
                 Request::Audit { team, filter },
             );
         }

@@ -51,14 +51,7 @@ fn on(screen: Screen) -> App {
     app.on_reply(Tag::Members(TEAM), Ok(members()));
     match screen {
         Screen::Audit => {
-            let generation = app.audit.generation;
-            app.on_reply(
-                Tag::Audit {
-                    generation,
-                    head: false,
-                },
-                Ok(audit_page(100_000, 500)),
-            );
+            answer_audit_page(&mut app, Ok(audit_page(100_000, 500)));
         }
         Screen::Plan => app.on_reply(Tag::Usage(TEAM), Ok(usage())),
         _ => {}
@@ -272,12 +265,8 @@ fn audit_screen_filters() {
     assert_eq!(filter.actor, Some(BOB));
     assert_eq!(filter.since.as_deref(), Some("2026-11-27T12:00:00+00:00"));
     assert!(filter.newest_first);
-    let generation = app.audit.generation;
-    app.on_reply(
-        Tag::Audit {
-            generation,
-            head: false,
-        },
+    answer_audit_page(
+        &mut app,
         Ok(Response::AuditPage {
             events: vec![],
             next_cursor: None,
@@ -312,12 +301,8 @@ fn audit_screen_pages_as_it_scrolls() {
 fn audit_screen_offline() {
     let mut app = app(false, false);
     press(&mut app, "3");
-    let generation = app.audit.generation;
-    app.on_reply(
-        Tag::Audit {
-            generation,
-            head: false,
-        },
+    answer_audit_page(
+        &mut app,
         Err(IpcError::Agent {
             code: proto_ipc::ErrorCode::Offline,
             message:

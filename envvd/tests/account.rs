@@ -73,11 +73,7 @@ fn signup_team_init_set_read_lock_unlock_and_restart() {
         ),
         "{wrong:?}"
     );
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "value");
 
     // A restarted agent knows the account but holds no key until unlocked;
@@ -90,11 +86,7 @@ fn signup_team_init_set_read_lock_unlock_and_restart() {
     };
     assert_eq!((status.mode, status.locked), (Mode::Account, true));
     assert!(matches!(read(&mut client, &project), Err(IpcError::Locked)));
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "value");
     let Response::Teams { teams } = client.request(&Request::ListTeams).unwrap() else {
         panic!()
@@ -185,11 +177,7 @@ fn unlock_works_offline() {
     client.request(&Request::Lock).unwrap();
     // The control plane goes away.
     world.stop_control_plane();
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     let Response::Status(status) = client.request(&Request::Status).unwrap() else {
         panic!()
     };
@@ -201,19 +189,25 @@ fn unlock_works_offline() {
     );
 }
 
-#[test]
-fn offline_reads_use_cached_keys_until_they_are_too_old() {
-    let mut world = World::new();
-    let mut client = world.client();
-    signup(&mut client, &world.server, "cache@example.com");
-    client
+/// `email` signs up and creates a team; a project bound to it holds
+/// `KEY=v`.
+fn team_project(
+    world: &World,
+    client: &mut Client,
+    email: &str,
+) -> (uuid::Uuid, std::path::PathBuf) {
+    signup(client, &world.server, email);
+    let Response::Team(team) = client
         .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("team");
+    };
     let project = world.project();
     client
         .request(&Request::Init {
             dir: project.clone(),
-            team: None,
+            team: Some(team.id),
         })
         .unwrap();
     client
@@ -223,6 +217,14 @@ fn offline_reads_use_cached_keys_until_they_are_too_old() {
             value: Secret::new("v"),
         })
         .unwrap();
+    (team.id, project)
+}
+
+#[test]
+fn offline_reads_use_cached_keys_until_they_are_too_old() {
+    let mut world = World::new();
+    let mut client = world.client();
+    let (_, project) = team_project(&world, &mut client, "cache@example.com");
 
     // The control plane goes away and the agent restarts: the password
     // unlocks the identity, and the cached grant opens the team.
@@ -230,11 +232,7 @@ fn offline_reads_use_cached_keys_until_they_are_too_old() {
     drop(client);
     world.restart_agent();
     let mut client = world.client();
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
     // Edits are recorded for later shipping, not lost.
     let Response::Synced { pending, .. } = client.request(&Request::SyncAudit).unwrap() else {
@@ -250,11 +248,7 @@ fn offline_reads_use_cached_keys_until_they_are_too_old() {
     std::thread::sleep(Duration::from_millis(1500));
     let (_strict, socket) = world.agent_for("", &["--max-staleness", "1"]);
     let mut client = Client::connect(&socket, "test").unwrap();
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     let err = read(&mut client, &project).unwrap_err();
     assert!(
         matches!(&err, IpcError::Agent { code: ErrorCode::Offline, message } if message.contains("since")),
@@ -268,16 +262,10 @@ fn offline_reads_use_cached_keys_until_they_are_too_old() {
 fn a_teams_staleness_setting_bounds_offline_reads() {
     let mut world = World::new();
     let mut client = world.client();
-    signup(&mut client, &world.server, "strict@example.com");
-    let Response::Team(team) = client
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!("team");
-    };
+    let (team, project) = team_project(&world, &mut client, "strict@example.com");
     let Response::Team(updated) = client
         .request(&Request::SetTeamSettings {
-            team: team.id,
+            team,
             max_staleness_secs: 1,
         })
         .unwrap()
@@ -285,27 +273,9 @@ fn a_teams_staleness_setting_bounds_offline_reads() {
         panic!("settings");
     };
     assert_eq!(updated.max_staleness_secs, 1);
-    let project = world.project();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: Some(team.id),
-        })
-        .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
     // A fresh unlock fetches (and caches) the grants with the setting.
     client.request(&Request::Lock).unwrap();
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
 
     world.stop_control_plane();
@@ -313,11 +283,7 @@ fn a_teams_staleness_setting_bounds_offline_reads() {
     world.restart_agent();
     std::thread::sleep(Duration::from_millis(1500));
     let mut client = world.client();
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     let err = read(&mut client, &project).unwrap_err();
     assert!(
         matches!(&err, IpcError::Agent { code: ErrorCode::Offline, message } if message.contains("older than 1 second")),

@@ -70,6 +70,19 @@ impl Agent {
         dir
     }
 
+    /// A client and a project bound to this user's personal key.
+    fn local_project(&self) -> (Client, PathBuf) {
+        let project = self.project();
+        let mut client = self.client();
+        client
+            .request(&Request::Init {
+                dir: project.clone(),
+                team: None,
+            })
+            .unwrap();
+        (client, project)
+    }
+
     fn pid(&self) -> i32 {
         self.child.id() as i32
     }
@@ -258,14 +271,7 @@ fn outside_a_project_the_error_says_to_init() {
 #[test]
 fn a_file_changed_on_disk_is_read_again() {
     let agent = Agent::start(&[]);
-    let project = agent.project();
-    let mut client = agent.client();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: None,
-        })
-        .unwrap();
+    let (mut client, project) = agent.local_project();
     set(&mut client, &project, "KEY", "first");
     let first = std::fs::read(project.join(".env.enc")).unwrap();
     set(&mut client, &project, "KEY", "second");
@@ -282,14 +288,7 @@ fn a_file_changed_on_disk_is_read_again() {
 #[test]
 fn a_changed_file_leaves_memory_without_a_read() {
     let agent = Agent::start(&[]);
-    let project = agent.project();
-    let mut client = agent.client();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: None,
-        })
-        .unwrap();
+    let (mut client, project) = agent.local_project();
     set(&mut client, &project, "KEY", "value");
     read(&mut client, &project);
     let cached = |client: &mut Client| match client.request(&Request::Status).unwrap() {
@@ -320,14 +319,7 @@ fn a_changed_file_leaves_memory_without_a_read() {
 #[test]
 fn a_tampered_file_fails_closed() {
     let agent = Agent::start(&[]);
-    let project = agent.project();
-    let mut client = agent.client();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: None,
-        })
-        .unwrap();
+    let (mut client, project) = agent.local_project();
     set(&mut client, &project, "A", "1");
     set(&mut client, &project, "B", "2");
     let text = std::fs::read_to_string(project.join(".env.enc")).unwrap();
@@ -355,14 +347,7 @@ fn a_tampered_file_fails_closed() {
 #[test]
 fn the_idle_lock_fires() {
     let agent = Agent::start(&["--idle-lock", "1"]);
-    let project = agent.project();
-    let mut client = agent.client();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: None,
-        })
-        .unwrap();
+    let (mut client, project) = agent.local_project();
     set(&mut client, &project, "KEY", "value");
     read(&mut client, &project);
     let Response::Status(status) = client.request(&Request::Status).unwrap() else {

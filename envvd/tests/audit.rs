@@ -73,11 +73,7 @@ fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {
     let _ = syncing.join();
     world.start_agent();
     let mut client = world.client();
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     assert!(matches!(
         client.request(&Request::SyncAudit).unwrap(),
         Response::Synced { pending: 0, .. }
@@ -127,11 +123,7 @@ fn a_subscriber_hears_locks_audit_events_and_connectivity() {
     }
     client.request(&Request::Lock).unwrap();
     assert_eq!(watcher.next_event().unwrap(), proto_ipc::Event::Locked);
-    client
-        .request(&Request::Unlock {
-            password: Some(Secret::new(PASSWORD)),
-        })
-        .unwrap();
+    unlock(&mut client);
     assert_eq!(watcher.next_event().unwrap(), proto_ipc::Event::Unlocked);
 
     world.stop_control_plane();

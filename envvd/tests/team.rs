@@ -6,7 +6,32 @@ mod world;
 use std::time::{Duration, Instant};
 
 use proto_ipc::{Client, ErrorCode, IpcError, Request, Response, Secret};
+use uuid::Uuid;
 use world::*;
+
+/// `NAME@example.com` signs up on an agent of their own and joins `team`
+/// with an invite from `owner`'s agent.
+fn invite_and_join(world: &World, owner: &mut Client, team: Uuid, name: &str) -> (Process, Client) {
+    let (agent, socket) = world.agent_for(&format!("-{name}"), &[]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let email = format!("{name}@example.com");
+    signup(&mut client, &world.server, &email);
+    let Response::InviteCode { code, .. } = owner
+        .request(&Request::Invite {
+            team,
+            email,
+            role: "member".into(),
+        })
+        .unwrap()
+    else {
+        panic!("invite code");
+    };
+    let Response::Team(joined) = client.request(&Request::Join { code }).unwrap() else {
+        panic!("join answers the team");
+    };
+    assert_eq!(joined.id, team);
+    (agent, client)
+}
 
 #[test]
 fn invite_join_admit_then_remove_and_rotate() {
@@ -34,23 +59,7 @@ fn invite_join_admit_then_remove_and_rotate() {
         })
         .unwrap();
 
-    let (_bob_agent, bob_socket) = world.agent_for("-bob", &[]);
-    let mut bob = Client::connect(&bob_socket, "test").unwrap();
-    signup(&mut bob, &world.server, "bob@example.com");
-    let Response::InviteCode { code, .. } = owner
-        .request(&Request::Invite {
-            team: team.id,
-            email: "bob@example.com".into(),
-            role: "member".into(),
-        })
-        .unwrap()
-    else {
-        panic!("invite code");
-    };
-    let Response::Team(joined) = bob.request(&Request::Join { code }).unwrap() else {
-        panic!()
-    };
-    assert_eq!(joined.id, team.id);
+    let (_bob_agent, mut bob) = invite_and_join(&world, &mut owner, team.id, "bob");
     // No key until an admin's agent checks Bob's proof: the owner's agent
     // does it on its own (admit interval 1 s here).
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -103,20 +112,7 @@ fn invite_join_admit_then_remove_and_rotate() {
     );
 
     // A member who stays, holding only epoch 1, picks up epoch 2 by herself.
-    let (_carol_agent, carol_socket) = world.agent_for("-carol", &[]);
-    let mut carol = Client::connect(&carol_socket, "test").unwrap();
-    signup(&mut carol, &world.server, "carol@example.com");
-    let Response::InviteCode { code, .. } = owner
-        .request(&Request::Invite {
-            team: team.id,
-            email: "carol@example.com".into(),
-            role: "member".into(),
-        })
-        .unwrap()
-    else {
-        panic!("invite code");
-    };
-    carol.request(&Request::Join { code }).unwrap();
+    let (_carol_agent, mut carol) = invite_and_join(&world, &mut owner, team.id, "carol");
     owner
         .request(&Request::AdmitPending { team: team.id })
         .unwrap();
@@ -156,20 +152,7 @@ fn a_member_key_swapped_by_the_server_stops_the_rotation() {
     else {
         panic!()
     };
-    let (_bob_agent, bob_socket) = world.agent_for("-bob", &[]);
-    let mut bob = Client::connect(&bob_socket, "test").unwrap();
-    signup(&mut bob, &world.server, "bob@example.com");
-    let Response::InviteCode { code, .. } = owner
-        .request(&Request::Invite {
-            team: team.id,
-            email: "bob@example.com".into(),
-            role: "member".into(),
-        })
-        .unwrap()
-    else {
-        panic!("invite code");
-    };
-    bob.request(&Request::Join { code }).unwrap();
+    let (_bob_agent, _bob) = invite_and_join(&world, &mut owner, team.id, "bob");
     let Response::Admitted { granted, .. } = owner
         .request(&Request::AdmitPending { team: team.id })
         .unwrap()

@@ -162,6 +162,18 @@ pub fn audit_page(total: i64, n: i64) -> Response {
     }
 }
 
+/// The agent's answer to the audit page the dashboard asked for last.
+pub fn answer_audit_page(app: &mut App, answer: Result<Response, IpcError>) {
+    let generation = app.audit.generation;
+    app.on_reply(
+        Tag::Audit {
+            generation,
+            head: false,
+        },
+        answer,
+    );
+}
+
 pub fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }

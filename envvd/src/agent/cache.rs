@@ -38,8 +38,8 @@ impl CachedTeam {
     }
 
     pub fn load(data_dir: &Path, team: Uuid) -> Option<CachedTeam> {
-        let bytes = std::fs::read(path(data_dir, team)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        // Thousands of epochs' grants fit many times over.
+        read_json(&path(data_dir, team), 16 * 1024 * 1024)
     }
 }
 
@@ -62,4 +62,18 @@ pub(super) fn write_private(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(bytes)?;
     out.sync_data()?;
     std::fs::rename(&tmp, file)
+}
+
+/// A JSON file of ours, if it is there, at most `max` bytes and readable;
+/// else `None` (the caller starts empty).
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(file: &Path, max: u64) -> Option<T> {
+    let meta = std::fs::metadata(file).ok()?;
+    if meta.len() > max {
+        tracing::warn!(file = %file.display(), "too large; ignored");
+        return None;
+    }
+    let bytes = std::fs::read(file).ok()?;
+    serde_json::from_slice(&bytes)
+        .inspect_err(|e| tracing::warn!(file = %file.display(), error = %e, "unreadable; ignored"))
+        .ok()
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use proto_ipc::{ProjectInfo, Response};
 
-use super::cache::write_private;
+use super::cache::{read_json, write_private};
 use super::project;
 use super::state::{Agent, Outcome};
 use crate::envfile::EnvName;
@@ -25,12 +25,7 @@ impl KnownProjects {
     /// empty list (the dashboard just shows fewer projects).
     pub fn load(data_dir: &Path) -> KnownProjects {
         let file = data_dir.join("projects.json");
-        let roots = std::fs::metadata(&file)
-            .ok()
-            .filter(|meta| meta.len() <= MAX_FILE)
-            .and_then(|_| std::fs::read(&file).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let roots = read_json(&file, MAX_FILE).unwrap_or_default();
         KnownProjects { file, roots }
     }
 

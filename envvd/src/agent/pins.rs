@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
-use super::cache::write_private;
+use super::cache::{read_json, write_private};
 
 /// A generous bound: thousands of teams and members.
 const MAX_FILE: u64 = 4 * 1024 * 1024;
@@ -31,18 +31,7 @@ pub(super) struct Mismatch;
 impl Pins {
     pub fn load(data_dir: &Path) -> Pins {
         let file = data_dir.join("pins.json");
-        let teams = std::fs::metadata(&file)
-            .ok()
-            .filter(|meta| meta.len() <= MAX_FILE)
-            .and_then(|_| std::fs::read(&file).ok())
-            .and_then(|bytes| match serde_json::from_slice(&bytes) {
-                Ok(teams) => Some(teams),
-                Err(e) => {
-                    tracing::warn!(error = %e, "pins.json is unreadable; starting over");
-                    None
-                }
-            })
-            .unwrap_or_default();
+        let teams = read_json(&file, MAX_FILE).unwrap_or_default();
         Pins { file, teams }
     }
 

@@ -194,6 +194,15 @@ pub fn read(client: &mut Client, dir: &Path) -> Result<Vec<(String, String)>, Ip
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Unlocks with [`PASSWORD`].
+pub fn unlock(client: &mut Client) {
+    client
+        .request(&Request::Unlock {
+            password: Some(Secret::new(PASSWORD)),
+        })
+        .unwrap();
+}
+
 pub fn signup(client: &mut Client, server: &str, email: &str) {
     client
         .request(&Request::Signup {
