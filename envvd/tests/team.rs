@@ -9,6 +9,19 @@ use proto_ipc::{Client, ErrorCode, IpcError, Request, Response, Secret};
 use uuid::Uuid;
 use world::*;
 
+/// owner@example.com signs up and creates a team.
+fn owner_of_a_team(world: &World) -> (Client, proto_ipc::TeamInfo) {
+    let mut owner = world.client();
+    signup(&mut owner, &world.server, "owner@example.com");
+    let Response::Team(team) = owner
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap()
+    else {
+        panic!("create_team answers the team");
+    };
+    (owner, team)
+}
+
 /// `NAME@example.com` signs up on an agent of their own and joins `team`
 /// with an invite from `owner`'s agent.
 fn invite_and_join(world: &World, owner: &mut Client, team: Uuid, name: &str) -> (Process, Client) {
@@ -36,14 +49,7 @@ fn invite_and_join(world: &World, owner: &mut Client, team: Uuid, name: &str) ->
 #[test]
 fn invite_join_admit_then_remove_and_rotate() {
     let world = World::new();
-    let mut owner = world.client();
-    signup(&mut owner, &world.server, "owner@example.com");
-    let Response::Team(team) = owner
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!()
-    };
+    let (mut owner, team) = owner_of_a_team(&world);
     let project = world.project();
     owner
         .request(&Request::Init {
@@ -144,14 +150,7 @@ fn invite_join_admit_then_remove_and_rotate() {
 #[test]
 fn a_member_key_swapped_by_the_server_stops_the_rotation() {
     let world = World::new();
-    let mut owner = world.client();
-    signup(&mut owner, &world.server, "owner@example.com");
-    let Response::Team(team) = owner
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!()
-    };
+    let (mut owner, team) = owner_of_a_team(&world);
     let (_bob_agent, _bob) = invite_and_join(&world, &mut owner, team.id, "bob");
     let Response::Admitted { granted, .. } = owner
         .request(&Request::AdmitPending { team: team.id })
