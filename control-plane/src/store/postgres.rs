@@ -5,8 +5,12 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use envv_api::Role;
+use uuid::Uuid;
+
 use super::StoreError;
 use super::lease::Leases;
+use super::rows::{CallerMemberRow, members_from_rows};
 
 pub struct PgStore {
     pool: PgPool,
@@ -30,6 +34,36 @@ impl PgStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(PgStore { pool, reads })
+    }
+
+    /// The caller's role and every member, a row each (PostgreSQL sends
+    /// them in one batch); `None` for a non-member.
+    async fn members_listing(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+        let rows: Vec<CallerMemberRow> = self
+            .reads
+            .read(async |conn| {
+                sqlx::query_as(
+                    "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
+                     EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
+                       AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
+                     m.joined_at, c.role AS caller_role \
+                     FROM memberships c \
+                     JOIN teams t ON t.id = c.team_id \
+                     JOIN memberships m ON m.team_id = c.team_id \
+                     JOIN users u ON u.id = m.user_id \
+                     WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id",
+                )
+                .bind(team)
+                .bind(user)
+                .fetch_all(conn)
+                .await
+            })
+            .await?;
+        members_from_rows(rows)
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {

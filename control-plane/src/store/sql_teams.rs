@@ -14,8 +14,8 @@ macro_rules! impl_team_store {
                 check_seat, insert_audit, insert_epoch, owner_count, role_in, touch_team,
             };
             use $crate::store::rows::{
-                AuditRow, CallerMemberRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
-                members_as_caller, INVITE_COLUMNS,
+                AuditRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
+                INVITE_COLUMNS,
             };
             use $crate::store::{
                 AuditEvent, AuditRecord, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
@@ -129,27 +129,8 @@ macro_rules! impl_team_store {
                     team: Uuid,
                     user: Uuid,
                 ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-                    let rows: Vec<CallerMemberRow> = self
-                        .reads
-                        .read(async |conn| {
-                            sqlx::query_as(
-                                "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
-                                 EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-                                   AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-                                 m.joined_at, c.role AS caller_role \
-                                 FROM memberships c \
-                                 JOIN teams t ON t.id = c.team_id \
-                                 JOIN memberships m ON m.team_id = c.team_id \
-                                 JOIN users u ON u.id = m.user_id \
-                                 WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id",
-                            )
-                            .bind(team)
-                            .bind(user)
-                            .fetch_all(conn)
-                            .await
-                        })
-                        .await?;
-                    members_as_caller(rows)
+                    // Per backend: how rows cross from the driver differs.
+                    self.members_listing(team, user).await
                 }
 
                 async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {

@@ -8,8 +8,12 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use envv_api::Role;
+use uuid::Uuid;
+
 use super::StoreError;
 use super::lease::Leases;
+use super::rows::{MembersRow, members_from_json};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -47,6 +51,38 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool, reads })
+    }
+
+    /// The caller's role and every member, in one row whose member list is
+    /// a JSON array (see `rows::MembersRow`); `None` for a non-member.
+    async fn members_listing(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+        let row: Option<MembersRow> = self
+            .reads
+            .read(async |conn| {
+                sqlx::query_as(
+                    "SELECT c.role AS caller_role, \
+                     (SELECT json_group_array(json_object( \
+                         'user_id', lower(hex(u.id)), 'email', u.email, 'name', u.name, \
+                         'role', m.role, 'identity_public_key', u.identity_public_key, \
+                         'has_key', EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
+                             AND g.user_id = m.user_id AND g.epoch = t.current_epoch), \
+                         'joined_at', m.joined_at)) \
+                      FROM memberships m JOIN users u ON u.id = m.user_id \
+                      JOIN teams t ON t.id = m.team_id \
+                      WHERE m.team_id = c.team_id) AS members \
+                     FROM memberships c WHERE c.team_id = $1 AND c.user_id = $2",
+                )
+                .bind(team)
+                .bind(user)
+                .fetch_optional(conn)
+                .await
+            })
+            .await?;
+        members_from_json(row)
     }
 
     /// SQLite has one writer; taking the lock up front (`IMMEDIATE`) avoids
