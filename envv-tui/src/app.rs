@@ -97,6 +97,8 @@ pub enum Popup {
     Input {
         kind: InputKind,
         text: String,
+        /// What the text was when the popup opened (esc restores a search).
+        before: String,
     },
     Role {
         target: RoleFor,
@@ -144,6 +146,8 @@ pub struct App {
     pub now: DateTime<Utc>,
     /// Shown as `~` in paths.
     pub home: Option<std::path::PathBuf>,
+    /// Where the dashboard started: its project is listed first.
+    here: Option<std::path::PathBuf>,
     pub quit: bool,
     /// Rows the audit list showed last frame: how far ahead to page.
     pub audit_height: usize,
@@ -159,6 +163,7 @@ impl App {
         let mut app = App {
             team,
             now,
+            here: here.clone(),
             audit_height: 20,
             ..App::default()
         };
@@ -230,7 +235,8 @@ impl App {
     fn refresh_screen(&mut self) {
         match self.screen {
             Screen::Secrets => {
-                self.ask(Tag::Projects, Request::Projects { here: None });
+                let here = self.here.clone();
+                self.ask(Tag::Projects, Request::Projects { here });
                 self.load_names();
             }
             Screen::Team => self.load_team(),
@@ -301,7 +307,7 @@ impl App {
     fn switch_to(&mut self, screen: Screen) {
         if self.screen != screen {
             self.screen = screen;
-            self.secrets.revealed = None;
+            self.hide_value();
             self.refresh_screen();
         }
     }
@@ -315,24 +321,43 @@ impl App {
             return;
         }
         let at = teams.iter().position(|t| Some(t.id) == self.team);
-        let next = at.map_or(0, |i| (i + 1) % teams.len());
-        self.team = Some(teams[next].id);
+        let next = teams[at.map_or(0, |i| (i + 1) % teams.len())].id;
+        self.set_team(Some(next));
+        self.refresh_screen();
+    }
+
+    /// Another team: what was loaded for the last one goes. The audit
+    /// view's generation keeps counting, so a late page of the old team's
+    /// trail is dropped.
+    pub(crate) fn set_team(&mut self, team: Option<Uuid>) {
+        self.team = team;
         self.members = Loadable::Loading;
         self.usage = Loadable::Loading;
         self.member_selected = 0;
-        self.audit = AuditView::default();
-        self.refresh_screen();
+        self.audit = AuditView {
+            generation: self.audit.generation,
+            ..AuditView::default()
+        };
+    }
+
+    /// Forgets a revealed value and any reveal still on its way.
+    pub(crate) fn hide_value(&mut self) {
+        self.secrets.revealed = None;
+        self.secrets.pending_reveal = None;
+    }
+
+    /// The agent is locked (an event, a status or an error said so).
+    pub(crate) fn note_locked(&mut self) {
+        if let Some(status) = self.status.as_mut() {
+            status.locked = true;
+        }
+        self.hide_value();
     }
 
     pub fn on_event(&mut self, event: Event) {
         self.agent_error = None;
         match event {
-            Event::Locked => {
-                if let Some(status) = self.status.as_mut() {
-                    status.locked = true;
-                }
-                self.secrets.revealed = None;
-            }
+            Event::Locked => self.note_locked(),
             Event::Unlocked => {
                 if let Some(status) = self.status.as_mut() {
                     status.locked = false;

@@ -120,28 +120,40 @@ impl AuditView {
         self.loading = false;
         self.loaded = true;
         self.error = None;
+        self.drop_shipped(&events);
         self.rows.extend(events.into_iter().map(Row::from_agent));
         self.next_cursor = next_cursor;
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// This machine's unshipped copies of events the server now lists.
+    fn drop_shipped(&mut self, events: &[AuditRow]) -> usize {
+        let before = self.rows.len();
+        self.rows
+            .retain(|r| r.seq.is_some() || events.iter().all(|e| e.event_id != r.event_id));
+        before - self.rows.len()
     }
 
     /// The newest page arrived: what is new goes on top, and replaces this
-    /// machine's unshipped copy of the same event.
-    pub fn on_head(&mut self, events: Vec<AuditRow>) {
+    /// machine's unshipped copy of the same event. True when the page is
+    /// full and reaches no row already here: events in between are missing,
+    /// and the view should start over.
+    pub fn on_head(&mut self, events: Vec<AuditRow>) -> bool {
         self.loaded = true;
         self.error = None;
         let newest = self.rows.iter().filter_map(|r| r.seq).max().unwrap_or(0);
+        let gap = newest > 0
+            && events.len() >= PAGE as usize
+            && events.iter().all(|e| e.seq > newest + 1);
+        if gap {
+            return true;
+        }
+        let dropped = self.drop_shipped(&events);
         let fresh: Vec<Row> = events
             .into_iter()
             .filter(|e| e.seq > newest)
             .map(Row::from_agent)
             .collect();
-        if fresh.is_empty() {
-            return;
-        }
-        let before = self.rows.len();
-        self.rows
-            .retain(|r| r.seq.is_some() || fresh.iter().all(|f| f.event_id != r.event_id));
-        let dropped = before - self.rows.len();
         let added = fresh.len();
         self.rows.splice(0..0, fresh);
         // Keep the selected row under the cursor unless it was the top one
@@ -149,6 +161,8 @@ impl AuditView {
         if self.selected > 0 {
             self.selected = (self.selected + added).saturating_sub(dropped);
         }
+        self.selected = self.selected.min(self.rows.len().saturating_sub(1));
+        false
     }
 
     /// This machine recorded an event; it shows before the server has it,
@@ -241,9 +255,9 @@ fn parse_time(value: &str, now: DateTime<Utc>) -> Result<String, String> {
         let at = day.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc();
         return Ok(at.to_rfc3339());
     }
-    let split = value.len().checked_sub(1).ok_or_else(bad)?;
+    let (split, _) = value.char_indices().last().ok_or_else(bad)?;
     let (n, unit) = value.split_at(split);
-    let n: i64 = n.parse().map_err(|_| bad())?;
+    let n: i64 = n.parse().ok().filter(|n| *n >= 0).ok_or_else(bad)?;
     let age = match unit {
         "m" => Duration::try_minutes(n),
         "h" => Duration::try_hours(n),
@@ -251,7 +265,8 @@ fn parse_time(value: &str, now: DateTime<Utc>) -> Result<String, String> {
         _ => None,
     }
     .ok_or_else(bad)?;
-    Ok((now - age).to_rfc3339())
+    let at = now.checked_sub_signed(age).ok_or_else(bad)?;
+    Ok(at.to_rfc3339())
 }
 
 #[cfg(test)]
@@ -279,10 +294,32 @@ mod tests {
         local.seq = None;
         view.on_local(local);
         assert_eq!(view.rows.len(), 4);
-        view.on_head((2..=5).rev().map(row).collect());
+        assert!(!view.on_head((2..=5).rev().map(row).collect()));
         let seqs: Vec<_> = view.rows.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, [5, 4, 3, 2, 1].map(Some));
         assert_eq!(view.rows[0].summary, "A, B");
+    }
+
+    #[test]
+    fn a_local_event_shipped_before_the_first_page_shows_once() {
+        let mut view = AuditView::default();
+        view.restart();
+        let mut local = Row::from_agent(row(3));
+        local.seq = None;
+        view.on_local(local);
+        view.on_page((1..=3).rev().map(row).collect(), None);
+        let seqs: Vec<_> = view.rows.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [3, 2, 1].map(Some));
+    }
+
+    #[test]
+    fn a_full_head_page_past_a_gap_asks_to_start_over() {
+        let mut view = AuditView::default();
+        view.restart();
+        view.on_page((1..=3).rev().map(row).collect(), None);
+        let far = i64::from(PAGE) + 10;
+        assert!(view.on_head((11..=far).rev().map(row).collect()));
+        assert_eq!(view.rows.len(), 3, "nothing added across the gap");
     }
 
     #[test]
@@ -317,6 +354,10 @@ mod tests {
         for bad in [
             "actor:eve@example.com",
             "since:soon",
+            "since:2д",
+            "since:é",
+            "since:99999999999d",
+            "until:-99999999999m",
             "colour:red",
             "since:",
         ] {

@@ -45,7 +45,14 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let mut app = App::new(options.team, options.here, chrono::Utc::now());
     app.home = std::env::var_os("HOME").map(PathBuf::from);
     // Installs a panic hook that restores the terminal first.
-    let mut terminal = ratatui::try_init().context("could not set up the terminal")?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            // Raw mode or the alternate screen may be on already.
+            ratatui::restore();
+            return Err(e).context("could not set up the terminal");
+        }
+    };
     std::thread::spawn(move || read_input(&tx));
     let result = event_loop(&mut terminal, &mut app, &link, &rx);
     ratatui::restore();
@@ -123,9 +130,11 @@ fn dispatch(app: &mut App, msg: Msg) {
 /// over ssh); a terminal without a clipboard ignores it.
 fn copy_to_clipboard(value: &Secret) -> anyhow::Result<()> {
     let encoded = Secret::new(base64::engine::general_purpose::STANDARD.encode(value.expose()));
-    let sequence = Secret::new(format!("\x1b]52;c;{}\x07", encoded.expose()));
     let mut out = std::io::stdout().lock();
-    out.write_all(sequence.expose().as_bytes())
+    // Written in pieces: no second, unzeroised copy of the encoded value.
+    out.write_all(b"\x1b]52;c;")
+        .and_then(|()| out.write_all(encoded.expose().as_bytes()))
+        .and_then(|()| out.write_all(b"\x07"))
         .and_then(|()| out.flush())
         .context("could not write to the terminal")
 }

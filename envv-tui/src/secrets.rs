@@ -30,6 +30,8 @@ pub struct SecretsView {
     pub search: String,
     /// The one value on screen, and its name.
     pub revealed: Option<(String, Secret)>,
+    /// The value asked for and not yet arrived; moving away cancels it.
+    pub pending_reveal: Option<(EnvRef, String)>,
 }
 
 impl SecretsView {
@@ -87,6 +89,7 @@ impl SecretsView {
     /// are then due (the caller asks), and any revealed value is hidden.
     pub fn move_by(&mut self, delta: isize) -> bool {
         self.revealed = None;
+        self.pending_reveal = None;
         match self.focus {
             Pane::Envs => {
                 let last = self.envs().len().saturating_sub(1);
@@ -115,6 +118,7 @@ impl SecretsView {
         if self.names_of.as_ref() != Some(&at) {
             self.name_selected = 0;
             self.revealed = None;
+            self.pending_reveal = None;
         }
         self.names_of = Some(at);
         self.names = Loadable::Ready(names);

@@ -380,3 +380,66 @@ fn lock_event_hides_a_revealed_value() {
     assert!(app.locked());
     assert!(app.secrets.revealed.is_none());
 }
+
+#[test]
+fn a_reveal_that_arrives_after_moving_away_or_a_lock_stays_hidden() {
+    let mut app = app(false, true);
+    app.on_key(key(KeyCode::Enter));
+    app.on_key(key(KeyCode::Enter));
+    let [(tag, _)] = app.take_outbox().try_into().unwrap();
+    app.on_key(key(KeyCode::Down));
+    let value = || {
+        Ok(Response::Secrets {
+            secrets: vec![("API_KEY".into(), Secret::new("sk_live_1"))],
+        })
+    };
+    app.on_reply(tag.clone(), value());
+    assert!(app.secrets.revealed.is_none(), "moved away before it came");
+
+    app.on_key(key(KeyCode::Up));
+    app.on_key(key(KeyCode::Enter));
+    app.take_outbox();
+    // The agent locked (its status says so; the event may be lost).
+    app.on_reply(Tag::Status, Ok(Response::Status(status(true, true))));
+    app.on_reply(tag, value());
+    assert!(app.secrets.revealed.is_none(), "a lock overtook it");
+}
+
+#[test]
+fn a_late_audit_page_of_the_previous_team_is_dropped() {
+    let mut app = on(Screen::Audit);
+    app.on_key(key(KeyCode::End));
+    let old = app.take_outbox();
+    press(&mut app, "t");
+    assert_eq!(app.team, Some(uuid::Uuid::from_u128(9)));
+    for (tag, _) in old {
+        app.on_reply(tag, Ok(audit_page(100_000, 500)));
+    }
+    assert!(app.audit.rows.is_empty(), "{} rows", app.audit.rows.len());
+}
+
+#[test]
+fn control_keys_and_the_one_time_code_behave() {
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+    let mut app = on(Screen::Team);
+    app.on_key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    assert!(
+        app.popup.is_none(),
+        "ctrl-r refreshes, it doesn't change a role"
+    );
+
+    app.popup = Some(Popup::InviteCode {
+        email: "dave@example.com".into(),
+        code: Secret::new("ENVV-INVITE-7Q3M-XK2P"),
+    });
+    press(&mut app, "x");
+    assert!(app.popup.is_some(), "a stray key doesn't close the code");
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.popup.is_none());
+
+    press(&mut app, "1/str");
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    assert_eq!(app.secrets.search, "str", "ctrl-u is not typed");
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.secrets.search, "", "esc puts the search back");
+}

@@ -4,6 +4,8 @@ use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use crate::error::IpcError;
 use crate::frame::{read_frame, write_frame};
 use crate::message::{Event, Hello, Request, Response, Welcome};
@@ -84,14 +86,15 @@ impl Client {
     /// Sends `request` and waits for its response; an `Error` response
     /// comes back as `Err`.
     pub fn request(&mut self, request: &Request) -> Result<Response, IpcError> {
-        let payload = serde_json::to_vec(request).map_err(|_| IpcError::Malformed)?;
+        // Both frames may hold a password or secret values: wiped on drop.
+        let payload = Zeroizing::new(serde_json::to_vec(request).map_err(|_| IpcError::Malformed)?);
         write_frame(&mut self.stream, &payload)?;
-        into_result(&read_frame(&mut self.stream)?)
+        into_result(&Zeroizing::new(read_frame(&mut self.stream)?))
     }
 
     /// After [`Request::Subscribe`] answered `Done`: the next event.
     pub fn next_event(&mut self) -> Result<Event, IpcError> {
-        match into_result(&read_frame(&mut self.stream)?)? {
+        match into_result(&Zeroizing::new(read_frame(&mut self.stream)?))? {
             Response::Event(event) => Ok(event),
             _ => Err(IpcError::Unexpected {
                 request: "subscribe",
@@ -143,14 +146,15 @@ mod r#async {
         }
 
         pub async fn request(&mut self, request: &Request) -> Result<Response, IpcError> {
-            let payload = serde_json::to_vec(request).map_err(|_| IpcError::Malformed)?;
+            let payload =
+                Zeroizing::new(serde_json::to_vec(request).map_err(|_| IpcError::Malformed)?);
             write_frame_async(&mut self.stream, &payload).await?;
-            into_result(&read_frame_async(&mut self.stream).await?)
+            into_result(&Zeroizing::new(read_frame_async(&mut self.stream).await?))
         }
 
         /// After [`Request::Subscribe`] answered `Done`: the next event.
         pub async fn next_event(&mut self) -> Result<Event, IpcError> {
-            match into_result(&read_frame_async(&mut self.stream).await?)? {
+            match into_result(&Zeroizing::new(read_frame_async(&mut self.stream).await?))? {
                 Response::Event(event) => Ok(event),
                 _ => Err(IpcError::Unexpected {
                     request: "subscribe",

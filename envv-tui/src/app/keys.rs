@@ -28,7 +28,10 @@ impl App {
             return self.on_popup_key(key);
         }
         self.message = None;
-        if self.on_screen_key(&key) {
+        // A screen's letters are plain keys: ctrl-r is not `r`.
+        let plain = !key.modifiers.contains(KeyModifiers::CONTROL)
+            || matches!(key.code, KeyCode::Char('u' | 'd'));
+        if plain && self.on_screen_key(&key) {
             return;
         }
         match key.code {
@@ -101,6 +104,7 @@ impl App {
                 self.popup = Some(Popup::Input {
                     kind: InputKind::Search,
                     text: s.search.clone(),
+                    before: s.search.clone(),
                 });
             }
             _ => return false,
@@ -114,12 +118,16 @@ impl App {
         else {
             return;
         };
+        let tag = tag(at.clone(), name.clone());
+        if matches!(tag, Tag::Reveal(..)) {
+            self.secrets.pending_reveal = Some((at.clone(), name.clone()));
+        }
         let request = Request::Read {
             at: at.clone(),
             only: vec![name.clone()],
             purpose: ReadPurpose::Get,
         };
-        self.ask(tag(at, name), request);
+        self.ask(tag, request);
     }
 
     fn on_team_key(&mut self, key: &KeyEvent) -> bool {
@@ -143,6 +151,7 @@ impl App {
                 self.popup = Some(Popup::Input {
                     kind: InputKind::InviteEmail,
                     text: String::new(),
+                    before: String::new(),
                 });
             }
             KeyCode::Char('r') => {
@@ -208,6 +217,7 @@ impl App {
                 self.popup = Some(Popup::Input {
                     kind: InputKind::AuditFilter,
                     text: self.audit.filter_text.clone(),
+                    before: self.audit.filter_text.clone(),
                 });
             }
             KeyCode::Char('c') => {
@@ -225,8 +235,31 @@ impl App {
             return;
         };
         let cancel = key.code == KeyCode::Esc;
+        // Text is typed without control or alt (ctrl-u is not a `u`).
+        let typed = match key.code {
+            KeyCode::Char(c)
+                if !key
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                Some(c)
+            }
+            _ => None,
+        };
         self.popup = match popup {
-            Popup::Help | Popup::InviteCode { .. } => None,
+            Popup::Help => None,
+            // Shown once: only a deliberate key closes it.
+            Popup::InviteCode { .. } if cancel || key.code == KeyCode::Enter => None,
+            Popup::InviteCode { email, code } => Some(Popup::InviteCode { email, code }),
+            Popup::Input {
+                kind: InputKind::Search,
+                before,
+                ..
+            } if cancel => {
+                // Esc puts the search back as it was.
+                self.live_search(&InputKind::Search, &before);
+                None
+            }
             _ if cancel => None,
             Popup::Unlock { password } => match key.code {
                 KeyCode::Enter => {
@@ -245,27 +278,39 @@ impl App {
                         password: Secret::new(text.as_str()),
                     })
                 }
-                KeyCode::Char(c) => Some(Popup::Unlock {
-                    password: Secret::new(format!("{}{c}", password.expose())),
-                }),
+                _ if typed.is_some() => {
+                    // Sized once, so no copy of the password is left behind
+                    // in a freed buffer as it grows.
+                    let old = password.expose();
+                    let mut text = String::with_capacity(old.len() + 4);
+                    text.push_str(old);
+                    text.extend(typed);
+                    Some(Popup::Unlock {
+                        password: Secret::new(text),
+                    })
+                }
                 _ => Some(Popup::Unlock { password }),
             },
-            Popup::Input { kind, mut text } => match key.code {
+            Popup::Input {
+                kind,
+                mut text,
+                before,
+            } => match key.code {
                 KeyCode::Enter => {
-                    self.submit(kind, text);
+                    self.submit(kind, text, before);
                     return;
                 }
                 KeyCode::Backspace => {
                     text.pop();
                     self.live_search(&kind, &text);
-                    Some(Popup::Input { kind, text })
+                    Some(Popup::Input { kind, text, before })
                 }
-                KeyCode::Char(c) => {
-                    text.push(c);
+                _ if typed.is_some() => {
+                    text.extend(typed);
                     self.live_search(&kind, &text);
-                    Some(Popup::Input { kind, text })
+                    Some(Popup::Input { kind, text, before })
                 }
-                _ => Some(Popup::Input { kind, text }),
+                _ => Some(Popup::Input { kind, text, before }),
             },
             Popup::Role { target, choice } => match key.code {
                 KeyCode::Up | KeyCode::Char('k') => Some(Popup::Role {
@@ -307,7 +352,7 @@ impl App {
         }
     }
 
-    fn submit(&mut self, kind: InputKind, text: String) {
+    fn submit(&mut self, kind: InputKind, text: String, before: String) {
         match kind {
             InputKind::Search => self.live_search(&kind, &text),
             InputKind::AuditFilter => {
@@ -328,7 +373,7 @@ impl App {
                     }
                     Err(why) => {
                         self.error(why);
-                        self.popup = Some(Popup::Input { kind, text });
+                        self.popup = Some(Popup::Input { kind, text, before });
                     }
                 }
             }
@@ -341,7 +386,7 @@ impl App {
                     });
                 } else {
                     self.error("that is not an email address");
-                    self.popup = Some(Popup::Input { kind, text });
+                    self.popup = Some(Popup::Input { kind, text, before });
                 }
             }
         }

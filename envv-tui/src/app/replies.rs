@@ -23,17 +23,23 @@ impl App {
             Err(e) => return self.on_failure(tag, &e),
         };
         match (tag, response) {
-            (Tag::Status, Response::Status(status)) => self.status = Some(status),
+            (Tag::Status, Response::Status(status)) => {
+                let locked = status.locked;
+                self.status = Some(status);
+                if locked {
+                    self.hide_value();
+                }
+            }
             (Tag::Teams, Response::Teams { teams }) => {
                 let known = self.team.is_some_and(|id| teams.iter().any(|t| t.id == id));
+                let first = teams.first().map(|t| t.id);
+                self.teams = Loadable::Ready(teams);
                 if !known {
-                    self.team = teams.first().map(|t| t.id);
+                    self.set_team(first);
                     if self.team.is_some() && self.screen != Screen::Secrets {
-                        self.teams = Loadable::Ready(teams);
-                        return self.refresh_screen();
+                        self.refresh_screen();
                     }
                 }
-                self.teams = Loadable::Ready(teams);
             }
             (Tag::Projects, Response::Projects { projects }) => {
                 self.secrets.on_projects(projects);
@@ -48,9 +54,10 @@ impl App {
                 }
             }
             (Tag::Reveal(at, name), Response::Secrets { mut secrets }) => {
-                let still_here = self.secrets.selected_env().as_ref() == Some(&at)
-                    && self.secrets.selected_name().as_deref() == Some(name.as_str());
-                if still_here && let Some((_, value)) = secrets.pop() {
+                // Only the reveal still wanted: not one the user moved away
+                // from, or one a lock overtook.
+                let wanted = self.secrets.pending_reveal.take() == Some((at, name.clone()));
+                if wanted && let Some((_, value)) = secrets.pop() {
                     self.secrets.revealed = Some((name, value));
                 }
             }
@@ -78,7 +85,11 @@ impl App {
                     return;
                 }
                 if head {
-                    self.audit.on_head(events);
+                    if self.audit.on_head(events) {
+                        // More arrived than a page holds: start over rather
+                        // than leave a gap.
+                        self.load_audit();
+                    }
                 } else {
                     self.audit.on_page(events, next_cursor);
                     self.load_more_audit();
@@ -97,6 +108,7 @@ impl App {
                 self.ask(Tag::Status, Request::Status);
             }
             (Tag::Lock, _) => {
+                self.note_locked();
                 self.info("locked: keys and decrypted values are forgotten");
                 self.ask(Tag::Status, Request::Status);
             }
@@ -130,10 +142,8 @@ impl App {
         if matches!(e, IpcError::AgentNotRunning { .. } | IpcError::Frame(_)) {
             self.agent_error = Some(text.clone());
         }
-        if matches!(e, IpcError::Locked)
-            && let Some(status) = self.status.as_mut()
-        {
-            status.locked = true;
+        if matches!(e, IpcError::Locked) {
+            self.note_locked();
         }
         match tag {
             Tag::Status => {}
@@ -147,6 +157,10 @@ impl App {
                     self.audit.error = Some(text);
                 }
             }
+            Tag::Reveal(..) => {
+                self.secrets.pending_reveal = None;
+                self.error(text);
+            }
             Tag::Usage(_) => self.usage = Loadable::Failed(text),
             Tag::Unlock => {
                 self.error(text);
@@ -154,9 +168,7 @@ impl App {
                     password: Secret::default(),
                 });
             }
-            Tag::Reveal(..) | Tag::Copy(..) | Tag::Lock | Tag::Admin(_) | Tag::Invite(_) => {
-                self.error(text)
-            }
+            Tag::Copy(..) | Tag::Lock | Tag::Admin(_) | Tag::Invite(_) => self.error(text),
         }
     }
 }

@@ -209,6 +209,9 @@ fn no_team(frame: &mut Frame, app: &App, area: Rect, title: &str) -> bool {
             "You are in no team yet. Run `envv team create NAME`, or `envv team join CODE` with an invite code.",
             false,
         );
+    } else if app.team.is_none() {
+        // Still asking which teams there are, or why that failed (locked).
+        return not_ready(frame, area, title, &app.teams);
     }
     local || none
 }

@@ -43,7 +43,7 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     middle
 }
 
-fn show(frame: &mut Frame, title: &str, lines: Vec<Line<'static>>, width: u16) {
+fn show(frame: &mut Frame, title: &str, lines: Vec<Line<'_>>, width: u16) {
     // Room for every line as wrapped inside the borders.
     let inner = usize::from(width.min(frame.area().width).saturating_sub(2)).max(1);
     let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
@@ -99,7 +99,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 50,
             );
         }
-        Popup::Input { kind, text } => {
+        Popup::Input { kind, text, .. } => {
             let (title, prompt) = match kind {
                 InputKind::Search => ("Search", "Names containing:"),
                 InputKind::AuditFilter => (
@@ -148,11 +148,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 Line::from(format!(
                     "For {email}; shown once, hand it over out of band:"
                 )),
-                Line::from(code.expose().to_owned())
-                    .bold()
-                    .fg(Color::Yellow),
+                Line::from(code.expose()).bold().fg(Color::Yellow),
                 Line::from("They run `envv team join CODE`; an admin's agent then grants the key."),
-                keys_line("any key closes"),
+                keys_line("⏎ or esc closes"),
             ],
             70,
         ),

@@ -8,6 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, List, ListItem, ListState, Row, Table, TableState};
+use zeroize::Zeroizing;
 
 use super::{not_ready, notice};
 use crate::app::{App, Loadable};
@@ -112,20 +113,22 @@ fn draw_names(frame: &mut Frame, app: &App, area: Rect) {
         notice(frame, area, &title, text, false);
         return;
     }
+    // The value as shown: control characters (a multi-line value) would
+    // break the row. Wiped once this frame is drawn.
+    let shown = s.revealed.as_ref().map(|(name, value)| {
+        let text: String = value
+            .expose()
+            .chars()
+            .map(|c| if c.is_control() { '·' } else { c })
+            .collect();
+        (name.as_str(), Zeroizing::new(text))
+    });
     let rows = names.iter().map(|name| {
-        let value = match &s.revealed {
-            // Control characters (a multi-line value) would break the row.
-            Some((shown, value)) if shown == name => Line::from(
-                value
-                    .expose()
-                    .chars()
-                    .map(|c| if c.is_control() { '·' } else { c })
-                    .collect::<String>(),
-            )
-            .fg(Color::Yellow),
+        let value = match &shown {
+            Some((shown, text)) if shown == name => Line::from(text.as_str()).fg(Color::Yellow),
             _ => Line::from(MASK).dim(),
         };
-        Row::new([Line::from((*name).to_owned()), value])
+        Row::new([Line::from(*name), value])
     });
     let table = Table::new(
         rows,
