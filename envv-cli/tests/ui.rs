@@ -89,6 +89,22 @@ impl Drop for Tmux {
     }
 }
 
+/// The process whose command line is exactly `argv`.
+fn pid_of(argv: &[&str]) -> Option<i32> {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline.starts_with(&wanted).then_some(pid)
+        })
+}
+
 /// Single-quoted for `sh`.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -135,16 +151,20 @@ fn unlock_reveal_and_see_the_reveal_in_the_audit_screen() {
     s.ok(["set", "DATABASE_URL", "postgres://db/app"]);
     s.ok(["lock"]);
 
+    let first_exit = s.root().join("first-exit");
     let env: Vec<String> = s
         .vars()
         .into_iter()
         .map(|(k, v)| quote(&format!("{k}={}", v.to_string_lossy())))
         .collect();
     let script = format!(
-        "cd {} && env -i TERM=xterm-256color {} {} ui; echo \"envv ui exited with $?\"; sleep 600",
-        quote(&s.project.display().to_string()),
-        env.join(" "),
-        quote(ENVV),
+        "cd {dir} && env -i TERM=xterm-256color {env} {envv} ui; echo $? > {first}; \
+         env -i TERM=xterm-256color {env} {envv} ui --team 'Demo Corp'; echo \"again: exited with $?\"; \
+         sleep 600",
+        dir = quote(&s.project.display().to_string()),
+        first = quote(&first_exit.display().to_string()),
+        env = env.join(" "),
+        envv = quote(ENVV),
     );
     let tmux = Tmux::start(120, 40, &script);
 
@@ -181,7 +201,23 @@ fn unlock_reveal_and_see_the_reveal_in_the_audit_screen() {
     );
 
     tmux.keys(&["q"]);
-    let after = tmux.wait_for_text("envv ui exited with 0");
+    tmux.wait_for("`q` to end the dashboard", |_| {
+        std::fs::read_to_string(&first_exit).is_ok_and(|code| code.trim() == "0")
+    });
+
+    // Started again (on the Secrets screen), then sent SIGTERM: it
+    // restores the terminal too.
+    let again = tmux.wait_for("the dashboard again", |screen| {
+        screen.contains("Secrets · .env.enc") && screen.contains("UNLOCKED")
+    });
+    assert!(again.contains("Demo Corp"), "{again}");
+    let pid = pid_of(&[ENVV, "ui", "--team"]).expect("the second envv ui runs");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).expect("pid"),
+        rustix::process::Signal::TERM,
+    )
+    .expect("SIGTERM");
+    let after = tmux.wait_for_text("again: exited with 0");
     assert!(
         !after.contains("UNLOCKED"),
         "the terminal is restored after quitting:\n{after}"

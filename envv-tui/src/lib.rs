@@ -44,6 +44,7 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let link = Link::start(&options.socket, tx.clone());
     let mut app = App::new(options.team, options.here, chrono::Utc::now());
     app.home = std::env::var_os("HOME").map(PathBuf::from);
+    quit_on_signals(tx.clone())?;
     // Installs a panic hook that restores the terminal first.
     let mut terminal = match ratatui::try_init() {
         Ok(terminal) => terminal,
@@ -57,6 +58,20 @@ pub fn run(options: Options) -> anyhow::Result<()> {
     let result = event_loop(&mut terminal, &mut app, &link, &rx);
     ratatui::restore();
     result
+}
+
+/// A terminal closed or a `kill` ends the dashboard like `q` does, so the
+/// terminal is restored.
+fn quit_on_signals(out: Sender<Msg>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])
+        .context("could not watch for signals")?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = out.send(Msg::Quit);
+        }
+    });
+    Ok(())
 }
 
 /// Keys and resizes, from a thread of their own.
@@ -123,6 +138,7 @@ fn dispatch(app: &mut App, msg: Msg) {
         Msg::Reply(tag, result) => app.on_reply(tag, result),
         Msg::Event(event) => app.on_event(event),
         Msg::StreamLost(why) => app.on_stream_lost(why),
+        Msg::Quit => app.quit = true,
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Msg {
     Event(Event),
     /// The event stream dropped (the agent stopped); it reconnects.
     StreamLost(String),
+    /// SIGTERM, SIGHUP or SIGINT: leave, restoring the terminal.
+    Quit,
 }
 
 fn client_name() -> String {
