@@ -50,9 +50,9 @@ pub struct ServeArgs {
     /// SQLite file under the XDG data directory, created on first run.
     #[arg(long, env = "ENVV_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Database connections this replica keeps at most. Default: 8 for
-    /// SQLite; for PostgreSQL, 16.
-    #[arg(long, env = "ENVV_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Database connections this replica keeps at most (2 or more).
+    /// Default: 8 for SQLite; for PostgreSQL, 16.
+    #[arg(long, env = "ENVV_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(2..=1000))]
     pub db_pool_size: Option<u32>,
     /// File holding the token signing secret (base64, 32+ bytes). Generated
     /// (mode 0600) on first run if absent. Replicas must share it.

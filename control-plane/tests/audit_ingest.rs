@@ -228,6 +228,16 @@ async fn queries_filter_and_page_and_exposure_lists_decrypted_names(backend: Bac
     let all = export(&server, team, &owner).await;
     assert_eq!(seen, all.iter().map(|e| e.chain_seq).collect::<Vec<_>>());
     let backwards = walk("order=newest&").await;
+    // A newest-first cursor doesn't quietly continue oldest first.
+    let first = query("order=newest&limit=2".into()).await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (status, body) = server
+        .get(
+            &format!("/teams/{team}/audit?limit=2&cursor={cursor}"),
+            &owner.access,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
     seen.reverse();
     assert_eq!(backwards, seen);
     assert_eq!(

@@ -27,7 +27,8 @@ pub struct TeamKeys {
     /// A member was removed since the last rotation: rotate.
     pub rekey_required: bool,
     /// How long the agent may use these grants from its cache while the
-    /// server is unreachable (the team's setting).
+    /// server is unreachable (the team's setting; absent from older servers).
+    #[serde(default = "crate::team::default_max_staleness")]
     pub max_staleness_secs: u32,
     pub grants: Vec<EpochGrant>,
 }

@@ -83,13 +83,18 @@ pub struct Team {
     /// A member was removed since the last rotation.
     pub rekey_required: bool,
     /// How long members' agents may read from cached keys while this
-    /// server is unreachable.
+    /// server is unreachable (absent from servers older than the setting).
+    #[serde(default = "default_max_staleness")]
     pub max_staleness_secs: u32,
     pub created_at: DateTime<Utc>,
 }
 
 /// The team-wide default of [`Team::max_staleness_secs`]: 72 hours.
 pub const DEFAULT_MAX_STALENESS_SECS: u32 = 72 * 3600;
+
+pub(crate) fn default_max_staleness() -> u32 {
+    DEFAULT_MAX_STALENESS_SECS
+}
 /// The bounds an admin may set it within: a second to 30 days.
 pub const MAX_STALENESS_RANGE: std::ops::RangeInclusive<u32> = 1..=30 * 24 * 3600;
 

@@ -177,16 +177,36 @@ pub async fn ingest(
     }))
 }
 
-fn encode_cursor(seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("v1:{seq}"))
+/// A cursor names the last position and the direction it was read in, so
+/// it can't silently continue the other way.
+fn cursor_prefix(order: AuditOrder) -> &'static str {
+    match order {
+        AuditOrder::Oldest => "v1:",
+        AuditOrder::Newest => "n1:",
+    }
 }
 
-fn decode_cursor(cursor: &str) -> ApiResult<i64> {
-    URL_SAFE_NO_PAD
+fn encode_cursor(order: AuditOrder, seq: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}{seq}", cursor_prefix(order)))
+}
+
+fn decode_cursor(cursor: &str, order: AuditOrder) -> ApiResult<i64> {
+    let text = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|s| s.strip_prefix("v1:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| bad("`cursor` is not one this server gave out"))?;
+    let other = match order {
+        AuditOrder::Oldest => AuditOrder::Newest,
+        AuditOrder::Newest => AuditOrder::Oldest,
+    };
+    if text.starts_with(cursor_prefix(other)) {
+        return Err(bad(
+            "this `cursor` continues the other `order`; pass the same `order` as the page that gave it",
+        ));
+    }
+    text.strip_prefix(cursor_prefix(order))
+        .and_then(|n| n.parse().ok())
         .filter(|n: &i64| *n >= 0)
         .ok_or_else(|| bad("`cursor` is not one this server gave out"))
 }
@@ -223,8 +243,13 @@ pub async fn query(
     if let Some(until) = q.until {
         validate::plausible_time("until", until)?;
     }
-    let from = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let page = match q.order.unwrap_or_default() {
+    let order = q.order.unwrap_or_default();
+    let from = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c, order))
+        .transpose()?;
+    let page = match order {
         AuditOrder::Oldest => Page::After(from.unwrap_or(0)),
         AuditOrder::Newest => Page::Before(from.unwrap_or(i64::MAX)),
     };
@@ -240,7 +265,7 @@ pub async fn query(
         .audit_page(team, &filter, page, i64::from(limit))
         .await?;
     let next_cursor = (events.len() == limit as usize)
-        .then(|| events.last().map(|e| encode_cursor(e.chain_seq)))
+        .then(|| events.last().map(|e| encode_cursor(order, e.chain_seq)))
         .flatten();
     Ok(Json(AuditPage {
         events,

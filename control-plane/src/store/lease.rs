@@ -17,7 +17,7 @@ use std::time::Instant;
 use sqlx::Connection;
 use tokio::sync::Semaphore;
 
-use super::PING_IF_IDLE_FOR;
+use super::{ACQUIRE_TIMEOUT, PING_IF_IDLE_FOR};
 
 pub struct Leases<C: Connection> {
     options: <C as Connection>::Options,
@@ -46,20 +46,27 @@ impl<C: Connection> Leases<C> {
         &self,
         read: impl AsyncFnOnce(&mut C) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        let idle = self.idle().pop();
-        let mut conn = match idle {
-            Some((conn, since)) if since.elapsed() <= PING_IF_IDLE_FOR => conn,
-            Some((mut conn, _)) => match conn.ping().await {
-                Ok(()) => conn,
-                Err(_) => C::connect_with(&self.options).await?,
-            },
-            None => C::connect_with(&self.options).await?,
+        // As long as the main pool waits for a connection, then give up.
+        let checkout = async {
+            let permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            let idle = self.idle().pop();
+            let conn = match idle {
+                Some((conn, since)) if since.elapsed() <= PING_IF_IDLE_FOR => conn,
+                Some((mut conn, _)) => match conn.ping().await {
+                    Ok(()) => conn,
+                    Err(_) => C::connect_with(&self.options).await?,
+                },
+                None => C::connect_with(&self.options).await?,
+            };
+            Ok::<_, sqlx::Error>((permit, conn))
         };
+        let (_permit, mut conn) = tokio::time::timeout(ACQUIRE_TIMEOUT, checkout)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
         let result = read(&mut conn).await;
         if result.is_ok() {
             self.idle().push((conn, Instant::now()));

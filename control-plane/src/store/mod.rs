@@ -59,13 +59,17 @@ pub async fn connect_with(
 /// goes back to the pool. A connection in steady use was proven live by that
 /// ping moments ago; one that sat idle (say, across a database restart) is
 /// still checked before use.
-/// `size` connections in all: the sqlx pool's share (writes, and reads
-/// of more than one statement) and the leases' (the hottest reads), each at
-/// least one.
+/// `size` connections in all (at least 2): the sqlx pool's share (writes,
+/// and reads of more than one statement) and the leases' (the hottest
+/// reads).
 fn split_pool(size: u32) -> (u32, u32) {
-    let leased = (size / 2).max(1);
-    (size.saturating_sub(leased).max(1), leased)
+    let size = size.max(2);
+    let leased = size / 2;
+    (size - leased, leased)
 }
+
+/// How long a request waits for a database connection before failing.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 

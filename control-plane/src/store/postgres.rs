@@ -1,7 +1,5 @@
 //! The production backend: PostgreSQL, shared by any number of replicas.
 
-use std::time::Duration;
-
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -27,7 +25,7 @@ impl PgStore {
         let reads = Leases::new(options.clone(), leased);
         let pool = PgPoolOptions::new()
             .max_connections(pooled)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .before_acquire(super::ping_if_idle)
             .connect_with(options)

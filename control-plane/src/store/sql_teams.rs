@@ -288,6 +288,10 @@ macro_rules! impl_team_store {
                     let secs = i32::try_from(max_staleness_secs)
                         .map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?;
                     let mut tx = self.begin_write().await?;
+                    // Takes the row's lock first (PostgreSQL; SQLite's
+                    // writer lock already serialises), so the old value
+                    // the audit records is the one this change replaced.
+                    touch_team(&mut tx, team, now).await?;
                     let old: Option<(i32,)> =
                         sqlx::query_as("SELECT max_staleness_secs FROM teams WHERE id = $1")
                             .bind(team)

@@ -9,6 +9,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::ops_account::{block_on, crypto, team_info};
+use super::pins::PinError;
 use super::project;
 use super::state::{Agent, Failure, Outcome};
 use crate::crypto::{self, EpochIdentity, InviteCode, Newcomer, PublicKey, TeamKeyring};
@@ -295,16 +296,30 @@ impl Agent {
     fn check_pins(&self, team: Uuid, members: &[Member]) -> Result<(), Failure> {
         let mut pins = self.pins();
         for m in members {
-            if pins.check(team, m.user_id, &m.identity_public_key).is_err() {
-                return Err(Failure(
-                    ErrorCode::Crypto,
-                    format!(
-                        "the control plane presents a different identity key for {} than this \
-                         machine saw before, so the new key would not be theirs; nothing was \
-                         rotated. If {} really has a new identity, remove them and invite them again",
-                        m.email, m.email
-                    ),
-                ));
+            match pins.check(team, m.user_id, &m.identity_public_key) {
+                Ok(()) => {}
+                Err(PinError::Mismatch) => {
+                    return Err(Failure(
+                        ErrorCode::Crypto,
+                        format!(
+                            "the control plane presents a different identity key for {} than this \
+                             machine saw before; a member's key never changes, so the server or its \
+                             database has been tampered with. Nothing was rotated",
+                            m.email
+                        ),
+                    ));
+                }
+                Err(PinError::Damaged) => {
+                    return Err(Failure(
+                        ErrorCode::Crypto,
+                        format!(
+                            "{} (the member keys this machine pinned) can't be read, so a swapped key \
+                             would go unnoticed; nothing was rotated. Move the file away to start \
+                             pinning afresh",
+                            pins.path().display()
+                        ),
+                    ));
+                }
             }
         }
         Ok(())

@@ -13,26 +13,42 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 use super::cache::{read_json, write_private};
+use crate::crypto::PublicKey;
 
-/// A generous bound: thousands of teams and members.
-const MAX_FILE: u64 = 4 * 1024 * 1024;
+/// A generous bound: tens of thousands of members over all teams.
+const MAX_FILE: u64 = 16 * 1024 * 1024;
 
 type TeamPins = BTreeMap<Uuid, String>;
 
 pub(super) struct Pins {
     file: PathBuf,
     teams: BTreeMap<Uuid, TeamPins>,
+    /// The file is there but unreadable or too large: checks fail rather
+    /// than quietly start over (which would trust every key again).
+    damaged: bool,
 }
 
-/// The key the server presents is not the one pinned.
-#[derive(Debug)]
-pub(super) struct Mismatch;
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum PinError {
+    /// The key the server presents is not the one pinned.
+    Mismatch,
+    /// `pins.json` can't be read.
+    Damaged,
+}
 
 impl Pins {
     pub fn load(data_dir: &Path) -> Pins {
         let file = data_dir.join("pins.json");
-        let teams = read_json(&file, MAX_FILE).unwrap_or_default();
-        Pins { file, teams }
+        let teams = read_json(&file, MAX_FILE);
+        Pins {
+            damaged: teams.is_none() && file.exists(),
+            teams: teams.unwrap_or_default(),
+            file,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file
     }
 
     fn save(&self) {
@@ -45,12 +61,19 @@ impl Pins {
     }
 
     /// Pins `key` for `user` on first sight; a different key than the
-    /// pinned one is a [`Mismatch`] (and changes nothing).
-    pub fn check(&mut self, team: Uuid, user: Uuid, key: &str) -> Result<(), Mismatch> {
+    /// pinned one is a [`PinError::Mismatch`] (and changes nothing), and so
+    /// is a key that isn't one.
+    pub fn check(&mut self, team: Uuid, user: Uuid, key: &str) -> Result<(), PinError> {
+        if self.damaged {
+            return Err(PinError::Damaged);
+        }
+        if key.parse::<PublicKey>().is_err() {
+            return Err(PinError::Mismatch);
+        }
         let pins = self.teams.entry(team).or_default();
         match pins.get(&user) {
             Some(pinned) if pinned == key => Ok(()),
-            Some(_) => Err(Mismatch),
+            Some(_) => Err(PinError::Mismatch),
             None => {
                 pins.insert(user, key.to_owned());
                 self.save();
@@ -62,6 +85,9 @@ impl Pins {
     /// `key` verified by an invite proof: it replaces any earlier pin (a
     /// member removed and invited again with a new identity).
     pub fn verified(&mut self, team: Uuid, user: Uuid, key: &str) {
+        if self.damaged {
+            return;
+        }
         let pins = self.teams.entry(team).or_default();
         if pins.get(&user).map(String::as_str) != Some(key) {
             pins.insert(user, key.to_owned());
@@ -83,25 +109,39 @@ impl Pins {
 mod tests {
     use super::*;
 
+    fn key() -> String {
+        crate::crypto::EpochIdentity::generate(Uuid::nil(), 1)
+            .public_key()
+            .as_str()
+            .to_owned()
+    }
+
     #[test]
     fn first_sight_pins_a_change_is_caught_and_a_proof_repins() {
         let dir = tempfile::tempdir().unwrap();
         let (team, bob) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (first, swapped, renewed) = (key(), key(), key());
         let mut pins = Pins::load(dir.path());
-        pins.check(team, bob, "age1bob").unwrap();
-        pins.check(team, bob, "age1bob").unwrap();
+        pins.check(team, bob, &first).unwrap();
+        pins.check(team, bob, &first).unwrap();
         // Remembered across restarts.
         let mut pins = Pins::load(dir.path());
-        assert!(pins.check(team, bob, "age1mallory").is_err());
-        pins.verified(team, bob, "age1bobnew");
-        pins.check(team, bob, "age1bobnew").unwrap();
+        assert_eq!(pins.check(team, bob, &swapped), Err(PinError::Mismatch));
+        assert_eq!(pins.check(team, bob, "not a key"), Err(PinError::Mismatch));
+        pins.verified(team, bob, &renewed);
+        pins.check(team, bob, &renewed).unwrap();
         pins.forget(team, bob);
-        pins.check(team, bob, "age1other").unwrap();
+        pins.check(team, bob, &first).unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("pins.json"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+
+        // A damaged file fails every check instead of trusting afresh.
+        std::fs::write(dir.path().join("pins.json"), b"{ not json").unwrap();
+        let mut pins = Pins::load(dir.path());
+        assert_eq!(pins.check(team, bob, &first), Err(PinError::Damaged));
     }
 }

@@ -193,6 +193,11 @@ impl Agent {
             .file(path);
     }
 
+    /// Nothing decrypted is held any more: no file needs watching.
+    fn unwatch_all(&self) {
+        self.watch.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     pub(super) fn pins(&self) -> MutexGuard<'_, Pins> {
         self.pins.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -213,6 +218,7 @@ impl Agent {
         let was_unlocked = inner.keys.take().is_some();
         inner.cache.clear();
         drop(inner);
+        self.unwatch_all();
         if was_unlocked {
             self.emit(Event::Locked);
         }
@@ -238,6 +244,7 @@ impl Agent {
             inner.keys = None;
             inner.cache.clear();
             drop(inner);
+            self.unwatch_all();
             self.emit(Event::Locked);
         }
     }

@@ -7,17 +7,27 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
 pub(super) struct Watch {
     watcher: Option<notify::RecommendedWatcher>,
+    /// The files whose change matters, shared with the watcher's callback
+    /// so other files in those directories cost nothing.
+    cached: Arc<Mutex<HashSet<PathBuf>>>,
     dirs: HashSet<PathBuf>,
 }
 
+fn set(files: &Mutex<HashSet<PathBuf>>) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+    files.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Watch {
-    /// Sends the path of every file that changes in a watched directory.
+    /// Sends the path of every cached file that changes.
     pub fn new(changed: Sender<PathBuf>) -> Watch {
+        let cached = Arc::new(Mutex::new(HashSet::new()));
+        let files = cached.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else {
                 return;
@@ -27,7 +37,9 @@ impl Watch {
                 return;
             }
             for path in event.paths {
-                let _ = changed.send(path);
+                if set(&files).contains(&path) {
+                    let _ = changed.send(path);
+                }
             }
         });
         let watcher = watcher
@@ -37,15 +49,18 @@ impl Watch {
             .ok();
         Watch {
             watcher,
+            cached,
             dirs: HashSet::new(),
         }
     }
 
-    /// Watches the directory `file` is in, once.
+    /// Watches `file` (through its directory, which our atomic renames and
+    /// a checkout's replace).
     pub fn file(&mut self, file: &Path) {
         let (Some(watcher), Some(dir)) = (self.watcher.as_mut(), file.parent()) else {
             return;
         };
+        set(&self.cached).insert(file.to_path_buf());
         if self.dirs.contains(dir) {
             return;
         }
@@ -54,6 +69,17 @@ impl Watch {
                 self.dirs.insert(dir.to_path_buf());
             }
             Err(e) => tracing::debug!(error = %e, dir = %dir.display(), "could not watch"),
+        }
+    }
+
+    /// Nothing is cached any more (the agent locked): every watch goes,
+    /// and the user's inotify watches with it.
+    pub fn clear(&mut self) {
+        set(&self.cached).clear();
+        if let Some(watcher) = self.watcher.as_mut() {
+            for dir in self.dirs.drain() {
+                let _ = watcher.unwatch(&dir);
+            }
         }
     }
 }
