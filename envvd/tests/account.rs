@@ -189,37 +189,6 @@ fn unlock_works_offline() {
     );
 }
 
-/// `email` signs up and creates a team; a project bound to it holds
-/// `KEY=v`.
-fn team_project(
-    world: &World,
-    client: &mut Client,
-    email: &str,
-) -> (uuid::Uuid, std::path::PathBuf) {
-    signup(client, &world.server, email);
-    let Response::Team(team) = client
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!("team");
-    };
-    let project = world.project();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: Some(team.id),
-        })
-        .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
-    (team.id, project)
-}
-
 #[test]
 fn offline_reads_use_cached_keys_until_they_are_too_old() {
     let mut world = World::new();

@@ -12,37 +12,17 @@ use world::*;
 fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {
     let mut world = World::new();
     let mut client = world.client();
-    signup(&mut client, &world.server, "audit@example.com");
-    let Response::Team(team) = client
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!()
-    };
-    let project = world.project();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: None,
-        })
-        .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
+    let (team, project) = team_project(&world, &mut client, "audit@example.com");
     read(&mut client, &project).unwrap();
     let synced = client.request(&Request::SyncAudit).unwrap();
     assert!(
         matches!(synced, Response::Synced { pending: 0, .. }),
         "{synced:?}"
     );
-    assert_eq!(count_actions(&mut client, team.id, "set"), 1);
-    assert_eq!(count_actions(&mut client, team.id, "exec"), 1);
+    assert_eq!(count_actions(&mut client, team, "set"), 1);
+    assert_eq!(count_actions(&mut client, team, "exec"), 1);
     let Response::AuditVerified { events, problem } = client
-        .request(&Request::AuditVerify { team: team.id })
+        .request(&Request::AuditVerify { team })
         .unwrap()
     else {
         panic!()
@@ -79,7 +59,7 @@ fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {
         Response::Synced { pending: 0, .. }
     ));
     assert_eq!(
-        count_actions(&mut client, team.id, "exec"),
+        count_actions(&mut client, team, "exec"),
         301,
         "each event exactly once"
     );

@@ -194,6 +194,33 @@ pub fn read(client: &mut Client, dir: &Path) -> Result<Vec<(String, String)>, Ip
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// `email` signs up and creates a team; a project bound to it holds
+/// `KEY=v`.
+pub fn team_project(world: &World, client: &mut Client, email: &str) -> (uuid::Uuid, PathBuf) {
+    signup(client, &world.server, email);
+    let Response::Team(team) = client
+        .request(&Request::CreateTeam { name: "T".into() })
+        .unwrap()
+    else {
+        panic!("team");
+    };
+    let project = world.project();
+    client
+        .request(&Request::Init {
+            dir: project.clone(),
+            team: Some(team.id),
+        })
+        .unwrap();
+    client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("v"),
+        })
+        .unwrap();
+    (team.id, project)
+}
+
 /// Unlocks with [`PASSWORD`].
 pub fn unlock(client: &mut Client) {
     client
