@@ -21,9 +21,8 @@ fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {
     );
     assert_eq!(count_actions(&mut client, team, "set"), 1);
     assert_eq!(count_actions(&mut client, team, "exec"), 1);
-    let Response::AuditVerified { events, problem } = client
-        .request(&Request::AuditVerify { team })
-        .unwrap()
+    let Response::AuditVerified { events, problem } =
+        client.request(&Request::AuditVerify { team }).unwrap()
     else {
         panic!()
     };

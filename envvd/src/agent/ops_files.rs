@@ -11,7 +11,7 @@ use proto_ipc::{EnvRef, ErrorCode, ReadPurpose, Response, Secret};
 use uuid::Uuid;
 
 use super::project::{self, ProjectFile};
-use super::state::{Agent, Failure, Outcome};
+use super::state::{Agent, Failure, Inner, Outcome};
 use crate::crypto::TeamKeyring;
 use crate::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
 use crate::secret::SecretValue;
@@ -106,7 +106,8 @@ impl Agent {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let ring = self.keyring(
+        // Locked (or not a member): no answer, not even from the cache.
+        self.keyring(
             &mut inner.keys,
             inner.account.as_ref(),
             &mut inner.session,
@@ -124,22 +125,9 @@ impl Agent {
         // Any epoch the keyring holds, any generation: an older copy of the
         // file is what `git checkout` of an older branch legitimately gives.
         let opts = ReadOptions::any_epoch(located.env.clone());
-        let file = match edit::read(&located.path, ring, &opts) {
-            // Rotated since we opened the team: fetch its grants again, once.
-            Err(e) if stale_keys(&e) && inner.account.is_some() => {
-                if let Some(keys) = inner.keys.as_mut() {
-                    keys.teams.remove(&located.team);
-                }
-                let ring = self.keyring(
-                    &mut inner.keys,
-                    inner.account.as_ref(),
-                    &mut inner.session,
-                    located.team,
-                )?;
-                edit::read(&located.path, ring, &opts)?
-            }
-            other => other?,
-        };
+        let file = self.with_current_keys(inner, located.team, |ring| {
+            edit::read(&located.path, ring, &opts)
+        })?;
         let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
             file.iter()
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
@@ -232,34 +220,12 @@ impl Agent {
         let located = self.locate(at)?;
         let mut guard = self.inner();
         let inner = &mut *guard;
-        let ring = self.keyring(
-            &mut inner.keys,
-            inner.account.as_ref(),
-            &mut inner.session,
-            located.team,
-        )?;
-        let apply = |ring: &TeamKeyring| {
+        let count = self.with_current_keys(inner, located.team, |ring| {
             edit::update(&located.path, &located.env, ring, |file| {
                 change(file)?;
                 Ok(file.len())
             })
-        };
-        let count = match apply(ring) {
-            // Rotated since we opened the team: fetch its grants again, once.
-            Err(e) if stale_keys(&e) && inner.account.is_some() => {
-                if let Some(keys) = inner.keys.as_mut() {
-                    keys.teams.remove(&located.team);
-                }
-                let ring = self.keyring(
-                    &mut inner.keys,
-                    inner.account.as_ref(),
-                    &mut inner.session,
-                    located.team,
-                )?;
-                apply(ring)?
-            }
-            other => other?,
-        };
+        })?;
         inner.cache.remove(&located.path);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
@@ -291,6 +257,40 @@ impl Agent {
         })?;
         self.record(at, "import", names, Some(count))?;
         Ok(Response::Imported { count: imported })
+    }
+}
+
+impl Agent {
+    /// Runs `op` with `team`'s keyring. A file at an epoch the keyring
+    /// lacks means a rotation since the team was opened: its grants are
+    /// fetched again, once, and `op` runs again.
+    fn with_current_keys<T>(
+        &self,
+        inner: &mut Inner,
+        team: Uuid,
+        op: impl Fn(&TeamKeyring) -> Result<T, EnvFileError>,
+    ) -> Result<T, Failure> {
+        let ring = self.keyring(
+            &mut inner.keys,
+            inner.account.as_ref(),
+            &mut inner.session,
+            team,
+        )?;
+        match op(ring) {
+            Err(e) if stale_keys(&e) && inner.account.is_some() => {
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.teams.remove(&team);
+                }
+                let ring = self.keyring(
+                    &mut inner.keys,
+                    inner.account.as_ref(),
+                    &mut inner.session,
+                    team,
+                )?;
+                Ok(op(ring)?)
+            }
+            other => Ok(other?),
+        }
     }
 }
 
