@@ -44,6 +44,7 @@ impl FileStamp {
 
 /// Where an environment's file is and which key opens it.
 struct Located {
+    root: PathBuf,
     path: PathBuf,
     env: EnvName,
     team: Uuid,
@@ -93,9 +94,9 @@ impl Agent {
                 ),
             ));
         };
-        self.note_project(&root);
         Ok(Located {
             path: edit::env_path(&root, &env),
+            root,
             env,
             team: file.team,
         })
@@ -133,7 +134,9 @@ impl Agent {
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
                 .collect(),
         );
+        // First read of this file here (a warm read never gets this far).
         self.watch_file(&located.path);
+        self.note_project(&located.root);
         inner.cache.insert(
             located.path,
             Cached {
@@ -218,6 +221,7 @@ impl Agent {
         change: impl Fn(&mut EnvFile) -> Result<(), EnvFileError>,
     ) -> Result<u32, Failure> {
         let located = self.locate(at)?;
+        self.note_project(&located.root);
         let mut guard = self.inner();
         let inner = &mut *guard;
         let count = self.with_current_keys(inner, located.team, |ring| {
