@@ -58,10 +58,8 @@ async fn each_event_is_stored_once_however_often_it_is_sent(backend: Backend) {
     server.stop().await;
 }
 
-async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let owner = server.signup(&unique_email("owner")).await;
-    let team = server.create_team(&owner, "Small").await;
+/// The owner moves the team to the free plan.
+async fn on_free_plan(server: &TestServer, team: Uuid, owner: &TestUser) {
     let (status, body) = server
         .post(
             &format!("/teams/{team}/billing"),
@@ -70,6 +68,13 @@ async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backe
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.signup(&unique_email("owner")).await;
+    let team = server.create_team(&owner, "Small").await;
+    on_free_plan(&server, team, &owner).await;
     for i in 0..3 {
         let user = server.signup(&unique_email(&format!("m{i}"))).await;
         server.add_member(team, &owner, &user, Role::Member).await;
@@ -319,14 +324,7 @@ async fn secret_counts_over_the_plan_are_flagged(backend: Backend) {
     let server = TestServer::start(backend).await;
     let owner = server.signup(&unique_email("owner")).await;
     let team = server.create_team(&owner, "Counted").await;
-    let (status, _) = server
-        .post(
-            &format!("/teams/{team}/billing"),
-            Some(&owner.access),
-            json!({ "plan": "free", "billing_email": "pay@example.com" }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    on_free_plan(&server, team, &owner).await;
     let mut within = event("set", &["A"]);
     within["secret_count"] = json!(50);
     let answer = ingest(&server, team, &owner, &[within]).await;
