@@ -22,6 +22,7 @@ mod sql_keys;
 #[macro_use]
 mod sql_audit;
 mod audit;
+mod inline;
 mod keys;
 mod lease;
 mod postgres;
@@ -95,8 +96,12 @@ pub enum StoreError {
     NotFound,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     /// A plan limit refused the change; the message names plan and limit.

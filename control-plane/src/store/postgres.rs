@@ -6,9 +6,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 use envv_api::Role;
 use uuid::Uuid;
 
-use super::StoreError;
 use super::lease::Leases;
-use super::rows::{CallerMemberRow, members_from_rows};
+use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
+use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
+use super::{StoreError, TeamRecord};
 
 pub struct PgStore {
     pool: PgPool,
@@ -34,8 +35,27 @@ impl PgStore {
         Ok(PgStore { pool, reads })
     }
 
-    /// The caller's role and every member, a row each (PostgreSQL sends
-    /// them in one batch); `None` for a non-member.
+    /// The team and the user's role in it, on a lease (no release ping).
+    async fn membership_row(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
+        let row: Option<TeamRoleRow> = self
+            .reads
+            .read(async |conn| {
+                sqlx::query_as(MEMBERSHIP)
+                    .bind(team)
+                    .bind(user)
+                    .fetch_optional(conn)
+                    .await
+            })
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// The caller's role and every member, on a lease; `None` for a
+    /// non-member.
     async fn members_listing(
         &self,
         team: Uuid,
@@ -44,21 +64,11 @@ impl PgStore {
         let rows: Vec<CallerMemberRow> = self
             .reads
             .read(async |conn| {
-                sqlx::query_as(
-                    "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
-                     EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-                       AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-                     m.joined_at, c.role AS caller_role \
-                     FROM memberships c \
-                     JOIN teams t ON t.id = c.team_id \
-                     JOIN memberships m ON m.team_id = c.team_id \
-                     JOIN users u ON u.id = m.user_id \
-                     WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id",
-                )
-                .bind(team)
-                .bind(user)
-                .fetch_all(conn)
-                .await
+                sqlx::query_as(MEMBERS_AS)
+                    .bind(team)
+                    .bind(user)
+                    .fetch_all(conn)
+                    .await
             })
             .await?;
         members_from_rows(rows)

@@ -73,6 +73,35 @@ pub(super) struct TeamRoleRow {
     role: String,
 }
 
+impl TeamRoleRow {
+    /// The row of [`MEMBERSHIP`](super::sql_teams::MEMBERSHIP) as SQLite's
+    /// inline reads get it (the uuid a 16-byte blob, the time RFC 3339
+    /// text: as sqlx writes them).
+    pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(TeamRoleRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            current_epoch: row.get(2)?,
+            rekey_required: row.get(3)?,
+            max_staleness_secs: row.get(4)?,
+            created_at: sqlite_time(row, 5)?,
+            role: row.get(6)?,
+        })
+    }
+}
+
+/// A time as sqlx writes it to SQLite: RFC 3339 text. (rusqlite's own
+/// conversion tries several formats through a format-string parser: a
+/// tenth of a member list's cost.)
+fn sqlite_time(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text = row.get_ref(idx)?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+        })
+}
+
 impl TryFrom<TeamRoleRow> for (TeamRecord, Role) {
     type Error = StoreError;
 
@@ -128,6 +157,25 @@ pub(super) struct CallerMemberRow {
     caller_role: String,
 }
 
+impl CallerMemberRow {
+    /// A row of [`MEMBERS_AS`](super::sql_teams::MEMBERS_AS) as SQLite's
+    /// inline reads get it.
+    pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(CallerMemberRow {
+            member: MemberRow {
+                user_id: row.get(0)?,
+                email: row.get(1)?,
+                name: row.get(2)?,
+                role: row.get(3)?,
+                identity_public_key: row.get(4)?,
+                has_key: row.get(5)?,
+                joined_at: sqlite_time(row, 6)?,
+            },
+            caller_role: row.get(7)?,
+        })
+    }
+}
+
 /// The caller's role and the members, or `None` when no row came back: the
 /// caller is not a member (every row carries the caller's role, and a member
 /// always lists at least themself).
@@ -143,74 +191,6 @@ pub(super) fn members_from_rows(
         .map(|r| r.member.try_into())
         .collect::<Result<_, _>>()?;
     Ok(Some((role, members)))
-}
-
-/// The caller's role and the whole member list in one row, the list as a
-/// JSON array (SQLite): the SQLite driver hands rows over one at a time
-/// from its connection's thread, a wake-up each, so one row is cheaper than
-/// a row per member (`bench/results.md`).
-#[derive(sqlx::FromRow)]
-pub(super) struct MembersRow {
-    caller_role: String,
-    members: String,
-}
-
-/// One member as the JSON array has it: the uuid as hex text, `has_key` as
-/// 0/1 (or a boolean), the time as RFC 3339.
-#[derive(serde::Deserialize)]
-struct MemberJson {
-    user_id: String,
-    email: String,
-    name: String,
-    role: String,
-    identity_public_key: String,
-    #[serde(deserialize_with = "bool_or_int")]
-    has_key: bool,
-    joined_at: String,
-}
-
-fn bool_or_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Int(i64),
-    }
-    Ok(match serde::Deserialize::deserialize(d)? {
-        Flag::Bool(b) => b,
-        Flag::Int(n) => n != 0,
-    })
-}
-
-/// The caller's role and the members in join order, or `None` when no row
-/// came back: the caller is not a member.
-pub(super) fn members_from_json(
-    row: Option<MembersRow>,
-) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let corrupt = |what: &str| StoreError::Corrupt(format!("member list: {what}"));
-    let listed: Vec<MemberJson> =
-        serde_json::from_str(&row.members).map_err(|e| corrupt(&e.to_string()))?;
-    let mut members = listed
-        .into_iter()
-        .map(|m| {
-            Ok(envv_api::Member {
-                user_id: Uuid::parse_str(&m.user_id).map_err(|_| corrupt("user id"))?,
-                email: m.email,
-                name: m.name,
-                role: parse_role(&m.role)?,
-                identity_public_key: m.identity_public_key,
-                has_key: m.has_key,
-                joined_at: DateTime::parse_from_rfc3339(&m.joined_at)
-                    .map_err(|_| corrupt("joined_at"))?
-                    .to_utc(),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    members.sort_by_key(|m| (m.joined_at, m.user_id));
-    Ok(Some((parse_role(&row.caller_role)?, members)))
 }
 
 #[derive(sqlx::FromRow)]

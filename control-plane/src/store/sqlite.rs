@@ -5,20 +5,22 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rusqlite::OptionalExtension;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use envv_api::Role;
 use uuid::Uuid;
 
-use super::StoreError;
-use super::lease::Leases;
-use super::rows::{MembersRow, members_from_json};
+use super::inline::InlineReads;
+use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
+use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
+use super::{StoreError, TeamRecord};
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Half the connections, for the hottest reads.
-    reads: Leases<sqlx::SqliteConnection>,
+    /// The hottest reads, on the caller's thread.
+    reads: InlineReads,
 }
 
 impl SqliteStore {
@@ -40,49 +42,62 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let (pooled, leased) = super::split_pool(pool_size.unwrap_or(8));
-        let reads = Leases::new(options.clone(), leased);
         let pool = SqlitePoolOptions::new()
-            .max_connections(pooled)
+            .max_connections(pool_size.unwrap_or(8))
             .min_connections(1)
             .test_before_acquire(false)
             .before_acquire(super::ping_if_idle)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        // The file SQLite resolved the URL to; empty for a database in
+        // memory, which other connections can't open.
+        let (file,): (String,) =
+            sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&pool)
+                .await?;
+        if file.is_empty() {
+            return Err(StoreError::Unsupported(
+                "a SQLite database in memory: give a file",
+            ));
+        }
+        let reads = InlineReads::new(Path::new(&file));
         Ok(SqliteStore { pool, reads })
     }
 
-    /// The caller's role and every member, in one row whose member list is
-    /// a JSON array (see `rows::MembersRow`); `None` for a non-member.
+    /// The team and the user's role in it, read inline.
+    async fn membership_row(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
+        let row = self
+            .reads
+            .read(move |conn| {
+                conn.prepare_cached(MEMBERSHIP)?
+                    .query_row((team, user), TeamRoleRow::from_sqlite)
+                    .optional()
+            })
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    /// The caller's role and every member, read inline; `None` for a
+    /// non-member.
     async fn members_listing(
         &self,
         team: Uuid,
         user: Uuid,
     ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-        let row: Option<MembersRow> = self
+        let rows = self
             .reads
-            .read(async |conn| {
-                sqlx::query_as(
-                    "SELECT c.role AS caller_role, \
-                     (SELECT json_group_array(json_object( \
-                         'user_id', lower(hex(u.id)), 'email', u.email, 'name', u.name, \
-                         'role', m.role, 'identity_public_key', u.identity_public_key, \
-                         'has_key', EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-                             AND g.user_id = m.user_id AND g.epoch = t.current_epoch), \
-                         'joined_at', m.joined_at)) \
-                      FROM memberships m JOIN users u ON u.id = m.user_id \
-                      JOIN teams t ON t.id = m.team_id \
-                      WHERE m.team_id = c.team_id) AS members \
-                     FROM memberships c WHERE c.team_id = $1 AND c.user_id = $2",
-                )
-                .bind(team)
-                .bind(user)
-                .fetch_optional(conn)
-                .await
+            .read(move |conn| {
+                conn.prepare_cached(MEMBERS_AS)?
+                    .query_map((team, user), CallerMemberRow::from_sqlite)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
-        members_from_json(row)
+        members_from_rows(rows)
     }
 
     /// SQLite has one writer; taking the lock up front (`IMMEDIATE`) avoids
@@ -111,3 +126,18 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_database_in_memory_is_refused() {
+        let refused = SqliteStore::connect("sqlite::memory:", None).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unsupported(_))),
+            "{:?}",
+            refused.err()
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! The server's own cost of one request, without sockets: the router with
+//! every middleware, the token check, the store and the JSON, driven by
+//! `oneshot` on one thread. `bench/control-plane.sh` measures the same
+//! routes over TCP under load; this one isolates what the code costs, so
+//! that changes to it can be compared on a noisy machine.
+//!
+//! ```text
+//! cargo bench -p control-plane --bench request
+//! ENVV_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/envv_bench \
+//!     cargo bench -p control-plane --bench request   # PostgreSQL (empty db)
+//! ```
+//! The log subscriber is the server's (`info`, text, no colours: as to a
+//! log file), writing to nowhere.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
+use control_plane::store::{self, NewEpoch, NewInvite, NewUser, Store, TeamRecord};
+use criterion::{Criterion, criterion_group, criterion_main};
+use envv_api::{KdfParams, Role};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// The team size of `bench/control-plane.sh`.
+const MEMBERS: usize = 5;
+
+async fn user(store: &dyn Store, i: usize) -> Uuid {
+    let id = Uuid::new_v4();
+    store
+        .create_user(NewUser {
+            id,
+            email: format!("member{i}@example.com"),
+            email_norm: format!("member{i}@example.com"),
+            name: format!("Member {i}"),
+            auth_key_hash: "x".into(),
+            identity_public_key: format!("age1{}", "q".repeat(58)),
+            wrapped_identity: "x".into(),
+            kdf: KdfParams {
+                algorithm: "argon2id".into(),
+                memory_kib: 65536,
+                iterations: 3,
+                parallelism: 1,
+                salt: "AAAAAAAAAAAAAAAAAAAAAA==".into(),
+            },
+            created_at: store::now(),
+        })
+        .await
+        .expect("create user");
+    id
+}
+
+/// A team of [`MEMBERS`]: the owner and members who accepted invites.
+async fn team(store: &dyn Store) -> (Uuid, Uuid) {
+    let owner = user(store, 0).await;
+    let team = Uuid::new_v4();
+    store
+        .create_team(
+            TeamRecord {
+                id: team,
+                name: "Bench".into(),
+                current_epoch: 1,
+                rekey_required: false,
+                max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
+                created_at: store::now(),
+            },
+            owner,
+            NewEpoch {
+                public_key: format!("age1{}", "q".repeat(58)),
+                grants: vec![(owner, "grant".into())],
+            },
+        )
+        .await
+        .expect("create team");
+    for i in 1..MEMBERS {
+        let member = user(store, i).await;
+        let invite = Uuid::new_v4();
+        let now = store::now();
+        store
+            .create_invite(NewInvite {
+                id: invite,
+                team_id: team,
+                email: format!("member{i}@example.com"),
+                email_norm: format!("member{i}@example.com"),
+                role: Role::Member,
+                accept_token_hash: vec![0; 32],
+                sealed_secret: None,
+                invited_by: owner,
+                created_at: now,
+                expires_at: now + chrono::Duration::days(1),
+            })
+            .await
+            .expect("invite");
+        assert!(
+            store
+                .accept_invite(invite, member, None, now)
+                .await
+                .expect("accept")
+        );
+    }
+    (team, owner)
+}
+
+async fn get(router: &Router, uri: &str, token: Option<&str>) -> usize {
+    let mut request = Request::get(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert!(
+        response.status().is_success(),
+        "{uri}: {}",
+        response.status()
+    );
+    axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body")
+        .len()
+}
+
+fn requests(c: &mut Criterion) {
+    tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        .with_writer(std::io::sink)
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = std::env::var("ENVV_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite:{}", dir.path().join("bench.db").display()));
+    let (router, store, state, team, owner, token) = runtime.block_on(async {
+        let store: Arc<dyn Store> = store::connect(&url).await.expect("store");
+        let (team, owner) = team(store.as_ref()).await;
+        let state = control_plane::AppState::new(
+            store.clone(),
+            control_plane::Config::new(control_plane::tokens::SigningKey::generate()),
+        );
+        let token = state
+            .keys
+            .issue_access(owner, Uuid::new_v4())
+            .expect("token");
+        let router = control_plane::routes::router(state.clone());
+        (router, store, state, team, owner, token)
+    });
+    let members = format!("/teams/{team}/members");
+    c.bench_function("GET /healthz", |b| {
+        b.iter(|| runtime.block_on(get(&router, "/healthz", None)))
+    });
+    c.bench_function("GET /teams/{id}/members", |b| {
+        b.iter(|| runtime.block_on(get(&router, &members, Some(&token))))
+    });
+    // Its parts.
+    c.bench_function("access token check", |b| {
+        b.iter(|| state.keys.verify_access(&token).expect("valid"))
+    });
+    c.bench_function("store: members_as", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(store.members_as(team, owner))
+                .expect("read")
+        })
+    });
+    c.bench_function("store: membership", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(store.membership(team, owner))
+                .expect("read")
+        })
+    });
+    let listing = runtime
+        .block_on(store.members_as(team, owner))
+        .expect("read")
+        .expect("a member");
+    c.bench_function("member list to JSON", |b| {
+        b.iter(|| serde_json::to_vec(&listing.1).expect("json").len())
+    });
+}
+
+criterion_group!(benches, requests);
+criterion_main!(benches);
