@@ -101,13 +101,13 @@ impl FromRequestParts<AppState> for AuthUser {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthorized)?;
-        let claims = state
+        let access = state
             .keys
             .verify_access(token.trim())
             .ok_or(ApiError::Unauthorized)?;
         Ok(AuthUser {
-            id: claims.sub,
-            session: claims.sid,
+            id: access.user,
+            session: access.session,
         })
     }
 }
