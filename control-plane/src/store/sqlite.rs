@@ -17,6 +17,8 @@ use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
 use super::{StoreError, TeamRecord};
 
+const IN_MEMORY: StoreError = StoreError::Unsupported("a SQLite database in memory: give a file");
+
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The hottest reads, on the caller's thread.
@@ -32,6 +34,11 @@ impl SqliteStore {
         } else {
             format!("sqlite:{url}")
         };
+        // Other connections can't open a database in memory (the inline
+        // reads must), and the file check below would make a file of its name.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(IN_MEMORY);
+        }
         let options = SqliteConnectOptions::from_str(&url)?;
         create_private_file(options.get_filename())?;
         let options = options
@@ -50,8 +57,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        // The file SQLite resolved the URL to; empty for a database in
-        // memory, which other connections can't open.
+        // The file SQLite resolved the URL to (empty for one in memory).
         let (file,): (String,) =
             sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'")
                 .fetch_one(&pool)
@@ -133,11 +139,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_in_memory_is_refused() {
-        let refused = SqliteStore::connect("sqlite::memory:", None).await;
-        assert!(
-            matches!(refused, Err(StoreError::Unsupported(_))),
-            "{:?}",
-            refused.err()
-        );
+        for url in ["sqlite::memory:", "sqlite://db?mode=memory", ":memory:"] {
+            let refused = SqliteStore::connect(url, None).await;
+            assert!(
+                matches!(refused, Err(StoreError::Unsupported(_))),
+                "{url}: {:?}",
+                refused.err()
+            );
+        }
+        // And no file was made of the name sqlx gives it.
+        assert!(!Path::new("file:sqlx-in-memory-0").exists());
     }
 }
