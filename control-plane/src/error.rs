@@ -110,6 +110,8 @@ impl From<StoreError> for ApiError {
             StoreError::PlanLimit(message) => ApiError::PlanLimit(message),
             // Pool exhaustion is load, not a bug: tell the client to retry.
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::Unavailable,
+            // SQLite stayed locked for the whole busy timeout: load too.
+            StoreError::Sqlite(e) if crate::store::is_busy(&e) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }
@@ -141,3 +143,28 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_503_not_500() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let unavailable = [
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Sqlite(busy),
+        ];
+        for e in unavailable {
+            assert_eq!(ApiError::from(e).status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let broken = StoreError::Sqlite(rusqlite::Error::InvalidQuery);
+        assert_eq!(
+            ApiError::from(broken).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

@@ -9,34 +9,45 @@
 //! (`query_only`), on the runtime's thread.
 //!
 //! That thread is not held for long. In WAL mode a reader never waits for
-//! the writer, and these statements read a few index pages from the page
-//! cache. The rare read that does find the database locked (a checkpoint
-//! or a recovery in progress) gets no busy wait here: it is run again on a
-//! blocking thread, where it may wait as long as the pool would.
+//! the writer, and these statements read a few index pages, from SQLite's
+//! cache or the operating system's. The rare read that does find the
+//! database locked (a WAL recovery after a crash, or another process
+//! holding the file exclusively) gets no busy wait here: it is run again on
+//! a blocking thread, where it may wait as long as the pool would. At most
+//! [`BLOCKING_READS`] wait so at once; a read that can't start one within
+//! the pool's acquire timeout fails as the pool's would.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::Semaphore;
 
 use super::{ACQUIRE_TIMEOUT, StoreError};
 
-/// Idle connections kept; more open while more threads read at once.
-const KEEP_IDLE: usize = 16;
+/// Reads waiting for a locked database on blocking threads at once (which
+/// the password hashing shares).
+const BLOCKING_READS: usize = 4;
 
 pub struct InlineReads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Idle connections kept: one per thread that may read at once.
+    keep_idle: usize,
+    blocking: Semaphore,
 }
 
 impl InlineReads {
     /// Reads of the database file at `path`, which must exist and be in WAL
     /// mode (the pool's connections made it so).
     pub fn new(path: &Path) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         InlineReads {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            keep_idle: threads + BLOCKING_READS,
+            blocking: Semaphore::new(BLOCKING_READS),
         }
     }
 
@@ -50,9 +61,7 @@ impl InlineReads {
         }
         let conn = Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.pragma_update(None, "query_only", true)?;
         conn.busy_timeout(Duration::ZERO)?;
@@ -61,7 +70,7 @@ impl InlineReads {
 
     fn checkin(&self, conn: Connection) {
         let mut idle = self.idle();
-        if idle.len() < KEEP_IDLE {
+        if idle.len() < self.keep_idle {
             idle.push(conn);
         }
     }
@@ -77,6 +86,10 @@ impl InlineReads {
         let conn = self.checkout()?;
         let (conn, result) = match read(&conn) {
             Err(e) if is_busy(&e) => {
+                let _permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.blocking.acquire())
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?
+                    .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
                 tokio::task::spawn_blocking(move || {
                     let result = conn
                         .busy_timeout(ACQUIRE_TIMEOUT)
@@ -99,7 +112,9 @@ impl InlineReads {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+/// The database was locked (by then for the whole busy timeout, on a
+/// blocking read).
+pub fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
@@ -143,9 +158,9 @@ mod tests {
             .read(|conn| conn.execute("INSERT INTO t VALUES (2)", []))
             .await;
         assert!(matches!(write, Err(StoreError::Sqlite(_))), "{write:?}");
-        assert_eq!(reads.read(count).await.unwrap(), 1);
         // The failed read's connection was not kept.
-        assert_eq!(reads.idle().len(), 1);
+        assert_eq!(reads.idle().len(), 0);
+        assert_eq!(reads.read(count).await.unwrap(), 1);
     }
 
     #[tokio::test]
@@ -162,11 +177,28 @@ mod tests {
             holder.execute_batch("COMMIT;").unwrap();
             drop(holder);
         });
-        let started = std::time::Instant::now();
+        // The test's runtime has one thread: a read waiting on it would
+        // stop this task too.
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let ticker = tokio::spawn({
+            let ticks = ticks.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
         assert_eq!(reads.read(count).await.unwrap(), 1);
-        assert!(started.elapsed() >= Duration::from_millis(250));
+        ticker.abort();
         release.join().unwrap();
-        // The connection came back without a busy wait of its own.
+        let ticks = ticks.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            ticks >= 10,
+            "the runtime ran {ticks} ticks while the read waited"
+        );
+        // The connection came back, without a busy wait of its own.
+        assert_eq!(reads.idle().len(), 1);
         let conn = reads.checkout().unwrap();
         let timeout: i64 = conn
             .query_row("PRAGMA busy_timeout", [], |row| row.get(0))

@@ -1,10 +1,9 @@
-//! Connections for the hottest reads, handed back without sqlx's release
-//! ping.
+//! PostgreSQL connections for the hottest reads, handed back without sqlx's
+//! release ping (SQLite's run inline instead, see `inline.rs`).
 //!
 //! sqlx pings every connection that goes back into its pool, whatever the
-//! options: a round trip to PostgreSQL, two more thread hand-offs on
-//! SQLite. For a read of one statement that doubles the database work per
-//! request. The membership check every team route makes, and the member
+//! options: a round trip to PostgreSQL. For a read of one statement that
+//! doubles the database work per request. The membership check every team route makes, and the member
 //! list, take a connection from here instead. It goes back as it is when
 //! its statement completed; when it didn't (an error, or a request
 //! cancelled mid-statement, which can leave the connection in an unknown

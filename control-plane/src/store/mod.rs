@@ -29,6 +29,7 @@ mod postgres;
 mod sqlite;
 
 pub use audit::*;
+pub use inline::is_busy;
 pub use keys::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

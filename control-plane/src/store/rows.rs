@@ -148,8 +148,8 @@ impl TryFrom<MemberRow> for envv_api::Member {
     }
 }
 
-/// A member row with the role of the caller who asked for the list
-/// (PostgreSQL, where rows arrive in one batch).
+/// A member row of [`MEMBERS_AS`](super::sql_teams::MEMBERS_AS), with the
+/// role of the caller who asked for the list.
 #[derive(sqlx::FromRow)]
 pub(super) struct CallerMemberRow {
     #[sqlx(flatten)]
