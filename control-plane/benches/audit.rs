@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use control_plane::store::{
-    self, AuditFilter, ChainItem, NewEpoch, NewUser, Page, Store, TeamRecord,
-};
-use envv_api::KdfParams;
+use control_plane::store::{self, AuditFilter, ChainItem, NewEpoch, Page, Store, TeamRecord};
 use uuid::Uuid;
+
+mod common;
 
 const TEAMS: usize = 100;
 const BATCH: usize = 1000;
@@ -33,31 +32,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn user(store: &dyn Store, i: usize) -> Uuid {
-    let id = Uuid::new_v4();
-    store
-        .create_user(NewUser {
-            id,
-            email: format!("bench{i}-{id}@example.com"),
-            email_norm: format!("bench{i}-{id}@example.com"),
-            name: format!("Bench {i}"),
-            auth_key_hash: "x".into(),
-            identity_public_key: format!("age1{}", "q".repeat(58)),
-            wrapped_identity: "x".into(),
-            kdf: KdfParams {
-                algorithm: "argon2id".into(),
-                memory_kib: 65536,
-                iterations: 3,
-                parallelism: 1,
-                salt: "AAAAAAAAAAAAAAAAAAAAAA==".into(),
-            },
-            created_at: store::now(),
-        })
-        .await
-        .expect("create user");
-    id
 }
 
 const ACTIONS: [&str; 5] = ["decrypt", "exec", "set", "unset", "import"];
@@ -99,7 +73,7 @@ async fn run(url: &str) {
     let mut teams = Vec::new();
     let mut owners = Vec::new();
     for t in 0..TEAMS {
-        let owner = user(&*store, t).await;
+        let (owner, _) = common::user(&*store, t).await;
         let team = Uuid::new_v4();
         store
             .create_team(

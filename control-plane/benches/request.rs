@@ -17,43 +17,20 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
-use control_plane::store::{self, NewEpoch, NewInvite, NewUser, Store, TeamRecord};
+use control_plane::store::{self, NewEpoch, NewInvite, Store, TeamRecord};
 use criterion::{Criterion, criterion_group, criterion_main};
-use envv_api::{KdfParams, Role};
+use envv_api::Role;
 use tower::ServiceExt;
 use uuid::Uuid;
+
+mod common;
 
 /// The team size of `bench/control-plane.sh`.
 const MEMBERS: usize = 5;
 
-async fn user(store: &dyn Store, i: usize) -> Uuid {
-    let id = Uuid::new_v4();
-    store
-        .create_user(NewUser {
-            id,
-            email: format!("member{i}@example.com"),
-            email_norm: format!("member{i}@example.com"),
-            name: format!("Member {i}"),
-            auth_key_hash: "x".into(),
-            identity_public_key: format!("age1{}", "q".repeat(58)),
-            wrapped_identity: "x".into(),
-            kdf: KdfParams {
-                algorithm: "argon2id".into(),
-                memory_kib: 65536,
-                iterations: 3,
-                parallelism: 1,
-                salt: "AAAAAAAAAAAAAAAAAAAAAA==".into(),
-            },
-            created_at: store::now(),
-        })
-        .await
-        .expect("create user");
-    id
-}
-
 /// A team of [`MEMBERS`]: the owner and members who accepted invites.
 async fn team(store: &dyn Store) -> (Uuid, Uuid) {
-    let owner = user(store, 0).await;
+    let (owner, _) = common::user(store, 0).await;
     let team = Uuid::new_v4();
     store
         .create_team(
@@ -74,15 +51,15 @@ async fn team(store: &dyn Store) -> (Uuid, Uuid) {
         .await
         .expect("create team");
     for i in 1..MEMBERS {
-        let member = user(store, i).await;
+        let (member, email) = common::user(store, i).await;
         let invite = Uuid::new_v4();
         let now = store::now();
         store
             .create_invite(NewInvite {
                 id: invite,
                 team_id: team,
-                email: format!("member{i}@example.com"),
-                email_norm: format!("member{i}@example.com"),
+                email: email.clone(),
+                email_norm: email,
                 role: Role::Member,
                 accept_token_hash: vec![0; 32],
                 sealed_secret: None,
