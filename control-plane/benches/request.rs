@@ -138,6 +138,18 @@ fn requests(c: &mut Criterion) {
     c.bench_function("access token check", |b| {
         b.iter(|| state.keys.verify_access(&token).expect("valid"))
     });
+    c.bench_function("access token check, first use", |b| {
+        b.iter_batched(
+            || {
+                state
+                    .keys
+                    .issue_access(owner, Uuid::new_v4())
+                    .expect("token")
+            },
+            |fresh| state.keys.verify_access(&fresh).expect("valid"),
+            criterion::BatchSize::SmallInput,
+        )
+    });
     c.bench_function("store: members_as", |b| {
         b.iter(|| {
             runtime
