@@ -55,24 +55,15 @@ pub async fn connect_with(
     }
 }
 
+/// How long a request waits for a database connection before failing.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A pooled connection idle longer than this is pinged before it is handed
 /// out. sqlx's default (`test_before_acquire`) pings on every checkout: a
 /// round trip per query, on top of the ping sqlx makes whenever a connection
 /// goes back to the pool. A connection in steady use was proven live by that
 /// ping moments ago; one that sat idle (say, across a database restart) is
 /// still checked before use.
-/// `size` connections in all (at least 2): the sqlx pool's share (writes,
-/// and reads of more than one statement) and the leases' (the hottest
-/// reads).
-fn split_pool(size: u32) -> (u32, u32) {
-    let size = size.max(2);
-    let leased = size / 2;
-    (size - leased, leased)
-}
-
-/// How long a request waits for a database connection before failing.
-const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// For `PoolOptions::before_acquire`: pings connections idle for longer than

@@ -22,7 +22,7 @@ impl PgStore {
     /// so replicas starting together migrate once).
     pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
-        let (pooled, leased) = super::split_pool(pool_size.unwrap_or(16));
+        let (pooled, leased) = split_pool(pool_size.unwrap_or(16));
         let reads = Leases::new(options.clone(), leased);
         let pool = PgPoolOptions::new()
             .max_connections(pooled)
@@ -77,6 +77,15 @@ impl PgStore {
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+}
+
+/// `size` connections in all (at least 2): the sqlx pool's share (writes,
+/// and reads of more than one statement) and the leases' (the hottest
+/// reads).
+fn split_pool(size: u32) -> (u32, u32) {
+    let size = size.max(2);
+    let leased = size / 2;
+    (size - leased, leased)
 }
 
 impl_store!(PgStore, sqlx::Postgres);
