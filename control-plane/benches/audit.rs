@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use control_plane::store::{self, AuditFilter, ChainItem, NewEpoch, Page, Store, TeamRecord};
+use control_plane::store::{self, AuditFilter, ChainItem, Page, Store};
 use uuid::Uuid;
 
 mod common;
@@ -74,25 +74,7 @@ async fn run(url: &str) {
     let mut owners = Vec::new();
     for t in 0..TEAMS {
         let (owner, _) = common::user(&*store, t).await;
-        let team = Uuid::new_v4();
-        store
-            .create_team(
-                TeamRecord {
-                    id: team,
-                    name: format!("Team {t}"),
-                    current_epoch: 1,
-                    rekey_required: false,
-                    max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
-                    created_at: store::now(),
-                },
-                owner,
-                NewEpoch {
-                    public_key: format!("age1{}", "q".repeat(58)),
-                    grants: vec![(owner, "grant".into())],
-                },
-            )
-            .await
-            .expect("create team");
+        let team = common::team(&*store, format!("Team {t}"), owner).await;
         owners.push(owner);
         let mut actors = vec![owner];
         for _ in 0..4 {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
-use control_plane::store::{self, NewEpoch, NewInvite, Store, TeamRecord};
+use control_plane::store::{self, NewInvite, Store};
 use criterion::{Criterion, criterion_group, criterion_main};
 use envv_api::Role;
 use tower::ServiceExt;
@@ -31,25 +31,7 @@ const MEMBERS: usize = 5;
 /// A team of [`MEMBERS`]: the owner and members who accepted invites.
 async fn team(store: &dyn Store) -> (Uuid, Uuid) {
     let (owner, _) = common::user(store, 0).await;
-    let team = Uuid::new_v4();
-    store
-        .create_team(
-            TeamRecord {
-                id: team,
-                name: "Bench".into(),
-                current_epoch: 1,
-                rekey_required: false,
-                max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
-                created_at: store::now(),
-            },
-            owner,
-            NewEpoch {
-                public_key: format!("age1{}", "q".repeat(58)),
-                grants: vec![(owner, "grant".into())],
-            },
-        )
-        .await
-        .expect("create team");
+    let team = common::team(store, "Bench".into(), owner).await;
     for i in 1..MEMBERS {
         let (member, email) = common::user(store, i).await;
         let invite = Uuid::new_v4();

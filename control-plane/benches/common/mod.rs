@@ -1,6 +1,6 @@
-//! What the benches share: accounts made straight in the store.
+//! What the benches share: accounts and teams made straight in the store.
 
-use control_plane::store::{self, NewUser, Store};
+use control_plane::store::{self, NewEpoch, NewUser, Store, TeamRecord};
 use envv_api::KdfParams;
 use uuid::Uuid;
 
@@ -30,4 +30,28 @@ pub async fn user(store: &dyn Store, i: usize) -> (Uuid, String) {
         .await
         .expect("create user");
     (id, email)
+}
+
+/// A team at epoch 1 with `owner` as its owner, holding a stand-in grant.
+pub async fn team(store: &dyn Store, name: String, owner: Uuid) -> Uuid {
+    let team = Uuid::new_v4();
+    store
+        .create_team(
+            TeamRecord {
+                id: team,
+                name,
+                current_epoch: 1,
+                rekey_required: false,
+                max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
+                created_at: store::now(),
+            },
+            owner,
+            NewEpoch {
+                public_key: format!("age1{}", "q".repeat(58)),
+                grants: vec![(owner, "grant".into())],
+            },
+        )
+        .await
+        .expect("create team");
+    team
 }
