@@ -140,7 +140,7 @@ signup() {
         --arg auth_key "$(openssl rand -base64 32)" \
         --arg pk "$(random_recipient)" \
         --arg wrapped "$(openssl rand -base64 120 | tr -d '\n')" \
-        --arg salt "$(openssl rand -base64 16)" \
+        --arg salt "$(openssl rand -base64 32)" \
         '{email: $email, name: "Bench User", auth_key: $auth_key, identity_public_key: $pk,
           wrapped_identity: $wrapped,
           kdf: {algorithm: "argon2id", memory_kib: 65536, iterations: 3, parallelism: 1, salt: $salt}}')

@@ -52,9 +52,9 @@ impl Config {
             server_argon2: KeyHasher::default_params(),
             hash_parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             client_kdf: ClientKdfDefaults {
-                memory_kib: 64 * 1024,
-                iterations: 3,
-                parallelism: 1,
+                memory_kib: envv_api::KDF_DEFAULT_MEMORY_KIB,
+                iterations: envv_api::KDF_DEFAULT_ITERATIONS,
+                parallelism: envv_api::KDF_DEFAULT_PARALLELISM,
             },
             login_throttle: ThrottlePolicy {
                 max_failures: 5,

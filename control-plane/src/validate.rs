@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use envv_api::KdfParams;
+use envv_api::{KDF_SALT_LEN, KdfParams};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
@@ -141,8 +141,9 @@ pub fn kdf(params: &KdfParams) -> Result<(), ApiError> {
     let salt = STANDARD
         .decode(&params.salt)
         .map_err(|_| bad("`kdf.salt` must be base64"))?;
-    if !(16..=64).contains(&salt.len()) {
-        return Err(bad("`kdf.salt` must be 16 to 64 bytes"));
+    // One length for every account, the one prelogin's fakes have too.
+    if salt.len() != KDF_SALT_LEN {
+        return Err(bad(format!("`kdf.salt` must be {KDF_SALT_LEN} bytes")));
     }
     Ok(())
 }
@@ -168,6 +169,21 @@ mod tests {
         assert!(auth_key(&URL_SAFE_NO_PAD.encode([1u8; 32])).is_ok());
         assert!(auth_key(&STANDARD.encode([1u8; 31])).is_err());
         assert!(auth_key("not base64!").is_err());
+    }
+
+    #[test]
+    fn kdf_salt_has_the_one_length_fakes_have() {
+        let with_salt = |len: usize| KdfParams {
+            algorithm: "argon2id".into(),
+            memory_kib: envv_api::KDF_DEFAULT_MEMORY_KIB,
+            iterations: envv_api::KDF_DEFAULT_ITERATIONS,
+            parallelism: envv_api::KDF_DEFAULT_PARALLELISM,
+            salt: STANDARD.encode(vec![7u8; len]),
+        };
+        assert!(kdf(&with_salt(KDF_SALT_LEN)).is_ok());
+        for len in [0, 16, KDF_SALT_LEN - 1, KDF_SALT_LEN + 1, 64] {
+            assert!(kdf(&with_salt(len)).is_err(), "{len} bytes");
+        }
     }
 
     #[test]

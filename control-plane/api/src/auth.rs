@@ -2,6 +2,18 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Salt length, in bytes, that clients generate at signup and the server
+/// requires. Prelogin's fake answer for an unknown email has the same length,
+/// so the length can't tell an account from a fake.
+pub const KDF_SALT_LEN: usize = 32;
+/// Default argon2id memory cost of the client derivation, in KiB (64 MiB,
+/// RFC 9106's second recommended setting).
+pub const KDF_DEFAULT_MEMORY_KIB: u32 = 64 * 1024;
+/// Default argon2id passes of the client derivation.
+pub const KDF_DEFAULT_ITERATIONS: u32 = 3;
+/// Default argon2id lanes of the client derivation.
+pub const KDF_DEFAULT_PARALLELISM: u32 = 1;
+
 /// Parameters of the client-side password derivation (argon2id, then HKDF).
 ///
 /// The server stores them per account and hands them out at prelogin; it never

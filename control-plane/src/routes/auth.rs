@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use envv_api::{
-    ErrorBody, KdfParams, LoginRequest, LogoutRequest, PreloginRequest, PreloginResponse,
-    RefreshRequest, Session, SignupRequest, TokenPair, User,
+    ErrorBody, KDF_SALT_LEN, KdfParams, LoginRequest, LogoutRequest, PreloginRequest,
+    PreloginResponse, RefreshRequest, Session, SignupRequest, TokenPair, User,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -37,7 +37,7 @@ pub async fn prelogin(
         Some(user) => user.kdf,
         None => {
             let defaults = state.config.client_kdf;
-            let salt = state
+            let salt: [u8; KDF_SALT_LEN] = state
                 .keys
                 .current()
                 .keyed_hash("prelogin-salt", email.as_bytes());
@@ -46,7 +46,7 @@ pub async fn prelogin(
                 memory_kib: defaults.memory_kib,
                 iterations: defaults.iterations,
                 parallelism: defaults.parallelism,
-                salt: STANDARD.encode(&salt[..16]),
+                salt: STANDARD.encode(salt),
             }
         }
     };

@@ -322,10 +322,10 @@ impl Credentials {
             wrapped_identity: random_b64(120),
             kdf: KdfParams {
                 algorithm: "argon2id".into(),
-                memory_kib: 65536,
-                iterations: 3,
-                parallelism: 1,
-                salt: random_b64(16),
+                memory_kib: envv_api::KDF_DEFAULT_MEMORY_KIB,
+                iterations: envv_api::KDF_DEFAULT_ITERATIONS,
+                parallelism: envv_api::KDF_DEFAULT_PARALLELISM,
+                salt: random_b64(envv_api::KDF_SALT_LEN),
             },
         }
     }

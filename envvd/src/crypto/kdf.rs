@@ -15,13 +15,13 @@ use crate::secret::{Key32, Password};
 /// The only algorithm this version understands.
 pub const ALGORITHM: &str = "argon2id";
 /// Default memory cost: 64 MiB (RFC 9106's second recommended setting).
-pub const DEFAULT_MEMORY_KIB: u32 = 64 * 1024;
+pub const DEFAULT_MEMORY_KIB: u32 = envv_api::KDF_DEFAULT_MEMORY_KIB;
 /// Default passes over memory.
-pub const DEFAULT_ITERATIONS: u32 = 3;
+pub const DEFAULT_ITERATIONS: u32 = envv_api::KDF_DEFAULT_ITERATIONS;
 /// Default lanes; the argon2 crate computes lanes on one thread anyway.
-pub const DEFAULT_PARALLELISM: u32 = 1;
-/// Salt length generated at signup.
-pub const SALT_LEN: usize = 32;
+pub const DEFAULT_PARALLELISM: u32 = envv_api::KDF_DEFAULT_PARALLELISM;
+/// Salt length generated at signup; the control plane accepts no other.
+pub const SALT_LEN: usize = envv_api::KDF_SALT_LEN;
 
 /// Bounds on parameters received from the server. Below the minimum a
 /// malicious server could make offline guessing cheap; above the maximum it
