@@ -209,8 +209,64 @@ async fn operations_endpoints_answer(backend: Backend) {
     assert!(resp.headers().contains_key("x-request-id"));
 }
 
+/// A body declared larger than its route's limit gets 413 before it is sent,
+/// naming that route's limit, also where the limit is raised above the
+/// default.
+async fn oversized_bodies_are_refused_with_the_routes_limit(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("big")).await;
+    let team = server.create_team(&user, "T").await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let routes = [
+        (format!("/teams/{team}/invite"), envv_api::MAX_BODY_BYTES),
+        (
+            format!("/teams/{team}/keys/rotate"),
+            control_plane::routes::keys::MAX_ROTATE_BODY,
+        ),
+        (
+            format!("/teams/{team}/audit"),
+            control_plane::routes::audit::MAX_INGEST_BODY,
+        ),
+    ];
+    for (path, limit) in routes {
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        // Only the head: the answer must come before the body is sent.
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            user.access,
+            limit + 1
+        );
+        conn.write_all(head.as_bytes()).await.expect("send head");
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            conn.read_to_end(&mut answer),
+        )
+        .await
+        .expect("an answer without the body")
+        .expect("read the answer");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "POST {path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"payload_too_large""#),
+            "POST {path}: {answer}"
+        );
+        assert!(
+            answer.contains(&format!("the {limit}-byte limit")),
+            "POST {path} must name its {limit}-byte limit: {answer}"
+        );
+    }
+    server.stop().await;
+}
+
 on_both_backends!(
     database_holds_no_token_or_auth_key_in_clear,
+    oversized_bodies_are_refused_with_the_routes_limit,
     bad_input_gets_a_json_4xx,
     errors_never_echo_the_input,
     operations_endpoints_answer,

@@ -1,11 +1,11 @@
 //! The HTTP routes and the middleware around them.
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -13,6 +13,7 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::extract::BodyLimit;
 use crate::state::AppState;
 
 pub mod audit;
@@ -78,15 +79,16 @@ pub fn router(state: AppState) -> Router {
         .route("/teams/{team}/keys/public", get(keys::public_key))
         .route(
             "/teams/{team}/keys/rotate",
-            post(keys::rotate).layer(DefaultBodyLimit::max(keys::MAX_ROTATE_BODY)),
+            body_limit(post(keys::rotate), keys::MAX_ROTATE_BODY),
         )
         .route("/teams/{team}/grants", post(keys::post_grant))
         .route("/teams/{team}/grants/pending", get(keys::pending))
         .route(
             "/teams/{team}/audit",
-            get(audit::query)
-                .post(audit::ingest)
-                .layer(DefaultBodyLimit::max(audit::MAX_INGEST_BODY)),
+            body_limit(
+                get(audit::query).post(audit::ingest),
+                audit::MAX_INGEST_BODY,
+            ),
         )
         .route("/teams/{team}/audit/export", get(audit::export))
         .route(
@@ -131,6 +133,12 @@ pub fn router(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// Raises one route's body limit above `MAX_BODY_BYTES`, and tells the
+/// JSON extractor, so a 413 names the limit that applied.
+fn body_limit(route: MethodRouter<AppState>, bytes: usize) -> MethodRouter<AppState> {
+    route.layer((DefaultBodyLimit::max(bytes), Extension(BodyLimit(bytes))))
 }
 
 /// An error can be answered before the request body is read (bad token,
