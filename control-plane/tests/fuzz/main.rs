@@ -5,10 +5,14 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::{Backend, Credentials, TestServer, TestUser, random_b64, unique_email};
-use envv_api::Role;
+use common::{
+    Backend, Credentials, TestServer, TestUser, random_b64, random_recipient, unique_email,
+};
+use control_plane::routes::{audit, keys};
+use envv_api::{MAX_BODY_BYTES, Role};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -18,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
-/// Cases per route; eleven routes, so about 1,800 requests per backend.
+/// Cases per route; fourteen routes, so about 2,800 requests per backend.
 /// `PROPTEST_CASES` raises it for a longer soak.
 const CASES: u32 = 200;
 
@@ -54,20 +58,24 @@ fn number_placeholder(i: usize) -> String {
     format!("__NUMBER_{i}__")
 }
 
-/// The POST and PUT routes of the router: every route that takes a body.
-const ROUTES: [(&str, &str); 12] = [
-    ("POST", "/auth/prelogin"),
-    ("POST", "/auth/signup"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/refresh"),
-    ("POST", "/auth/logout"),
-    ("POST", "/teams"),
-    ("POST", "/teams/{team}/invite"),
-    ("POST", "/invites/{invite}/accept"),
-    ("PUT", "/teams/{team}/members/{user}/role"),
-    ("POST", "/teams/{team}/audit"),
-    ("POST", "/teams/{team}/billing"),
-    ("PUT", "/teams/{team}/settings"),
+/// The POST and PUT routes of the router, every route that takes a body,
+/// with its body limit. `fuzzed_routes_are_the_documented_bodies` checks the
+/// list against `/openapi.json`.
+const ROUTES: [(&str, &str, usize); 14] = [
+    ("POST", "/auth/prelogin", MAX_BODY_BYTES),
+    ("POST", "/auth/signup", MAX_BODY_BYTES),
+    ("POST", "/auth/login", MAX_BODY_BYTES),
+    ("POST", "/auth/refresh", MAX_BODY_BYTES),
+    ("POST", "/auth/logout", MAX_BODY_BYTES),
+    ("POST", "/teams", MAX_BODY_BYTES),
+    ("POST", "/teams/{team}/invite", MAX_BODY_BYTES),
+    ("POST", "/invites/{invite}/accept", MAX_BODY_BYTES),
+    ("PUT", "/teams/{team}/members/{user}/role", MAX_BODY_BYTES),
+    ("POST", "/teams/{team}/keys/rotate", keys::MAX_ROTATE_BODY),
+    ("POST", "/teams/{team}/grants", MAX_BODY_BYTES),
+    ("POST", "/teams/{team}/audit", audit::MAX_INGEST_BODY),
+    ("POST", "/teams/{team}/billing", MAX_BODY_BYTES),
+    ("PUT", "/teams/{team}/settings", MAX_BODY_BYTES),
 ];
 
 /// What one route needs: a well-formed body to start mutating from, the
@@ -75,6 +83,7 @@ const ROUTES: [(&str, &str); 12] = [
 struct Target {
     method: &'static str,
     pattern: &'static str,
+    limit: usize,
     template: Value,
     needs_token: bool,
 }
@@ -103,7 +112,14 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
+/// `account` logs in, refreshes and logs out (fuzzing may lock it); `owner`
+/// owns `team`.
+async fn targets(
+    server: &TestServer,
+    account: &TestUser,
+    owner: &TestUser,
+    team: Uuid,
+) -> Vec<Target> {
     let creds = Credentials::random(&unique_email("fuzz-signup"));
     let fresh = || async {
         let (_, session) = server
@@ -116,9 +132,19 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
     };
     let refresh = fresh().await;
     let logout = fresh().await;
+    // A rotation needs a grant for exactly the current members.
+    let (_, members) = server
+        .get(&format!("/teams/{team}/members"), &owner.access)
+        .await;
+    let grants: Vec<Value> = members
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| json!({ "user_id": m["user_id"], "grant": random_b64(200) }))
+        .collect();
     ROUTES
         .iter()
-        .map(|&(method, pattern)| {
+        .map(|&(method, pattern, limit)| {
             let template = match pattern {
                 "/auth/prelogin" => json!({ "email": account.email }),
                 "/auth/signup" => creds.signup_body(),
@@ -137,6 +163,16 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
                     json!({ "accept_token": "token", "proof": random_b64(24) })
                 }
                 "/teams/{team}/members/{user}/role" => json!({ "role": Role::Admin }),
+                "/teams/{team}/keys/rotate" => json!({
+                    "expected_epoch": 1,
+                    "public_key": random_recipient(),
+                    "grants": grants,
+                }),
+                "/teams/{team}/grants" => json!({
+                    "user_id": Uuid::new_v4(),
+                    "epoch": 1,
+                    "grant": random_b64(200),
+                }),
                 "/teams/{team}/audit" => json!({
                     "events": [{
                         "id": Uuid::new_v4(),
@@ -157,6 +193,7 @@ async fn targets(server: &TestServer, account: &TestUser) -> Vec<Target> {
             Target {
                 method,
                 pattern,
+                limit,
                 template,
                 needs_token: !pattern.starts_with("/auth/"),
             }
@@ -227,16 +264,21 @@ fn is_error_body(bytes: &[u8]) -> bool {
 }
 
 fn check(handle: &Handle, ctx: &Ctx, target: &Target, case: &Case) -> Result<(), TestCaseError> {
-    let body = render_body(&target.template, case);
-    let oversized = body.len() > envv_api::MAX_BODY_BYTES;
-    let answer = handle
-        .block_on(send(ctx, target, case, body))
-        .map_err(|e| {
-            TestCaseError::fail(format!(
+    let body = render_body(&target.template, case, target.limit);
+    let oversized = body.len() > target.limit;
+    let answer = match handle.block_on(send(ctx, target, case, body)) {
+        Ok(answer) => answer,
+        // The server may answer an oversized body before reading it and
+        // close; a body larger than the socket's buffers then fails to
+        // send and its answer is lost. `healthy` checks the server after.
+        Err(e) if oversized && e.contains("BodyWrite") => return Ok(()),
+        Err(e) => {
+            return Err(TestCaseError::fail(format!(
                 "{} {}: no answer: {e}",
                 target.method, target.pattern
-            ))
-        })?;
+            )));
+        }
+    };
     let shown = String::from_utf8_lossy(&answer.bytes[..answer.bytes.len().min(400)]).into_owned();
     let route = format!("{} {}", target.method, target.pattern);
     prop_assert!(
@@ -290,7 +332,7 @@ async fn post_and_put_routes_survive_random_input(backend: Backend) {
     let invite = server
         .invite(team, &owner, &unique_email("pending"), Role::Member)
         .await;
-    let targets = targets(&server, &account).await;
+    let targets = targets(&server, &account, &owner, team).await;
     let ctx = Arc::new(Ctx {
         http: server.http.clone(),
         base: server.base.clone(),
@@ -380,6 +422,28 @@ async fn refusing_an_unread_body_says_connection_close(backend: Backend) {
             "POST {path} must say it closes: {answer}"
         );
     }
+    server.stop().await;
+}
+
+/// Every documented operation that takes a body is fuzzed, and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzed_routes_are_the_documented_bodies() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (status, doc) = server.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if op.get("requestBody").is_some() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let fuzzed: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|&(method, pattern, _)| (method.to_owned(), pattern.to_owned()))
+        .collect();
+    assert_eq!(fuzzed, documented);
     server.stop().await;
 }
 

@@ -39,7 +39,8 @@ pub(crate) enum Body {
         depth: usize,
         style: u8,
     },
-    /// Larger than `MAX_BODY_BYTES`; generated from a seed to keep cases small.
+    /// Larger than the route's body limit; generated from a seed to keep
+    /// cases small.
     Oversized {
         extra: usize,
         style: u8,
@@ -303,7 +304,8 @@ pub(crate) fn filler(len: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
-pub(crate) fn render_body(template: &Value, case: &Case) -> Vec<u8> {
+/// The case's body for a route that accepts up to `limit` bytes.
+pub(crate) fn render_body(template: &Value, case: &Case, limit: usize) -> Vec<u8> {
     match &case.body {
         Body::Mutated(which, mutations) => {
             serialise(&mutate(template, which, mutations), &case.canary)
@@ -327,7 +329,7 @@ pub(crate) fn render_body(template: &Value, case: &Case) -> Vec<u8> {
             format!("{}{leaf}{}", open.repeat(*depth), close.repeat(*depth)).into_bytes()
         }
         Body::Oversized { extra, style, seed } => {
-            let len = envv_api::MAX_BODY_BYTES + extra;
+            let len = limit + extra;
             match style {
                 0 => {
                     let pad = len.saturating_sub(case.canary.len() + 12);
