@@ -84,7 +84,8 @@ fi
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     log "building release binaries"
     [[ -n "${BENCH_CONTROL_PLANE_BIN:-}" ]] || cargo build --release -p control-plane
-    cargo build --release --manifest-path bench/hello/Cargo.toml
+    # Its own workspace: without --target-dir it would build into bench/hello/target.
+    cargo build --release --manifest-path bench/hello/Cargo.toml --target-dir "$TARGET_DIR"
 fi
 CP_BIN=${BENCH_CONTROL_PLANE_BIN:-$TARGET_DIR/release/envv-control-plane}
 HELLO_BIN=$TARGET_DIR/release/envv-bench-hello
