@@ -340,6 +340,69 @@ mod tests {
         assert_eq!(remembered.keys().collect::<Vec<_>>(), vec![&digest]);
     }
 
+    /// Signs `claims` with the current key, as our own tokens are signed
+    /// unless `header` says otherwise.
+    fn forge(keys: &TokenKeys, header: Header, claims: &serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_secret(keys.current.secret()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn each_claim_and_header_field_is_checked() {
+        let keys = keys();
+        let now = Utc::now().timestamp();
+        let valid = serde_json::json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": Uuid::new_v4(), "iat": now,
+            "exp": now + 600, "typ": ACCESS_TYP, "sid": Uuid::new_v4(),
+        });
+        let ours = || {
+            let mut header = Header::new(ALGORITHM);
+            header.kid = Some(keys.current.kid.clone());
+            header
+        };
+        // The control: built this way, the valid claims pass.
+        assert!(keys.verify_access(&forge(&keys, ours(), &valid)).is_some());
+
+        let changed = [
+            ("iss", serde_json::json!("someone-else")),
+            ("aud", serde_json::json!("another-service")),
+            ("typ", serde_json::json!("refresh")),
+            ("exp", serde_json::json!(now - 120)),
+            ("sub", serde_json::json!("not-a-uuid")),
+        ];
+        for (claim, value) in changed {
+            let mut claims = valid.clone();
+            claims[claim] = value;
+            let token = forge(&keys, ours(), &claims);
+            assert!(keys.verify_access(&token).is_none(), "{claim} changed");
+        }
+        for claim in ["iss", "aud", "exp", "sub", "typ", "sid"] {
+            let mut claims = valid.clone();
+            claims.as_object_mut().unwrap().remove(claim);
+            let token = forge(&keys, ours(), &claims);
+            assert!(keys.verify_access(&token).is_none(), "{claim} missing");
+        }
+
+        let mut other_alg = ours();
+        other_alg.alg = Algorithm::HS384;
+        let mut no_kid = ours();
+        no_kid.kid = None;
+        let mut unknown_kid = ours();
+        unknown_kid.kid = Some("0000000000000000".into());
+        for (what, header) in [
+            ("HS384", other_alg),
+            ("no kid", no_kid),
+            ("unknown kid", unknown_kid),
+        ] {
+            let token = forge(&keys, header, &valid);
+            assert!(keys.verify_access(&token).is_none(), "{what}");
+        }
+    }
+
     #[test]
     fn token_from_another_key_is_refused() {
         let token = keys().issue_access(Uuid::new_v4(), Uuid::new_v4()).unwrap();
