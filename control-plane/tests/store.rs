@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use common::{Backend, TestDb};
 use control_plane::store::{
-    self, AuditEvent, MembershipRefusal, NewEpoch, NewInvite, NewRefreshToken, NewUser,
-    RefreshOutcome, Store, StoreError, TeamRecord, ThrottlePolicy,
+    self, AuditEvent, AuthorisedOn, MembershipRefusal, NewEpoch, NewInvite, NewRefreshToken,
+    NewUser, RefreshOutcome, Store, StoreError, TeamRecord, ThrottlePolicy,
 };
 use envv_api::{KdfParams, Role};
 use uuid::Uuid;
@@ -207,6 +207,39 @@ async fn login_throttle_locks_and_clears(backend: Backend) {
     store.clear_login_failures("x@y.z").await.unwrap();
 }
 
+/// `user` joins `team` with `role` through an invite from `owner`.
+async fn join(store: &Arc<dyn Store>, team: Uuid, owner: Uuid, user: Uuid, role: Role) {
+    let now = store::now();
+    let invite = NewInvite {
+        id: Uuid::new_v4(),
+        team_id: team,
+        email: format!("{user}@x.io"),
+        email_norm: format!("{user}@x.io"),
+        role,
+        accept_token_hash: vec![0; 32],
+        sealed_secret: None,
+        invited_by: owner,
+        created_at: now,
+        expires_at: now + Duration::days(1),
+    };
+    store.create_invite(invite.clone()).await.unwrap();
+    assert!(
+        store
+            .accept_invite(invite.id, user, None, now)
+            .await
+            .unwrap()
+    );
+}
+
+/// What a change authorised for an owner on a target with `target`'s role
+/// was decided on.
+fn as_owner(target: Role) -> AuthorisedOn {
+    AuthorisedOn {
+        actor: Role::Owner,
+        target,
+    }
+}
+
 async fn memberships_keep_an_owner(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -252,35 +285,136 @@ async fn memberships_keep_an_owner(backend: Backend) {
 
     assert_eq!(
         store
-            .set_role(team, owner, owner, Role::Admin, now)
+            .set_role(team, owner, owner, as_owner(Role::Owner), Role::Admin, now)
             .await
             .unwrap(),
         Err(MembershipRefusal::LastOwner)
     );
     assert_eq!(
-        store.remove_member(team, owner, owner, now).await.unwrap(),
+        store
+            .remove_member(team, owner, owner, as_owner(Role::Owner), now)
+            .await
+            .unwrap(),
         Err(MembershipRefusal::LastOwner)
     );
     assert_eq!(
         store
-            .set_role(team, owner, Uuid::new_v4(), Role::Admin, now)
+            .set_role(
+                team,
+                owner,
+                Uuid::new_v4(),
+                as_owner(Role::Member),
+                Role::Admin,
+                now
+            )
             .await
             .unwrap(),
         Err(MembershipRefusal::NotMember)
     );
     store
-        .set_role(team, owner, member, Role::Owner, now)
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Member),
+            Role::Owner,
+            now,
+        )
         .await
         .unwrap()
         .unwrap();
     store
-        .remove_member(team, owner, owner, now)
+        .remove_member(team, owner, owner, as_owner(Role::Owner), now)
         .await
         .unwrap()
         .unwrap();
     let members = store.members(team).await.unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!((members[0].user_id, members[0].role), (member, Role::Owner));
+}
+
+/// An admin's removal of a member, decided before an owner made that member
+/// an owner, is refused when it commits; so is one by an admin demoted
+/// meanwhile.
+async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (owner, admin, member) = (user(&store).await, user(&store).await, user(&store).await);
+    let team = team(&store, owner).await;
+    join(&store, team, owner, admin, Role::Admin).await;
+    join(&store, team, owner, member, Role::Member).await;
+    let now = store::now();
+    let admin_on_member = AuthorisedOn {
+        actor: Role::Admin,
+        target: Role::Member,
+    };
+
+    // The owner promotes the member between the admin's check and its write.
+    store
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Member),
+            Role::Owner,
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .remove_member(team, admin, member, admin_on_member, now)
+            .await
+            .unwrap(),
+        Err(MembershipRefusal::Changed)
+    );
+    assert_eq!(
+        store
+            .set_role(team, admin, member, admin_on_member, Role::Member, now)
+            .await
+            .unwrap(),
+        Err(MembershipRefusal::Changed)
+    );
+    assert_eq!(
+        store.membership(team, member).await.unwrap().unwrap().1,
+        Role::Owner
+    );
+
+    // The admin is demoted before its change commits.
+    store
+        .set_role(
+            team,
+            member,
+            member,
+            as_owner(Role::Owner),
+            Role::Member,
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_role(team, owner, admin, as_owner(Role::Admin), Role::Member, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .remove_member(team, admin, member, admin_on_member, now)
+            .await
+            .unwrap(),
+        Err(MembershipRefusal::Changed)
+    );
+    assert!(store.membership(team, member).await.unwrap().is_some());
+
+    // Decided on the roles that hold now, a removal goes through.
+    store
+        .remove_member(team, owner, member, as_owner(Role::Member), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.membership(team, member).await.unwrap().is_none());
 }
 
 async fn expired_invite_cannot_be_accepted(backend: Backend) {
@@ -364,7 +498,7 @@ async fn members_as_lists_only_for_members(backend: Backend) {
     );
 
     store
-        .remove_member(team, owner, member, now)
+        .remove_member(team, owner, member, as_owner(Role::Member), now)
         .await
         .unwrap()
         .unwrap();
@@ -377,6 +511,7 @@ on_both_backends!(
     expired_refresh_token_is_invalid,
     login_throttle_locks_and_clears,
     memberships_keep_an_owner,
+    membership_changes_need_the_roles_they_were_authorised_on,
     expired_invite_cannot_be_accepted,
     members_as_lists_only_for_members,
 );

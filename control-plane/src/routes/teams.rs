@@ -18,7 +18,9 @@ use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
-use crate::store::{self, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, TeamRecord};
+use crate::store::{
+    self, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, TeamRecord,
+};
 use crate::validate;
 
 /// Largest invite secret blob (sealed to the team key) a client may store.
@@ -379,15 +381,22 @@ pub async fn change_role(
             to: req.role,
         },
     )?;
-    match state
+    let authorised_on = AuthorisedOn {
+        actor: role,
+        target: current,
+    };
+    state
         .store
-        .set_role(team, caller.id, target, req.role, store::now())
+        .set_role(
+            team,
+            caller.id,
+            target,
+            authorised_on,
+            req.role,
+            store::now(),
+        )
         .await?
-    {
-        Ok(()) => {}
-        Err(MembershipRefusal::LastOwner) => return Err(ApiError::LastOwner),
-        Err(MembershipRefusal::NotMember) => return Err(ApiError::NotFound("member")),
-    }
+        .map_err(refusal)?;
     let member = state
         .store
         .members(team)
@@ -423,14 +432,23 @@ pub async fn remove_member(
             is_self: target == caller.id,
         },
     )?;
-    match state
+    let authorised_on = AuthorisedOn {
+        actor: role,
+        target: current,
+    };
+    state
         .store
-        .remove_member(team, caller.id, target, store::now())
+        .remove_member(team, caller.id, target, authorised_on, store::now())
         .await?
-    {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(MembershipRefusal::LastOwner) => Err(ApiError::LastOwner),
-        Err(MembershipRefusal::NotMember) => Err(ApiError::NotFound("member")),
+        .map_err(refusal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn refusal(refusal: MembershipRefusal) -> ApiError {
+    match refusal {
+        MembershipRefusal::LastOwner => ApiError::LastOwner,
+        MembershipRefusal::NotMember => ApiError::NotFound("member"),
+        MembershipRefusal::Changed => ApiError::MemberSetChanged,
     }
 }
 

@@ -280,6 +280,18 @@ pub enum MembershipRefusal {
     LastOwner,
     /// The target is not a member.
     NotMember,
+    /// The caller's or the target's role is no longer the one the change
+    /// was authorised on.
+    Changed,
+}
+
+/// The roles a membership change was authorised on. The change applies only
+/// if both still hold inside its transaction: an admin can't remove someone
+/// an owner promoted to owner a moment before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthorisedOn {
+    pub actor: Role,
+    pub target: Role,
 }
 
 /// Failed-login bookkeeping for one normalised email.
@@ -397,22 +409,26 @@ pub trait TeamStore: Send + Sync {
         max_staleness_secs: u32,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Sets a member's role unless that leaves the team without an owner.
+    /// Sets a member's role unless that leaves the team without an owner,
+    /// or the roles it was authorised on changed.
     async fn set_role(
         &self,
         team: Uuid,
         actor: Uuid,
         target: Uuid,
+        authorised_on: AuthorisedOn,
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<Result<(), MembershipRefusal>, StoreError>;
-    /// Removes a member (or lets one leave) unless that leaves no owner:
-    /// drops their grants and marks the team for re-keying.
+    /// Removes a member (or lets one leave) unless that leaves no owner or
+    /// the roles it was authorised on changed: drops their grants and marks
+    /// the team for re-keying.
     async fn remove_member(
         &self,
         team: Uuid,
         actor: Uuid,
         target: Uuid,
+        authorised_on: AuthorisedOn,
         now: DateTime<Utc>,
     ) -> Result<Result<(), MembershipRefusal>, StoreError>;
 

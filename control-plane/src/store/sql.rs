@@ -244,6 +244,31 @@ macro_rules! impl_sql_helpers {
                 .transpose()
             }
 
+            /// The target's role, if the actor and the target still hold the
+            /// roles the change was authorised on. Call after `touch_team`,
+            /// so no other membership change can commit in between.
+            pub(super) async fn still_authorised(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                team: Uuid,
+                actor: Uuid,
+                target: Uuid,
+                authorised_on: $crate::store::AuthorisedOn,
+            ) -> Result<Result<Role, $crate::store::MembershipRefusal>, StoreError> {
+                use $crate::store::MembershipRefusal;
+                let Some(current) = role_in(&mut *conn, team, target).await? else {
+                    return Ok(Err(MembershipRefusal::NotMember));
+                };
+                let actor_role = if actor == target {
+                    Some(current)
+                } else {
+                    role_in(&mut *conn, team, actor).await?
+                };
+                if actor_role != Some(authorised_on.actor) || current != authorised_on.target {
+                    return Ok(Err(MembershipRefusal::Changed));
+                }
+                Ok(Ok(current))
+            }
+
             pub(super) async fn owner_count(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 team: Uuid,

@@ -33,14 +33,15 @@ macro_rules! impl_team_store {
 
             use super::$store;
             use super::helpers::{
-                check_seat, insert_audit, insert_epoch, owner_count, role_in, touch_team,
+                check_seat, insert_audit, insert_epoch, owner_count, still_authorised,
+                touch_team,
             };
             use $crate::store::rows::{
                 AuditRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
                 INVITE_COLUMNS,
             };
             use $crate::store::{
-                AuditEvent, AuditRecord, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
+                AuditEvent, AuditRecord, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
                 StoreError, TeamRecord, TeamStore,
             };
 
@@ -332,13 +333,15 @@ macro_rules! impl_team_store {
                     team: Uuid,
                     actor: Uuid,
                     target: Uuid,
+                    authorised_on: AuthorisedOn,
                     role: Role,
                     now: DateTime<Utc>,
                 ) -> Result<Result<(), MembershipRefusal>, StoreError> {
                     let mut tx = self.begin_write().await?;
                     touch_team(&mut tx, team, now).await?;
-                    let Some(current) = role_in(&mut tx, team, target).await? else {
-                        return Ok(Err(MembershipRefusal::NotMember));
+                    let current = match still_authorised(&mut tx, team, actor, target, authorised_on).await? {
+                        Ok(current) => current,
+                        Err(refusal) => return Ok(Err(refusal)),
                     };
                     if current == Role::Owner && role != Role::Owner && owner_count(&mut tx, team).await? <= 1 {
                         return Ok(Err(MembershipRefusal::LastOwner));
@@ -368,12 +371,14 @@ macro_rules! impl_team_store {
                     team: Uuid,
                     actor: Uuid,
                     target: Uuid,
+                    authorised_on: AuthorisedOn,
                     now: DateTime<Utc>,
                 ) -> Result<Result<(), MembershipRefusal>, StoreError> {
                     let mut tx = self.begin_write().await?;
                     touch_team(&mut tx, team, now).await?;
-                    let Some(current) = role_in(&mut tx, team, target).await? else {
-                        return Ok(Err(MembershipRefusal::NotMember));
+                    let current = match still_authorised(&mut tx, team, actor, target, authorised_on).await? {
+                        Ok(current) => current,
+                        Err(refusal) => return Ok(Err(refusal)),
                     };
                     if current == Role::Owner && owner_count(&mut tx, team).await? <= 1 {
                         return Ok(Err(MembershipRefusal::LastOwner));
