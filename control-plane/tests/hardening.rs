@@ -177,6 +177,8 @@ async fn operations_endpoints_answer(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("ops")).await;
     server.get("/teams", &user.access).await;
+    let unknown = format!("/teams/{}", uuid::Uuid::new_v4());
+    assert_eq!(server.get(&unknown, &user.access).await.0, 404);
     assert_eq!(server.call("GET", "/healthz", None, None).await.0, 200);
     assert_eq!(server.call("GET", "/readyz", None, None).await.0, 200);
 
@@ -193,7 +195,14 @@ async fn operations_endpoints_answer(backend: Backend) {
         metrics.contains(r#"envv_http_requests_total{method="GET",route="/teams",status="200"} 1"#),
         "{metrics}"
     );
-    assert!(metrics.contains("envv_http_request_duration_seconds_bucket"));
+    // Latencies by route and status, so slow failures don't hide in the
+    // successes' distribution.
+    for line in [
+        r#"envv_http_request_duration_seconds_count{method="GET",route="/teams",status="200"} 1"#,
+        r#"envv_http_request_duration_seconds_count{method="GET",route="/teams/{team}",status="404"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 
     let (status, doc) = server.call("GET", "/openapi.json", None, None).await;
     assert_eq!(status, 200);
