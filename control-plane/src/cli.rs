@@ -115,18 +115,36 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
+/// The default data directory, ours alone: created 0700, and made 0700
+/// again if it was opened to other users since, because it holds the
+/// signing key and the database.
+fn data_dir_private() -> anyhow::Result<PathBuf> {
+    let dir = data_dir()?;
+    private_dir(&dir)?;
+    let mode = fs::metadata(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} private (chmod 700)", dir.display()))?;
+        tracing::warn!(path = %dir.display(), was = format!("{:o}", mode & 0o777),
+            "the data directory was open to other users; made it 0700");
+    }
+    Ok(dir)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database_url = match args.database_url {
         Some(url) => url,
-        None => {
-            let dir = data_dir()?;
-            private_dir(&dir)?;
-            format!("sqlite:{}", dir.join("control-plane.db").display())
-        }
+        None => format!(
+            "sqlite:{}",
+            data_dir_private()?.join("control-plane.db").display()
+        ),
     };
     let key_file = match args.signing_key_file {
         Some(path) => path,
-        None => data_dir()?.join("signing-key"),
+        None => data_dir_private()?.join("signing-key"),
     };
     let signing_key = load_or_create_key(&key_file)?;
     let previous = args
