@@ -137,6 +137,99 @@ async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
     assert_eq!(body["error"]["code"], "rate_limited");
 }
 
+/// A locked account answers exactly as a locked unknown email does, so the
+/// lockout doesn't tell which emails have accounts either.
+async fn locked_account_and_locked_unknown_email_answer_alike(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("locked")).await;
+    let ghost = unique_email("ghost");
+    let login = |email: &str, auth_key: &str| {
+        let req = server
+            .http
+            .post(server.url("/auth/login"))
+            .json(&json!({ "email": email, "auth_key": auth_key }));
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let retry = resp.headers().get("retry-after").is_some();
+            // The seconds to wait may differ by one between the two locks.
+            let body = resp.text().await.unwrap().replace(char::is_numeric, "0");
+            (status, retry, body)
+        }
+    };
+    let max = server.state.config.login_throttle.max_failures;
+    for _ in 0..max {
+        let wrong = common::random_b64(32);
+        assert_eq!(login(&user.email, &wrong).await.0, 401);
+        assert_eq!(login(&ghost, &wrong).await.0, 401);
+    }
+    let locked = login(&user.email, &user.creds.auth_key).await;
+    let locked_ghost = login(&ghost, &common::random_b64(32)).await;
+    assert_eq!((locked.0, locked.1), (429, true));
+    assert_eq!(locked, locked_ghost);
+}
+
+/// An account an operator disabled can't log in (the answer an unknown
+/// email gets), refresh, or read `/me`.
+async fn a_disabled_account_can_neither_log_in_nor_refresh(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("disabled")).await;
+    let sql = "UPDATE users SET disabled = $1 WHERE id = $2";
+    server.db.update_user(sql, true, user.id).await;
+
+    let login = |body: serde_json::Value| {
+        let req = server.http.post(server.url("/auth/login")).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.bytes().await.unwrap())
+        }
+    };
+    let disabled = login(user.creds.login_body()).await;
+    let unknown =
+        login(json!({ "email": unique_email("nobody"), "auth_key": common::random_b64(32) })).await;
+    assert_eq!(disabled.0, 401);
+    assert_eq!(disabled, unknown);
+
+    let (status, body) = server
+        .post(
+            "/auth/refresh",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_refresh_token");
+    assert_eq!(server.get("/me", &user.access).await.0, 401);
+}
+
+/// Failures from one address, across many emails, are limited per address.
+async fn repeated_failures_from_one_address_are_limited(backend: Backend) {
+    let mut config = common::test_config();
+    config.ip_max_failures = 5;
+    let server = TestServer::start_with(backend, config).await;
+    let user = server.signup(&unique_email("ip")).await;
+    for _ in 0..5 {
+        let body = json!({ "email": unique_email("spray"), "auth_key": common::random_b64(32) });
+        let (status, _) = server.post("/auth/login", None, body).await;
+        assert_eq!(status, 401);
+    }
+    // Now even a right key from that address waits.
+    let resp = server
+        .http
+        .post(server.url("/auth/login"))
+        .json(&user.creds.login_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+}
+
 async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("dave")).await;
@@ -244,6 +337,9 @@ on_both_backends!(
     prelogin_is_stable_and_alike_for_unknown_emails,
     unknown_email_and_wrong_key_answer_byte_identical,
     repeated_failures_are_limited_across_case_variants,
+    locked_account_and_locked_unknown_email_answer_alike,
+    a_disabled_account_can_neither_log_in_nor_refresh,
+    repeated_failures_from_one_address_are_limited,
     refresh_rotates_and_reuse_revokes_the_family,
     concurrent_refreshes_of_one_token_have_one_winner,
     logout_ends_the_session,

@@ -103,9 +103,11 @@ macro_rules! impl_account_store {
                     let mut tx = self.begin_write().await?;
                     // Spending is one conditional UPDATE, so of many concurrent
                     // refreshes with one token exactly one sees the row unspent.
+                    // A disabled account's token stays unspent and invalid.
                     let spent: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
                         "UPDATE refresh_tokens SET used_at = $2 \
                          WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
+                         AND user_id IN (SELECT id FROM users WHERE NOT disabled) \
                          RETURNING family_id, user_id, expires_at",
                     )
                     .bind(old_hash)

@@ -99,6 +99,33 @@ impl TestDb {
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         self.dir.as_ref().map(|d| d.path().join("envv.db"))
     }
+
+    /// Runs `sql` on the database behind the server's back, with `$1` bound
+    /// to `value` and `$2` to `user`: a test playing a malicious server, or
+    /// an operator editing the database.
+    pub async fn update_user<T>(&self, sql: &'static str, value: T, user: Uuid)
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + 'static,
+    {
+        let done = match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let query = sqlx::query(sql).bind(value).bind(user);
+                query.execute(&mut conn).await.unwrap().rows_affected()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let query = sqlx::query(sql).bind(value).bind(user);
+                query.execute(&mut conn).await.unwrap().rows_affected()
+            }
+        };
+        assert_eq!(done, 1, "{sql} changed {done} rows");
+    }
 }
 
 impl Drop for TestDb {
