@@ -187,7 +187,13 @@ impl Api {
         if !response.status().is_success() {
             return Err(refusal(response).await);
         }
-        response.text().await.map_err(|e| offline(server, &e))
+        let bytes = body(response, MAX_ANSWER, server).await?;
+        String::from_utf8(bytes).map_err(|_| {
+            Failure(
+                ErrorCode::Server,
+                "the control plane sent text that is not UTF-8".into(),
+            )
+        })
     }
 
     pub async fn put<B: Serialize, R: DeserializeOwned>(
@@ -255,6 +261,39 @@ fn offline(server: &str, e: &reqwest::Error) -> Failure {
     )
 }
 
+/// Most bytes the agent reads of one answer: more could not be passed on in
+/// one IPC frame anyway, and a broken or malicious server must not make the
+/// agent buffer without end.
+const MAX_ANSWER: usize = proto_ipc::MAX_FRAME;
+/// Most bytes read of an error answer, whose message is a line of text.
+const MAX_ERROR_ANSWER: usize = 64 * 1024;
+
+/// The answer's body, refused past `limit` bytes: at once if its declared
+/// length says so, else as soon as the bytes received pass it.
+async fn body(
+    mut response: reqwest::Response,
+    limit: usize,
+    server: &str,
+) -> Result<Vec<u8>, Failure> {
+    let too_large = || {
+        Failure(
+            ErrorCode::Server,
+            format!("the control plane at {server} sent an answer over the {limit}-byte limit"),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| offline(server, &e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn answer<R: DeserializeOwned>(
     sent: reqwest::Result<reqwest::Response>,
     server: &str,
@@ -263,7 +302,8 @@ async fn answer<R: DeserializeOwned>(
     if !response.status().is_success() {
         return Err(refusal(response).await);
     }
-    response.json().await.map_err(|_| {
+    let bytes = body(response, MAX_ANSWER, server).await?;
+    serde_json::from_slice(&bytes).map_err(|_| {
         Failure(
             ErrorCode::Server,
             "the control plane sent an answer this agent does not understand".into(),
@@ -283,11 +323,14 @@ async fn no_content(sent: reqwest::Result<reqwest::Response>, server: &str) -> R
 /// The server's own message, with a code a client can act on.
 async fn refusal(response: reqwest::Response) -> Failure {
     let status = response.status().as_u16();
-    let message = response
-        .json::<envv_api::ErrorBody>()
+    let message = body(response, MAX_ERROR_ANSWER, "")
         .await
-        .map(|b| b.error.message)
-        .unwrap_or_else(|_| format!("the control plane answered {status}"));
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<envv_api::ErrorBody>(&bytes).ok())
+        .map_or_else(
+            || format!("the control plane answered {status}"),
+            |b| b.error.message,
+        );
     let code = match status {
         401 => ErrorCode::NotLoggedIn,
         403 => ErrorCode::Forbidden,
@@ -297,4 +340,77 @@ async fn refusal(response: reqwest::Response) -> Failure {
         _ => ErrorCode::Server,
     };
     Failure(code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Answers one request on a fresh port with `head` then `chunks` as they
+    /// are, like a server we don't trust would.
+    async fn serve_once(head: &'static str, chunks: Vec<Vec<u8>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            // The client may hang up once it has refused the answer.
+            let _ = conn.write_all(head.as_bytes()).await;
+            for chunk in chunks {
+                let _ = conn.write_all(&chunk).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn read(server: &str, limit: usize) -> Result<Vec<u8>, Failure> {
+        let response = Api::new().http.get(server).send().await.unwrap();
+        body(response, limit, server).await
+    }
+
+    fn chunked(parts: &[usize]) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|&n| {
+                let mut chunk = format!("{n:x}\r\n").into_bytes();
+                chunk.extend(std::iter::repeat_n(b'x', n));
+                chunk.extend_from_slice(b"\r\n");
+                chunk
+            })
+            .collect();
+        out.push(b"0\r\n\r\n".to_vec());
+        out
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_limit_only() {
+        // Within the limit: read whole.
+        let server = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+            vec![vec![b'x'; 1000]],
+        )
+        .await;
+        assert_eq!(read(&server, 1024).await.unwrap().len(), 1000);
+
+        // A declared length over it: refused before any of the body.
+        let server = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n", vec![]).await;
+        let Failure(code, message) = read(&server, 1024).await.unwrap_err();
+        assert_eq!(code, ErrorCode::Server);
+        assert!(message.contains("1024-byte limit"), "{message}");
+
+        // No declared length: refused once the bytes pass it.
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let server = serve_once(head, chunked(&[600, 600, 600])).await;
+        assert!(read(&server, 1024).await.is_err());
+        let server = serve_once(head, chunked(&[600, 400])).await;
+        assert_eq!(read(&server, 1024).await.unwrap().len(), 1000);
+    }
 }

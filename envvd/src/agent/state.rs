@@ -73,7 +73,9 @@ impl Unlocked {
     }
 }
 
-/// A failed request: the code a client acts on and a sentence for the user.
+/// A failed request: the code a client acts on and a sentence for the user
+/// (which never holds a secret, so it may be debug-printed).
+#[derive(Debug)]
 pub(super) struct Failure(pub(super) ErrorCode, pub(super) String);
 
 impl From<EnvFileError> for Failure {
