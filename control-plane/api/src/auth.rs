@@ -2,6 +2,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::SecretString;
+
 /// Salt length, in bytes, that clients generate at signup and the server
 /// requires. Prelogin's fake answer for an unknown email has the same length,
 /// so the length can't tell an account from a fake.
@@ -42,14 +44,13 @@ pub struct PreloginResponse {
     pub kdf: KdfParams,
 }
 
-/// Holds the auth key: deliberately no `Debug`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignupRequest {
     pub email: String,
     pub name: String,
     /// Base64 of the 32-byte auth key derived on the client.
-    pub auth_key: String,
+    pub auth_key: SecretString,
     /// The user's age X25519 recipient (`age1…`).
     pub identity_public_key: String,
     /// The user's identity, wrapped by the client's wrap key (opaque to the server).
@@ -57,44 +58,41 @@ pub struct SignupRequest {
     pub kdf: KdfParams,
 }
 
-/// Holds the auth key: deliberately no `Debug`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: String,
     /// Base64 of the 32-byte auth key derived on the client.
-    pub auth_key: String,
+    pub auth_key: SecretString,
 }
 
-/// Holds a refresh token: deliberately no `Debug`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: SecretString,
 }
 
-/// Holds a refresh token: deliberately no `Debug`.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogoutRequest {
-    pub refresh_token: String,
+    pub refresh_token: SecretString,
 }
 
-/// A fresh access token and its rotating refresh token. No `Debug`: both are secrets.
-#[derive(Clone, Serialize, Deserialize)]
+/// A fresh access token and its rotating refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
-    pub access_token: String,
+    pub access_token: SecretString,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
     /// Opaque, single use: every refresh returns a new one.
-    pub refresh_token: String,
+    pub refresh_token: SecretString,
 }
 
-/// What signup and login answer. No `Debug`: it holds tokens.
-#[derive(Clone, Serialize, Deserialize)]
+/// What signup and login answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub tokens: TokenPair,

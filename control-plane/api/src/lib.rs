@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod keys;
 mod plan;
+mod secret;
 mod team;
 
 pub use audit::*;
@@ -16,6 +17,7 @@ pub use auth::*;
 pub use error::*;
 pub use keys::*;
 pub use plan::*;
+pub use secret::SecretString;
 pub use team::*;
 
 /// Largest request body the control plane accepts, in bytes.

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::SecretString;
+
 /// A member's role in a team, from least to most powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -162,12 +164,12 @@ pub struct InvitePreview {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Accept an invite. No `Debug`: it holds the accept token.
-#[derive(Clone, Serialize, Deserialize)]
+/// Accept an invite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptInviteRequest {
     /// The 32-byte token derived from the invite secret, base64url without padding.
-    pub accept_token: String,
+    pub accept_token: SecretString,
     /// The invitee's proof over its public key, checked later by an admin's client.
     #[serde(default)]
     pub proof: Option<String>,

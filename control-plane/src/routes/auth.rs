@@ -64,7 +64,7 @@ pub async fn signup(
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let email_norm = validate::normalise_email(&req.email)?;
     let name = validate::display_name("name", &req.name)?;
-    let auth_key = validate::auth_key(&req.auth_key)?;
+    let auth_key = validate::auth_key(req.auth_key.expose_secret())?;
     validate::age_recipient("identity_public_key", &req.identity_public_key)?;
     validate::opaque_blob(
         "wrapped_identity",
@@ -121,7 +121,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Session>> {
     let email = validate::normalise_email(&req.email)?;
-    let auth_key = validate::auth_key(&req.auth_key)?;
+    let auth_key = validate::auth_key(req.auth_key.expose_secret())?;
     if let Some(ip) = ip {
         state
             .ip_limiter
@@ -205,10 +205,10 @@ fn token_pair(
         .issue_access(user, session)
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(TokenPair {
-        access_token,
+        access_token: access_token.into(),
         token_type: "Bearer".into(),
         expires_in: state.keys.access_ttl.as_secs(),
-        refresh_token,
+        refresh_token: refresh_token.into(),
     })
 }
 
@@ -222,7 +222,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let old_hash = hash_refresh_token(&req.refresh_token);
+    let old_hash = hash_refresh_token(req.refresh_token.expose_secret());
     let (new_token, new_hash) = new_refresh_token();
     let now = store::now();
     let outcome = state
@@ -247,7 +247,7 @@ pub async fn logout(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
-    let hash = hash_refresh_token(&req.refresh_token);
+    let hash = hash_refresh_token(req.refresh_token.expose_secret());
     if state.store.revoke_session(&hash, store::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

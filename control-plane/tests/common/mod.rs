@@ -263,8 +263,8 @@ impl TestServer {
         TestUser {
             id: session.user.id,
             email: email.to_owned(),
-            access: session.tokens.access_token,
-            refresh: session.tokens.refresh_token,
+            access: session.tokens.access_token.expose_secret().to_owned(),
+            refresh: session.tokens.refresh_token.expose_secret().to_owned(),
             creds,
         }
     }
@@ -361,7 +361,7 @@ impl Credentials {
         serde_json::to_value(SignupRequest {
             email: self.email.clone(),
             name: "Test User".into(),
-            auth_key: self.auth_key.clone(),
+            auth_key: self.auth_key.clone().into(),
             identity_public_key: self.identity_public_key.clone(),
             wrapped_identity: self.wrapped_identity.clone(),
             kdf: self.kdf.clone(),

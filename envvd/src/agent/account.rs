@@ -10,11 +10,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use envv_api::SecretString;
 use proto_ipc::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use super::state::Failure;
 use crate::crypto::KdfParams;
@@ -97,16 +97,16 @@ impl AccountFile {
 
 /// Tokens for the control plane, in memory only.
 pub(super) struct Session {
-    pub access: Zeroizing<String>,
-    pub refresh: Zeroizing<String>,
+    pub access: SecretString,
+    pub refresh: SecretString,
     pub expires: Instant,
 }
 
 impl Session {
     pub fn from_pair(pair: envv_api::TokenPair) -> Session {
         Session {
-            access: Zeroizing::new(pair.access_token),
-            refresh: Zeroizing::new(pair.refresh_token),
+            access: pair.access_token,
+            refresh: pair.refresh_token,
             expires: Instant::now() + Duration::from_secs(pair.expires_in),
         }
     }

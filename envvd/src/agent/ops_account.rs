@@ -102,7 +102,7 @@ impl Agent {
         let body = SignupRequest {
             email,
             name,
-            auth_key: keys.auth_key.to_base64(),
+            auth_key: keys.auth_key.to_base64().into(),
             identity_public_key: identity.public_key().as_str().to_owned(),
             wrapped_identity: wrapped.as_str().to_owned(),
             kdf: to_api_kdf(&kdf)?,
@@ -126,7 +126,7 @@ impl Agent {
         let keys = derive(password, &kdf)?;
         let body = LoginRequest {
             email,
-            auth_key: keys.auth_key.to_base64(),
+            auth_key: keys.auth_key.to_base64().into(),
         };
         let session: envv_api::Session =
             block_on(self.api.post(&server, "/auth/login", None, &body))?;
@@ -173,7 +173,7 @@ impl Agent {
             return Ok(Response::NoAccount);
         };
         if let Some(session) = session {
-            let body = json!({ "refresh_token": session.refresh.as_str() });
+            let body = json!({ "refresh_token": session.refresh.expose_secret() });
             // Best effort: offline, the session simply expires on the server.
             if let Err(Failure(_, why)) =
                 block_on(
@@ -202,7 +202,7 @@ impl Agent {
         let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
         let body = LoginRequest {
             email: account.email.clone(),
-            auth_key: keys.auth_key.to_base64(),
+            auth_key: keys.auth_key.to_base64().into(),
         };
         let session = match block_on(self.api.post::<_, envv_api::Session>(
             &account.server,
@@ -243,9 +243,9 @@ impl Agent {
             )
         })?;
         if current.fresh() {
-            return Ok(current.access.to_string());
+            return Ok(current.access.expose_secret().to_owned());
         }
-        let body = json!({ "refresh_token": current.refresh.as_str() });
+        let body = json!({ "refresh_token": current.refresh.expose_secret() });
         let pair: envv_api::TokenPair =
             block_on(api.post(&account.server, "/auth/refresh", None, &body)).map_err(|e| {
                 if e.0 == ErrorCode::NotLoggedIn {
@@ -255,7 +255,7 @@ impl Agent {
                 }
             })?;
         let renewed = Session::from_pair(pair);
-        let token = renewed.access.to_string();
+        let token = renewed.access.expose_secret().to_owned();
         *session = Some(renewed);
         Ok(token)
     }

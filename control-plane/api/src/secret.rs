@@ -1,0 +1,82 @@
+//! A secret string on the wire: an auth key, a token.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+/// An auth key or a token as it travels in a request or an answer: zeroed
+/// when dropped, `<redacted>` in `Debug`, and read only through
+/// [`SecretString::expose_secret`], so a use of the value is easy to find.
+/// It serialises as a plain JSON string.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        SecretString(Zeroizing::new(value))
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(value: String) -> Self {
+        SecretString::new(value)
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(value: &str) -> Self {
+        SecretString::new(value.to_owned())
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretString::new)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for SecretString {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A secret: an auth key or a token. Clients keep it out of logs.",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for SecretString {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_string_that_debug_never_shows() {
+        let secret: SecretString = serde_json::from_str(r#""hunter2""#).unwrap();
+        assert_eq!(secret.expose_secret(), "hunter2");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), r#""hunter2""#);
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert!(serde_json::from_str::<SecretString>("42").is_err());
+    }
+}
