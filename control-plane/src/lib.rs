@@ -9,6 +9,8 @@ pub mod authz;
 pub mod cli;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod openapi;
 pub mod password;
