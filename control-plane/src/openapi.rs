@@ -4,20 +4,13 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{audit, auth, billing, keys, ops, teams};
+use std::sync::OnceLock;
 
+/// The document's frame: its title and the bearer scheme. The paths come
+/// from the router itself ([`crate::routes::api`]); [`document`] joins them.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "envv control plane", description = "Accounts, teams, roles, key distribution, audit and billing. The server never holds a plaintext secret or team key."),
-    paths(
-        auth::prelogin, auth::signup, auth::login, auth::refresh, auth::logout, auth::me,
-        teams::list, teams::create, teams::get, teams::members, teams::invite, teams::invites,
-        teams::revoke_invite, teams::preview_invite, teams::accept_invite, teams::change_role, teams::remove_member,
-        keys::fetch, keys::public_key, keys::pending, keys::post_grant, keys::rotate,
-        audit::ingest, audit::query, audit::export, audit::exposure,
-        billing::usage, billing::set_billing, teams::set_settings,
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
-    ),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -37,4 +30,11 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// The whole document, as `/openapi.json` serves it: built once, from the
+/// same route list the server serves.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| crate::routes::api().into_openapi())
 }

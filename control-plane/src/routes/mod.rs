@@ -4,13 +4,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Extension, Router};
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::BodyLimit;
@@ -53,54 +55,49 @@ impl MakeRequestId for RequestIds {
     }
 }
 
+/// Every route, each registered with its OpenAPI operation by `routes!`, so
+/// the router and `/openapi.json` can't disagree.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(auth::prelogin))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(teams::list, teams::create))
+        .routes(routes!(teams::get))
+        .routes(routes!(teams::members))
+        .routes(routes!(teams::set_settings))
+        .routes(routes!(teams::remove_member))
+        .routes(routes!(teams::change_role))
+        .routes(routes!(teams::invite))
+        .routes(routes!(teams::invites))
+        .routes(routes!(teams::revoke_invite))
+        .routes(routes!(teams::preview_invite))
+        .routes(routes!(teams::accept_invite))
+        .routes(routes!(keys::fetch))
+        .routes(routes!(keys::public_key))
+        .routes(body_limit(routes!(keys::rotate), keys::MAX_ROTATE_BODY))
+        .routes(routes!(keys::post_grant))
+        .routes(routes!(keys::pending))
+        .routes(body_limit(
+            routes!(audit::query, audit::ingest),
+            audit::MAX_INGEST_BODY,
+        ))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::exposure))
+        .routes(routes!(billing::usage))
+        .routes(routes!(billing::set_billing))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+}
+
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/auth/prelogin", post(auth::prelogin))
-        .route("/auth/signup", post(auth::signup))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/teams", get(teams::list).post(teams::create))
-        .route("/teams/{team}", get(teams::get))
-        .route("/teams/{team}/members", get(teams::members))
-        .route("/teams/{team}/settings", put(teams::set_settings))
-        .route("/teams/{team}/members/{user}", delete(teams::remove_member))
-        .route("/teams/{team}/members/{user}/role", put(teams::change_role))
-        .route("/teams/{team}/invite", post(teams::invite))
-        .route("/teams/{team}/invites", get(teams::invites))
-        .route(
-            "/teams/{team}/invites/{invite}",
-            delete(teams::revoke_invite),
-        )
-        .route("/invites/{invite}", get(teams::preview_invite))
-        .route("/invites/{invite}/accept", post(teams::accept_invite))
-        .route("/teams/{team}/keys", get(keys::fetch))
-        .route("/teams/{team}/keys/public", get(keys::public_key))
-        .route(
-            "/teams/{team}/keys/rotate",
-            body_limit(post(keys::rotate), keys::MAX_ROTATE_BODY),
-        )
-        .route("/teams/{team}/grants", post(keys::post_grant))
-        .route("/teams/{team}/grants/pending", get(keys::pending))
-        .route(
-            "/teams/{team}/audit",
-            body_limit(
-                get(audit::query).post(audit::ingest),
-                audit::MAX_INGEST_BODY,
-            ),
-        )
-        .route("/teams/{team}/audit/export", get(audit::export))
-        .route(
-            "/teams/{team}/members/{user}/exposure",
-            get(audit::exposure),
-        )
-        .route("/teams/{team}/usage", get(billing::usage))
-        .route("/teams/{team}/billing", post(billing::set_billing))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
+    let (api, _) = api().split_for_parts();
+    let api = api
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(envv_api::MAX_BODY_BYTES));
@@ -137,7 +134,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Raises one route's body limit above `MAX_BODY_BYTES`, and tells the
 /// JSON extractor, so a 413 names the limit that applied.
-fn body_limit(route: MethodRouter<AppState>, bytes: usize) -> MethodRouter<AppState> {
+fn body_limit(route: UtoipaMethodRouter<AppState>, bytes: usize) -> UtoipaMethodRouter<AppState> {
     route.layer((DefaultBodyLimit::max(bytes), Extension(BodyLimit(bytes))))
 }
 
