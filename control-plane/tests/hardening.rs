@@ -218,6 +218,31 @@ async fn operations_endpoints_answer(backend: Backend) {
     assert!(resp.headers().contains_key("x-request-id"));
 }
 
+/// `/readyz` says 503 once the database is gone, while `/healthz` (the
+/// process) still answers 200. PostgreSQL only: the database is dropped
+/// from under the server, which an open SQLite file can't be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_when_the_database_is_gone() {
+    use sqlx::Connection;
+
+    let server = TestServer::start(Backend::Postgres).await;
+    assert_eq!(server.call("GET", "/readyz", None, None).await.0, 200);
+    let name = server.db.url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = sqlx::PgConnection::connect(&common::postgres_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let (status, body) = server.call("GET", "/readyz", None, None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert_eq!(server.call("GET", "/healthz", None, None).await.0, 200);
+}
+
 /// A body declared larger than its route's limit gets 413 before it is sent,
 /// naming that route's limit, also where the limit is raised above the
 /// default.
