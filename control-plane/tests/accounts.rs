@@ -119,6 +119,13 @@ async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
         assert_eq!(status, 401);
     }
     // Now locked, even with the right key.
+    let retry = refused_with_retry_after(&server, &user).await;
+    assert!((1..=300).contains(&retry), "Retry-After {retry}");
+}
+
+/// Logs `user` in with the right key, expecting 429 `rate_limited`; the
+/// seconds its `Retry-After` says.
+async fn refused_with_retry_after(server: &TestServer, user: &common::TestUser) -> u64 {
     let resp = server
         .http
         .post(server.url("/auth/login"))
@@ -127,14 +134,14 @@ async fn repeated_failures_are_limited_across_case_variants(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
-    let retry: u64 = resp.headers()["retry-after"]
+    let retry = resp.headers()["retry-after"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=300).contains(&retry), "Retry-After {retry}");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
+    retry
 }
 
 /// A locked account answers exactly as a locked unknown email does, so the
@@ -214,19 +221,7 @@ async fn repeated_failures_from_one_address_are_limited(backend: Backend) {
         assert_eq!(status, 401);
     }
     // Now even a right key from that address waits.
-    let resp = server
-        .http
-        .post(server.url("/auth/login"))
-        .json(&user.creds.login_body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 429);
-    let retry: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = refused_with_retry_after(&server, &user).await;
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
 }
 

@@ -453,26 +453,8 @@ async fn members_as_lists_only_for_members(backend: Backend) {
     let (owner, member, outsider) = (user(&store).await, user(&store).await, user(&store).await);
     let other_team = team(&store, outsider).await;
     let team = team(&store, owner).await;
+    join(&store, team, owner, member, Role::Member).await;
     let now = store::now();
-    let invite = NewInvite {
-        id: Uuid::new_v4(),
-        team_id: team,
-        email: "m@x.io".into(),
-        email_norm: "m@x.io".into(),
-        role: Role::Member,
-        accept_token_hash: vec![0; 32],
-        sealed_secret: None,
-        invited_by: owner,
-        created_at: now,
-        expires_at: now + Duration::days(1),
-    };
-    store.create_invite(invite.clone()).await.unwrap();
-    assert!(
-        store
-            .accept_invite(invite.id, member, None, now)
-            .await
-            .unwrap()
-    );
 
     let listed = store.members(team).await.unwrap();
     for (caller, role) in [(owner, Role::Owner), (member, Role::Member)] {

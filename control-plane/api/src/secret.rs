@@ -7,8 +7,12 @@ use zeroize::Zeroizing;
 
 /// An auth key or a token as it travels in a request or an answer: zeroed
 /// when dropped, `<redacted>` in `Debug`, and read only through
-/// [`SecretString::expose_secret`], so a use of the value is easy to find.
+/// [`SecretString::expose`], so a use of the value is easy to find.
 /// It serialises as a plain JSON string.
+///
+/// The HTTP twin of `proto_ipc::Secret`, with the same methods: this crate
+/// must not link the agent's protocol, and the server needs an OpenAPI
+/// schema for it.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(Zeroizing<String>);
 
@@ -17,7 +21,7 @@ impl SecretString {
         SecretString(Zeroizing::new(value))
     }
 
-    pub fn expose_secret(&self) -> &str {
+    pub fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -74,7 +78,7 @@ mod tests {
     #[test]
     fn a_json_string_that_debug_never_shows() {
         let secret: SecretString = serde_json::from_str(r#""hunter2""#).unwrap();
-        assert_eq!(secret.expose_secret(), "hunter2");
+        assert_eq!(secret.expose(), "hunter2");
         assert_eq!(serde_json::to_string(&secret).unwrap(), r#""hunter2""#);
         assert_eq!(format!("{secret:?}"), "<redacted>");
         assert!(serde_json::from_str::<SecretString>("42").is_err());

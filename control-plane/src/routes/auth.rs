@@ -64,7 +64,7 @@ pub async fn signup(
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let email_norm = validate::normalise_email(&req.email)?;
     let name = validate::display_name("name", &req.name)?;
-    let auth_key = validate::auth_key(req.auth_key.expose_secret())?;
+    let auth_key = validate::auth_key(req.auth_key.expose())?;
     validate::age_recipient("identity_public_key", &req.identity_public_key)?;
     validate::opaque_blob(
         "wrapped_identity",
@@ -121,7 +121,7 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Session>> {
     let email = validate::normalise_email(&req.email)?;
-    let auth_key = validate::auth_key(req.auth_key.expose_secret())?;
+    let auth_key = validate::auth_key(req.auth_key.expose())?;
     if let Some(ip) = ip {
         state
             .ip_limiter
@@ -222,7 +222,7 @@ pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
-    let old_hash = hash_refresh_token(req.refresh_token.expose_secret());
+    let old_hash = hash_refresh_token(req.refresh_token.expose());
     let (new_token, new_hash) = new_refresh_token();
     let now = store::now();
     let outcome = state
@@ -247,7 +247,7 @@ pub async fn logout(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LogoutRequest>,
 ) -> ApiResult<StatusCode> {
-    let hash = hash_refresh_token(req.refresh_token.expose_secret());
+    let hash = hash_refresh_token(req.refresh_token.expose());
     if state.store.revoke_session(&hash, store::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

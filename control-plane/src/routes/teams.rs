@@ -337,7 +337,7 @@ pub async fn accept_invite(
     let invite = open_invite_for(&state, caller, invite_id).await?;
     // The token is 32 bytes, base64url; the invite stores their SHA-256.
     let token_ok = URL_SAFE_NO_PAD
-        .decode(req.accept_token.expose_secret().trim())
+        .decode(req.accept_token.expose().trim())
         .ok()
         .filter(|raw| raw.len() == 32)
         .is_some_and(|raw| bool::from(Sha256::digest(&raw)[..].ct_eq(&invite.accept_token_hash)));

@@ -263,8 +263,8 @@ impl TestServer {
         TestUser {
             id: session.user.id,
             email: email.to_owned(),
-            access: session.tokens.access_token.expose_secret().to_owned(),
-            refresh: session.tokens.refresh_token.expose_secret().to_owned(),
+            access: session.tokens.access_token.expose().to_owned(),
+            refresh: session.tokens.refresh_token.expose().to_owned(),
             creds,
         }
     }

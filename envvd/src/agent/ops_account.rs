@@ -173,7 +173,7 @@ impl Agent {
             return Ok(Response::NoAccount);
         };
         if let Some(session) = session {
-            let body = json!({ "refresh_token": session.refresh.expose_secret() });
+            let body = json!({ "refresh_token": session.refresh.expose() });
             // Best effort: offline, the session simply expires on the server.
             if let Err(Failure(_, why)) =
                 block_on(
@@ -243,9 +243,9 @@ impl Agent {
             )
         })?;
         if current.fresh() {
-            return Ok(current.access.expose_secret().to_owned());
+            return Ok(current.access.expose().to_owned());
         }
-        let body = json!({ "refresh_token": current.refresh.expose_secret() });
+        let body = json!({ "refresh_token": current.refresh.expose() });
         let pair: envv_api::TokenPair =
             block_on(api.post(&account.server, "/auth/refresh", None, &body)).map_err(|e| {
                 if e.0 == ErrorCode::NotLoggedIn {
@@ -255,7 +255,7 @@ impl Agent {
                 }
             })?;
         let renewed = Session::from_pair(pair);
-        let token = renewed.access.expose_secret().to_owned();
+        let token = renewed.access.expose().to_owned();
         *session = Some(renewed);
         Ok(token)
     }
