@@ -121,6 +121,52 @@ mod tests {
         );
     }
 
+    /// However many hashes are asked for at once, at most `parallelism` run;
+    /// the others wait for a slot. Each job here blocks until released, so
+    /// without the bound all six would be running at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_runs_at_most_parallelism_jobs_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Mutex, mpsc};
+
+        let h = hasher();
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let jobs: Vec<_> = (0..6)
+            .map(|_| {
+                let (h, gate) = (h.clone(), gate.clone());
+                let (running, most, done) = (running.clone(), most.clone(), done.clone());
+                tokio::spawn(async move {
+                    h.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        gate.lock().unwrap().recv().unwrap();
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let settle = |n: usize, counter: Arc<AtomicUsize>| async move {
+            while counter.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        settle(2, running.clone()).await;
+        for i in 1..=6 {
+            release.send(()).unwrap();
+            settle(i, done.clone()).await;
+        }
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test]
     async fn unknown_user_never_verifies() {
         let h = hasher();
