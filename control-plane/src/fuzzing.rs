@@ -58,6 +58,8 @@ impl Harness {
             // Cheap hashing: the fuzzer wants many requests a second.
             config.server_argon2 = argon2::Params::new(1024, 1, 1, None).expect("params");
             config.ip_max_failures = u32::MAX;
+            // One token for the whole run: a fuzzer runs for hours.
+            config.access_token_ttl = std::time::Duration::from_secs(365 * 24 * 3600);
             let router = crate::routes::router(AppState::new(store, config));
             let (_, token) = signup(&router, "owner@fuzz.example").await;
             let team = Uuid::new_v4();

@@ -1,10 +1,11 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document, generated from the handlers' annotations as the
+//! router registers them.
+
+use std::sync::OnceLock;
 
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-
-use std::sync::OnceLock;
 
 /// The document's frame: its title and the bearer scheme. The paths come
 /// from the router itself ([`crate::routes::api`]); [`document`] joins them.

@@ -298,8 +298,76 @@ async fn oversized_bodies_are_refused_with_the_routes_limit(backend: Backend) {
     server.stop().await;
 }
 
+/// Sends `len` bytes of JSON whitespace to `path` through the server's
+/// router, as a stream of unknown length, so the limit applies while the
+/// body is read (a `Content-Length` over it is refused before, see above).
+/// In process, so no socket's timing is part of the test.
+async fn post_streamed(server: &TestServer, token: &str, path: &str, len: usize) -> (u16, String) {
+    use axum::body::{Body, Bytes};
+    use tower::ServiceExt;
+
+    let chunks: Vec<Result<Bytes, std::io::Error>> = (0..len)
+        .step_by(64 * 1024)
+        .map(|at| Ok(Bytes::from(vec![b' '; (len - at).min(64 * 1024)])))
+        .collect();
+    let request = axum::http::Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from_stream(futures_util::stream::iter(chunks)))
+        .unwrap();
+    let response = control_plane::routes::router(server.state.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The raised limits hold while a body streams in: over the default limit
+/// is read and parsed (whitespace only: 400), over the route's own limit is
+/// 413 naming it. A real batch over the default limit is accepted.
+async fn raised_limits_apply_to_streamed_bodies(backend: Backend) {
+    use control_plane::routes::{audit, keys};
+
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("stream")).await;
+    let team = server.create_team(&user, "T").await;
+    for (path, limit) in [
+        (format!("/teams/{team}/keys/rotate"), keys::MAX_ROTATE_BODY),
+        (format!("/teams/{team}/audit"), audit::MAX_INGEST_BODY),
+    ] {
+        let over_default = envv_api::MAX_BODY_BYTES * 2;
+        let (status, answer) = post_streamed(&server, &user.access, &path, over_default).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let (status, answer) = post_streamed(&server, &user.access, &path, limit + 1).await;
+        assert_eq!(status, 413, "{path}: {answer}");
+        assert!(
+            answer.contains(&format!("the {limit}-byte limit")),
+            "{path} must name its {limit}-byte limit: {answer}"
+        );
+    }
+
+    // 300 events of 40 names each: about 600 KiB of JSON.
+    let names: Vec<String> = (0..40)
+        .map(|i| format!("A_FAIRLY_LONG_SECRET_NAME_{i:04}"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let batch: Vec<_> = (0..300)
+        .map(|_| common::audit::event("exec", &names))
+        .collect();
+    let size = json!({ "events": batch }).to_string().len();
+    assert!(size > envv_api::MAX_BODY_BYTES, "{size} bytes");
+    let answer = common::audit::ingest(&server, team, &user, &batch).await;
+    assert_eq!(answer["accepted"], 300);
+    server.stop().await;
+}
+
 on_both_backends!(
     database_holds_no_token_or_auth_key_in_clear,
+    raised_limits_apply_to_streamed_bodies,
     oversized_bodies_are_refused_with_the_routes_limit,
     bad_input_gets_a_json_4xx,
     errors_never_echo_the_input,

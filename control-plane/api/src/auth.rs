@@ -44,7 +44,9 @@ pub struct PreloginResponse {
     pub kdf: KdfParams,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// No `Debug`: with the salt, the wrapped identity is what an offline
+/// guess at the password needs.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignupRequest {
     pub email: String,
@@ -91,8 +93,9 @@ pub struct TokenPair {
     pub refresh_token: SecretString,
 }
 
-/// What signup and login answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What signup and login answer. No `Debug`: with the salt, the wrapped
+/// identity is what an offline guess at the password needs.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub tokens: TokenPair,

@@ -287,7 +287,8 @@ pub enum MembershipRefusal {
 
 /// The roles a membership change was authorised on. The change applies only
 /// if both still hold inside its transaction: an admin can't remove someone
-/// an owner promoted to owner a moment before.
+/// an owner promoted to owner a moment before. A caller removed meanwhile
+/// gets the same refusal, `Changed` (409), not the 404 of a non-member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthorisedOn {
     pub actor: Role,

@@ -107,7 +107,8 @@ macro_rules! impl_account_store {
                     let spent: Option<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
                         "UPDATE refresh_tokens SET used_at = $2 \
                          WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
-                         AND user_id IN (SELECT id FROM users WHERE NOT disabled) \
+                         AND EXISTS (SELECT 1 FROM users u \
+                           WHERE u.id = refresh_tokens.user_id AND NOT u.disabled) \
                          RETURNING family_id, user_id, expires_at",
                     )
                     .bind(old_hash)
