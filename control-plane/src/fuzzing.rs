@@ -151,23 +151,16 @@ impl Harness {
 /// Every documented operation with a request body, its path parameters
 /// replaced by `ids`.
 fn targets(ids: &[(&str, Uuid)]) -> Vec<(axum::http::Method, String)> {
-    let doc = serde_json::to_value(crate::openapi::document()).expect("document");
-    let mut targets = Vec::new();
-    for (path, item) in doc["paths"].as_object().expect("paths") {
-        for (method, op) in item.as_object().expect("path item") {
-            if op.get("requestBody").is_none() {
-                continue;
-            }
-            let mut path = path.clone();
+    crate::openapi::operations()
+        .into_iter()
+        .filter(|(_, _, op)| op.get("requestBody").is_some())
+        .map(|(method, mut path, _)| {
             for (name, id) in ids {
                 path = path.replace(&format!("{{{name}}}"), &id.to_string());
             }
-            let method: axum::http::Method = method.to_uppercase().parse().expect("method");
-            targets.push((method, path));
-        }
-    }
-    targets.sort_by(|a, b| (a.0.as_str(), &a.1).cmp(&(b.0.as_str(), &b.1)));
-    targets
+            (method.parse().expect("method"), path)
+        })
+        .collect()
 }
 
 async fn call(

@@ -39,3 +39,21 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(|| crate::routes::api().into_openapi())
 }
+
+/// Every documented operation, in path order: its method (upper case), its
+/// path pattern and its OpenAPI object as `/openapi.json` has it.
+pub fn operations() -> Vec<(String, String, serde_json::Value)> {
+    const METHODS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    let doc = serde_json::to_value(document()).expect("the document serialises");
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if METHODS.contains(&method.as_str()) {
+                operations.push((method.to_uppercase(), path.clone(), op.clone()));
+            }
+        }
+    }
+    operations
+}
