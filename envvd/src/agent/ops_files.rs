@@ -108,12 +108,7 @@ impl Agent {
         let mut guard = self.inner();
         let inner = &mut *guard;
         // Locked (or not a member): no answer, not even from the cache.
-        self.keyring(
-            &mut inner.keys,
-            inner.account.as_ref(),
-            &mut inner.session,
-            located.team,
-        )?;
+        self.keyring(inner, located.team)?;
         let stamp = match FileStamp::of(&located.path) {
             Ok(stamp) => stamp,
             // No file yet: an environment with no secrets.
@@ -274,24 +269,12 @@ impl Agent {
         team: Uuid,
         op: impl Fn(&TeamKeyring) -> Result<T, EnvFileError>,
     ) -> Result<T, Failure> {
-        let ring = self.keyring(
-            &mut inner.keys,
-            inner.account.as_ref(),
-            &mut inner.session,
-            team,
-        )?;
-        match op(ring) {
+        match op(self.keyring(inner, team)?) {
             Err(e) if stale_keys(&e) && inner.account.is_some() => {
                 if let Some(keys) = inner.keys.as_mut() {
                     keys.teams.remove(&team);
                 }
-                let ring = self.keyring(
-                    &mut inner.keys,
-                    inner.account.as_ref(),
-                    &mut inner.session,
-                    team,
-                )?;
-                Ok(op(ring)?)
+                Ok(op(self.keyring(inner, team)?)?)
             }
             other => Ok(other?),
         }

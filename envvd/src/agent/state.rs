@@ -407,15 +407,19 @@ impl Agent {
     }
 
     /// The keyring for `team`: the personal one in local mode; in account
-    /// mode the team's, opened from its grants on first use. Takes the
-    /// fields it needs, so the caller keeps the cache.
+    /// mode the team's, opened from its grants on first use.
     pub(super) fn keyring<'a>(
         &self,
-        keys: &'a mut Option<Unlocked>,
-        account: Option<&AccountFile>,
-        session: &mut Option<Session>,
+        inner: &'a mut Inner,
         team: Uuid,
     ) -> Result<&'a TeamKeyring, Failure> {
+        let Inner {
+            account,
+            session,
+            keys,
+            ..
+        } = inner;
+        let account = account.as_ref();
         let keys = self.ensure_keys(account.is_some(), keys)?;
         let personal = keys.personal.as_ref().is_some_and(|p| p.team() == team);
         if !personal && !keys.teams.contains_key(&team) {
@@ -440,15 +444,7 @@ impl Agent {
 
     /// A copy of `team`'s keyring (opened from the server's grants if new).
     pub(super) fn team_keyring(&self, team: Uuid) -> Result<TeamKeyring, Failure> {
-        let mut guard = self.inner();
-        let inner = &mut *guard;
-        self.keyring(
-            &mut inner.keys,
-            inner.account.as_ref(),
-            &mut inner.session,
-            team,
-        )
-        .cloned()
+        self.keyring(&mut self.inner(), team).cloned()
     }
 
     /// After a rotation: the new keyring, and no decrypted file of the old epoch.
