@@ -75,50 +75,6 @@ async fn serves_https_while_a_silent_client_stalls_its_handshake() {
     server.abort();
 }
 
-/// The binary's own flags: `--tls-cert` and `--tls-key` serve HTTPS.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_serves_https_with_its_tls_flags() {
-    let dir = tempfile::tempdir().unwrap();
-    let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, issued.cert.pem()).unwrap();
-    std::fs::write(&key_path, issued.signing_key.serialize_pem()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_envv-control-plane"))
-        .arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--database-url")
-        .arg(format!("sqlite:{}", dir.path().join("db").display()))
-        .arg("--signing-key-file")
-        .arg(dir.path().join("signing-key"))
-        .arg("--tls-cert")
-        .arg(&cert_path)
-        .arg("--tls-key")
-        .arg(&key_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server did not start"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "server exited early");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let response = get_over_tls(addr, issued.cert.der().clone(), "/healthz").await;
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    child.kill().await.unwrap();
-}
-
 #[test]
 fn mismatched_key_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
