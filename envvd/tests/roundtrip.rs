@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{any_epoch, env, keyring, name};
-use envvd::crypto::{EpochIdentity, KdfParams, UserIdentity, derive_keys};
+use envvd::crypto::{EpochIdentity, KdfParams, KdfParamsExt, UserIdentity, derive_keys};
 use envvd::envfile::dotenv::{ExportFormat, export, parse_dotenv};
 use envvd::envfile::format::decrypt;
 use envvd::envfile::{EnvFile, SecretName};

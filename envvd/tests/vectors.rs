@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use envvd::crypto::{
-    EpochIdentity, Grant, KdfParams, TeamKeyring, UserIdentity, WrappedIdentity, derive_keys,
+    EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity, WrappedIdentity,
+    derive_keys,
 };
 use envvd::envfile::format::{debug_key_schedule, decrypt};
 use envvd::envfile::{EnvFile, EnvName, ReadOptions, SecretName};

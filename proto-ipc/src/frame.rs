@@ -66,6 +66,14 @@ pub fn read_frame(r: &mut impl Read) -> Result<Vec<u8>, FrameError> {
             Err(e) => return Err(e.into()),
         }
     }
+    let mut payload = vec![0u8; payload_len(header)?];
+    r.read_exact(&mut payload)?;
+    Ok(payload)
+}
+
+/// The length a header announces, refused past [`MAX_FRAME`] before
+/// anything is allocated for it.
+fn payload_len(header: [u8; 4]) -> Result<usize, FrameError> {
     let len = u32::from_be_bytes(header) as usize;
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge {
@@ -73,13 +81,12 @@ pub fn read_frame(r: &mut impl Read) -> Result<Vec<u8>, FrameError> {
             max: MAX_FRAME,
         });
     }
-    let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload)?;
-    Ok(payload)
+    Ok(len)
 }
 
+/// [`read_frame`] over tokio's I/O: what the agent reads its clients with.
 #[cfg(feature = "async")]
-pub(crate) async fn read_frame_async(
+pub async fn read_frame_async(
     r: &mut (impl tokio::io::AsyncRead + Unpin),
 ) -> Result<Vec<u8>, FrameError> {
     use tokio::io::AsyncReadExt;
@@ -89,20 +96,14 @@ pub(crate) async fn read_frame_async(
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
         Err(e) => return Err(e.into()),
     }
-    let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME {
-        return Err(FrameError::TooLarge {
-            len,
-            max: MAX_FRAME,
-        });
-    }
-    let mut payload = vec![0u8; len];
+    let mut payload = vec![0u8; payload_len(header)?];
     r.read_exact(&mut payload).await?;
     Ok(payload)
 }
 
+/// [`write_frame`] over tokio's I/O.
 #[cfg(feature = "async")]
-pub(crate) async fn write_frame_async(
+pub async fn write_frame_async(
     w: &mut (impl tokio::io::AsyncWrite + Unpin),
     payload: &[u8],
 ) -> Result<(), FrameError> {

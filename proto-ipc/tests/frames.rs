@@ -193,18 +193,3 @@ fn no_socket_means_agent_not_running() {
         Err(IpcError::AgentNotRunning { .. })
     ));
 }
-
-#[cfg(feature = "async")]
-#[tokio::test]
-async fn the_async_client_speaks_the_same_protocol() {
-    let answer = encode_frame(&serde_json::to_vec(&Response::Done).unwrap()).unwrap();
-    let (_dir, path, peer) = peer(accepted(), Some(answer));
-    let mut client = proto_ipc::AsyncClient::connect(&path, "async-client")
-        .await
-        .unwrap();
-    assert_eq!(
-        client.request(&Request::Lock).await.unwrap(),
-        Response::Done
-    );
-    assert_eq!(peer.join().unwrap().client, "async-client");
-}

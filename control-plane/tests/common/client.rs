@@ -5,8 +5,8 @@
 
 use envv_api::Role;
 use envvd::crypto::{
-    self, EpochIdentity, Grant, InviteCode, KdfParams, Newcomer, TeamKeyring, UserIdentity,
-    WrappedIdentity, derive_keys,
+    self, EpochIdentity, Grant, InviteCode, KdfParams, KdfParamsExt, Newcomer, TeamKeyring,
+    UserIdentity, WrappedIdentity, derive_keys,
 };
 use envvd::secret::Password;
 use serde_json::{Value, json};

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use proto_ipc::{ErrorCode, Hello, PROTOCOL_VERSION, Request, Response, Welcome};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use proto_ipc::{
+    ErrorCode, Hello, PROTOCOL_VERSION, Request, Response, Welcome, read_frame_async as read,
+    write_frame_async as write,
+};
 use tokio::net::UnixStream;
 use zeroize::Zeroize;
 
@@ -60,9 +62,7 @@ async fn converse(stream: &mut UnixStream, agent: &Agent) -> Result<(), proto_ip
         let response = match parsed {
             Ok(request) => {
                 let name = request.name();
-                let agent_ref = agent;
-                // Key derivation and decryption are CPU work: off the runtime.
-                let response = tokio::task::block_in_place(|| agent_ref.handle(request));
+                let response = agent.handle(request).await;
                 tracing::debug!(op = name, ok = !matches!(response, Response::Error { .. }), "request");
                 response
             }
@@ -102,31 +102,4 @@ async fn stream_events(
         let frame = serde_json::to_vec(&Response::Event(event)).unwrap_or_default();
         write(stream, &frame).await?;
     }
-}
-
-async fn read(stream: &mut UnixStream) -> Result<Vec<u8>, proto_ipc::FrameError> {
-    let mut header = [0u8; 4];
-    match stream.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(proto_ipc::FrameError::Closed);
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(header) as usize;
-    if len > proto_ipc::MAX_FRAME {
-        return Err(proto_ipc::FrameError::TooLarge {
-            len,
-            max: proto_ipc::MAX_FRAME,
-        });
-    }
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await?;
-    Ok(payload)
-}
-
-async fn write(stream: &mut UnixStream, payload: &[u8]) -> Result<(), proto_ipc::FrameError> {
-    let frame = proto_ipc::encode_frame(payload)?;
-    stream.write_all(&frame).await?;
-    Ok(())
 }

@@ -4,11 +4,14 @@
 //! [`serve`] takes an already-bound listener (see [`bind`]) and a shutdown
 //! future; `main.rs` adds flags, logging and signals. One [`state::Agent`]
 //! owns every key: connections hand it requests, and the lock timer is a
-//! small task that clears it when idle.
+//! small task that clears it when idle. How the agent stays responsive
+//! while the control plane is slow is in `state.rs`.
 
 mod account;
 mod cache;
+mod clock;
 mod conn;
+mod control_plane;
 mod harden;
 mod known;
 mod local;
@@ -28,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use clock::{Clock, ManualClock};
 pub use harden::harden_process;
 pub use socket::{AgentLock, BindError, bind};
 
@@ -50,6 +54,9 @@ pub struct AgentConfig {
     /// With the control plane unreachable, cached team keys are used for
     /// this long after they were last fetched, then refused.
     pub max_staleness: Duration,
+    /// What the lock deadlines are measured on: time since boot, which
+    /// counts suspend.
+    pub clock: Clock,
 }
 
 impl AgentConfig {
@@ -63,6 +70,7 @@ impl AgentConfig {
             kdf_iterations: 3,
             admit_interval: Duration::from_secs(15),
             max_staleness: Duration::from_secs(72 * 3600),
+            clock: Clock::boot(),
         }
     }
 }
@@ -121,8 +129,7 @@ async fn admit_loop(agent: Arc<state::Agent>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let agent = agent.clone();
-        let _ = tokio::task::spawn_blocking(move || agent.admit_everywhere()).await;
+        agent.admit_everywhere().await;
     }
 }
 
@@ -133,7 +140,6 @@ async fn ship_loop(agent: Arc<state::Agent>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let agent = agent.clone();
-        let _ = tokio::task::spawn_blocking(move || agent.ship_spool()).await;
+        agent.ship_spool().await;
     }
 }

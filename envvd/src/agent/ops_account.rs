@@ -1,27 +1,23 @@
-//! Account-mode requests: signup, login, unlock with a password, teams.
-//! Each runs inside `block_in_place`, so it may block on the control plane.
-
-use std::future::Future;
+//! Account-mode requests: signup, login, unlock with a password, the
+//! session's tokens, teams and their grants. Password derivation runs with
+//! `block_in_place` (CPU work); calls to the control plane are awaited with
+//! the state unlocked.
 
 use chrono::Utc;
-use envv_api::{LoginRequest, PreloginRequest, PreloginResponse, SignupRequest, TeamKeys};
+use envv_api::{CreateTeamRequest, LoginRequest, SignupRequest, Team, TeamKeys};
 use proto_ipc::{ErrorCode, Response, Secret, TeamInfo};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::account::{AccountFile, Session};
 use super::cache::{CachedGrant, CachedTeam};
+use super::control_plane::Authed;
 use super::project::Binding;
 use super::state::{Agent, Failure, Outcome, Unlocked};
 use crate::crypto::{
-    ClientKeys, EpochIdentity, Grant, KdfParams, TeamKeyring, UserIdentity, WrappedIdentity,
-    derive_keys,
+    ClientKeys, EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity,
+    WrappedIdentity, derive_keys,
 };
 use crate::secret::Password;
-
-pub(super) fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Handle::current().block_on(future)
-}
 
 pub(super) fn crypto(e: crate::crypto::CryptoError) -> Failure {
     match e {
@@ -32,36 +28,21 @@ pub(super) fn crypto(e: crate::crypto::CryptoError) -> Failure {
     }
 }
 
+/// argon2id: CPU and memory for a good fraction of a second, so off the
+/// runtime's worker (other connections keep being served).
 fn derive(password: &Secret, kdf: &KdfParams) -> Result<ClientKeys, Failure> {
-    derive_keys(&Password::from(password.expose()), kdf).map_err(crypto)
+    tokio::task::block_in_place(|| derive_keys(&Password::from(password.expose()), kdf))
+        .map_err(crypto)
 }
 
-fn to_api_kdf(kdf: &KdfParams) -> Result<envv_api::KdfParams, Failure> {
-    serde_json::to_value(kdf)
-        .and_then(serde_json::from_value)
-        .map_err(|_| {
-            Failure(
-                ErrorCode::Internal,
-                "KDF parameters do not serialise".into(),
-            )
-        })
+/// KDF parameters from the control plane, checked before use: a server must
+/// not talk the client into weak (or endless) derivation.
+fn checked_kdf(kdf: KdfParams) -> Result<KdfParams, Failure> {
+    kdf.validate().map_err(crypto)?;
+    Ok(kdf)
 }
 
-fn from_api_kdf(kdf: &envv_api::KdfParams) -> Result<KdfParams, Failure> {
-    let params: KdfParams = serde_json::to_value(kdf)
-        .and_then(serde_json::from_value)
-        .map_err(|_| {
-            Failure(
-                ErrorCode::Server,
-                "the control plane sent unusable KDF parameters".into(),
-            )
-        })?;
-    // A server must not talk the client into weak (or endless) derivation.
-    params.validate().map_err(crypto)?;
-    Ok(params)
-}
-
-pub(super) fn team_info(team: &envv_api::Team) -> TeamInfo {
+pub(super) fn team_info(team: &Team) -> TeamInfo {
     TeamInfo {
         id: team.id,
         name: team.name.clone(),
@@ -72,21 +53,38 @@ pub(super) fn team_info(team: &envv_api::Team) -> TeamInfo {
     }
 }
 
+/// Opens `team`'s keyring from its grants (or says the key is still to come).
+pub(super) fn open_grants(
+    identity: &UserIdentity,
+    team: Uuid,
+    cached: &CachedTeam,
+) -> Result<TeamKeyring, Failure> {
+    let grants = cached
+        .grants
+        .iter()
+        .map(|g| Ok((g.epoch, Grant::parse(&g.grant).map_err(crypto)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let mut ring = TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
+        .map_err(crypto)?
+        .ok_or_else(|| {
+            Failure(
+                ErrorCode::Locked,
+                "an admin has not given you this team's key yet; an admin's unlocked agent grants it".into(),
+            )
+        })?;
+    ring.note_team_epoch(cached.current_epoch);
+    Ok(ring)
+}
+
 impl Agent {
     fn no_account_yet(&self) -> Result<(), Failure> {
         match &self.inner().account {
-            Some(account) => Err(Failure(
-                ErrorCode::Conflict,
-                format!(
-                    "this machine is logged in as {}; run `envv auth logout` first",
-                    account.email
-                ),
-            )),
+            Some(account) => Err(logged_in_as(account)),
             None => Ok(()),
         }
     }
 
-    pub(super) fn signup(
+    pub(super) async fn signup(
         &self,
         server: String,
         email: String,
@@ -105,31 +103,22 @@ impl Agent {
             auth_key: keys.auth_key.to_base64().into(),
             identity_public_key: identity.public_key().as_str().to_owned(),
             wrapped_identity: wrapped.as_str().to_owned(),
-            kdf: to_api_kdf(&kdf)?,
+            kdf: kdf.clone(),
         };
-        let session: envv_api::Session =
-            block_on(self.api.post(&server, "/auth/signup", None, &body))?;
+        let session = self.reached(self.api.signup(&server, &body).await)?;
         self.start(server, session, kdf, identity)
     }
 
-    pub(super) fn login(&self, server: String, email: String, password: &Secret) -> Outcome {
+    pub(super) async fn login(&self, server: String, email: String, password: &Secret) -> Outcome {
         self.no_account_yet()?;
-        let pre: PreloginResponse = block_on(self.api.post(
-            &server,
-            "/auth/prelogin",
-            None,
-            &PreloginRequest {
-                email: email.clone(),
-            },
-        ))?;
-        let kdf = from_api_kdf(&pre.kdf)?;
+        let pre = self.reached(self.api.prelogin(&server, &email).await)?;
+        let kdf = checked_kdf(pre.kdf)?;
         let keys = derive(password, &kdf)?;
         let body = LoginRequest {
             email,
             auth_key: keys.auth_key.to_base64().into(),
         };
-        let session: envv_api::Session =
-            block_on(self.api.post(&server, "/auth/login", None, &body))?;
+        let session = self.reached(self.api.login(&server, &body).await)?;
         let wrapped = WrappedIdentity::parse(&session.wrapped_identity).map_err(crypto)?;
         let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
         self.start(server, session, kdf, identity)
@@ -152,18 +141,23 @@ impl Agent {
             kdf,
             wrapped_identity: session.wrapped_identity.clone(),
         };
-        account.save(&self.config.data_dir)?;
         let described = account.describe();
         let mut inner = self.inner();
+        // Two logins at once: the first one in keeps the machine.
+        if let Some(first) = &inner.account {
+            return Err(logged_in_as(first));
+        }
+        account.save(&self.config.data_dir)?;
         inner.account = Some(account);
         inner.session = Some(Session::from_pair(session.tokens));
-        inner.keys = Some(Unlocked::new(Some(identity), None));
+        inner.keys = Some(Unlocked::new(Some(identity), None, self.config.clock.now()));
+        inner.generation += 1;
         drop(inner);
         self.emit(proto_ipc::Event::Unlocked);
         Ok(Response::Account(described))
     }
 
-    pub(super) fn logout(&self) -> Outcome {
+    pub(super) async fn logout(&self) -> Outcome {
         let (account, session) = {
             let mut inner = self.inner();
             (inner.account.take(), inner.session.take())
@@ -172,31 +166,30 @@ impl Agent {
         let Some(account) = account else {
             return Ok(Response::NoAccount);
         };
+        AccountFile::remove(&self.config.data_dir)?;
         if let Some(session) = session {
-            let body = json!({ "refresh_token": session.refresh.expose() });
             // Best effort: offline, the session simply expires on the server.
-            if let Err(Failure(_, why)) =
-                block_on(
-                    self.api
-                        .post_empty(&account.server, "/auth/logout", None, &body),
-                )
-            {
+            let ended = self.api.logout(&account.server, &session.refresh).await;
+            if let Err(Failure(_, why)) = self.reached(ended) {
                 tracing::info!(reason = why, "could not end the session on the server");
             }
         }
-        AccountFile::remove(&self.config.data_dir)?;
         Ok(Response::Done)
     }
 
     /// The password unwraps the identity on this machine; a login then
     /// renews the session, unless the control plane is unreachable.
-    pub(super) fn unlock_account(&self, password: &Secret) -> Result<(), Failure> {
-        let account = self.inner().account.clone().ok_or_else(|| {
-            Failure(
-                ErrorCode::NotLoggedIn,
-                "no account; run `envv auth login`".into(),
-            )
-        })?;
+    pub(super) async fn unlock_account(&self, password: &Secret) -> Result<(), Failure> {
+        let (account, generation) = {
+            let inner = self.inner();
+            let account = inner.account.clone().ok_or_else(|| {
+                Failure(
+                    ErrorCode::NotLoggedIn,
+                    "no account; run `envv auth login`".into(),
+                )
+            })?;
+            (account, inner.generation)
+        };
         let keys = derive(password, &account.kdf)?;
         let wrapped = WrappedIdentity::parse(&account.wrapped_identity).map_err(crypto)?;
         let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
@@ -204,12 +197,7 @@ impl Agent {
             email: account.email.clone(),
             auth_key: keys.auth_key.to_base64().into(),
         };
-        let session = match block_on(self.api.post::<_, envv_api::Session>(
-            &account.server,
-            "/auth/login",
-            None,
-            &body,
-        )) {
+        let session = match self.reached(self.api.login(&account.server, &body).await) {
             Ok(session) => Some(Session::from_pair(session.tokens)),
             Err(Failure(ErrorCode::Offline, why)) => {
                 tracing::info!(reason = why, "unlocked offline");
@@ -218,96 +206,100 @@ impl Agent {
             Err(other) => return Err(other),
         };
         let mut inner = self.inner();
+        // A lock or logout that came in while the login was under way wins.
+        if inner.generation != generation {
+            return Err(Failure::locked_meanwhile());
+        }
         inner.session = session;
-        inner.keys = Some(Unlocked::new(Some(identity), None));
+        inner.keys = Some(Unlocked::new(Some(identity), None, self.config.clock.now()));
+        inner.generation += 1;
         Ok(())
     }
 
-    /// A valid access token, refreshed first if it is about to expire.
-    fn access_token(
-        session: &mut Option<Session>,
-        account: &AccountFile,
-        api: &super::account::Api,
-    ) -> Result<String, Failure> {
+    /// The control plane's address and a valid access token, refreshed
+    /// first if it is about to expire.
+    pub(super) async fn session(&self) -> Result<Authed, Failure> {
         let needs_login = || {
             Failure(
                 ErrorCode::Locked,
                 "the session with the control plane has ended; run `envv unlock`".into(),
             )
         };
-        // Unlocked while the control plane was unreachable: no session yet.
-        let current = session.as_ref().ok_or_else(|| {
-            Failure(
-                ErrorCode::Offline,
-                "the control plane was unreachable when the agent was unlocked; run `envv unlock` once it answers".into(),
-            )
-        })?;
-        if current.fresh() {
-            return Ok(current.access.expose().to_owned());
-        }
-        let body = json!({ "refresh_token": current.refresh.expose() });
-        let pair: envv_api::TokenPair =
-            block_on(api.post(&account.server, "/auth/refresh", None, &body)).map_err(|e| {
-                if e.0 == ErrorCode::NotLoggedIn {
-                    needs_login()
-                } else {
-                    e
+        // One refresh at a time; a request that waited here finds the
+        // session already renewed.
+        let mut gate = None;
+        loop {
+            let (server, refresh) = {
+                let inner = self.inner();
+                let account = inner.account.as_ref().ok_or_else(Failure::no_account)?;
+                if inner.keys.is_none() {
+                    return Err(Failure::locked());
                 }
-            })?;
-        let renewed = Session::from_pair(pair);
-        let token = renewed.access.expose().to_owned();
-        *session = Some(renewed);
-        Ok(token)
+                // Unlocked while the control plane was unreachable: no session yet.
+                let current = inner.session.as_ref().ok_or_else(|| {
+                    Failure(
+                        ErrorCode::Offline,
+                        "the control plane was unreachable when the agent was unlocked; run `envv unlock` once it answers".into(),
+                    )
+                })?;
+                if current.fresh() {
+                    return Ok(Authed {
+                        server: account.server.clone(),
+                        token: current.access.clone(),
+                    });
+                }
+                (account.server.clone(), current.refresh.clone())
+            };
+            if gate.is_none() {
+                gate = Some(self.refreshing.lock().await);
+                continue;
+            }
+            let pair = self
+                .reached(self.api.refresh(&server, &refresh).await)
+                .map_err(|e| {
+                    if e.0 == ErrorCode::NotLoggedIn {
+                        needs_login()
+                    } else {
+                        e
+                    }
+                })?;
+            let renewed = Session::from_pair(pair);
+            let token = renewed.access.clone();
+            let mut inner = self.inner();
+            // The spent refresh token is worthless: keep the new one unless
+            // a logout or another login replaced the session meanwhile.
+            if inner
+                .session
+                .as_ref()
+                .is_some_and(|s| s.refresh.expose() == refresh.expose())
+            {
+                inner.session = Some(renewed);
+            }
+            return Ok(Authed { server, token });
+        }
     }
 
-    /// Runs `call` with the account, its server and a fresh access token.
-    pub(super) fn with_session<R>(
-        &self,
-        call: impl FnOnce(&AccountFile, &str, &Unlocked) -> Result<R, Failure>,
-    ) -> Result<R, Failure> {
-        let mut guard = self.inner();
-        let inner = &mut *guard;
-        let account = inner.account.as_ref().ok_or_else(|| {
-            Failure(
-                ErrorCode::NotLoggedIn,
-                "no account; run `envv auth signup` or `envv auth login`".into(),
-            )
-        })?;
-        let keys = inner.keys.as_ref().ok_or_else(|| {
-            Failure(
-                ErrorCode::Locked,
-                "the agent is locked; run `envv unlock`".into(),
-            )
-        })?;
-        let result = Agent::access_token(&mut inner.session, account, &self.api)
-            .and_then(|token| call(account, &token, keys));
-        drop(guard);
-        self.note_reachability(&result);
-        result
-    }
-
-    pub(super) fn create_team(&self, name: String) -> Outcome {
+    pub(super) async fn create_team(&self, name: String) -> Outcome {
         let id = Uuid::new_v4();
         let epoch = EpochIdentity::generate(id, 1);
-        let team = self.with_session(|account, token, keys| {
-            let identity = keys.identity.as_ref().ok_or_else(|| {
-                Failure(
-                    ErrorCode::Locked,
-                    "the agent is locked; run `envv unlock`".into(),
-                )
-            })?;
-            let grant = epoch.grant_to(&identity.public_key()).map_err(crypto)?;
-            let body = json!({
-                "id": id,
-                "name": name,
-                "epoch_public_key": epoch.public_key().as_str(),
-                "creator_grant": grant.as_str(),
-            });
-            let team: envv_api::Team =
-                block_on(self.api.post(&account.server, "/teams", Some(token), &body))?;
-            Ok((team, grant))
-        })?;
-        let (team, grant) = team;
+        let at = self.session().await?;
+        let grant = {
+            let inner = self.inner();
+            let identity = inner
+                .keys
+                .as_ref()
+                .and_then(|k| k.identity.as_ref())
+                .ok_or_else(Failure::locked)?;
+            epoch.grant_to(&identity.public_key()).map_err(crypto)?
+        };
+        let body = CreateTeamRequest {
+            id,
+            name,
+            epoch_public_key: epoch.public_key().as_str().to_owned(),
+            creator_grant: grant.as_str().to_owned(),
+        };
+        let generation = self.generation();
+        let team = self.reached(self.api.create_team(&at, &body).await)?;
         let cached = CachedTeam {
             fetched_at: Utc::now(),
             current_epoch: 1,
@@ -320,16 +312,13 @@ impl Agent {
         if let Err(e) = cached.save(&self.config.data_dir, id) {
             tracing::warn!(error = %e, "could not cache the team's grant for offline use");
         }
-        if let Some(keys) = self.inner().keys.as_mut() {
-            keys.teams.insert(id, TeamKeyring::new(epoch));
-        }
+        self.replace_team_keyring(id, TeamKeyring::new(epoch), generation);
         Ok(Response::Team(team_info(&team)))
     }
 
-    pub(super) fn list_teams(&self) -> Outcome {
-        let teams: Vec<envv_api::Team> = self.with_session(|account, token, _| {
-            block_on(self.api.get(&account.server, "/teams", token))
-        })?;
+    pub(super) async fn list_teams(&self) -> Outcome {
+        let at = self.session().await?;
+        let teams = self.reached(self.api.teams(&at).await)?;
         Ok(Response::Teams {
             teams: teams.iter().map(team_info).collect(),
         })
@@ -337,7 +326,7 @@ impl Agent {
 
     /// What `init` binds a directory to: the named team (account mode), the
     /// only team if there is one, or the personal key with no account.
-    pub(super) fn binding_for(&self, team: Option<Uuid>) -> Result<(Uuid, Binding), Failure> {
+    pub(super) async fn binding_for(&self, team: Option<Uuid>) -> Result<(Uuid, Binding), Failure> {
         let server = self.inner().account.as_ref().map(|a| a.server.clone());
         let Some(server) = server else {
             if team.is_some() {
@@ -349,7 +338,7 @@ impl Agent {
             let team = self.personal_team()?;
             return Ok((team, Binding::Local));
         };
-        let Response::Teams { teams } = self.list_teams()? else {
+        let Response::Teams { teams } = self.list_teams().await? else {
             return Err(Failure(ErrorCode::Internal, "listing teams failed".into()));
         };
         let chosen = match team {
@@ -378,77 +367,28 @@ impl Agent {
         Ok((chosen.id, Binding::Team { server }))
     }
 
-    /// Opens a team's keyring from the caller's grants.
-    pub(super) fn open_team(
-        &self,
-        session: &mut Option<Session>,
-        account: Option<&AccountFile>,
-        keys: &Unlocked,
-        team: Uuid,
-    ) -> Result<TeamKeyring, Failure> {
-        let account = account.ok_or_else(|| {
-            Failure(
-                ErrorCode::NotLoggedIn,
-                "no account; run `envv auth login`".into(),
-            )
-        })?;
-        let identity = keys.identity.as_ref().ok_or_else(|| {
-            Failure(
-                ErrorCode::Locked,
-                "the agent is locked; run `envv unlock`".into(),
-            )
-        })?;
-        let online = Agent::access_token(session, account, &self.api).and_then(|token| {
-            block_on(self.api.get::<TeamKeys>(
-                &account.server,
-                &format!("/teams/{team}/keys"),
-                &token,
-            ))
-        });
-        let cached = match online {
+    /// The caller's grants for `team`: fetched (and cached for offline
+    /// use), or from the cache while the control plane is unreachable.
+    pub(super) async fn team_grants(&self, team: Uuid) -> Result<CachedTeam, Failure> {
+        let fetched = match self.session().await {
+            Ok(at) => self.reached(self.api.keys(&at, team).await),
+            Err(e) => Err(e),
+        };
+        match fetched {
             Ok(fetched) => {
-                let cached = CachedTeam {
-                    fetched_at: Utc::now(),
-                    current_epoch: u64::from(fetched.current_epoch),
-                    max_staleness_secs: Some(u64::from(fetched.max_staleness_secs)),
-                    grants: fetched
-                        .grants
-                        .iter()
-                        .map(|g| CachedGrant {
-                            epoch: u64::from(g.epoch),
-                            grant: g.grant.clone(),
-                        })
-                        .collect(),
-                };
+                let cached = cached_from(&fetched);
                 if let Err(e) = cached.save(&self.config.data_dir, team) {
                     tracing::warn!(error = %e, "could not cache the team's grants for offline use");
                 }
-                cached
+                Ok(cached)
             }
-            Err(Failure(ErrorCode::Offline, why)) => self.cached_team(team, &why)?,
-            Err(Failure(ErrorCode::NotFound, _)) => {
-                return Err(Failure(
-                    ErrorCode::NotFound,
-                    format!("you are not a member of team {team}: removed from it, or never added"),
-                ));
-            }
-            Err(other) => return Err(other),
-        };
-        let grants = cached
-            .grants
-            .iter()
-            .map(|g| Ok((g.epoch, Grant::parse(&g.grant).map_err(crypto)?)))
-            .collect::<Result<Vec<_>, Failure>>()?;
-        let mut ring = TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
-            .map_err(crypto)?
-            .ok_or_else(|| {
-                Failure(
-                    ErrorCode::Locked,
-                    "an admin has not given you this team's key yet; an admin's unlocked agent grants it".into(),
-                )
-            })?;
-        ring.note_team_epoch(cached.current_epoch);
-        Ok(ring)
+            Err(Failure(ErrorCode::Offline, why)) => self.cached_team(team, &why),
+            Err(Failure(ErrorCode::NotFound, _)) => Err(Failure(
+                ErrorCode::NotFound,
+                format!("you are not a member of team {team}: removed from it, or never added"),
+            )),
+            Err(other) => Err(other),
+        }
     }
 
     /// The cached grants while the control plane is unreachable, if they
@@ -480,6 +420,32 @@ impl Agent {
             ));
         }
         Ok(cached)
+    }
+}
+
+fn logged_in_as(account: &AccountFile) -> Failure {
+    Failure(
+        ErrorCode::Conflict,
+        format!(
+            "this machine is logged in as {}; run `envv auth logout` first",
+            account.email
+        ),
+    )
+}
+
+fn cached_from(fetched: &TeamKeys) -> CachedTeam {
+    CachedTeam {
+        fetched_at: Utc::now(),
+        current_epoch: u64::from(fetched.current_epoch),
+        max_staleness_secs: Some(u64::from(fetched.max_staleness_secs)),
+        grants: fetched
+            .grants
+            .iter()
+            .map(|g| CachedGrant {
+                epoch: u64::from(g.epoch),
+                grant: g.grant.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -1,15 +1,15 @@
 //! Audit: recording client-side events in the spool, shipping them, and
 //! reading the team's trail (verified here, not by the server).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use envv_api::{
-    AuditEntry, AuditPage, ClientEvent, IngestRequest, IngestResponse, MAX_BATCH_EVENTS,
+    AuditEntry, AuditOrder, AuditQuery, BillingRequest, ClientEvent, IngestRequest,
+    MAX_BATCH_EVENTS, Plan, UsageReport,
 };
 use proto_ipc::{AuditFilter, AuditRow, EnvRef, ErrorCode, Response};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::ops_account::block_on;
 use super::project::{self, Binding};
 use super::state::{Agent, Failure, Outcome};
 
@@ -65,7 +65,8 @@ impl Agent {
     }
 
     /// Sends waiting events in batches; returns (shipped, still pending).
-    pub(super) fn ship_spool(&self) -> (usize, usize) {
+    /// Background work as much as a request: it never counts as use.
+    pub(super) async fn ship_spool(&self) -> (usize, usize) {
         let mut shipped = 0;
         let mut pending = 0;
         for team in self.spool.teams() {
@@ -75,15 +76,10 @@ impl Agent {
                     _ => break,
                 };
                 let body = IngestRequest { events: batch };
-                let sent: Result<IngestResponse, Failure> =
-                    self.with_session(|account, token, _| {
-                        block_on(self.api.post(
-                            &account.server,
-                            &format!("/teams/{team}/audit"),
-                            Some(token),
-                            &body,
-                        ))
-                    });
+                let sent = match self.session().await {
+                    Ok(at) => self.reached(self.api.ingest_audit(&at, team, &body).await),
+                    Err(e) => Err(e),
+                };
                 match sent {
                     Ok(_) => {
                         let ids: Vec<Uuid> = body.events.iter().map(|e| e.id).collect();
@@ -103,83 +99,79 @@ impl Agent {
         (shipped, pending)
     }
 
-    pub(super) fn sync_audit(&self) -> Outcome {
-        let (shipped, pending) = self.ship_spool();
-        Ok(Response::Synced { shipped, pending })
+    pub(super) async fn sync_audit(&self) -> Response {
+        let (shipped, pending) = self.ship_spool().await;
+        Response::Synced { shipped, pending }
     }
 
-    pub(super) fn audit(&self, team: Uuid, filter: &AuditFilter) -> Outcome {
+    pub(super) async fn audit(&self, team: Uuid, filter: &AuditFilter) -> Outcome {
+        let time = |what: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| {
+                    v.parse::<DateTime<Utc>>().map_err(|_| {
+                        Failure(
+                            ErrorCode::Invalid,
+                            format!(
+                                "--{what} takes an RFC 3339 time, such as 2026-12-05T09:00:00Z"
+                            ),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let query = AuditQuery {
+            actor: filter.actor,
+            action: filter.action.clone(),
+            secret: filter.secret.clone(),
+            since: time("since", &filter.since)?,
+            until: time("until", &filter.until)?,
+            cursor: filter.cursor.clone(),
+            limit: filter.limit,
+            order: filter.newest_first.then_some(AuditOrder::Newest),
+        };
         // Our own events first, so the page includes what just happened.
-        self.ship_spool();
-        let mut query: Vec<(&str, String)> = Vec::new();
-        if let Some(actor) = filter.actor {
-            query.push(("actor", actor.to_string()));
-        }
-        for (key, value) in [
-            ("action", &filter.action),
-            ("secret", &filter.secret),
-            ("since", &filter.since),
-            ("until", &filter.until),
-            ("cursor", &filter.cursor),
-        ] {
-            if let Some(value) = value {
-                query.push((key, value.clone()));
-            }
-        }
-        if let Some(limit) = filter.limit {
-            query.push(("limit", limit.to_string()));
-        }
-        if filter.newest_first {
-            query.push(("order", "newest".to_owned()));
-        }
-        let encoded: String = query
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let path = format!("/teams/{team}/audit?{encoded}");
-        let page: AuditPage = self.with_session(|account, token, _| {
-            block_on(self.api.get(&account.server, &path, token))
-        })?;
+        self.ship_spool().await;
+        let at = self.session().await?;
+        let page = self.reached(self.api.audit(&at, team, &query).await)?;
         Ok(Response::AuditPage {
             events: page.events.iter().map(row).collect(),
             next_cursor: page.next_cursor,
         })
     }
 
-    pub(super) fn usage(&self, team: Uuid) -> Outcome {
-        let report: serde_json::Value = self.with_session(|account, token, _| {
-            block_on(
-                self.api
-                    .get(&account.server, &format!("/teams/{team}/usage"), token),
+    pub(super) async fn usage(&self, team: Uuid) -> Outcome {
+        let at = self.session().await?;
+        let report = self.reached(self.api.usage(&at, team).await)?;
+        Ok(report_response(&report))
+    }
+
+    pub(super) async fn set_billing(
+        &self,
+        team: Uuid,
+        plan: &str,
+        billing_email: String,
+    ) -> Outcome {
+        let plan = plan.parse::<Plan>().map_err(|()| {
+            let known: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
+            Failure(
+                ErrorCode::Invalid,
+                format!("unknown plan {plan:?}: use one of {}", known.join(", ")),
             )
         })?;
-        Ok(Response::Report {
-            json: report.to_string(),
-        })
+        let body = BillingRequest {
+            plan,
+            billing_email,
+        };
+        let at = self.session().await?;
+        let report = self.reached(self.api.set_billing(&at, team, &body).await)?;
+        Ok(report_response(&report))
     }
 
-    pub(super) fn set_billing(&self, team: Uuid, plan: String, billing_email: String) -> Outcome {
-        let body = serde_json::json!({ "plan": plan, "billing_email": billing_email });
-        let report: serde_json::Value = self.with_session(|account, token, _| {
-            block_on(self.api.post(
-                &account.server,
-                &format!("/teams/{team}/billing"),
-                Some(token),
-                &body,
-            ))
-        })?;
-        Ok(Response::Report {
-            json: report.to_string(),
-        })
-    }
-
-    pub(super) fn audit_verify(&self, team: Uuid) -> Outcome {
-        self.ship_spool();
-        let path = format!("/teams/{team}/audit/export?format=jsonl");
-        let text: String = self.with_session(|account, token, _| {
-            block_on(self.api.get_text(&account.server, &path, token))
-        })?;
+    pub(super) async fn audit_verify(&self, team: Uuid) -> Outcome {
+        self.ship_spool().await;
+        let at = self.session().await?;
+        let text = self.reached(self.api.audit_export(&at, team).await)?;
         let events = text
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -199,6 +191,13 @@ impl Agent {
     }
 }
 
+/// The usage report as the IPC protocol carries it today.
+fn report_response(report: &UsageReport) -> Response {
+    Response::Report {
+        json: serde_json::to_string(report).unwrap_or_default(),
+    }
+}
+
 fn row(e: &AuditEntry) -> AuditRow {
     AuditRow {
         seq: e.chain_seq,
@@ -209,16 +208,4 @@ fn row(e: &AuditEntry) -> AuditRow {
         target: e.target.clone(),
         details: e.details.to_string(),
     }
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

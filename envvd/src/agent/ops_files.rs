@@ -11,7 +11,7 @@ use proto_ipc::{EnvRef, ErrorCode, ReadPurpose, Response, Secret};
 use uuid::Uuid;
 
 use super::project::{self, ProjectFile};
-use super::state::{Agent, Failure, Inner, Outcome};
+use super::state::{Agent, Failure, Outcome};
 use crate::crypto::TeamKeyring;
 use crate::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
 use crate::secret::SecretValue;
@@ -51,8 +51,8 @@ struct Located {
 }
 
 impl Agent {
-    pub(super) fn init(&self, dir: &Path, team: Option<Uuid>) -> Outcome {
-        let (team, binding) = self.binding_for(team)?;
+    pub(super) async fn init(&self, dir: &Path, team: Option<Uuid>) -> Outcome {
+        let (team, binding) = self.binding_for(team).await?;
         if let Some((root, file)) = project::find_root(dir) {
             if file.team == team {
                 self.note_project(&root);
@@ -103,47 +103,72 @@ impl Agent {
     }
 
     /// The decrypted environment, from the cache when the file is unchanged.
-    pub(super) fn decrypted(&self, at: &EnvRef) -> Result<Arc<Vec<(String, Secret)>>, Failure> {
+    ///
+    /// A warm read takes the state's lock once, for a map look-up; only a
+    /// cold one may wait on the control plane (for the team's grants), and
+    /// it decrypts with the lock released.
+    pub(super) async fn decrypted(
+        &self,
+        at: &EnvRef,
+    ) -> Result<Arc<Vec<(String, Secret)>>, Failure> {
         let located = self.locate(at)?;
-        let mut guard = self.inner();
-        let inner = &mut *guard;
-        // Locked (or not a member): no answer, not even from the cache.
-        self.keyring(inner, located.team)?;
         let stamp = match FileStamp::of(&located.path) {
             Ok(stamp) => stamp,
-            // No file yet: an environment with no secrets.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::new(Vec::new())),
+            // No file yet: an environment with no secrets, if the keys open
+            // this team's files at all.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.keyring(located.team).await?;
+                return Ok(Arc::new(Vec::new()));
+            }
             Err(e) => return Err(e.into()),
         };
-        if let Some(hit) = inner.cache.get(&located.path).filter(|c| c.stamp == stamp) {
-            return Ok(hit.secrets.clone());
+        {
+            let inner = self.inner();
+            // Locked, or not a member: no answer, not even from the cache.
+            let unlocked = inner
+                .keys
+                .as_ref()
+                .is_some_and(|k| k.ring(located.team).is_some());
+            if unlocked
+                && let Some(hit) = inner.cache.get(&located.path).filter(|c| c.stamp == stamp)
+            {
+                return Ok(hit.secrets.clone());
+            }
         }
+        let generation = self.generation();
         // Any epoch the keyring holds, any generation: an older copy of the
         // file is what `git checkout` of an older branch legitimately gives.
         let opts = ReadOptions::any_epoch(located.env.clone());
-        let file = self.with_current_keys(inner, located.team, |ring| {
-            edit::read(&located.path, ring, &opts)
-        })?;
+        let file = self
+            .with_current_keys(located.team, |ring| edit::read(&located.path, ring, &opts))
+            .await?;
         let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
             file.iter()
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
                 .collect(),
         );
+        {
+            let mut inner = self.inner();
+            // Locked while this was decrypted: answer nothing.
+            if inner.generation != generation || inner.keys.is_none() {
+                return Err(Failure::locked_meanwhile());
+            }
+            inner.cache.insert(
+                located.path.clone(),
+                Cached {
+                    stamp,
+                    secrets: secrets.clone(),
+                },
+            );
+        }
         // First read of this file here (a warm read never gets this far).
         self.watch_file(&located.path);
         self.note_project(&located.root);
-        inner.cache.insert(
-            located.path,
-            Cached {
-                stamp,
-                secrets: secrets.clone(),
-            },
-        );
         Ok(secrets)
     }
 
-    pub(super) fn read(&self, at: &EnvRef, only: &[String], purpose: ReadPurpose) -> Outcome {
-        let all = self.decrypted(at)?;
+    pub(super) async fn read(&self, at: &EnvRef, only: &[String], purpose: ReadPurpose) -> Outcome {
+        let all = self.decrypted(at).await?;
         let secrets = if only.is_empty() {
             all.as_ref().clone()
         } else {
@@ -177,8 +202,8 @@ impl Agent {
 
     /// Rendered by the converter the import side also uses, so an export
     /// re-imports to the same values.
-    pub(super) fn export(&self, at: &EnvRef, format: proto_ipc::ExportFormat) -> Outcome {
-        let all = self.decrypted(at)?;
+    pub(super) async fn export(&self, at: &EnvRef, format: proto_ipc::ExportFormat) -> Outcome {
+        let all = self.decrypted(at).await?;
         let entries = all
             .iter()
             .map(|(name, value)| Ok((SecretName::new(name)?, SecretValue::from(value.expose()))))
@@ -201,8 +226,8 @@ impl Agent {
         })
     }
 
-    pub(super) fn names(&self, at: &EnvRef) -> Outcome {
-        let all = self.decrypted(at)?;
+    pub(super) async fn names(&self, at: &EnvRef) -> Outcome {
+        let all = self.decrypted(at).await?;
         Ok(Response::Names {
             names: all.iter().map(|(n, _)| n.clone()).collect(),
         })
@@ -210,71 +235,76 @@ impl Agent {
 
     /// A locked write through `change` (which answers the file's new
     /// number of secrets), then the cache entry goes.
-    pub(super) fn edit(
+    pub(super) async fn edit(
         &self,
         at: &EnvRef,
         change: impl Fn(&mut EnvFile) -> Result<(), EnvFileError>,
     ) -> Result<u32, Failure> {
         let located = self.locate(at)?;
         self.note_project(&located.root);
-        let mut guard = self.inner();
-        let inner = &mut *guard;
-        let count = self.with_current_keys(inner, located.team, |ring| {
-            edit::update(&located.path, &located.env, ring, |file| {
-                change(file)?;
-                Ok(file.len())
+        let count = self
+            .with_current_keys(located.team, |ring| {
+                edit::update(&located.path, &located.env, ring, |file| {
+                    change(file)?;
+                    Ok(file.len())
+                })
             })
-        })?;
-        inner.cache.remove(&located.path);
+            .await?;
+        self.inner().cache.remove(&located.path);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    pub(super) fn set(&self, at: &EnvRef, name: &str, value: Secret) -> Outcome {
+    pub(super) async fn set(&self, at: &EnvRef, name: &str, value: Secret) -> Outcome {
         let name = SecretName::new(name)?;
         let value = SecretValue::from(value.expose());
         let names = vec![name.as_str().to_owned()];
-        let count = self.edit(at, |file| file.set(name.clone(), value.clone()))?;
+        let count = self
+            .edit(at, |file| file.set(name.clone(), value.clone()))
+            .await?;
         self.record(at, "set", names, Some(count))?;
         Ok(Response::Done)
     }
 
-    pub(super) fn unset(&self, at: &EnvRef, name: &str) -> Outcome {
-        let count = self.edit(at, |file| file.unset(name).map(drop))?;
+    pub(super) async fn unset(&self, at: &EnvRef, name: &str) -> Outcome {
+        let count = self.edit(at, |file| file.unset(name).map(drop)).await?;
         self.record(at, "unset", vec![name.to_owned()], Some(count))?;
         Ok(Response::Done)
     }
 
-    pub(super) fn import(&self, at: &EnvRef, text: &Secret) -> Outcome {
+    pub(super) async fn import(&self, at: &EnvRef, text: &Secret) -> Outcome {
         let parsed = dotenv::parse_dotenv(text.expose().as_bytes())?;
         let names: Vec<String> = parsed.keys().map(|n| n.as_str().to_owned()).collect();
         let imported = names.len();
-        let count = self.edit(at, |file| {
-            for (name, value) in &parsed {
-                file.set(name.clone(), value.clone())?;
-            }
-            Ok(())
-        })?;
+        let count = self
+            .edit(at, |file| {
+                for (name, value) in &parsed {
+                    file.set(name.clone(), value.clone())?;
+                }
+                Ok(())
+            })
+            .await?;
         self.record(at, "import", names, Some(count))?;
         Ok(Response::Imported { count: imported })
     }
 }
 
 impl Agent {
-    /// Runs `op` with `team`'s keyring. A file at an epoch the keyring
-    /// lacks means a rotation since the team was opened: its grants are
-    /// fetched again, once, and `op` runs again.
-    fn with_current_keys<T>(
+    /// Runs `op` with `team`'s keyring, off the runtime's worker (it
+    /// decrypts or writes a file). A file at an epoch the keyring lacks
+    /// means a rotation since the team was opened: its grants are fetched
+    /// again, once, and `op` runs again.
+    async fn with_current_keys<T>(
         &self,
-        inner: &mut Inner,
         team: Uuid,
         op: impl Fn(&TeamKeyring) -> Result<T, EnvFileError>,
     ) -> Result<T, Failure> {
-        match op(self.keyring(inner, team)?) {
-            Err(e) if stale_keys(&e) && inner.account.is_some() => {
-                if let Some(keys) = inner.keys.as_mut() {
-                    keys.teams.remove(&team);
-                }
-                Ok(op(self.keyring(inner, team)?)?)
+        let ring = self.keyring(team).await?;
+        match tokio::task::block_in_place(|| op(&ring)) {
+            Err(e) if stale_keys(&e) && self.inner().account.is_some() => {
+                self.forget_keyring(team, &ring);
+                drop(ring);
+                let ring = self.keyring(team).await?;
+                Ok(tokio::task::block_in_place(|| op(&ring))?)
             }
             other => Ok(other?),
         }

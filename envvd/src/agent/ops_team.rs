@@ -3,12 +3,14 @@
 
 use std::path::Path;
 
-use envv_api::{Member, PendingGrant, Role, RotateResponse, Team};
+use envv_api::{
+    AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, Member, MemberGrant,
+    PostGrantRequest, Role, RotateRequest, TeamSettings,
+};
 use proto_ipc::{ErrorCode, MemberInfo, Response, Secret};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::ops_account::{block_on, crypto, team_info};
+use super::ops_account::{crypto, team_info};
 use super::pins::PinError;
 use super::project;
 use super::state::{Agent, Failure, Outcome};
@@ -24,14 +26,20 @@ fn role(name: &str) -> Result<Role, Failure> {
     })
 }
 
+/// Epoch numbers are `u32` on the wire.
+fn wire_epoch(epoch: u64) -> Result<u32, Failure> {
+    u32::try_from(epoch).map_err(|_| {
+        Failure(
+            ErrorCode::Internal,
+            format!("epoch {epoch} is out of range"),
+        )
+    })
+}
+
 impl Agent {
-    pub(super) fn members(&self, team: Uuid) -> Outcome {
-        let members: Vec<Member> = self.with_session(|account, token, _| {
-            block_on(
-                self.api
-                    .get(&account.server, &format!("/teams/{team}/members"), token),
-            )
-        })?;
+    pub(super) async fn members(&self, team: Uuid) -> Outcome {
+        let at = self.session().await?;
+        let members = self.reached(self.api.members(&at, team).await)?;
         // First sight pins each key, so a later swap is caught at rotation.
         let mut pins = self.pins();
         for m in &members {
@@ -54,9 +62,9 @@ impl Agent {
         })
     }
 
-    pub(super) fn invite(&self, team: Uuid, email: String, role_name: &str) -> Outcome {
+    pub(super) async fn invite(&self, team: Uuid, email: String, role_name: &str) -> Outcome {
         let role = role(role_name)?;
-        let ring = self.team_keyring(team)?;
+        let ring = self.keyring(team).await?;
         let code = InviteCode::generate();
         let sealed = crypto::seal_invite_secret(
             &code.secret,
@@ -65,70 +73,49 @@ impl Agent {
             &ring.current().public_key(),
         )
         .map_err(crypto)?;
-        let body = json!({
-            "id": code.invite_id,
-            "email": email,
-            "role": role,
-            "accept_token_hash": crypto::accept_token(&code.secret).server_hash(),
-            "sealed_secret": sealed.0,
-        });
-        let _: envv_api::Invite = self.with_session(|account, token, _| {
-            block_on(self.api.post(
-                &account.server,
-                &format!("/teams/{team}/invite"),
-                Some(token),
-                &body,
-            ))
-        })?;
+        drop(ring);
+        let body = CreateInviteRequest {
+            id: code.invite_id,
+            email,
+            role,
+            accept_token_hash: crypto::accept_token(&code.secret).server_hash(),
+            sealed_secret: Some(sealed.0),
+        };
+        let at = self.session().await?;
+        self.reached(self.api.invite(&at, team, &body).await)?;
         Ok(Response::InviteCode {
             code: Secret::new(code.to_code_string().as_str()),
             invite_id: code.invite_id,
         })
     }
 
-    pub(super) fn join(&self, code: &Secret) -> Outcome {
+    pub(super) async fn join(&self, code: &Secret) -> Outcome {
         let code = InviteCode::parse(code.expose()).map_err(crypto)?;
-        let team: Team = self.with_session(|account, token, keys| {
-            let identity = keys.identity.as_ref().ok_or_else(|| {
-                Failure(
-                    ErrorCode::Locked,
-                    "the agent is locked; run `envv unlock`".into(),
-                )
-            })?;
-            let path = format!("/invites/{}", code.invite_id);
-            let preview: envv_api::InvitePreview =
-                block_on(self.api.get(&account.server, &path, token))?;
-            let proof = crypto::invite_proof(
-                &code.secret,
-                preview.team_id,
-                code.invite_id,
-                &identity.public_key(),
-            );
-            let body = json!({
-                "accept_token": crypto::accept_token(&code.secret).to_base64(),
-                "proof": proof.to_base64(),
-            });
-            block_on(self.api.post(
-                &account.server,
-                &format!("{path}/accept"),
-                Some(token),
-                &body,
-            ))
-        })?;
+        let at = self.session().await?;
+        let public_key = self
+            .inner()
+            .keys
+            .as_ref()
+            .and_then(|k| k.identity.as_ref())
+            .map(|identity| identity.public_key())
+            .ok_or_else(Failure::locked)?;
+        let preview = self.reached(self.api.preview_invite(&at, code.invite_id).await)?;
+        let proof =
+            crypto::invite_proof(&code.secret, preview.team_id, code.invite_id, &public_key);
+        let body = AcceptInviteRequest {
+            accept_token: crypto::accept_token(&code.secret).to_base64().into(),
+            proof: Some(proof.to_base64()),
+        };
+        let team = self.reached(self.api.accept_invite(&at, code.invite_id, &body).await)?;
         Ok(Response::Team(team_info(&team)))
     }
 
     /// Checks each newcomer's proof against the key the server presents and
     /// grants the current epoch only to those that verify.
-    pub(super) fn admit_pending(&self, team: Uuid) -> Outcome {
-        let ring = self.team_keyring(team)?;
-        let pending: Vec<PendingGrant> = self.with_session(|account, token, _| {
-            block_on(self.api.get(
-                &account.server,
-                &format!("/teams/{team}/grants/pending"),
-                token,
-            ))
-        })?;
+    pub(super) async fn admit_pending(&self, team: Uuid) -> Outcome {
+        let ring = self.keyring(team).await?;
+        let at = self.session().await?;
+        let pending = self.reached(self.api.pending_grants(&at, team).await)?;
         let mut granted = 0;
         let mut refused = Vec::new();
         for newcomer in &pending {
@@ -142,19 +129,13 @@ impl Agent {
                 Ok(grant) => {
                     self.pins()
                         .verified(team, newcomer.user_id, &newcomer.identity_public_key);
-                    let body = json!({
-                        "user_id": newcomer.user_id,
-                        "epoch": ring.current_epoch(),
-                        "grant": grant.as_str(),
-                    });
-                    self.with_session(|account, token, _| {
-                        block_on(self.api.post_empty(
-                            &account.server,
-                            &format!("/teams/{team}/grants"),
-                            Some(token),
-                            &body,
-                        ))
-                    })?;
+                    let body = PostGrantRequest {
+                        user_id: newcomer.user_id,
+                        epoch: wire_epoch(ring.current_epoch())?,
+                        grant: grant.as_str().to_owned(),
+                    };
+                    let at = self.session().await?;
+                    self.reached(self.api.grant(&at, team, &body).await)?;
                     granted += 1;
                 }
                 Err(e) => {
@@ -166,54 +147,44 @@ impl Agent {
         Ok(Response::Admitted { granted, refused })
     }
 
-    /// What an admin's agent does on its own while unlocked.
-    pub(super) fn admit_everywhere(&self) {
-        let Ok(teams) = self.with_session(|account, token, _| {
-            block_on(self.api.get::<Vec<Team>>(&account.server, "/teams", token))
-        }) else {
+    /// What an admin's agent does on its own while unlocked. Not a use of
+    /// the agent: it never pushes the idle lock back.
+    pub(super) async fn admit_everywhere(&self) {
+        if self.inner().keys.is_none() {
+            return;
+        }
+        let Ok(at) = self.session().await else {
+            return;
+        };
+        let Ok(teams) = self.reached(self.api.teams(&at).await) else {
             return;
         };
         for team in teams.iter().filter(|t| t.role >= Role::Admin) {
-            if let Err(Failure(_, why)) = self.admit_pending(team.id) {
+            if let Err(Failure(_, why)) = self.admit_pending(team.id).await {
                 tracing::debug!(team = %team.id, reason = why, "could not admit pending members");
             }
         }
     }
 
-    pub(super) fn set_role(&self, team: Uuid, user: Uuid, role_name: &str) -> Outcome {
-        let body = json!({ "role": role(role_name)? });
-        let _: Member = self.with_session(|account, token, _| {
-            block_on(self.api.put(
-                &account.server,
-                &format!("/teams/{team}/members/{user}/role"),
-                token,
-                &body,
-            ))
-        })?;
+    pub(super) async fn set_role(&self, team: Uuid, user: Uuid, role_name: &str) -> Outcome {
+        let body = ChangeRoleRequest {
+            role: role(role_name)?,
+        };
+        let at = self.session().await?;
+        self.reached(self.api.set_role(&at, team, user, &body).await)?;
         Ok(Response::Done)
     }
 
-    pub(super) fn set_team_settings(&self, team: Uuid, max_staleness_secs: u32) -> Outcome {
-        let body = envv_api::TeamSettings { max_staleness_secs };
-        let updated: Team = self.with_session(|account, token, _| {
-            block_on(self.api.put(
-                &account.server,
-                &format!("/teams/{team}/settings"),
-                token,
-                &body,
-            ))
-        })?;
+    pub(super) async fn set_team_settings(&self, team: Uuid, max_staleness_secs: u32) -> Outcome {
+        let body = TeamSettings { max_staleness_secs };
+        let at = self.session().await?;
+        let updated = self.reached(self.api.set_settings(&at, team, &body).await)?;
         Ok(Response::Team(team_info(&updated)))
     }
 
-    pub(super) fn remove_member(&self, team: Uuid, user: Uuid) -> Outcome {
-        self.with_session(|account, token, _| {
-            block_on(self.api.delete(
-                &account.server,
-                &format!("/teams/{team}/members/{user}"),
-                token,
-            ))
-        })?;
+    pub(super) async fn remove_member(&self, team: Uuid, user: Uuid) -> Outcome {
+        let at = self.session().await?;
+        self.reached(self.api.remove_member(&at, team, user).await)?;
         self.pins().forget(team, user);
         Ok(Response::Done)
     }
@@ -221,14 +192,11 @@ impl Agent {
     /// A new epoch for exactly the current members, then the projects'
     /// files re-encrypted to it. If another admin rotated first, the server
     /// answers 409 and nothing changed.
-    pub(super) fn rotate(&self, team: Uuid, dirs: &[std::path::PathBuf]) -> Outcome {
-        let mut ring = self.team_keyring(team)?;
-        let members: Vec<Member> = self.with_session(|account, token, _| {
-            block_on(
-                self.api
-                    .get(&account.server, &format!("/teams/{team}/members"), token),
-            )
-        })?;
+    pub(super) async fn rotate(&self, team: Uuid, dirs: &[std::path::PathBuf]) -> Outcome {
+        let generation = self.generation();
+        let mut ring = TeamKeyring::clone(&*self.keyring(team).await?);
+        let at = self.session().await?;
+        let members: Vec<Member> = self.reached(self.api.members(&at, team).await)?;
         self.check_pins(team, &members)?;
         let expected = ring.team_epoch();
         let next = EpochIdentity::generate(team, expected + 1);
@@ -236,25 +204,21 @@ impl Agent {
             .iter()
             .map(|m| {
                 let key: PublicKey = m.identity_public_key.parse().map_err(crypto)?;
-                Ok(json!({ "user_id": m.user_id, "grant": next.grant_to(&key).map_err(crypto)?.as_str() }))
+                Ok(MemberGrant {
+                    user_id: m.user_id,
+                    grant: next.grant_to(&key).map_err(crypto)?.as_str().to_owned(),
+                })
             })
             .collect::<Result<Vec<_>, Failure>>()?;
-        let body = json!({
-            "expected_epoch": expected,
-            "public_key": next.public_key().as_str(),
-            "grants": grants,
-        });
-        let rotated: RotateResponse = self.with_session(|account, token, _| {
-            block_on(self.api.post(
-                &account.server,
-                &format!("/teams/{team}/keys/rotate"),
-                Some(token),
-                &body,
-            ))
-        })?;
+        let body = RotateRequest {
+            expected_epoch: wire_epoch(expected)?,
+            public_key: next.public_key().as_str().to_owned(),
+            grants,
+        };
+        let rotated = self.reached(self.api.rotate(&at, team, &body).await)?;
         ring.insert(next).map_err(crypto)?;
-        let files = reencrypt_projects(dirs, team, &ring)?;
-        self.replace_team_keyring(team, ring);
+        let files = tokio::task::block_in_place(|| reencrypt_projects(dirs, team, &ring))?;
+        self.replace_team_keyring(team, ring, generation);
         Ok(Response::Rotated {
             team,
             epoch: rotated.epoch,

@@ -1,15 +1,25 @@
 //! The one owner of the agent's keys and caches. Every request goes through
 //! [`Agent::handle`]; the lock timer calls [`Agent::expire`].
+//!
+//! `inner` is a plain mutex, held only for work in memory: never across a
+//! call to the control plane, a password derivation or a file's
+//! decryption. A request copies out what a call needs, releases the lock,
+//! awaits the call, then commits the answer only if
+//! [`Inner::generation`] shows that no lock, unlock or logout came in
+//! between (else the answer is dropped). So a warm read never waits on the
+//! network, and `envv lock` and the lock timer always get in at once, even
+//! while a call to a hung server is in flight.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto_ipc::{AgentStatus, ErrorCode, Event, Mode, PROTOCOL_VERSION, Request, Response, Secret};
 use uuid::Uuid;
 
-use super::account::{AccountFile, Api, Session};
+use super::account::{AccountFile, Session};
+use super::control_plane::ControlPlane;
 use super::known::KnownProjects;
 use super::ops_files::Cached;
 use super::pins::Pins;
@@ -23,7 +33,7 @@ pub(super) struct Agent {
     pub(super) config: AgentConfig,
     inner: Mutex<Inner>,
     stop: tokio::sync::Notify,
-    pub(super) api: Api,
+    pub(super) api: ControlPlane,
     pub(super) spool: Spool,
     /// For dashboards subscribed to what happens.
     events: tokio::sync::broadcast::Sender<Event>,
@@ -37,6 +47,9 @@ pub(super) struct Agent {
     pins: Mutex<Pins>,
     /// Directories of cached files, watched for changes.
     watch: Mutex<Watch>,
+    /// One refresh of the session at a time: a refresh token is single use,
+    /// and the server revokes the whole session when one is spent twice.
+    pub(super) refreshing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -47,28 +60,44 @@ pub(super) struct Inner {
     pub(super) keys: Option<Unlocked>,
     /// Decrypted environments, valid while the file on disk is unchanged.
     pub(super) cache: HashMap<PathBuf, Cached>,
+    /// Moves on every lock, unlock, login and logout. Work that awaited the
+    /// network commits only if it still reads what it read before.
+    pub(super) generation: u64,
 }
 
 pub(super) struct Unlocked {
     /// Account mode: the user's identity, which opens team grants.
     pub(super) identity: Option<UserIdentity>,
     /// Local mode: the personal key.
-    pub(super) personal: Option<TeamKeyring>,
-    /// Account mode: team keyrings opened so far.
-    pub(super) teams: HashMap<Uuid, TeamKeyring>,
-    pub(super) since: Instant,
-    pub(super) last_used: Instant,
+    pub(super) personal: Option<Arc<TeamKeyring>>,
+    /// Account mode: team keyrings opened so far. Shared with requests in
+    /// flight, which drop theirs when done; locking drops these.
+    pub(super) teams: HashMap<Uuid, Arc<TeamKeyring>>,
+    /// On the agent's clock (see `clock.rs`).
+    pub(super) since: Duration,
+    pub(super) last_used: Duration,
 }
 
 impl Unlocked {
-    pub(super) fn new(identity: Option<UserIdentity>, personal: Option<TeamKeyring>) -> Unlocked {
-        let now = Instant::now();
+    pub(super) fn new(
+        identity: Option<UserIdentity>,
+        personal: Option<TeamKeyring>,
+        now: Duration,
+    ) -> Unlocked {
         Unlocked {
             identity,
-            personal,
+            personal: personal.map(Arc::new),
             teams: HashMap::new(),
             since: now,
             last_used: now,
+        }
+    }
+
+    /// The keyring that opens `team`'s files, if it is open.
+    pub(super) fn ring(&self, team: Uuid) -> Option<&Arc<TeamKeyring>> {
+        match &self.personal {
+            Some(personal) if personal.team() == team => Some(personal),
+            _ => self.teams.get(&team),
         }
     }
 }
@@ -77,6 +106,32 @@ impl Unlocked {
 /// (which never holds a secret, so it may be debug-printed).
 #[derive(Debug)]
 pub(super) struct Failure(pub(super) ErrorCode, pub(super) String);
+
+impl Failure {
+    pub(super) fn locked() -> Failure {
+        Failure(
+            ErrorCode::Locked,
+            "the agent is locked; run `envv unlock`".into(),
+        )
+    }
+
+    /// The agent locked (or logged out) while this request waited on the
+    /// control plane: what it fetched is dropped.
+    pub(super) fn locked_meanwhile() -> Failure {
+        Failure(
+            ErrorCode::Locked,
+            "the agent was locked while this request waited on the control plane; run `envv unlock`"
+                .into(),
+        )
+    }
+
+    pub(super) fn no_account() -> Failure {
+        Failure(
+            ErrorCode::NotLoggedIn,
+            "no account; run `envv auth signup` or `envv auth login`".into(),
+        )
+    }
+}
 
 impl From<EnvFileError> for Failure {
     fn from(e: EnvFileError) -> Self {
@@ -103,6 +158,23 @@ impl From<std::io::Error> for Failure {
 
 pub(super) type Outcome = Result<Response, Failure>;
 
+/// Whether a request is a person using the agent, which pushes the idle
+/// lock back. Asking for the status, subscribing to events and locking are
+/// not; nor is anything the agent does on its own (admitting newcomers,
+/// shipping audit events, refreshing tokens), which never comes through
+/// here.
+fn counts_as_use(request: &Request) -> bool {
+    !matches!(
+        request,
+        Request::Status
+            | Request::Whoami
+            | Request::Subscribe
+            | Request::Lock
+            | Request::Shutdown
+            | Request::Projects { .. }
+    )
+}
+
 impl Agent {
     /// `changed` hears of every file that changes where a cached one lives
     /// (the caller hands those to [`Agent::forget_file`]).
@@ -124,7 +196,7 @@ impl Agent {
                 ..Inner::default()
             }),
             stop: tokio::sync::Notify::new(),
-            api: Api::new(),
+            api: ControlPlane::new(),
             spool,
             events: tokio::sync::broadcast::channel(256).0,
             online: std::sync::atomic::AtomicBool::new(true),
@@ -132,12 +204,20 @@ impl Agent {
             projects,
             pins,
             watch: Mutex::new(Watch::new(changed)),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
+    /// The state, for work in memory only: the guard is not `Send`, so the
+    /// compiler refuses to hold it across an `.await`.
     pub(super) fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere must not wedge the agent: the state stays usable.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state's generation now, to compare with after awaiting.
+    pub(super) fn generation(&self) -> u64 {
+        self.inner().generation
     }
 
     /// Resolves when a client asked the agent to stop.
@@ -156,10 +236,10 @@ impl Agent {
     }
 
     /// Notes whether a call to the control plane got through, telling
-    /// subscribers when that changes.
-    pub(super) fn note_reachability<T>(&self, result: &Result<T, Failure>) {
+    /// subscribers when that changes, and passes its result on.
+    pub(super) fn reached<T>(&self, result: Result<T, Failure>) -> Result<T, Failure> {
         use std::sync::atomic::Ordering;
-        match result {
+        match &result {
             Err(Failure(ErrorCode::Offline, why)) => {
                 if self.online.swap(false, Ordering::Relaxed) {
                     self.emit(Event::Offline { why: why.clone() });
@@ -174,6 +254,7 @@ impl Agent {
             }
             Err(_) => {}
         }
+        result
     }
 
     pub(super) fn known_projects(&self) -> MutexGuard<'_, KnownProjects> {
@@ -214,11 +295,14 @@ impl Agent {
         self.stop.notify_one();
     }
 
-    /// Forgets every key and decrypted value (they zeroise on drop).
+    /// Forgets every key and decrypted value (they zeroise on drop); any
+    /// request still waiting on the control plane finds the generation
+    /// moved and drops what it fetched.
     pub(super) fn lock(&self) {
         let mut inner = self.inner();
         let was_unlocked = inner.keys.take().is_some();
         inner.cache.clear();
+        inner.generation += 1;
         drop(inner);
         self.unwatch_all();
         if was_unlocked {
@@ -226,32 +310,34 @@ impl Agent {
         }
     }
 
-    /// Locks if the idle or the absolute time is up.
-    ///
-    /// Runs on the runtime, so it never waits for the lock: a request may
-    /// hold it across a call to the control plane whose I/O needs this very
-    /// worker thread. A busy agent is in use anyway; the next tick checks.
-    pub(super) fn expire(&self, now: Instant) {
-        let mut inner = match self.inner.try_lock() {
-            Ok(inner) => inner,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return,
-        };
-        let due = inner.keys.as_ref().is_some_and(|k| {
-            now.duration_since(k.last_used) >= self.config.idle_lock
-                || now.duration_since(k.since) >= self.config.max_unlock
+    /// Locks if the idle or the absolute time is up at `now` (on the
+    /// agent's clock). The state is never held across I/O, so this never
+    /// waits long for it.
+    pub(super) fn expire(&self, now: Duration) {
+        let due = self.inner().keys.as_ref().is_some_and(|k| {
+            now.saturating_sub(k.last_used) >= self.config.idle_lock
+                || now.saturating_sub(k.since) >= self.config.max_unlock
         });
         if due {
             tracing::info!("locking: the idle or absolute time is up");
-            inner.keys = None;
-            inner.cache.clear();
-            drop(inner);
-            self.unwatch_all();
-            self.emit(Event::Locked);
+            self.lock();
         }
     }
 
-    pub(super) fn handle(&self, request: Request) -> Response {
+    /// A person used the agent: the idle lock starts again from `now`.
+    fn touch(&self, now: Duration) {
+        if let Some(keys) = self.inner().keys.as_mut() {
+            keys.last_used = now;
+        }
+    }
+
+    pub(super) async fn handle(&self, request: Request) -> Response {
+        // Deadlines first: after a suspend the timer may not have run yet.
+        let now = self.config.clock.now();
+        self.expire(now);
+        if counts_as_use(&request) {
+            self.touch(now);
+        }
         let outcome = match request {
             Request::Status => Ok(Response::Status(self.status())),
             Request::Signup {
@@ -259,58 +345,58 @@ impl Agent {
                 email,
                 name,
                 password,
-            } => self.signup(server, email, name, &password),
+            } => self.signup(server, email, name, &password).await,
             Request::Login {
                 server,
                 email,
                 password,
-            } => self.login(server, email, &password),
-            Request::Logout => self.logout(),
+            } => self.login(server, email, &password).await,
+            Request::Logout => self.logout().await,
             Request::Whoami => Ok(self
                 .inner()
                 .account
                 .as_ref()
                 .map_or(Response::NoAccount, |a| Response::Account(a.describe()))),
-            Request::CreateTeam { name } => self.create_team(name),
-            Request::ListTeams => self.list_teams(),
-            Request::Members { team } => self.members(team),
-            Request::Invite { team, email, role } => self.invite(team, email, &role),
-            Request::Join { code } => self.join(&code),
-            Request::AdmitPending { team } => self.admit_pending(team),
-            Request::SetRole { team, user, role } => self.set_role(team, user, &role),
+            Request::CreateTeam { name } => self.create_team(name).await,
+            Request::ListTeams => self.list_teams().await,
+            Request::Members { team } => self.members(team).await,
+            Request::Invite { team, email, role } => self.invite(team, email, &role).await,
+            Request::Join { code } => self.join(&code).await,
+            Request::AdmitPending { team } => self.admit_pending(team).await,
+            Request::SetRole { team, user, role } => self.set_role(team, user, &role).await,
             Request::SetTeamSettings {
                 team,
                 max_staleness_secs,
-            } => self.set_team_settings(team, max_staleness_secs),
-            Request::RemoveMember { team, user } => self.remove_member(team, user),
-            Request::Rotate { team, dirs } => self.rotate(team, &dirs),
-            Request::Audit { team, filter } => self.audit(team, &filter),
-            Request::AuditVerify { team } => self.audit_verify(team),
-            Request::SyncAudit => self.sync_audit(),
-            Request::Usage { team } => self.usage(team),
+            } => self.set_team_settings(team, max_staleness_secs).await,
+            Request::RemoveMember { team, user } => self.remove_member(team, user).await,
+            Request::Rotate { team, dirs } => self.rotate(team, &dirs).await,
+            Request::Audit { team, filter } => self.audit(team, &filter).await,
+            Request::AuditVerify { team } => self.audit_verify(team).await,
+            Request::SyncAudit => Ok(self.sync_audit().await),
+            Request::Usage { team } => self.usage(team).await,
             Request::SetBilling {
                 team,
                 plan,
                 billing_email,
-            } => self.set_billing(team, plan, billing_email),
+            } => self.set_billing(team, &plan, billing_email).await,
             Request::Lock => {
                 self.lock();
                 Ok(Response::Done)
             }
-            Request::Unlock { password } => self.unlock(password.as_ref()).map(|()| {
+            Request::Unlock { password } => self.unlock(password.as_ref()).await.map(|()| {
                 self.emit(Event::Unlocked);
                 Response::Done
             }),
             // The connection turns into an event stream after this answer.
             Request::Subscribe => Ok(Response::Done),
             Request::Projects { here } => self.projects(here.as_deref()),
-            Request::Init { dir, team } => self.init(&dir, team),
-            Request::Read { at, only, purpose } => self.read(&at, &only, purpose),
-            Request::Names { at } => self.names(&at),
-            Request::Export { at, format } => self.export(&at, format),
-            Request::Set { at, name, value } => self.set(&at, &name, value),
-            Request::Unset { at, name } => self.unset(&at, &name),
-            Request::Import { at, dotenv } => self.import(&at, &dotenv),
+            Request::Init { dir, team } => self.init(&dir, team).await,
+            Request::Read { at, only, purpose } => self.read(&at, &only, purpose).await,
+            Request::Names { at } => self.names(&at).await,
+            Request::Export { at, format } => self.export(&at, format).await,
+            Request::Set { at, name, value } => self.set(&at, &name, value).await,
+            Request::Unset { at, name } => self.unset(&at, &name).await,
+            Request::Import { at, dotenv } => self.import(&at, &dotenv).await,
             // The connection stops the agent once this answer is sent.
             Request::Shutdown => {
                 self.lock();
@@ -322,9 +408,9 @@ impl Agent {
 
     fn status(&self) -> AgentStatus {
         let inner = self.inner();
-        let now = Instant::now();
-        let left = |limit: Duration, from: Instant| {
-            limit.saturating_sub(now.duration_since(from)).as_secs()
+        let now = self.config.clock.now();
+        let left = |limit: Duration, from: Duration| {
+            limit.saturating_sub(now.saturating_sub(from)).as_secs()
         };
         AgentStatus {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -359,10 +445,10 @@ impl Agent {
     /// Local mode: loads the personal key. Account mode: the password
     /// unwraps the identity (no server needed), then a login refreshes the
     /// session if the control plane answers.
-    fn unlock(&self, password: Option<&Secret>) -> Result<(), Failure> {
+    async fn unlock(&self, password: Option<&Secret>) -> Result<(), Failure> {
         let has_account = self.inner().account.is_some();
         if !has_account {
-            return self.with_keys(|_| ());
+            return self.ensure_keys(&mut self.inner()).map(drop);
         }
         let password = password.ok_or_else(|| {
             Failure(
@@ -370,60 +456,40 @@ impl Agent {
                 "unlocking an account needs its password".into(),
             )
         })?;
-        self.unlock_account(password)
+        self.unlock_account(password).await
     }
 
-    /// Runs `f` with the keys, loading the personal key if locked in local
-    /// mode (it needs no password); in account mode locked is an error.
-    fn with_keys<R>(&self, f: impl FnOnce(&mut Unlocked) -> R) -> Result<R, Failure> {
-        let mut guard = self.inner();
-        let inner = &mut *guard;
-        Ok(f(
-            self.ensure_keys(inner.account.is_some(), &mut inner.keys)?
-        ))
-    }
-
-    /// The unlocked keys; counts as use for the idle timer.
-    fn ensure_keys<'a>(
+    /// The unlocked keys, loading the personal key if locked in local mode
+    /// (it needs no password); in account mode locked is an error.
+    pub(super) fn ensure_keys<'a>(
         &self,
-        has_account: bool,
-        keys: &'a mut Option<Unlocked>,
+        inner: &'a mut Inner,
     ) -> Result<&'a mut Unlocked, Failure> {
-        let unlocked = match keys {
-            Some(unlocked) => unlocked,
-            None if has_account => {
-                return Err(Failure(
-                    ErrorCode::Locked,
-                    "the agent is locked; run `envv unlock`".into(),
-                ));
+        let has_account = inner.account.is_some();
+        match &mut inner.keys {
+            Some(unlocked) => Ok(unlocked),
+            None if has_account => Err(Failure::locked()),
+            keys @ None => {
+                let personal = local::load_or_create(&self.config.data_dir)?;
+                inner.generation += 1;
+                Ok(keys.insert(Unlocked::new(None, Some(personal), self.config.clock.now())))
             }
-            None => keys.insert(Unlocked::new(
-                None,
-                Some(local::load_or_create(&self.config.data_dir)?),
-            )),
-        };
-        unlocked.last_used = Instant::now();
-        Ok(unlocked)
+        }
     }
 
     /// The keyring for `team`: the personal one in local mode; in account
-    /// mode the team's, opened from its grants on first use.
-    pub(super) fn keyring<'a>(
-        &self,
-        inner: &'a mut Inner,
-        team: Uuid,
-    ) -> Result<&'a TeamKeyring, Failure> {
-        let Inner {
-            account,
-            session,
-            keys,
-            ..
-        } = inner;
-        let account = account.as_ref();
-        let keys = self.ensure_keys(account.is_some(), keys)?;
-        let personal = keys.personal.as_ref().is_some_and(|p| p.team() == team);
-        if !personal && !keys.teams.contains_key(&team) {
-            if account.is_none() {
+    /// mode the team's, opened from its grants on first use. Fetching the
+    /// grants is the one wait on the network here, made with the state
+    /// unlocked.
+    pub(super) async fn keyring(&self, team: Uuid) -> Result<Arc<TeamKeyring>, Failure> {
+        let generation = {
+            let mut inner = self.inner();
+            let has_account = inner.account.is_some();
+            let keys = self.ensure_keys(&mut inner)?;
+            if let Some(ring) = keys.ring(team) {
+                return Ok(ring.clone());
+            }
+            if !has_account {
                 return Err(Failure(
                     ErrorCode::NotFound,
                     format!(
@@ -431,43 +497,60 @@ impl Agent {
                     ),
                 ));
             }
-            let ring = self.open_team(session, account, keys, team)?;
-            keys.teams.insert(team, ring);
-        }
-        let ring = if personal {
-            keys.personal.as_ref()
-        } else {
-            keys.teams.get(&team)
+            inner.generation
         };
-        ring.ok_or_else(|| Failure(ErrorCode::Internal, "the team's keys went missing".into()))
-    }
-
-    /// A copy of `team`'s keyring (opened from the server's grants if new).
-    pub(super) fn team_keyring(&self, team: Uuid) -> Result<TeamKeyring, Failure> {
-        self.keyring(&mut self.inner(), team).cloned()
-    }
-
-    /// After a rotation: the new keyring, and no decrypted file of the old epoch.
-    pub(super) fn replace_team_keyring(&self, team: Uuid, ring: TeamKeyring) {
+        let grants = self.team_grants(team).await?;
         let mut inner = self.inner();
+        if inner.generation != generation {
+            return Err(Failure::locked_meanwhile());
+        }
+        let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
+        let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
+        let ring = Arc::new(super::ops_account::open_grants(identity, team, &grants)?);
+        keys.teams.insert(team, ring.clone());
+        Ok(ring)
+    }
+
+    /// Forgets `team`'s keyring if it is still `stale`, so the next use
+    /// fetches the grants again.
+    pub(super) fn forget_keyring(&self, team: Uuid, stale: &Arc<TeamKeyring>) {
+        if let Some(keys) = self.inner().keys.as_mut()
+            && keys.teams.get(&team).is_some_and(|r| Arc::ptr_eq(r, stale))
+        {
+            keys.teams.remove(&team);
+        }
+    }
+
+    /// After a rotation: the new keyring, and no decrypted file of the old
+    /// epoch; unless the agent locked since `generation`.
+    pub(super) fn replace_team_keyring(&self, team: Uuid, ring: TeamKeyring, generation: u64) {
+        let mut inner = self.inner();
+        if inner.generation != generation {
+            return;
+        }
         if let Some(keys) = inner.keys.as_mut() {
-            keys.teams.insert(team, ring);
+            keys.teams.insert(team, Arc::new(ring));
         }
         inner.cache.clear();
     }
 
     /// The personal key's team (local mode), loading it if needed.
     pub(super) fn personal_team(&self) -> Result<Uuid, Failure> {
-        self.with_keys(|keys| keys.personal.as_ref().map(TeamKeyring::team))?
+        let mut inner = self.inner();
+        let keys = self.ensure_keys(&mut inner)?;
+        keys.personal
+            .as_ref()
+            .map(|p| p.team())
             .ok_or_else(|| Failure(ErrorCode::Internal, "no personal key".into()))
     }
 }
 
-/// Checks the lock deadlines once a second.
+/// Checks the lock deadlines once a second, on the agent's clock (which
+/// counts suspend); every request checks them too.
 pub(super) async fn lock_timer(agent: Arc<Agent>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        agent.expire(Instant::now());
+        agent.expire(agent.config.clock.now());
     }
 }

@@ -256,7 +256,7 @@ impl From<WrappedIdentity> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::kdf::{KdfParams, derive_keys};
+    use crate::crypto::kdf::{KdfParams, KdfParamsExt, derive_keys};
     use crate::secret::Password;
 
     #[test]

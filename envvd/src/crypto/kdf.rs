@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{CryptoError, hkdf32};
@@ -37,32 +36,34 @@ pub const SALT_LEN_RANGE: std::ops::RangeInclusive<usize> = 16..=64;
 const INFO_AUTH: &[u8] = b"envv/kdf/v1 auth-key";
 const INFO_WRAP: &[u8] = b"envv/kdf/v1 wrap-key";
 
-/// Per-account key derivation parameters. Stored by the server with the
-/// account and returned by `/auth/prelogin`, so they are untrusted input:
-/// [`KdfParams::validate`] runs before every derivation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KdfParams {
-    /// Always `"argon2id"`.
-    pub algorithm: String,
-    /// Memory cost in KiB.
-    pub memory_kib: u32,
-    /// Time cost (passes).
-    pub iterations: u32,
-    /// Lanes.
-    pub parallelism: u32,
-    /// Per-user salt, standard base64 with padding.
-    pub salt: String,
+/// Per-account key derivation parameters: the API's own type, so what the
+/// server stores and hands out at prelogin is exactly what the client
+/// derives with. They are untrusted input: [`KdfParamsExt::validate`] runs
+/// before every derivation.
+pub use envv_api::KdfParams;
+
+/// What the client does with [`KdfParams`]: make fresh ones at signup, and
+/// check any it is handed before deriving with them.
+pub trait KdfParamsExt: Sized {
+    /// Fresh parameters for a signup: strong defaults and a random salt.
+    fn generate() -> Self;
+    /// Fresh salt with explicit costs: tests use the cheapest accepted
+    /// setting (8 MiB, one pass); production uses [`KdfParamsExt::generate`].
+    fn generate_with(memory_kib: u32, iterations: u32, parallelism: u32) -> Self;
+    /// Default costs with a given salt: lets a server answer `/auth/prelogin`
+    /// for an unknown email with a stable salt derived from the email, so
+    /// the answer does not reveal whether the account exists.
+    fn with_salt(salt: &[u8]) -> Self;
+    /// Checks the parameters are within bounds and returns the decoded salt.
+    fn validate(&self) -> Result<Vec<u8>, CryptoError>;
 }
 
-impl KdfParams {
-    /// Fresh parameters for a signup: strong defaults and a random salt.
-    pub fn generate() -> Self {
+impl KdfParamsExt for KdfParams {
+    fn generate() -> Self {
         Self::generate_with(DEFAULT_MEMORY_KIB, DEFAULT_ITERATIONS, DEFAULT_PARALLELISM)
     }
 
-    /// Fresh salt with explicit costs: tests use the cheapest accepted
-    /// setting (8 MiB, one pass); production uses [`KdfParams::generate`].
-    pub fn generate_with(memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
+    fn generate_with(memory_kib: u32, iterations: u32, parallelism: u32) -> Self {
         let mut salt = [0u8; SALT_LEN];
         super::fill_random(&mut salt);
         Self {
@@ -74,10 +75,7 @@ impl KdfParams {
         }
     }
 
-    /// Default costs with a given salt: lets a server answer `/auth/prelogin`
-    /// for an unknown email with a stable salt derived from the email, so
-    /// the answer does not reveal whether the account exists.
-    pub fn with_salt(salt: &[u8]) -> Self {
+    fn with_salt(salt: &[u8]) -> Self {
         Self {
             algorithm: ALGORITHM.to_owned(),
             memory_kib: DEFAULT_MEMORY_KIB,
@@ -87,8 +85,7 @@ impl KdfParams {
         }
     }
 
-    /// Checks every field against this client's bounds; returns the salt bytes.
-    pub fn validate(&self) -> Result<Vec<u8>, CryptoError> {
+    fn validate(&self) -> Result<Vec<u8>, CryptoError> {
         let reject = |reason| Err(CryptoError::KdfParamsRejected { reason });
         if self.algorithm != ALGORITHM {
             return reject("unsupported algorithm (only argon2id)");

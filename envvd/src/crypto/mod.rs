@@ -19,7 +19,7 @@ pub use invite::{
     AcceptToken, InviteCode, InviteProof, InviteSecret, SealedInviteSecret, accept_token,
     hash_accept_token, invite_proof, open_invite_secret, seal_invite_secret, verify_invite_proof,
 };
-pub use kdf::{AuthKey, ClientKeys, KdfParams, WrapKey, derive_keys};
+pub use kdf::{AuthKey, ClientKeys, KdfParams, KdfParamsExt, WrapKey, derive_keys};
 pub use team::{EpochIdentity, Grant, TeamKeyring};
 
 use base64::Engine as _;

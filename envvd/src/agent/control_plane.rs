@@ -1,0 +1,561 @@
+//! The control plane's HTTP API, one method per endpoint, taking and
+//! returning the `envv-api` types the server itself is written against.
+//!
+//! Tokens travel as `SecretString`s from the answer that issued them to the
+//! `Authorization` header that spends them: never through a
+//! `serde_json::Value`, which would leave copies nobody zeroes.
+//!
+//! Every method is async and is awaited with the agent's state unlocked
+//! (see `state.rs`): a slow or hung server delays only the request that
+//! needs it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use envv_api::{
+    AcceptInviteRequest, AuditOrder, AuditPage, AuditQuery, BillingRequest, ChangeRoleRequest,
+    CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse, Invite, InvitePreview,
+    LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest, PreloginRequest,
+    PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString, Session,
+    SignupRequest, Team, TeamKeys, TeamSettings, TokenPair, UsageReport,
+};
+use proto_ipc::ErrorCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::state::Failure;
+
+/// Where to send a call, and the access token it carries.
+pub(super) struct Authed {
+    pub server: String,
+    pub token: SecretString,
+}
+
+pub(super) struct ControlPlane {
+    http: reqwest::Client,
+}
+
+impl ControlPlane {
+    /// HTTPS verifies the server against the system's roots, plus the PEM
+    /// certificate at `$ENVV_SERVER_CA` if set (a private CA, or a
+    /// self-signed control plane).
+    pub fn new() -> ControlPlane {
+        // The process-wide provider reqwest's rustls uses; a second call
+        // finds it installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(path) = std::env::var_os("ENVV_SERVER_CA") {
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()))
+            {
+                Ok(ca) => builder = builder.add_root_certificate(ca),
+                Err(e) => {
+                    tracing::warn!(path = %Path::new(&path).display(), error = e, "ignoring ENVV_SERVER_CA")
+                }
+            }
+        }
+        let http = builder.build().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "HTTP client set-up failed; using defaults");
+            reqwest::Client::new()
+        });
+        ControlPlane { http }
+    }
+
+    // Accounts and sessions.
+
+    pub async fn signup(&self, server: &str, body: &SignupRequest) -> Result<Session, Failure> {
+        self.send(
+            self.http.post(url(server, "/auth/signup")).json(body),
+            server,
+        )
+        .await
+    }
+
+    pub async fn prelogin(&self, server: &str, email: &str) -> Result<PreloginResponse, Failure> {
+        let body = PreloginRequest {
+            email: email.to_owned(),
+        };
+        self.send(
+            self.http.post(url(server, "/auth/prelogin")).json(&body),
+            server,
+        )
+        .await
+    }
+
+    pub async fn login(&self, server: &str, body: &LoginRequest) -> Result<Session, Failure> {
+        self.send(
+            self.http.post(url(server, "/auth/login")).json(body),
+            server,
+        )
+        .await
+    }
+
+    pub async fn refresh(
+        &self,
+        server: &str,
+        refresh: &SecretString,
+    ) -> Result<TokenPair, Failure> {
+        let body = RefreshRequest {
+            refresh_token: refresh.clone(),
+        };
+        self.send(
+            self.http.post(url(server, "/auth/refresh")).json(&body),
+            server,
+        )
+        .await
+    }
+
+    pub async fn logout(&self, server: &str, refresh: &SecretString) -> Result<(), Failure> {
+        let body = LogoutRequest {
+            refresh_token: refresh.clone(),
+        };
+        self.send_empty(
+            self.http.post(url(server, "/auth/logout")).json(&body),
+            server,
+        )
+        .await
+    }
+
+    // Teams and members.
+
+    pub async fn teams(&self, at: &Authed) -> Result<Vec<Team>, Failure> {
+        self.get(at, "/teams").await
+    }
+
+    pub async fn create_team(
+        &self,
+        at: &Authed,
+        body: &CreateTeamRequest,
+    ) -> Result<Team, Failure> {
+        self.post(at, "/teams", body).await
+    }
+
+    pub async fn members(&self, at: &Authed, team: Uuid) -> Result<Vec<Member>, Failure> {
+        self.get(at, &format!("/teams/{team}/members")).await
+    }
+
+    pub async fn set_role(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        user: Uuid,
+        body: &ChangeRoleRequest,
+    ) -> Result<Member, Failure> {
+        self.put(at, &format!("/teams/{team}/members/{user}/role"), body)
+            .await
+    }
+
+    pub async fn remove_member(&self, at: &Authed, team: Uuid, user: Uuid) -> Result<(), Failure> {
+        let request = self
+            .http
+            .delete(url(&at.server, &format!("/teams/{team}/members/{user}")));
+        self.send_empty(authed(request, at), &at.server).await
+    }
+
+    pub async fn set_settings(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &TeamSettings,
+    ) -> Result<Team, Failure> {
+        self.put(at, &format!("/teams/{team}/settings"), body).await
+    }
+
+    // Invites.
+
+    pub async fn invite(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &CreateInviteRequest,
+    ) -> Result<Invite, Failure> {
+        self.post(at, &format!("/teams/{team}/invite"), body).await
+    }
+
+    pub async fn preview_invite(
+        &self,
+        at: &Authed,
+        invite: Uuid,
+    ) -> Result<InvitePreview, Failure> {
+        self.get(at, &format!("/invites/{invite}")).await
+    }
+
+    pub async fn accept_invite(
+        &self,
+        at: &Authed,
+        invite: Uuid,
+        body: &AcceptInviteRequest,
+    ) -> Result<Team, Failure> {
+        self.post(at, &format!("/invites/{invite}/accept"), body)
+            .await
+    }
+
+    // Keys.
+
+    pub async fn keys(&self, at: &Authed, team: Uuid) -> Result<TeamKeys, Failure> {
+        self.get(at, &format!("/teams/{team}/keys")).await
+    }
+
+    pub async fn pending_grants(
+        &self,
+        at: &Authed,
+        team: Uuid,
+    ) -> Result<Vec<PendingGrant>, Failure> {
+        self.get(at, &format!("/teams/{team}/grants/pending")).await
+    }
+
+    pub async fn grant(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &PostGrantRequest,
+    ) -> Result<(), Failure> {
+        let request = self
+            .http
+            .post(url(&at.server, &format!("/teams/{team}/grants")))
+            .json(body);
+        self.send_empty(authed(request, at), &at.server).await
+    }
+
+    pub async fn rotate(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &RotateRequest,
+    ) -> Result<RotateResponse, Failure> {
+        self.post(at, &format!("/teams/{team}/keys/rotate"), body)
+            .await
+    }
+
+    // Audit, usage and billing.
+
+    pub async fn ingest_audit(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &IngestRequest,
+    ) -> Result<IngestResponse, Failure> {
+        self.post(at, &format!("/teams/{team}/audit"), body).await
+    }
+
+    pub async fn audit(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, Failure> {
+        self.get(at, &format!("/teams/{team}/audit?{}", query_string(query)))
+            .await
+    }
+
+    /// The whole trail as JSON lines.
+    pub async fn audit_export(&self, at: &Authed, team: Uuid) -> Result<String, Failure> {
+        let path = format!("/teams/{team}/audit/export?format=jsonl");
+        let request = authed(self.http.get(url(&at.server, &path)), at);
+        let response = request.send().await.map_err(|e| offline(&at.server, &e))?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let bytes = body(response, MAX_ANSWER, &at.server).await?;
+        String::from_utf8(bytes).map_err(|_| {
+            Failure(
+                ErrorCode::Server,
+                "the control plane sent text that is not UTF-8".into(),
+            )
+        })
+    }
+
+    pub async fn usage(&self, at: &Authed, team: Uuid) -> Result<UsageReport, Failure> {
+        self.get(at, &format!("/teams/{team}/usage")).await
+    }
+
+    pub async fn set_billing(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &BillingRequest,
+    ) -> Result<UsageReport, Failure> {
+        self.post(at, &format!("/teams/{team}/billing"), body).await
+    }
+
+    // The verbs under the methods above.
+
+    async fn get<R: DeserializeOwned>(&self, at: &Authed, path: &str) -> Result<R, Failure> {
+        let request = self.http.get(url(&at.server, path));
+        self.send(authed(request, at), &at.server).await
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        at: &Authed,
+        path: &str,
+        body: &B,
+    ) -> Result<R, Failure> {
+        let request = self.http.post(url(&at.server, path)).json(body);
+        self.send(authed(request, at), &at.server).await
+    }
+
+    async fn put<B: Serialize, R: DeserializeOwned>(
+        &self,
+        at: &Authed,
+        path: &str,
+        body: &B,
+    ) -> Result<R, Failure> {
+        let request = self.http.put(url(&at.server, path)).json(body);
+        self.send(authed(request, at), &at.server).await
+    }
+
+    async fn send<R: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        server: &str,
+    ) -> Result<R, Failure> {
+        let response = request.send().await.map_err(|e| offline(server, &e))?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let bytes = body(response, MAX_ANSWER, server).await?;
+        serde_json::from_slice(&bytes).map_err(|_| {
+            Failure(
+                ErrorCode::Server,
+                "the control plane sent an answer this agent does not understand".into(),
+            )
+        })
+    }
+
+    /// For answers with no body (204).
+    async fn send_empty(
+        &self,
+        request: reqwest::RequestBuilder,
+        server: &str,
+    ) -> Result<(), Failure> {
+        let response = request.send().await.map_err(|e| offline(server, &e))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(refusal(response).await)
+        }
+    }
+}
+
+fn authed(request: reqwest::RequestBuilder, at: &Authed) -> reqwest::RequestBuilder {
+    request.bearer_auth(at.token.expose())
+}
+
+fn url(server: &str, path: &str) -> String {
+    format!("{}{path}", server.trim_end_matches('/'))
+}
+
+/// `GET /teams/{id}/audit`'s query string.
+fn query_string(q: &AuditQuery) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if let Some(actor) = q.actor {
+        pairs.push(("actor", actor.to_string()));
+    }
+    for (key, value) in [
+        ("action", &q.action),
+        ("secret", &q.secret),
+        ("cursor", &q.cursor),
+    ] {
+        if let Some(value) = value {
+            pairs.push((key, value.clone()));
+        }
+    }
+    for (key, value) in [("since", q.since), ("until", q.until)] {
+        if let Some(value) = value {
+            pairs.push((key, value.to_rfc3339()));
+        }
+    }
+    if let Some(limit) = q.limit {
+        pairs.push(("limit", limit.to_string()));
+    }
+    if let Some(order) = q.order {
+        let order = match order {
+            AuditOrder::Oldest => "oldest",
+            AuditOrder::Newest => "newest",
+        };
+        pairs.push(("order", order.to_owned()));
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn offline(server: &str, e: &reqwest::Error) -> Failure {
+    let why = if e.is_timeout() {
+        "timed out"
+    } else {
+        "is unreachable"
+    };
+    // The innermost cause says what happened (refused, DNS, an untrusted
+    // certificate); it never holds request data.
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    Failure(
+        ErrorCode::Offline,
+        format!("the control plane at {server} {why} ({cause})"),
+    )
+}
+
+/// Most bytes the agent reads of one answer: more could not be passed on in
+/// one IPC frame anyway, and a broken or malicious server must not make the
+/// agent buffer without end.
+const MAX_ANSWER: usize = proto_ipc::MAX_FRAME;
+/// Most bytes read of an error answer, whose message is a line of text.
+const MAX_ERROR_ANSWER: usize = 64 * 1024;
+
+/// The answer's body, refused past `limit` bytes: at once if its declared
+/// length says so, else as soon as the bytes received pass it.
+async fn body(
+    mut response: reqwest::Response,
+    limit: usize,
+    server: &str,
+) -> Result<Vec<u8>, Failure> {
+    let too_large = || {
+        Failure(
+            ErrorCode::Server,
+            format!("the control plane at {server} sent an answer over the {limit}-byte limit"),
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| offline(server, &e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The server's own message, with a code a client can act on.
+async fn refusal(response: reqwest::Response) -> Failure {
+    let status = response.status().as_u16();
+    let message = body(response, MAX_ERROR_ANSWER, "")
+        .await
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<envv_api::ErrorBody>(&bytes).ok())
+        .map_or_else(
+            || format!("the control plane answered {status}"),
+            |b| b.error.message,
+        );
+    let code = match status {
+        401 => ErrorCode::NotLoggedIn,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        409 => ErrorCode::Conflict,
+        400..=499 => ErrorCode::Invalid,
+        _ => ErrorCode::Server,
+    };
+    Failure(code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Answers one request on a fresh port with `head` then `chunks` as they
+    /// are, like a server we don't trust would.
+    async fn serve_once(head: &'static str, chunks: Vec<Vec<u8>>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            // The client may hang up once it has refused the answer.
+            let _ = conn.write_all(head.as_bytes()).await;
+            for chunk in chunks {
+                let _ = conn.write_all(&chunk).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    async fn read(server: &str, limit: usize) -> Result<Vec<u8>, Failure> {
+        let response = ControlPlane::new().http.get(server).send().await.unwrap();
+        body(response, limit, server).await
+    }
+
+    fn chunked(parts: &[usize]) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|&n| {
+                let mut chunk = format!("{n:x}\r\n").into_bytes();
+                chunk.extend(std::iter::repeat_n(b'x', n));
+                chunk.extend_from_slice(b"\r\n");
+                chunk
+            })
+            .collect();
+        out.push(b"0\r\n\r\n".to_vec());
+        out
+    }
+
+    #[tokio::test]
+    async fn answers_are_read_up_to_the_limit_only() {
+        // Within the limit: read whole.
+        let server = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+            vec![vec![b'x'; 1000]],
+        )
+        .await;
+        assert_eq!(read(&server, 1024).await.unwrap().len(), 1000);
+
+        // A declared length over it: refused before any of the body.
+        let server = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2048\r\n\r\n", vec![]).await;
+        let Failure(code, message) = read(&server, 1024).await.unwrap_err();
+        assert_eq!(code, ErrorCode::Server);
+        assert!(message.contains("1024-byte limit"), "{message}");
+
+        // No declared length: refused once the bytes pass it.
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let server = serve_once(head, chunked(&[600, 600, 600])).await;
+        assert!(read(&server, 1024).await.is_err());
+        let server = serve_once(head, chunked(&[600, 400])).await;
+        assert_eq!(read(&server, 1024).await.unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn the_audit_query_is_encoded_as_the_server_reads_it() {
+        let query = AuditQuery {
+            action: Some("role.change".into()),
+            secret: Some("A B&C".into()),
+            limit: Some(5),
+            order: Some(AuditOrder::Newest),
+            ..AuditQuery::default()
+        };
+        assert_eq!(
+            query_string(&query),
+            "action=role.change&secret=A%20B%26C&limit=5&order=newest"
+        );
+    }
+}
