@@ -2,6 +2,9 @@
 //! plane on SQLite.
 
 mod common;
+// The agent's tests' proxy that can make the control plane hang.
+#[path = "../../envvd/tests/world/proxy.rs"]
+mod proxy;
 
 use std::time::{Duration, Instant};
 
@@ -365,4 +368,55 @@ fn signup_on_a_terminal_asks_twice_without_echo() {
     let (ok, shown) = signup(PASSWORD);
     assert!(ok, "{shown}");
     assert!(s.ok(["auth", "whoami"]).contains("tty@example.com"));
+}
+
+/// The control plane stops answering (a proxy holds every byte, on open
+/// connections and new ones) while `envv audit` waits on it: warm `exec`
+/// and `get` still answer from the agent, and so does `envv lock`, which
+/// wins over the call still in flight.
+#[test]
+fn warm_exec_get_and_lock_answer_while_the_control_plane_hangs() {
+    let cp = ControlPlane::start();
+    let port: u16 = cp
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let proxy = proxy::Proxy::start(port);
+    let mut s = Sandbox::new();
+    s.server = Some(proxy.url());
+    s.envv(["auth", "signup", "--email", "hang@example.com"])
+        .env("ENVV_PASSWORD", PASSWORD)
+        .assert()
+        .success();
+    s.ok(["team", "create", "Hang"]);
+    s.init();
+    s.ok(["set", "KEY", "v"]);
+    assert_eq!(s.ok(["exec", "--", "printenv", "KEY"]), "v\n");
+
+    proxy.hang(true);
+    // `envv audit` ships the spool, then asks for a page: both need the server.
+    let mut waiting = s.command(["audit"]).spawn().expect("start envv audit");
+    wait_until("a request held by the hung server", || proxy.held() > 0);
+
+    for _ in 0..20 {
+        assert_eq!(s.ok(["exec", "--", "printenv", "KEY"]), "v\n");
+        assert_eq!(s.ok(["get", "KEY"]).trim_end(), "v");
+    }
+    assert!(
+        waiting.try_wait().expect("poll").is_none(),
+        "the reads above were answered while `envv audit` still waited"
+    );
+    s.ok(["lock"]);
+    assert!(waiting.try_wait().expect("poll").is_none());
+    assert_eq!(s.status()["locked"], true);
+
+    // The server answers again: whatever the call brings back, the agent
+    // stays locked.
+    proxy.hang(false);
+    let _ = waiting.wait();
+    assert_eq!(s.status()["locked"], true);
+    let out = s.run(["get", "KEY"]);
+    assert_eq!(code(&out), Some(4), "{}", stderr(&out));
 }

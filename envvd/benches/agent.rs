@@ -1,6 +1,11 @@
-//! Round trips to a warm agent reading a 100-secret environment, and the
-//! agent's memory. Prints median, p99 and mean; run with
-//! `cargo bench -p envvd --bench agent`.
+//! Round trips to a warm agent reading a 100-secret environment, the
+//! agent's memory, and warm reads in account mode while the control plane
+//! hangs and while 100 clients read at once. Prints median, p99 and mean;
+//! run with `cargo bench -p envvd --bench agent`.
+
+// The tests' proxy that can make the control plane hang.
+#[path = "../tests/world/proxy.rs"]
+mod proxy;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -110,6 +115,7 @@ fn main() {
     let _ = client.request(&Request::Shutdown);
     let _ = agent.wait();
     ten_teams();
+    account_reads_under_load();
 }
 
 /// The control plane binary (release), built first.
@@ -239,6 +245,171 @@ fn ten_teams() {
         "agent RSS, account mode, 10 teams unlocked with a 100-secret environment each cached: {} KiB",
         rss_kib(agent.id())
     );
+    let _ = client.request(&Request::Shutdown);
+    let _ = agent.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// The release control plane on SQLite in `home`, on a free port.
+fn start_control_plane(home: &std::path::Path) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let server = Command::new(control_plane())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+        ])
+        .arg(format!("sqlite:{}", home.join("cp.db").display()))
+        .arg("--signing-key-file")
+        .arg(home.join("cp-key"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the control plane");
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    (server, port)
+}
+
+/// Account mode, one team, a 100-secret environment: warm reads (each one
+/// spooled as an audit event) on a quiet agent, then while a call to the
+/// control plane hangs, then from 100 clients at once while the spool is
+/// shipped over and over.
+fn account_reads_under_load() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let (mut server, port) = start_control_plane(home.path());
+    let proxy = proxy::Proxy::start(port);
+    let socket = home.path().join("run/envv/agent.sock");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        .arg("--socket")
+        .arg(&socket)
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start envvd");
+    wait_for(|| std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    let mut client = Client::connect(&socket, "bench").expect("connect");
+    client
+        .request(&Request::Signup {
+            server: proxy.url(),
+            email: "load@example.com".into(),
+            name: "Load".into(),
+            password: Secret::new("a bench password"),
+        })
+        .expect("signup");
+    let Ok(Response::Team(team)) = client.request(&Request::CreateTeam {
+        name: "load".into(),
+    }) else {
+        panic!("create team");
+    };
+    let dir = home.path().join("project");
+    std::fs::create_dir_all(&dir).expect("dir");
+    client
+        .request(&Request::Init {
+            dir: dir.clone(),
+            team: Some(team.id),
+        })
+        .expect("init");
+    let at = EnvRef { dir, env: None };
+    let dotenv: String = (0..100)
+        .map(|i| format!("SECRET_{i:03}=value-{i}-{}\n", "x".repeat(40)))
+        .collect();
+    client
+        .request(&Request::Import {
+            at: at.clone(),
+            dotenv: Secret::new(dotenv),
+        })
+        .expect("import");
+    let read = Request::Read {
+        at,
+        only: vec![],
+        purpose: ReadPurpose::Exec,
+    };
+    client.request(&read).expect("warm the cache");
+    let timed = |client: &mut Client, n: usize| -> Vec<Duration> {
+        (0..n)
+            .map(|_| {
+                let start = Instant::now();
+                let response = client.request(&read).expect("read");
+                let took = start.elapsed();
+                drop(response);
+                took
+            })
+            .collect()
+    };
+
+    println!("account mode, 100 secrets, warm cache (each read spooled for audit):");
+    report("quiet agent", timed(&mut client, 2_000));
+
+    proxy.hang(true);
+    let hung = {
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            let _ = Client::connect(&socket, "bench").map(|mut c| c.request(&Request::SyncAudit));
+        })
+    };
+    wait_for(|| proxy.held() > 0);
+    report(
+        "while a call to the control plane hangs",
+        timed(&mut client, 2_000),
+    );
+    assert!(
+        !hung.is_finished(),
+        "the hung call ended during the measurement"
+    );
+    proxy.hang(false);
+    let _ = hung.join();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shipper = {
+        let socket = socket.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut client = Client::connect(&socket, "bench").expect("connect");
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                client.request(&Request::SyncAudit).expect("ship");
+            }
+        })
+    };
+    let started = Instant::now();
+    let readers: Vec<_> = (0..100)
+        .map(|_| {
+            let socket = socket.clone();
+            let read = read.clone();
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&socket, "bench").expect("connect");
+                (0..100)
+                    .map(|_| {
+                        let start = Instant::now();
+                        let response = client.request(&read).expect("read");
+                        let took = start.elapsed();
+                        drop(response);
+                        took
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let samples: Vec<Duration> = readers
+        .into_iter()
+        .flat_map(|r| r.join().expect("reader"))
+        .collect();
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = shipper.join();
+    println!(
+        "100 clients x 100 reads while the spool ships: {:.0} reads/s",
+        samples.len() as f64 / elapsed.as_secs_f64()
+    );
+    report("one read among 100 concurrent clients", samples);
+
     let _ = client.request(&Request::Shutdown);
     let _ = agent.wait();
     let _ = server.kill();

@@ -5,7 +5,8 @@ mod world;
 
 use std::time::Duration;
 
-use proto_ipc::{Client, ErrorCode, IpcError, Mode, Request, Response, Secret};
+use proto_ipc::{Client, ErrorCode, IpcError, Mode, ReadPurpose, Request, Response, Secret};
+use world::proxy::Proxy;
 use world::*;
 
 #[test]
@@ -319,4 +320,125 @@ fn the_agent_talks_to_a_control_plane_over_https() {
         ),
         "{refused:?}"
     );
+}
+
+/// An admin's unlocked agent admits newcomers every second, which is the
+/// agent's own work, not a person's: the idle lock fires all the same.
+#[test]
+fn an_admins_agent_idle_locks_with_the_admitter_running() {
+    let world = World::new();
+    let (_agent, socket) = world.agent_for("admin", &["--idle-lock", "3", "--admit-interval", "1"]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let (_, project) = team_project(&world, &mut client, "owner@example.com");
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
+    // The admitter runs four or five times meanwhile.
+    std::thread::sleep(Duration::from_millis(4500));
+    let status = status(&mut client);
+    assert!(
+        status.locked,
+        "idle for 4.5 s with a 3 s idle lock: {status:?}"
+    );
+    assert_eq!(status.cached_files, 0);
+    let err = read(&mut client, &project).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IpcError::Agent {
+                code: ErrorCode::Locked,
+                ..
+            } | IpcError::Locked
+        ),
+        "{err}"
+    );
+}
+
+/// With the control plane hung mid-call, the idle lock still fires on
+/// time: the timer never waits behind the call.
+#[test]
+fn the_idle_lock_fires_while_a_call_to_the_control_plane_hangs() {
+    let world = World::new();
+    let proxy = Proxy::start(world.port);
+    let (_agent, socket) = world.agent_for("hung", &["--idle-lock", "2", "--admit-interval", "60"]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let (_, project) = team_project_on(&world, &mut client, &proxy.url(), "hung@example.com");
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
+
+    proxy.hang(true);
+    let hung = {
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            Client::connect(&socket, "test")
+                .unwrap()
+                .request(&Request::SyncAudit)
+        })
+    };
+    wait_for("a request held by the hung server", || proxy.held() > 0);
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(!hung.is_finished(), "the call is still in flight");
+    let now = status(&mut client);
+    assert!(now.locked, "idle for 3 s with a 2 s idle lock: {now:?}");
+    assert_eq!(now.cached_files, 0);
+    // Whatever the call brings back once the server answers, the agent
+    // stays locked.
+    proxy.hang(false);
+    let _ = hung.join();
+    assert!(status(&mut client).locked);
+}
+
+/// A hundred clients read one team environment at once while the agent
+/// ships audit events (their own reads' events among them): every read is
+/// answered, with the right value.
+#[test]
+fn a_hundred_clients_read_at_once_while_the_spool_ships() {
+    let world = World::new();
+    let mut client = world.client();
+    let (team, project) = team_project(&world, &mut client, "many@example.com");
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shipper = {
+        let socket = world.socket();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut client = Client::connect(&socket, "shipper").unwrap();
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                client.request(&Request::SyncAudit).unwrap();
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let readers: Vec<_> = (0..100)
+        .map(|_| {
+            let socket = world.socket();
+            let project = project.clone();
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&socket, "reader").unwrap();
+                for _ in 0..20 {
+                    let Response::Secrets { secrets } = client
+                        .request(&Request::Read {
+                            at: at(&project),
+                            only: vec!["KEY".into()],
+                            purpose: ReadPurpose::Get,
+                        })
+                        .unwrap()
+                    else {
+                        panic!("expected secrets")
+                    };
+                    assert_eq!(secrets[0].1.expose(), "v");
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.join().expect("every reader got its answers");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(shipper.join().unwrap() >= 1);
+    // Every read was recorded, and all of it reaches the server.
+    let Response::Synced { pending, .. } = client.request(&Request::SyncAudit).unwrap() else {
+        panic!()
+    };
+    assert_eq!(pending, 0);
+    assert_eq!(count_actions(&mut client, team, "decrypt"), 2000);
 }

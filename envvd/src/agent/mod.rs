@@ -143,3 +143,97 @@ async fn ship_loop(agent: Arc<state::Agent>) {
         agent.ship_spool().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
+
+    use super::*;
+
+    /// The real agent on a socket in `home`, in this process, on `clock`.
+    async fn start(home: &std::path::Path, clock: Clock) -> PathBuf {
+        let socket = home.join("run/agent.sock");
+        let (listener, lock) = bind(&socket).expect("bind");
+        let mut config = AgentConfig::new(home.join("data"));
+        config.idle_lock = Duration::from_secs(600);
+        config.max_unlock = Duration::from_secs(8 * 3600);
+        config.clock = clock;
+        tokio::spawn(async move {
+            let _lock = lock;
+            serve(listener, config, std::future::pending()).await
+        });
+        socket
+    }
+
+    fn status(client: &mut Client) -> proto_ipc::AgentStatus {
+        match client.request(&Request::Status).expect("status") {
+            Response::Status(status) => status,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A night with the lid closed: the clock the deadlines are measured on
+    /// jumps past them at once (no sleep), and the very next request finds
+    /// the keys and decrypted values gone. Local mode, so nothing else is
+    /// needed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lock_fires_on_the_first_request_after_a_suspend() {
+        let home = tempfile::tempdir().expect("temp dir");
+        let (clock, hand) = Clock::manual();
+        let socket = start(home.path(), clock).await;
+        let project = home.path().join("project");
+        std::fs::create_dir_all(&project).expect("project");
+        tokio::task::spawn_blocking(move || {
+            let mut client = Client::connect(&socket, "test").expect("connect");
+            client
+                .request(&Request::Init {
+                    dir: project.clone(),
+                    team: None,
+                })
+                .expect("init");
+            let at = EnvRef {
+                dir: project,
+                env: None,
+            };
+            client
+                .request(&Request::Set {
+                    at: at.clone(),
+                    name: "KEY".into(),
+                    value: Secret::new("v"),
+                })
+                .expect("set");
+            let read = Request::Read {
+                at,
+                only: vec![],
+                purpose: ReadPurpose::Exec,
+            };
+            client.request(&read).expect("read");
+            let before = status(&mut client);
+            assert!(!before.locked && before.cached_files == 1);
+
+            // Just short of the idle lock: still unlocked, nine minutes
+            // later, and reading pushes the idle lock back.
+            hand.advance(Duration::from_secs(9 * 60));
+            let awake = status(&mut client);
+            assert!(!awake.locked);
+            assert_eq!(awake.idle_lock_in, Some(60));
+            client.request(&read).expect("read");
+            assert_eq!(status(&mut client).idle_lock_in, Some(600));
+
+            // Status is not use: it never pushes the idle lock back.
+            hand.advance(Duration::from_secs(5 * 60));
+            assert_eq!(status(&mut client).idle_lock_in, Some(300));
+
+            // The lid closes for the night.
+            hand.advance(Duration::from_secs(8 * 3600));
+            let after = status(&mut client);
+            assert!(
+                after.locked,
+                "the first request after the suspend finds it locked"
+            );
+            assert_eq!(after.cached_files, 0);
+        })
+        .await
+        .expect("the client's checks");
+    }
+}

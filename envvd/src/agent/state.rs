@@ -469,9 +469,9 @@ impl Agent {
         match &mut inner.keys {
             Some(unlocked) => Ok(unlocked),
             None if has_account => Err(Failure::locked()),
+            // Not a new generation: nothing in flight predates the keys.
             keys @ None => {
                 let personal = local::load_or_create(&self.config.data_dir)?;
-                inner.generation += 1;
                 Ok(keys.insert(Unlocked::new(None, Some(personal), self.config.clock.now())))
             }
         }

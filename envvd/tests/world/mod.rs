@@ -2,6 +2,8 @@
 //! `envv-control-plane` binaries, started and stopped per test.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -197,7 +199,18 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// `email` signs up and creates a team; a project bound to it holds
 /// `KEY=v`.
 pub fn team_project(world: &World, client: &mut Client, email: &str) -> (uuid::Uuid, PathBuf) {
-    signup(client, &world.server, email);
+    team_project_on(world, client, &world.server.clone(), email)
+}
+
+/// [`team_project`] with the agent talking to the control plane at `server`
+/// (a proxy in front of it, say).
+pub fn team_project_on(
+    world: &World,
+    client: &mut Client,
+    server: &str,
+    email: &str,
+) -> (uuid::Uuid, PathBuf) {
+    signup(client, server, email);
     let Response::Team(team) = client
         .request(&Request::CreateTeam { name: "T".into() })
         .unwrap()
@@ -263,5 +276,12 @@ pub fn count_actions(client: &mut Client, team: uuid::Uuid, action: &str) -> usi
             Some(next) => cursor = Some(next),
             None => return total,
         }
+    }
+}
+
+pub fn status(client: &mut Client) -> proto_ipc::AgentStatus {
+    match client.request(&Request::Status).unwrap() {
+        Response::Status(status) => status,
+        other => panic!("expected a status, got {other:?}"),
     }
 }
