@@ -1,8 +1,7 @@
 //! `envv usage` and `envv billing`: the team's plan, limits, consumption and
 //! invoice preview, and setting the plan (owners).
 
-use proto_ipc::{Request, Response};
-use serde_json::Value;
+use proto_ipc::{Plan, Request, Response};
 
 use crate::error::Failure;
 use crate::team::{self, Prefer};
@@ -13,7 +12,7 @@ pub fn usage(team: &TeamArg, json: bool) -> Result<(), Failure> {
     print_report(ask(&Request::Usage { team })?, json)
 }
 
-pub fn set(team: &TeamArg, plan: String, billing_email: String, json: bool) -> Result<(), Failure> {
+pub fn set(team: &TeamArg, plan: Plan, billing_email: String, json: bool) -> Result<(), Failure> {
     let team = team::resolve(team, Prefer::Current)?;
     print_report(
         ask(&Request::SetBilling {
@@ -26,52 +25,43 @@ pub fn set(team: &TeamArg, plan: String, billing_email: String, json: bool) -> R
 }
 
 fn print_report(response: Response, json: bool) -> Result<(), Failure> {
-    let Response::Report { json: text } = response else {
+    let Response::Usage(report) = response else {
         return Err(unexpected("usage"));
     };
-    let report: Value = serde_json::from_str(&text).map_err(|_| unexpected("usage"))?;
     if json {
-        println!("{report}");
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
         return Ok(());
     }
-    let limit = |key: &str| match &report["limits"][key] {
-        Value::Null => "unlimited".to_owned(),
-        v => v.to_string(),
-    };
-    let invoice = &report["invoice_preview"];
-    let total = match invoice["monthly_total_cents"].as_u64() {
+    let limit = |max: Option<u32>| max.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    let invoice = &report.invoice_preview;
+    let total = match invoice.monthly_total_cents {
         Some(cents) => format!(
             "{}.{:02} {} a month",
             cents / 100,
             cents % 100,
-            invoice["currency"].as_str().unwrap_or("USD")
+            invoice.currency
         ),
         None => "custom pricing".to_owned(),
     };
-    println!("plan:     {}", report["plan"].as_str().unwrap_or("?"));
-    if let Some(email) = report["billing_email"].as_str() {
+    println!("plan:     {}", report.plan.as_str());
+    if let Some(email) = &report.billing_email {
         println!("billing:  {email}");
     }
     println!(
         "seats:    {} (limit {})",
-        report["seats"],
-        limit("max_members")
+        report.seats,
+        limit(report.limits.max_members)
     );
     println!(
         "secrets:  {} (limit {})",
-        report["secrets"],
-        limit("max_secrets")
+        report.secrets,
+        limit(report.limits.max_secrets)
     );
-    println!("invoice:  {} seats, {total}", invoice["seats"]);
-    if let Some(days) = report["usage"].as_array().filter(|d| !d.is_empty()) {
+    println!("invoice:  {} seats, {total}", invoice.seats);
+    if !report.usage.is_empty() {
         println!("usage (last 30 days):");
-        for day in days {
-            println!(
-                "  {}  {:<10} {}",
-                day["day"].as_str().unwrap_or("?"),
-                day["action"].as_str().unwrap_or("?"),
-                day["count"]
-            );
+        for day in &report.usage {
+            println!("  {}  {:<10} {}", day.day, day.action, day.count);
         }
     }
     Ok(())

@@ -116,8 +116,8 @@ pub enum Command {
         #[command(flatten)]
         team: TeamArg,
         /// design_partner, free, starter, pro or enterprise.
-        #[arg(long)]
-        plan: String,
+        #[arg(long, value_parser = plan)]
+        plan: proto_ipc::Plan,
         /// Where invoices go.
         #[arg(long, value_name = "EMAIL")]
         email: String,
@@ -358,14 +358,22 @@ pub enum Role {
     Owner,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Member => "member",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
+impl From<Role> for proto_ipc::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Member => proto_ipc::Role::Member,
+            Role::Admin => proto_ipc::Role::Admin,
+            Role::Owner => proto_ipc::Role::Owner,
         }
     }
+}
+
+/// `--plan`: one of the control plane's plans, by the name it uses.
+fn plan(text: &str) -> Result<proto_ipc::Plan, String> {
+    text.parse().map_err(|()| {
+        let known: Vec<&str> = proto_ipc::Plan::ALL.iter().map(|p| p.as_str()).collect();
+        format!("unknown plan; use one of {}", known.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]

@@ -192,7 +192,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             let response = ask(&Request::Invite {
                 team,
                 email: email.clone(),
-                role: role.as_str().to_owned(),
+                role: role.into(),
             })?;
             let Response::InviteCode { code, invite_id } = response else {
                 return Err(unexpected("invite"));
@@ -210,7 +210,7 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
                  a call, a message you trust), not through envv's server; they run \
                  `envv team join CODE`, and your agent grants them the key once it checks \
                  their proof",
-                role.as_str()
+                proto_ipc::Role::from(role)
             );
             Ok(())
         }
@@ -262,10 +262,10 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
             let response = ask(&Request::SetRole {
                 team,
                 user: member.user_id,
-                role: role.as_str().to_owned(),
+                role: role.into(),
             })?;
             expect_done(response, "set_role")?;
-            eprintln!("{} is now {}", member.email, role.as_str());
+            eprintln!("{} is now {}", member.email, proto_ipc::Role::from(role));
             Ok(())
         }
         TeamCommand::Remove { user, yes, team } => {

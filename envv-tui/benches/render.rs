@@ -69,7 +69,7 @@ fn loaded() -> App {
             teams: vec![TeamInfo {
                 id: team,
                 name: "Bench".into(),
-                role: "owner".into(),
+                role: proto_ipc::Role::Owner,
                 current_epoch: 1,
                 rekey_required: false,
                 max_staleness_secs: 72 * 3600,
@@ -87,7 +87,7 @@ fn loaded() -> App {
                     user_id: *id,
                     email: format!("m{i}@example.com"),
                     name: format!("M{i}"),
-                    role: "member".into(),
+                    role: proto_ipc::Role::Member,
                     has_key: true,
                 })
                 .collect(),

@@ -4,7 +4,7 @@
 //! carries out, so tests drive the same code with the same inputs.
 
 use chrono::{DateTime, Utc};
-use envv_api::UsageReport;
+use envv_api::{Role, UsageReport};
 use proto_ipc::{
     AgentStatus, EnvRef, Event, IpcError, MemberInfo, ReadPurpose, Request, Response, Secret,
     TeamInfo,
@@ -86,7 +86,7 @@ pub enum RoleFor {
     Member { user: Uuid, email: String },
 }
 
-pub const ROLES: [&str; 3] = ["member", "admin", "owner"];
+pub const ROLES: [Role; 3] = [Role::Member, Role::Admin, Role::Owner];
 
 #[derive(Debug)]
 pub enum Popup {

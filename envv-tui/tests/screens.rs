@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use envv_tui::app::{App, Loadable, Popup, Screen, Tag};
-use proto_ipc::{Event, IpcError, ReadPurpose, Request, Response, Secret};
+use proto_ipc::{Event, IpcError, ReadPurpose, Request, Response, Role, Secret};
 use ratatui::crossterm::event::KeyCode;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
@@ -18,8 +18,8 @@ fn snapshot(name: &str, app: &mut App) {
 }
 
 fn usage() -> Response {
-    Response::Report {
-        json: serde_json::json!({
+    Response::Usage(
+        serde_json::from_value(serde_json::json!({
             "plan": "starter",
             "billing_email": "billing@demo.example",
             "seats": 3,
@@ -32,9 +32,9 @@ fn usage() -> Response {
             .collect::<Vec<_>>(),
             "invoice_preview": {"seats": 3, "price_per_seat_cents": 800,
                                 "monthly_total_cents": 2400, "currency": "usd"},
-        })
-        .to_string(),
-    }
+        }))
+        .expect("a usage report"),
+    )
 }
 
 /// On `screen`, with what the agent answers when it goes there.
@@ -191,7 +191,7 @@ fn admin_actions_ask_first() {
     press(&mut app, "y");
     let sent = app.take_outbox();
     assert!(
-        matches!(sent.as_slice(), [(_, Request::SetRole { user: BOB, role, .. })] if role == "owner"),
+        matches!(sent.as_slice(), [(_, Request::SetRole { user: BOB, role, .. })] if *role == Role::Owner),
         "{sent:?}"
     );
 
@@ -216,7 +216,7 @@ fn admin_actions_ask_first() {
     let sent = app.take_outbox();
     assert!(matches!(
         sent.as_slice(),
-        [(Tag::Invite(_), Request::Invite { role, .. })] if role == "member"
+        [(Tag::Invite(_), Request::Invite { role, .. })] if *role == Role::Member
     ));
     app.on_reply(
         sent[0].0.clone(),

@@ -33,7 +33,7 @@ fn invite_and_join(world: &World, owner: &mut Client, team: Uuid, name: &str) ->
         .request(&Request::Invite {
             team,
             email,
-            role: "member".into(),
+            role: proto_ipc::Role::Member,
         })
         .unwrap()
     else {

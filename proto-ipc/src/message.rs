@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub use envv_api::{Plan, Role, UsageReport};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -93,12 +94,12 @@ pub enum Request {
     Members {
         team: Uuid,
     },
-    /// Invites `email` with `role` (`member`, `admin`, `owner`); answers the
-    /// invite code to hand over out of band.
+    /// Invites `email` with `role`; answers the invite code to hand over
+    /// out of band.
     Invite {
         team: Uuid,
         email: String,
-        role: String,
+        role: Role,
     },
     /// Joins with an invite code; an admin's agent then grants the key.
     Join {
@@ -112,7 +113,7 @@ pub enum Request {
     SetRole {
         team: Uuid,
         user: Uuid,
-        role: String,
+        role: Role,
     },
     /// Sets how long members' agents may read from cached keys while the
     /// control plane is unreachable (admins).
@@ -151,7 +152,7 @@ pub enum Request {
     /// Sets the team's plan and billing contact (owners only).
     SetBilling {
         team: Uuid,
-        plan: String,
+        plan: Plan,
         billing_email: String,
     },
     /// Turns this connection into a stream of [`Event`]s (the dashboard's
@@ -329,7 +330,7 @@ pub struct MemberInfo {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     /// Holds the team's current key; false while waiting for an admin.
     pub has_key: bool,
 }
@@ -338,8 +339,8 @@ pub struct MemberInfo {
 pub struct TeamInfo {
     pub id: Uuid,
     pub name: String,
-    /// `owner`, `admin` or `member`.
-    pub role: String,
+    /// The caller's role in the team.
+    pub role: Role,
     pub current_epoch: u32,
     /// A member was removed since the last rotation.
     pub rekey_required: bool,
@@ -421,10 +422,8 @@ pub enum Response {
     Text {
         text: Secret,
     },
-    /// The control plane's usage report (`GET /teams/{id}/usage`), as JSON text.
-    Report {
-        json: String,
-    },
+    /// The control plane's usage report (`GET /teams/{id}/usage`).
+    Usage(UsageReport),
     /// One event of a [`Request::Subscribe`] stream.
     Event(Event),
     /// Events shipped now, and still waiting (control plane unreachable).

@@ -392,7 +392,7 @@ impl App {
         }
     }
 
-    fn confirm_role(&mut self, target: RoleFor, role: &str) -> Option<Popup> {
+    fn confirm_role(&mut self, target: RoleFor, role: Role) -> Option<Popup> {
         let team = self.current_team()?;
         let (team_id, team_name) = (team.id, team.name.clone());
         Some(match target {
@@ -402,7 +402,7 @@ impl App {
                 request: Box::new(Request::Invite {
                     team: team_id,
                     email,
-                    role: role.to_owned(),
+                    role,
                 }),
             },
             RoleFor::Member { user, email } => Popup::Confirm {
@@ -411,7 +411,7 @@ impl App {
                 request: Box::new(Request::SetRole {
                     team: team_id,
                     user,
-                    role: role.to_owned(),
+                    role,
                 }),
             },
         })

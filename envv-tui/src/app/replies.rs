@@ -95,12 +95,9 @@ impl App {
                     self.load_more_audit();
                 }
             }
-            (Tag::Usage(team), Response::Report { json }) => {
+            (Tag::Usage(team), Response::Usage(report)) => {
                 if Some(team) == self.team {
-                    self.usage = match serde_json::from_str(&json) {
-                        Ok(report) => Loadable::Ready(report),
-                        Err(_) => Loadable::Failed("the usage report is not readable".into()),
-                    };
+                    self.usage = Loadable::Ready(report);
                 }
             }
             (Tag::Unlock, _) => {

@@ -74,7 +74,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Row::new([
             Line::from(name),
             Line::from(m.email.clone()),
-            Line::from(m.role.clone()),
+            Line::from(m.role.as_str()),
             key,
         ])
     });

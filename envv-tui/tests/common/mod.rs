@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use envv_tui::app::{App, Tag};
 use proto_ipc::{
     Account, AgentStatus, AuditRow, EnvRef, IpcError, MemberInfo, Mode, ProjectInfo, Response,
-    TeamInfo,
+    Role, TeamInfo,
 };
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -68,7 +68,7 @@ pub fn app(locked: bool, online: bool) -> App {
                 TeamInfo {
                     id: TEAM,
                     name: "Demo Corp".into(),
-                    role: "owner".into(),
+                    role: Role::Owner,
                     current_epoch: 3,
                     rekey_required: true,
                     max_staleness_secs: 72 * 3600,
@@ -76,7 +76,7 @@ pub fn app(locked: bool, online: bool) -> App {
                 TeamInfo {
                     id: Uuid::from_u128(9),
                     name: "Side Project".into(),
-                    role: "member".into(),
+                    role: Role::Member,
                     current_epoch: 1,
                     rekey_required: false,
                     max_staleness_secs: 72 * 3600,
@@ -120,7 +120,7 @@ pub fn members() -> Response {
         user_id,
         email: email.into(),
         name: name.into(),
-        role: role.into(),
+        role: role.parse().expect("a role"),
         has_key,
     };
     Response::Members {

@@ -46,7 +46,7 @@ pub(super) fn team_info(team: &Team) -> TeamInfo {
     TeamInfo {
         id: team.id,
         name: team.name.clone(),
-        role: team.role.as_str().to_owned(),
+        role: team.role,
         current_epoch: team.current_epoch,
         rekey_required: team.rekey_required,
         max_staleness_secs: team.max_staleness_secs,

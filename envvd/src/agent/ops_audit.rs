@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use envv_api::{
     AuditEntry, AuditOrder, AuditQuery, BillingRequest, ClientEvent, IngestRequest,
-    MAX_BATCH_EVENTS, Plan, UsageReport,
+    MAX_BATCH_EVENTS, Plan,
 };
 use proto_ipc::{AuditFilter, AuditRow, EnvRef, ErrorCode, Response};
 use sha2::{Digest, Sha256};
@@ -143,29 +143,22 @@ impl Agent {
     pub(super) async fn usage(&self, team: Uuid) -> Outcome {
         let at = self.session().await?;
         let report = self.reached(self.api.usage(&at, team).await)?;
-        Ok(report_response(&report))
+        Ok(Response::Usage(report))
     }
 
     pub(super) async fn set_billing(
         &self,
         team: Uuid,
-        plan: &str,
+        plan: Plan,
         billing_email: String,
     ) -> Outcome {
-        let plan = plan.parse::<Plan>().map_err(|()| {
-            let known: Vec<&str> = Plan::ALL.iter().map(|p| p.as_str()).collect();
-            Failure(
-                ErrorCode::Invalid,
-                format!("unknown plan {plan:?}: use one of {}", known.join(", ")),
-            )
-        })?;
         let body = BillingRequest {
             plan,
             billing_email,
         };
         let at = self.session().await?;
         let report = self.reached(self.api.set_billing(&at, team, &body).await)?;
-        Ok(report_response(&report))
+        Ok(Response::Usage(report))
     }
 
     pub(super) async fn audit_verify(&self, team: Uuid) -> Outcome {
@@ -188,13 +181,6 @@ impl Agent {
             events: events.len(),
             problem,
         })
-    }
-}
-
-/// The usage report as the IPC protocol carries it today.
-fn report_response(report: &UsageReport) -> Response {
-    Response::Report {
-        json: serde_json::to_string(report).unwrap_or_default(),
     }
 }
 

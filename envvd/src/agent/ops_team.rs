@@ -17,15 +17,6 @@ use super::state::{Agent, Failure, Outcome};
 use crate::crypto::{self, EpochIdentity, InviteCode, Newcomer, PublicKey, TeamKeyring};
 use crate::envfile::{EnvName, edit};
 
-fn role(name: &str) -> Result<Role, Failure> {
-    name.parse().map_err(|_| {
-        Failure(
-            ErrorCode::Invalid,
-            format!("unknown role {name:?}: use member, admin or owner"),
-        )
-    })
-}
-
 /// Epoch numbers are `u32` on the wire.
 fn wire_epoch(epoch: u64) -> Result<u32, Failure> {
     u32::try_from(epoch).map_err(|_| {
@@ -55,15 +46,14 @@ impl Agent {
                     user_id: m.user_id,
                     email: m.email,
                     name: m.name,
-                    role: m.role.as_str().to_owned(),
+                    role: m.role,
                     has_key: m.has_key,
                 })
                 .collect(),
         })
     }
 
-    pub(super) async fn invite(&self, team: Uuid, email: String, role_name: &str) -> Outcome {
-        let role = role(role_name)?;
+    pub(super) async fn invite(&self, team: Uuid, email: String, role: Role) -> Outcome {
         let ring = self.keyring(team).await?;
         let code = InviteCode::generate();
         let sealed = crypto::seal_invite_secret(
@@ -166,10 +156,8 @@ impl Agent {
         }
     }
 
-    pub(super) async fn set_role(&self, team: Uuid, user: Uuid, role_name: &str) -> Outcome {
-        let body = ChangeRoleRequest {
-            role: role(role_name)?,
-        };
+    pub(super) async fn set_role(&self, team: Uuid, user: Uuid, role: Role) -> Outcome {
+        let body = ChangeRoleRequest { role };
         let at = self.session().await?;
         self.reached(self.api.set_role(&at, team, user, &body).await)?;
         Ok(Response::Done)

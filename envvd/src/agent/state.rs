@@ -360,10 +360,10 @@ impl Agent {
             Request::CreateTeam { name } => self.create_team(name).await,
             Request::ListTeams => self.list_teams().await,
             Request::Members { team } => self.members(team).await,
-            Request::Invite { team, email, role } => self.invite(team, email, &role).await,
+            Request::Invite { team, email, role } => self.invite(team, email, role).await,
             Request::Join { code } => self.join(&code).await,
             Request::AdmitPending { team } => self.admit_pending(team).await,
-            Request::SetRole { team, user, role } => self.set_role(team, user, &role).await,
+            Request::SetRole { team, user, role } => self.set_role(team, user, role).await,
             Request::SetTeamSettings {
                 team,
                 max_staleness_secs,
@@ -378,7 +378,7 @@ impl Agent {
                 team,
                 plan,
                 billing_email,
-            } => self.set_billing(team, &plan, billing_email).await,
+            } => self.set_billing(team, plan, billing_email).await,
             Request::Lock => {
                 self.lock();
                 Ok(Response::Done)
