@@ -20,85 +20,98 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
             name,
             server,
             password,
-        } => {
-            let email = email_from(email)?;
-            let name = name.unwrap_or_else(|| {
-                email
-                    .split_once('@')
-                    .map_or(email.as_str(), |(user, _)| user)
-                    .to_owned()
-            });
-            let password = password_from(&password, true)?;
-            let response = ask(&Request::Signup {
-                server: server.server,
-                email,
-                name,
-                password,
-            })?;
-            let account = expect_account(response, "signup")?;
-            // A current team of an earlier account means nothing here.
-            config::set_current_team(None)?;
-            eprintln!(
-                "signed up as {} on {}; the agent is unlocked",
-                account.email, account.server
-            );
-            eprintln!(
-                "next: `envv team create NAME`, or `envv team join CODE` with an invite code"
-            );
-            Ok(())
-        }
+        } => signup(email, name, server.server, &password),
         AuthCommand::Login {
             email,
             server,
             password,
-        } => {
-            let email = email_from(email)?;
-            let password = password_from(&password, false)?;
-            let response = ask(&Request::Login {
-                server: server.server,
-                email,
-                password,
-            })?;
-            let account = expect_account(response, "login")?;
-            config::set_current_team(None)?;
-            eprintln!(
-                "logged in as {} on {}; the agent is unlocked",
-                account.email, account.server
-            );
-            Ok(())
-        }
-        AuthCommand::Logout => {
-            let response = ask(&Request::Logout)?;
-            // The current team belonged to that account.
-            config::set_current_team(None)?;
-            match response {
-                Response::Done => eprintln!("logged out: this machine forgot the account"),
-                Response::NoAccount => eprintln!("not logged in"),
-                _ => return Err(unexpected("logout")),
+        } => login(email, server.server, &password),
+        AuthCommand::Logout => logout(),
+        AuthCommand::Whoami { json } => whoami(json),
+    }
+}
+
+fn signup(
+    email: Option<String>,
+    name: Option<String>,
+    server: String,
+    password: &PasswordArgs,
+) -> Result<(), Failure> {
+    let email = email_from(email)?;
+    let name = name.unwrap_or_else(|| {
+        email
+            .split_once('@')
+            .map_or(email.as_str(), |(user, _)| user)
+            .to_owned()
+    });
+    let password = password_from(password, true)?;
+    let response = ask(&Request::Signup {
+        server,
+        email,
+        name,
+        password,
+    })?;
+    let account = expect_account(response, "signup")?;
+    // A current team of an earlier account means nothing here.
+    config::set_current_team(None)?;
+    eprintln!(
+        "signed up as {} on {}; the agent is unlocked",
+        account.email, account.server
+    );
+    eprintln!("next: `envv team create NAME`, or `envv team join CODE` with an invite code");
+    Ok(())
+}
+
+fn login(email: Option<String>, server: String, password: &PasswordArgs) -> Result<(), Failure> {
+    let email = email_from(email)?;
+    let password = password_from(password, false)?;
+    let response = ask(&Request::Login {
+        server,
+        email,
+        password,
+    })?;
+    let account = expect_account(response, "login")?;
+    config::set_current_team(None)?;
+    eprintln!(
+        "logged in as {} on {}; the agent is unlocked",
+        account.email, account.server
+    );
+    Ok(())
+}
+
+fn logout() -> Result<(), Failure> {
+    let response = ask(&Request::Logout)?;
+    // The current team belonged to that account.
+    config::set_current_team(None)?;
+    match response {
+        Response::Done => eprintln!("logged out: this machine forgot the account"),
+        Response::NoAccount => eprintln!("not logged in"),
+        _ => return Err(unexpected("logout")),
+    }
+    Ok(())
+}
+
+fn whoami(json: bool) -> Result<(), Failure> {
+    match ask(&Request::Whoami)? {
+        Response::Account(account) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&account).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{} <{}> on {} (user {})",
+                    account.name, account.email, account.server, account.user_id
+                );
             }
             Ok(())
         }
-        AuthCommand::Whoami { json } => match ask(&Request::Whoami)? {
-            Response::Account(account) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&account).unwrap_or_default()
-                    );
-                } else {
-                    println!(
-                        "{} <{}> on {} (user {})",
-                        account.name, account.email, account.server, account.user_id
-                    );
-                }
-                Ok(())
-            }
-            Response::NoAccount => Err(Failure::new(
-                exit::NOT_LOGGED_IN,
-                "not logged in (local mode); run `envv auth login` or `envv auth signup`",
-            )),
-            _ => Err(unexpected("whoami")),
-        },
+        Response::NoAccount => Err(Failure::new(
+            exit::NOT_LOGGED_IN,
+            "not logged in (local mode); run `envv auth login` or `envv auth signup`",
+        )),
+        _ => Err(unexpected("whoami")),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::{self, BufRead, IsTerminal, Read};
 
-use proto_ipc::{MemberInfo, Request, Response, Secret, TeamInfo};
+use proto_ipc::{MemberInfo, Request, Response, Role, Secret, TeamInfo};
 use serde::Serialize;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -126,199 +126,211 @@ fn print_json(value: &impl Serialize) {
 
 pub fn run(command: TeamCommand) -> Result<(), Failure> {
     match command {
-        TeamCommand::Create { name } => {
-            let Response::Team(team) = ask(&Request::CreateTeam { name })? else {
-                return Err(unexpected("create_team"));
-            };
-            config::set_current_team(Some(team.id))?;
-            println!("{}", team.id);
-            eprintln!(
-                "created team {:?} with you as owner; it is now your current team",
-                team.name
-            );
-            eprintln!("next: `envv init` in your project, or `envv team invite EMAIL`");
-            Ok(())
-        }
-        TeamCommand::List { json } => {
-            let teams = list_teams()?;
-            if json {
-                print_json(&teams);
-                return Ok(());
-            }
-            if teams.is_empty() {
-                eprintln!(
-                    "you are in no team; run `envv team create NAME` or `envv team join CODE`"
-                );
-                return Ok(());
-            }
-            let current = config::current_team();
-            println!("  {:<36}  {:<7}  {:>5}  NAME", "ID", "ROLE", "EPOCH");
-            for t in &teams {
-                let mark = if Some(t.id) == current { '*' } else { ' ' };
-                println!(
-                    "{mark} {:<36}  {:<7}  {:>5}  {}",
-                    t.id, t.role, t.current_epoch, t.name
-                );
-            }
-            Ok(())
-        }
-        TeamCommand::Members { team, json } => {
-            let team = resolve(&team, Prefer::Current)?;
-            let members = members(team)?;
-            if json {
-                print_json(&members);
-                return Ok(());
-            }
-            println!(
-                "{:<30}  {:<7}  {:<8}  {:<36}  NAME",
-                "EMAIL", "ROLE", "KEY", "USER"
-            );
-            for m in &members {
-                let key = if m.has_key { "yes" } else { "pending" };
-                println!(
-                    "{:<30}  {:<7}  {:<8}  {:<36}  {}",
-                    m.email, m.role, key, m.user_id, m.name
-                );
-            }
-            Ok(())
-        }
+        TeamCommand::Create { name } => create(name),
+        TeamCommand::List { json } => list(json),
+        TeamCommand::Members { team, json } => show_members(&team, json),
         TeamCommand::Invite {
             email,
             role,
             team,
             json,
-        } => {
-            let team = resolve(&team, Prefer::Current)?;
-            let response = ask(&Request::Invite {
-                team,
-                email: email.clone(),
-                role: role.into(),
-            })?;
-            let Response::InviteCode { code, invite_id } = response else {
-                return Err(unexpected("invite"));
-            };
-            if json {
-                print_json(&serde_json::json!({
-                    "code": code.expose(),
-                    "invite_id": invite_id,
-                }));
-            } else {
-                println!("{}", code.expose());
-            }
-            eprintln!(
-                "invited {email} as {}: hand them this code yourself, out of band (in person, \
-                 a call, a message you trust), not through envv's server; they run \
-                 `envv team join CODE`, and your agent grants them the key once it checks \
-                 their proof",
-                proto_ipc::Role::from(role)
-            );
-            Ok(())
-        }
-        TeamCommand::Join { code, .. } => {
-            let code = match code {
-                Some(code) => Secret::new(code.trim()),
-                None => read_code()?,
-            };
-            let Response::Team(team) = ask(&Request::Join { code })? else {
-                return Err(unexpected("join"));
-            };
-            println!("{}", team.id);
-            eprintln!(
-                "joined team {:?} as {}; an admin's agent grants you the team key once it \
-                 checks your proof (on its own while it is unlocked, or `envv team grant`)",
-                team.name, team.role
-            );
-            Ok(())
-        }
-        TeamCommand::Grant { team } => {
-            let team = resolve(&team, Prefer::Current)?;
-            let Response::Admitted { granted, refused } = ask(&Request::AdmitPending { team })?
-            else {
-                return Err(unexpected("admit_pending"));
-            };
-            let s = if granted == 1 { "" } else { "s" };
-            eprintln!("granted the team key to {granted} newcomer{s}");
-            if refused.is_empty() {
-                return Ok(());
-            }
-            Err(Failure::new(
-                exit::VERIFY,
-                format!(
-                    "refused {}: their proof did not match the invite code, so the server may \
-                     have substituted its own key; check with them out of band, remove them \
-                     (`envv team remove`) and invite again",
-                    refused.join(", ")
-                ),
-            ))
-        }
+        } => invite(&team, email, role.into(), json),
+        TeamCommand::Join { code, .. } => join(code),
+        TeamCommand::Grant { team } => grant(&team),
         TeamCommand::Settings {
             team,
             max_offline,
             json,
         } => settings(&team, max_offline, json),
-        TeamCommand::Role { user, role, team } => {
-            let team = resolve(&team, Prefer::Current)?;
-            let member = member(team, &user)?;
-            let response = ask(&Request::SetRole {
-                team,
-                user: member.user_id,
-                role: role.into(),
-            })?;
-            expect_done(response, "set_role")?;
-            eprintln!("{} is now {}", member.email, proto_ipc::Role::from(role));
-            Ok(())
-        }
-        TeamCommand::Remove { user, yes, team } => {
-            let team = resolve(&team, Prefer::Current)?;
-            let member = member(team, &user)?;
-            if !yes {
-                confirm(&format!("remove {} from team {team}?", member.email))?;
-            }
-            let response = ask(&Request::RemoveMember {
-                team,
-                user: member.user_id,
-            })?;
-            expect_done(response, "remove_member")?;
-            eprintln!(
-                "removed {}: their key fetches stopped; run `envv rotate` so the team moves to \
-                 a key they never had",
-                member.email
-            );
-            match crate::audit::decrypted_by(team, member.user_id) {
-                Ok(names) if names.is_empty() => eprintln!(
-                    "the audit trail shows no secret they decrypted (events their machine \
-                     has not shipped yet are not counted)"
-                ),
-                Ok(names) => {
-                    eprintln!(
-                        "they decrypted these secrets (per the audit trail); change their values:"
-                    );
-                    for name in names {
-                        println!("{name}");
-                    }
-                }
-                Err(failure) => eprintln!(
-                    "could not list the secrets they decrypted ({failure}); see `envv audit \
-                     --actor {}`",
-                    member.user_id
-                ),
-            }
-            Ok(())
-        }
-        TeamCommand::Switch { team } => {
-            let id = named(&team)?;
-            let teams = list_teams()?;
-            let Some(info) = teams.iter().find(|t| t.id == id) else {
-                return Err(Failure::new(
-                    exit::NOT_FOUND,
-                    format!("you are not in team {id}; run `envv team list`"),
-                ));
-            };
-            config::set_current_team(Some(id))?;
-            eprintln!("current team: {:?} ({id})", info.name);
-            Ok(())
-        }
+        TeamCommand::Role { user, role, team } => set_role(&team, &user, role.into()),
+        TeamCommand::Remove { user, yes, team } => remove(&team, &user, yes),
+        TeamCommand::Switch { team } => switch(&team),
     }
+}
+
+fn create(name: String) -> Result<(), Failure> {
+    let Response::Team(team) = ask(&Request::CreateTeam { name })? else {
+        return Err(unexpected("create_team"));
+    };
+    config::set_current_team(Some(team.id))?;
+    println!("{}", team.id);
+    eprintln!(
+        "created team {:?} with you as owner; it is now your current team",
+        team.name
+    );
+    eprintln!("next: `envv init` in your project, or `envv team invite EMAIL`");
+    Ok(())
+}
+
+fn list(json: bool) -> Result<(), Failure> {
+    let teams = list_teams()?;
+    if json {
+        print_json(&teams);
+        return Ok(());
+    }
+    if teams.is_empty() {
+        eprintln!("you are in no team; run `envv team create NAME` or `envv team join CODE`");
+        return Ok(());
+    }
+    let current = config::current_team();
+    println!("  {:<36}  {:<7}  {:>5}  NAME", "ID", "ROLE", "EPOCH");
+    for t in &teams {
+        let mark = if Some(t.id) == current { '*' } else { ' ' };
+        println!(
+            "{mark} {:<36}  {:<7}  {:>5}  {}",
+            t.id, t.role, t.current_epoch, t.name
+        );
+    }
+    Ok(())
+}
+
+fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let members = members(team)?;
+    if json {
+        print_json(&members);
+        return Ok(());
+    }
+    println!(
+        "{:<30}  {:<7}  {:<8}  {:<36}  NAME",
+        "EMAIL", "ROLE", "KEY", "USER"
+    );
+    for m in &members {
+        let key = if m.has_key { "yes" } else { "pending" };
+        println!(
+            "{:<30}  {:<7}  {:<8}  {:<36}  {}",
+            m.email, m.role, key, m.user_id, m.name
+        );
+    }
+    Ok(())
+}
+
+fn invite(team: &TeamArg, email: String, role: Role, json: bool) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let response = ask(&Request::Invite {
+        team,
+        email: email.clone(),
+        role,
+    })?;
+    let Response::InviteCode { code, invite_id } = response else {
+        return Err(unexpected("invite"));
+    };
+    if json {
+        print_json(&serde_json::json!({
+            "code": code.expose(),
+            "invite_id": invite_id,
+        }));
+    } else {
+        println!("{}", code.expose());
+    }
+    eprintln!(
+        "invited {email} as {role}: hand them this code yourself, out of band (in person, \
+         a call, a message you trust), not through envv's server; they run \
+         `envv team join CODE`, and your agent grants them the key once it checks \
+         their proof"
+    );
+    Ok(())
+}
+
+fn join(code: Option<String>) -> Result<(), Failure> {
+    let code = match code {
+        Some(code) => Secret::new(code.trim()),
+        None => read_code()?,
+    };
+    let Response::Team(team) = ask(&Request::Join { code })? else {
+        return Err(unexpected("join"));
+    };
+    println!("{}", team.id);
+    eprintln!(
+        "joined team {:?} as {}; an admin's agent grants you the team key once it \
+         checks your proof (on its own while it is unlocked, or `envv team grant`)",
+        team.name, team.role
+    );
+    Ok(())
+}
+
+fn grant(team: &TeamArg) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let Response::Admitted { granted, refused } = ask(&Request::AdmitPending { team })? else {
+        return Err(unexpected("admit_pending"));
+    };
+    let s = if granted == 1 { "" } else { "s" };
+    eprintln!("granted the team key to {granted} newcomer{s}");
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        exit::VERIFY,
+        format!(
+            "refused {}: their proof did not match the invite code, so the server may \
+             have substituted its own key; check with them out of band, remove them \
+             (`envv team remove`) and invite again",
+            refused.join(", ")
+        ),
+    ))
+}
+
+fn set_role(team: &TeamArg, user: &str, role: Role) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let member = member(team, user)?;
+    let response = ask(&Request::SetRole {
+        team,
+        user: member.user_id,
+        role,
+    })?;
+    expect_done(response, "set_role")?;
+    eprintln!("{} is now {role}", member.email);
+    Ok(())
+}
+
+fn remove(team: &TeamArg, user: &str, yes: bool) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let member = member(team, user)?;
+    if !yes {
+        confirm(&format!("remove {} from team {team}?", member.email))?;
+    }
+    let response = ask(&Request::RemoveMember {
+        team,
+        user: member.user_id,
+    })?;
+    expect_done(response, "remove_member")?;
+    eprintln!(
+        "removed {}: their key fetches stopped; run `envv rotate` so the team moves to \
+         a key they never had",
+        member.email
+    );
+    match crate::audit::decrypted_by(team, member.user_id) {
+        Ok(names) if names.is_empty() => eprintln!(
+            "the audit trail shows no secret they decrypted (events their machine \
+             has not shipped yet are not counted)"
+        ),
+        Ok(names) => {
+            eprintln!("they decrypted these secrets (per the audit trail); change their values:");
+            for name in names {
+                println!("{name}");
+            }
+        }
+        Err(failure) => eprintln!(
+            "could not list the secrets they decrypted ({failure}); see `envv audit \
+             --actor {}`",
+            member.user_id
+        ),
+    }
+    Ok(())
+}
+
+fn switch(team: &str) -> Result<(), Failure> {
+    let id = named(team)?;
+    let teams = list_teams()?;
+    let Some(info) = teams.iter().find(|t| t.id == id) else {
+        return Err(Failure::new(
+            exit::NOT_FOUND,
+            format!("you are not in team {id}; run `envv team list`"),
+        ));
+    };
+    config::set_current_team(Some(id))?;
+    eprintln!("current team: {:?} ({id})", info.name);
+    Ok(())
 }
 
 /// `envv rotate`: a new key epoch, and this project's files re-encrypted.
