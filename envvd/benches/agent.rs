@@ -1,11 +1,8 @@
 //! Round trips to a warm agent reading a 100-secret environment, the
 //! agent's memory, and warm reads in account mode while the control plane
 //! hangs and while 100 clients read at once. Prints median, p99 and mean;
-//! run with `cargo bench -p envvd --bench agent`.
-
-// The tests' proxy that can make the control plane hang.
-#[path = "../tests/world/proxy.rs"]
-mod proxy;
+//! run with `cargo build --release -p control-plane && cargo bench -p envvd
+//! --bench agent` (the account-mode parts start the release control plane).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,58 +115,15 @@ fn main() {
     account_reads_under_load();
 }
 
-/// The control plane binary (release), built first.
-fn control_plane() -> std::path::PathBuf {
-    let deps = std::env::current_exe().expect("bench path");
-    let target = deps.parent().and_then(|d| d.parent()).expect("target dir");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "control-plane",
-            "--bin",
-            "envv-control-plane",
-        ])
-        .env("CARGO_TARGET_DIR", target.parent().expect("target root"))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building the control plane failed");
-    target.join("envv-control-plane")
-}
-
 fn wait_for(ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        assert!(Instant::now() < deadline, "did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    envv_testkit::wait_for("the bench's servers to start", ready);
 }
 
 /// Account mode: 10 teams unlocked, each with a 100-secret environment read.
 fn ten_teams() {
     let home = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut server = Command::new(control_plane())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-        ])
-        .arg(format!("sqlite:{}", home.path().join("cp.db").display()))
-        .arg("--signing-key-file")
-        .arg(home.path().join("cp-key"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the control plane");
-    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let server = envv_testkit::ControlPlane::start(home.path(), envv_testkit::free_port());
+    let port = server.port;
     let socket = home.path().join("run/envv/agent.sock");
     let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
         .arg("--socket")
@@ -247,33 +201,7 @@ fn ten_teams() {
     );
     let _ = client.request(&Request::Shutdown);
     let _ = agent.wait();
-    let _ = server.kill();
-    let _ = server.wait();
-}
-
-/// The release control plane on SQLite in `home`, on a free port.
-fn start_control_plane(home: &std::path::Path) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let server = Command::new(control_plane())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-        ])
-        .arg(format!("sqlite:{}", home.join("cp.db").display()))
-        .arg("--signing-key-file")
-        .arg(home.join("cp-key"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the control plane");
-    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    (server, port)
+    drop(server);
 }
 
 /// Account mode, one team, a 100-secret environment: warm reads (each one
@@ -282,8 +210,8 @@ fn start_control_plane(home: &std::path::Path) -> (std::process::Child, u16) {
 /// shipped over and over.
 fn account_reads_under_load() {
     let home = tempfile::tempdir().expect("temp dir");
-    let (mut server, port) = start_control_plane(home.path());
-    let proxy = proxy::Proxy::start(port);
+    let server = envv_testkit::ControlPlane::start(home.path(), envv_testkit::free_port());
+    let proxy = envv_testkit::Proxy::start(server.port);
     let socket = home.path().join("run/envv/agent.sock");
     let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
         .arg("--socket")
@@ -412,6 +340,5 @@ fn account_reads_under_load() {
 
     let _ = client.request(&Request::Shutdown);
     let _ = agent.wait();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

@@ -103,6 +103,7 @@ impl Agent {
     /// Checks each newcomer's proof against the key the server presents and
     /// grants the current epoch only to those that verify.
     pub(super) async fn admit_pending(&self, team: Uuid) -> Outcome {
+        let _one_at_a_time = self.admitting.lock().await;
         let ring = self.keyring(team).await?;
         let at = self.session().await?;
         let pending = self.reached(self.api.pending_grants(&at, team).await)?;

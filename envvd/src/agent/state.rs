@@ -50,6 +50,9 @@ pub(super) struct Agent {
     /// One refresh of the session at a time: a refresh token is single use,
     /// and the server revokes the whole session when one is spent twice.
     pub(super) refreshing: tokio::sync::Mutex<()>,
+    /// One admission round at a time (a person's `envv team grant` and the
+    /// admitter's), so a newcomer is granted once, not twice in a race.
+    pub(super) admitting: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -205,6 +208,7 @@ impl Agent {
             pins,
             watch: Mutex::new(Watch::new(changed)),
             refreshing: tokio::sync::Mutex::new(()),
+            admitting: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -1,10 +1,8 @@
 //! A value given on stdin stays out of argv, logs and the disk.
 
-mod common;
-
 use std::path::Path;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 const VALUE: &str = "pl41ntext-c4n4ry-5f0c2e9b";
 
@@ -81,7 +79,7 @@ fn a_prompted_value_is_not_echoed() {
     let mut child = cmd
         .args([
             "-qec",
-            &format!("'{}' set PROMPTED", common::ENVV),
+            &format!("'{}' set PROMPTED", crate::common::ENVV),
             "/dev/null",
         ])
         .stdin(std::process::Stdio::piped())
@@ -116,7 +114,7 @@ fn a_prompted_value_is_not_echoed() {
 #[test]
 fn passwords_stay_off_every_command_line() {
     const CANARY: &str = "pa55word-c4n4ry-81d3";
-    let cp = common::ControlPlane::start();
+    let cp = crate::common::ControlPlane::start();
     let mut s = Sandbox::new();
     s.server = Some(cp.url.clone());
     s.envv(["auth", "signup", "--email", "argv@example.com"])

@@ -1,8 +1,7 @@
 //! A TCP proxy in front of the real control plane that can be told to hang:
 //! it then holds every byte in both directions, on open connections and
 //! new ones, without closing anything, as a server that stopped answering
-//! would. Shared by the tests and the agent bench.
-#![allow(dead_code)]
+//! would.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,10 +1,8 @@
 //! Property tests: what goes in comes back out, for every layer.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{any_epoch, env, keyring, name};
+use crate::common::{any_epoch, env, keyring, name};
 use envvd::crypto::{EpochIdentity, KdfParams, KdfParamsExt, UserIdentity, derive_keys};
 use envvd::envfile::dotenv::{ExportFormat, export, parse_dotenv};
 use envvd::envfile::format::decrypt;

@@ -1,14 +1,9 @@
 //! Account mode end to end: the real `envv`, real agents and a real control
 //! plane on SQLite.
 
-mod common;
-// The agent's tests' proxy that can make the control plane hang.
-#[path = "../../envvd/tests/world/proxy.rs"]
-mod proxy;
-
 use std::time::{Duration, Instant};
 
-use common::{ControlPlane, PASSWORD, Sandbox, code, stderr, stdout};
+use crate::common::{ControlPlane, PASSWORD, Sandbox, code, stderr, stdout};
 
 #[test]
 fn the_spec_demo_runs_against_a_control_plane() {
@@ -331,7 +326,10 @@ fn signup_on_a_terminal_asks_twice_without_echo() {
         let mut child = cmd
             .args([
                 "-qec",
-                &format!("'{}' auth signup --email tty@example.com", common::ENVV),
+                &format!(
+                    "'{}' auth signup --email tty@example.com",
+                    crate::common::ENVV
+                ),
                 "/dev/null",
             ])
             .stdin(std::process::Stdio::piped())
@@ -377,13 +375,7 @@ fn signup_on_a_terminal_asks_twice_without_echo() {
 #[test]
 fn warm_exec_get_and_lock_answer_while_the_control_plane_hangs() {
     let cp = ControlPlane::start();
-    let port: u16 = cp
-        .url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
-    let proxy = proxy::Proxy::start(port);
+    let proxy = envv_testkit::Proxy::start(cp.port());
     let mut s = Sandbox::new();
     s.server = Some(proxy.url());
     s.envv(["auth", "signup", "--email", "hang@example.com"])

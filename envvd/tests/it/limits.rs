@@ -1,8 +1,6 @@
 //! Size bounds on everything parsed or stored.
 
-mod common;
-
-use common::{any_epoch, env, keyring, name};
+use crate::common::{any_epoch, env, keyring, name};
 use envvd::envfile::dotenv::{MAX_DOTENV_BYTES, parse_dotenv};
 use envvd::envfile::format::{decrypt, unverified_names};
 use envvd::envfile::{EnvFile, EnvFileError, MAX_SECRETS, MAX_VALUE_BYTES};

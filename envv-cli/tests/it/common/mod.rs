@@ -7,63 +7,25 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 pub const ENVV: &str = env!("CARGO_BIN_EXE_envv");
 
-/// The real agent binary: `$ENVV_TEST_AGENTD`, else `envvd` beside `envv`
-/// in the target directory, built once if missing. (`cargo test -p
-/// envv-cli` doesn't rebuild it; `--workspace` runs do.)
+/// The real agent binary: `$ENVV_TEST_AGENTD`, else the workspace's
+/// `envvd`, as cargo built it before the tests.
 pub fn agentd() -> &'static Path {
     static AGENTD: OnceLock<PathBuf> = OnceLock::new();
-    AGENTD.get_or_init(|| {
-        if let Some(path) = std::env::var_os("ENVV_TEST_AGENTD") {
-            return PathBuf::from(path);
-        }
-        let path = Path::new(ENVV).with_file_name("envvd");
-        if !path.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "envvd", "--bin", "envvd"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .status()
-                .expect("run cargo build -p envvd");
-            assert!(status.success(), "cargo build -p envvd failed");
-        }
-        assert!(path.exists(), "no envvd at {}", path.display());
-        path
+    AGENTD.get_or_init(|| match std::env::var_os("ENVV_TEST_AGENTD") {
+        Some(path) => PathBuf::from(path),
+        None => envv_testkit::bin("envvd"),
     })
 }
 
-/// The real control plane, built once per test process: a binary left in
-/// the target directory by an older build would answer an older API.
-pub fn control_plane_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let dir = Path::new(ENVV).parent().expect("target dir");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "control-plane",
-                "--bin",
-                "envv-control-plane",
-            ])
-            .env("CARGO_TARGET_DIR", dir.parent().expect("target root"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build -p control-plane");
-        assert!(status.success(), "building the control plane failed");
-        dir.join("envv-control-plane")
-    })
-}
-
-/// A control plane on a SQLite file of its own and a free port; killed
-/// when dropped.
+/// The real control plane on a SQLite file of its own and a free port;
+/// killed when dropped.
 pub struct ControlPlane {
-    child: Child,
+    server: envv_testkit::ControlPlane,
     pub url: String,
     _dir: tempfile::TempDir,
 }
@@ -74,39 +36,16 @@ impl ControlPlane {
             .prefix("envv-cp-")
             .tempdir()
             .expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(control_plane_binary())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--database-url")
-            .arg(format!("sqlite:{}", dir.path().join("cp.db").display()))
-            .arg("--signing-key-file")
-            .arg(dir.path().join("signing-key"))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the control plane");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the control plane did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let server = envv_testkit::ControlPlane::start(dir.path(), envv_testkit::free_port());
         ControlPlane {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: server.url(),
+            server,
             _dir: dir,
         }
     }
-}
 
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn port(&self) -> u16 {
+        self.server.port
     }
 }
 

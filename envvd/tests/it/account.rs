@@ -1,13 +1,10 @@
 //! Account mode: the real agent against a real control plane, driven by
 //! the real client: signup, login, unlock, offline use, HTTPS.
 
-mod world;
-
 use std::time::Duration;
 
+use crate::world::*;
 use proto_ipc::{Client, ErrorCode, IpcError, Mode, ReadPurpose, Request, Response, Secret};
-use world::proxy::Proxy;
-use world::*;
 
 #[test]
 fn signup_team_init_set_read_lock_unlock_and_restart() {
@@ -268,18 +265,14 @@ fn the_agent_talks_to_a_control_plane_over_https() {
     let (cert, key) = (home.path().join("cert.pem"), home.path().join("key.pem"));
     std::fs::write(&cert, issued.cert.pem()).unwrap();
     std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = envv_testkit::free_port();
     let tls = [
         std::ffi::OsStr::new("--tls-cert"),
         cert.as_os_str(),
         std::ffi::OsStr::new("--tls-key"),
         key.as_os_str(),
     ];
-    let _control_plane = start_control_plane_with(home.path(), port, &tls);
+    let _control_plane = ControlPlane::start_with(home.path(), port, &tls);
     // The self-signed certificate is the one root this agent trusts beyond
     // the system's.
     let (_agent, socket) = start_agent(

@@ -1,13 +1,11 @@
 //! Teams through two agents and one control plane: invite, join, admit,
 //! remove, rotate.
 
-mod world;
-
 use std::time::{Duration, Instant};
 
+use crate::world::*;
 use proto_ipc::{Client, ErrorCode, IpcError, Request, Response, Secret};
 use uuid::Uuid;
-use world::*;
 
 /// owner@example.com signs up and creates a team.
 fn owner_of_a_team(world: &World) -> (Client, proto_ipc::TeamInfo) {

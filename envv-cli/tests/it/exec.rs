@@ -1,12 +1,10 @@
 //! `envv exec` is the command: stdio, exit status and signals are its own.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
-use common::{Sandbox, code, stderr, stdout};
+use crate::common::{Sandbox, code, stderr, stdout};
 use rustix::process::{Pid, Signal, kill_process};
 
 fn demo() -> Sandbox {

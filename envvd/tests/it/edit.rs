@@ -1,8 +1,6 @@
 //! Editing files on disk: set, unset, rename, list, re-encryption, locking.
 
-mod common;
-
-use common::{any_epoch, env, keyring, name, truncated_ring};
+use crate::common::{any_epoch, env, keyring, name, truncated_ring};
 use envvd::crypto::EpochIdentity;
 use envvd::envfile::{EnvFileError, ReadOptions, dotenv, edit};
 

@@ -5,13 +5,11 @@
 //! environment variable), SIGKILLs it after a random delay, and checks the
 //! file each time.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{any_epoch, env, name};
+use crate::common::{any_epoch, env, name};
 use envvd::crypto::{EpochIdentity, TeamKeyring};
 use envvd::envfile::edit;
 use rand::Rng;
@@ -78,7 +76,7 @@ fn writer_killed_mid_write_leaves_old_or_new_file() {
     while (kills < 30 || torn_writes < 5) && started.elapsed() < Duration::from_secs(90) {
         let mut child = Command::new(&exe)
             .args([
-                "crash_child_writer",
+                "crash::crash_child_writer",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",

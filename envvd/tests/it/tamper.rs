@@ -1,9 +1,7 @@
 //! Every way of tampering with a `.env.enc` file fails closed, with the error
 //! that names it. The cases are data: one table, one loop.
 
-mod common;
-
-use common::{any_epoch, env, keyring, name, truncated_ring};
+use crate::common::{any_epoch, env, keyring, name, truncated_ring};
 use envvd::crypto::{EpochIdentity, TeamKeyring};
 use envvd::envfile::format::decrypt;
 use envvd::envfile::{EnvFile, EnvFileError, ReadOptions};

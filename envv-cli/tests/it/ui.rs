@@ -2,13 +2,11 @@
 //! agent and control plane; keys go in with send-keys and the screen comes
 //! back with capture-pane.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{ControlPlane, ENVV, PASSWORD, Sandbox};
+use crate::common::{ControlPlane, ENVV, PASSWORD, Sandbox};
 
 const VALUE: &str = "r3v34l-c4n4ry-8d1f0a";
 
@@ -116,7 +114,7 @@ fn logging_agent(dir: &Path, log: &Path) -> std::path::PathBuf {
     let wrapper = dir.join("envvd-logging");
     let script = format!(
         "#!/bin/sh\nRUST_LOG=trace exec {} \"$@\" 2>>{}\n",
-        quote(&common::agentd().display().to_string()),
+        quote(&crate::common::agentd().display().to_string()),
         quote(&log.display().to_string())
     );
     std::fs::write(&wrapper, script).expect("write the wrapper");

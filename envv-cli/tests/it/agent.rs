@@ -1,8 +1,6 @@
 //! Starting, stopping and locking the agent.
 
-mod common;
-
-use common::{Sandbox, code, stderr};
+use crate::common::{Sandbox, code, stderr};
 
 #[test]
 fn the_agent_starts_on_demand_from_cold_and_after_a_stop() {
@@ -91,7 +89,7 @@ fn lock_forgets_and_local_mode_unlocks_without_a_password() {
 
     let out = s.run(["get", "K"]);
     match code(&out) {
-        Some(0) => assert_eq!(common::stdout(&out), "v\n"),
+        Some(0) => assert_eq!(crate::common::stdout(&out), "v\n"),
         Some(4) => {
             assert!(stderr(&out).contains("envv unlock"), "{}", stderr(&out));
             s.ok(["unlock"]);
@@ -183,7 +181,7 @@ fn get_concurrently(s: &Sandbox, n: usize) {
         .collect();
     for child in children {
         let out = child.wait_with_output().expect("wait");
-        assert_eq!(common::stdout(&out), "v\n", "{}", stderr(&out));
+        assert_eq!(crate::common::stdout(&out), "v\n", "{}", stderr(&out));
     }
 }
 

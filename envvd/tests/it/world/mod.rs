@@ -2,34 +2,11 @@
 //! `envv-control-plane` binaries, started and stopped per test.
 #![allow(dead_code)]
 
-pub mod proxy;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+pub use envv_testkit::{ControlPlane, Proxy, wait_for};
 use proto_ipc::{AuditFilter, Client, EnvRef, IpcError, ReadPurpose, Request, Response, Secret};
-
-/// The control plane binary beside this test's, brought up to date first
-/// (a stale one from an older checkout would answer an older API).
-pub fn control_plane_binary() -> PathBuf {
-    let deps = std::env::current_exe().expect("test path");
-    let target = deps.parent().and_then(Path::parent).expect("target dir");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "control-plane",
-            "--bin",
-            "envv-control-plane",
-        ])
-        .env("CARGO_TARGET_DIR", target.parent().expect("target root"))
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "building the control plane failed");
-    target.join("envv-control-plane")
-}
 
 pub struct Process(pub Child);
 
@@ -59,34 +36,6 @@ pub fn start_agent(
     (Process(child), socket)
 }
 
-/// The control plane on a SQLite file in `home`, on `port`.
-pub fn start_control_plane(home: &Path, port: u16) -> Process {
-    start_control_plane_with(home, port, &[])
-}
-
-pub fn start_control_plane_with(home: &Path, port: u16, extra: &[&std::ffi::OsStr]) -> Process {
-    let child = Command::new(control_plane_binary())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-        ])
-        .arg(format!("sqlite:{}", home.join("cp.db").display()))
-        .arg("--signing-key-file")
-        .arg(home.join("cp-key"))
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the control plane", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    Process(child)
-}
-
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -94,31 +43,19 @@ impl Drop for Process {
     }
 }
 
-pub fn wait_for(what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 pub struct World {
     pub home: tempfile::TempDir,
     pub server: String,
     pub port: u16,
-    pub control_plane: Process,
+    pub control_plane: ControlPlane,
     pub agent: Option<Process>,
 }
 
 impl World {
     pub fn new() -> World {
         let home = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let control_plane = start_control_plane(home.path(), port);
+        let port = envv_testkit::free_port();
+        let control_plane = ControlPlane::start(home.path(), port);
         let mut world = World {
             home,
             server: format!("http://127.0.0.1:{port}"),
@@ -131,13 +68,11 @@ impl World {
     }
 
     pub fn stop_control_plane(&mut self) {
-        let _ = self.control_plane.0.kill();
-        let _ = self.control_plane.0.wait();
+        self.control_plane.stop();
     }
 
     pub fn restart_control_plane(&mut self) {
-        self.stop_control_plane();
-        self.control_plane = start_control_plane(self.home.path(), self.port);
+        self.control_plane.restart();
     }
 
     pub fn socket(&self) -> PathBuf {

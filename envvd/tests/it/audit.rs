@@ -1,12 +1,10 @@
 //! The agent's audit spool, the trail it reads and verifies, and its
 //! event stream.
 
-mod world;
-
 use std::time::Duration;
 
+use crate::world::*;
 use proto_ipc::{Client, Request, Response, Secret};
-use world::*;
 
 #[test]
 fn audit_events_reach_the_server_exactly_once_across_outages_and_crashes() {

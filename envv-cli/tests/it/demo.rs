@@ -1,10 +1,8 @@
 //! The CLI-only demo and the secret commands, against a real agent.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Sandbox, code, stderr, stdout};
+use crate::common::{Sandbox, code, stderr, stdout};
 
 #[test]
 fn cli_only_demo_runs_with_no_server() {

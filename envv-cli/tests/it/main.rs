@@ -1,0 +1,12 @@
+//! The `envv` command's integration tests, one binary (each test binary
+//! links the whole dependency graph again): a module per area, the shared
+//! sandbox in `common`.
+
+mod common;
+
+mod account;
+mod agent;
+mod demo;
+mod exec;
+mod secrecy;
+mod ui;
