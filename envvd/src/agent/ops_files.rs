@@ -188,7 +188,7 @@ impl Agent {
             proto_ipc::ExportFormat::Json => dotenv::ExportFormat::Json,
             proto_ipc::ExportFormat::Shell => dotenv::ExportFormat::Shell,
         };
-        let text = dotenv::export(entries.iter().map(|(n, v)| (n, v)), format);
+        let text = dotenv::export(entries.iter().map(|(n, v)| (n, v)), format)?;
         // On the record before anything is disclosed.
         self.record(
             at,

@@ -85,7 +85,8 @@ impl From<EnvFileError> for Failure {
             EnvFileError::InvalidName { .. }
             | EnvFileError::InvalidEnvName { .. }
             | EnvFileError::InvalidValue { .. }
-            | EnvFileError::DotenvSyntax { .. }
+            | EnvFileError::Dotenv(_)
+            | EnvFileError::NotAShellName { .. }
             | EnvFileError::TooLarge { .. }
             | EnvFileError::AlreadyExists { .. } => ErrorCode::Invalid,
             EnvFileError::Io { .. } => ErrorCode::Io,

@@ -1,41 +1,77 @@
-//! Plain dotenv, JSON and shell conversions.
+//! Plain dotenv (and JSON) in, dotenv, JSON and shell out.
 //!
-//! Import uses `dotenvy`, so it accepts what dotenv users write: quotes,
-//! escapes, multi-line quoted values, `export` prefixes and comments. Note
-//! that dotenv expands `$VAR` and `${VAR}` in unquoted and double-quoted
-//! values (from earlier keys, or the importing process's environment);
-//! single-quoted values are literal.
+//! The reader is envv's own: it reads a file the way python-dotenv, dotenv
+//! and dotenvx do wherever those three agree, and where they disagree it
+//! takes the reading that cannot change a value (`docs/dotenv.md` has every
+//! rule and why; `tests/roundtrip/dotenv_cases.rs` checks it against what
+//! the three give). What it cannot read it refuses, naming the line and
+//! column and showing the line with the value masked; the import is all or
+//! nothing. What it reads but a person should know about (an undefined
+//! `$NAME`, a skipped line, a name given twice) comes back as warnings.
 //!
-//! Export writes every value double-quoted, escaping `\`, `"`, `$` and
-//! newlines, so the output re-imports to exactly the same values.
+//! Pure and synchronous: bytes and an environment in, names and values
+//! out. The environment is the one of the `envv import` process, sent with
+//! the request; the agent's own never takes part.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+mod error;
+mod expand;
+mod export;
+mod lex;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{EnvFile, EnvFileError, EnvName, SecretName, validate_value};
+pub use error::{DotenvError, DotenvWarning, MaskedLine, Problem};
+pub use export::{ExportFormat, export};
+
+use super::{EnvFile, EnvFileError, EnvName, MAX_SECRETS, MAX_VALUE_BYTES, SecretName};
 use crate::crypto::TeamKeyring;
 use crate::secret::SecretValue;
 
 /// Largest dotenv input accepted.
 pub const MAX_DOTENV_BYTES: usize = 16 * 1024 * 1024;
+/// Most bytes all values may add up to after expansion: what one
+/// `.env.enc` file can hold, so `$A$A$A…` cannot exhaust memory.
+pub const MAX_EXPANDED_BYTES: usize = super::MAX_FILE_BYTES;
 
-/// Output formats of [`export`].
+/// How to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExportFormat {
-    /// `KEY="value"` lines.
-    Dotenv,
-    /// One JSON object, keys sorted.
-    Json,
-    /// `export KEY='value'` lines for POSIX shells.
-    Shell,
+pub struct ImportOptions {
+    /// Replace `$NAME` and `${NAME…}` references (`--no-expand` clears it).
+    pub expand: bool,
+    /// Undefined references and skipped lines are errors, not warnings.
+    pub strict: bool,
 }
 
-/// Parses dotenv text into validated names and values. A name given twice
-/// keeps its last value, as dotenv loaders do.
-pub fn parse_dotenv(input: &[u8]) -> Result<BTreeMap<SecretName, SecretValue>, EnvFileError> {
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            expand: true,
+            strict: false,
+        }
+    }
+}
+
+/// What an input holds.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// Names and values, each name once (the last value given).
+    pub secrets: BTreeMap<SecretName, SecretValue>,
+    /// In the order met.
+    pub warnings: Vec<DotenvWarning>,
+}
+
+/// Reads dotenv text, or a JSON object of strings when the input starts
+/// with `{`. References resolve from names earlier in the input, then from
+/// `env`.
+pub fn read(
+    input: &[u8],
+    options: ImportOptions,
+    env: &BTreeMap<String, SecretValue>,
+) -> Result<Imported, EnvFileError> {
     if input.len() > MAX_DOTENV_BYTES {
         return Err(EnvFileError::TooLarge {
             what: "dotenv input",
@@ -43,40 +79,134 @@ pub fn parse_dotenv(input: &[u8]) -> Result<BTreeMap<SecretName, SecretValue>, E
         });
     }
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let mut out = BTreeMap::new();
-    let mut last: Option<String> = None;
-    for item in dotenvy::from_read_iter(input) {
-        // dotenvy's error echoes the offending line, which may hold a secret:
-        // report only the last good key.
-        let Ok((key, value)) = item else {
-            return Err(EnvFileError::DotenvSyntax { after: last });
+    let text = std::str::from_utf8(input).map_err(|e| not_utf8(input, e.valid_up_to()))?;
+    if text.trim_start().starts_with('{') {
+        return read_json(text);
+    }
+    let mut lexer = lex::Lexer::new(text, options.expand);
+    let mut out = Imported::default();
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut total = 0usize;
+    while let Some(item) = lexer.next_item()? {
+        let raw = match item {
+            lex::Item::Entry(raw) => raw,
+            lex::Item::Skipped { line, line_start } => {
+                if options.strict {
+                    // The line may be a stray piece of a value: show none of it.
+                    let problem = Problem::NoAssignment;
+                    return Err(DotenvError::at(
+                        text,
+                        line,
+                        line_start,
+                        line_start,
+                        problem,
+                        0,
+                        &[],
+                    )
+                    .into());
+                }
+                out.warnings.push(DotenvWarning::Skipped { line });
+                continue;
+            }
         };
-        let value = SecretValue::new(value);
-        let name = SecretName::new(&key)?;
-        validate_value(&name, &value)?;
-        last = Some(key);
-        out.insert(name, value);
-        if out.len() > super::MAX_SECRETS {
+        let name = SecretName::new(&raw.name).map_err(|e| {
+            let reason = match e {
+                EnvFileError::InvalidName { reason } => reason,
+                _ => "not a valid name",
+            };
+            let problem = Problem::InvalidName {
+                name: raw.name.clone(),
+                reason,
+            };
+            DotenvError::at(
+                text,
+                raw.line,
+                raw.line_start,
+                raw.name_at,
+                problem,
+                raw.value_at,
+                &[],
+            )
+        })?;
+        let value = if options.expand && raw.expandable {
+            let secrets = &out.secrets;
+            let lookup = |n: &str| {
+                secrets
+                    .get(n)
+                    .or_else(|| env.get(n))
+                    .map(SecretValue::expose)
+            };
+            let (value, undefined) =
+                expand::expand(&raw.value, &raw.literal_dollars, MAX_VALUE_BYTES, lookup)
+                    .map_err(|_| too_large_value(&name))?;
+            if let Some(missing) = undefined.first() {
+                if options.strict {
+                    let quoted = text[raw.value_at..].starts_with('"');
+                    let shown = raw.value_at + usize::from(quoted);
+                    let problem = Problem::Undefined {
+                        name: missing.clone(),
+                    };
+                    return Err(DotenvError::at(
+                        text,
+                        raw.line,
+                        raw.line_start,
+                        raw.value_at,
+                        problem,
+                        shown,
+                        &[],
+                    )
+                    .into());
+                }
+            }
+            for missing in undefined {
+                out.warnings.push(DotenvWarning::Undefined {
+                    line: raw.line,
+                    key: raw.name.clone(),
+                    name: missing,
+                });
+            }
+            value
+        } else {
+            raw.value
+        };
+        let mut value = value;
+        let value = SecretValue::new(std::mem::take(&mut *value));
+        super::validate_value(&name, &value)?;
+        total += value.len();
+        if total > MAX_EXPANDED_BYTES {
+            return Err(EnvFileError::TooLarge {
+                what: "dotenv values after expansion",
+                limit: MAX_EXPANDED_BYTES,
+            });
+        }
+        if let Some(first) = first_line.get(&raw.name) {
+            out.warnings.push(DotenvWarning::Duplicate {
+                line: raw.line,
+                first: *first,
+                name: raw.name.clone(),
+            });
+        } else {
+            first_line.insert(raw.name.clone(), raw.line);
+        }
+        out.secrets.insert(name, value);
+        if out.secrets.len() > MAX_SECRETS {
             return Err(EnvFileError::TooLarge {
                 what: "number of secrets",
-                limit: super::MAX_SECRETS,
+                limit: MAX_SECRETS,
             });
         }
     }
     Ok(out)
 }
 
-/// Sets every secret of a dotenv text in `file`; returns how many were given.
-pub fn import_into(file: &mut EnvFile, input: &[u8]) -> Result<usize, EnvFileError> {
-    let parsed = parse_dotenv(input)?;
-    let n = parsed.len();
-    for (name, value) in parsed {
-        file.set(name, value)?;
-    }
-    Ok(n)
+/// Reads with the default options and no environment: references resolve
+/// from the input only.
+pub fn parse_dotenv(input: &[u8]) -> Result<BTreeMap<SecretName, SecretValue>, EnvFileError> {
+    read(input, ImportOptions::default(), &BTreeMap::new()).map(|i| i.secrets)
 }
 
-/// Imports dotenv text into the file at `path` in one locked write.
+/// Imports dotenv text into the file at `path` in one locked write;
+/// answers how many secrets the text gave.
 pub fn import(
     path: &Path,
     env: &EnvName,
@@ -86,130 +216,112 @@ pub fn import(
     let parsed = parse_dotenv(input)?;
     super::edit::update(path, env, keyring, |file| {
         let n = parsed.len();
-        for (name, value) in parsed {
-            file.set(name, value)?;
+        for (name, value) in &parsed {
+            file.set(name.clone(), value.clone())?;
         }
         Ok(n)
     })
 }
 
-/// Renders names and values in `format`.
-pub fn export<'a>(
-    entries: impl IntoIterator<Item = (&'a SecretName, &'a SecretValue)>,
-    format: ExportFormat,
-) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::new());
-    match format {
-        ExportFormat::Dotenv => {
-            for (name, value) in entries {
-                let _ = writeln!(out, "{name}=\"{}\"", *dotenv_escape(value.expose()));
-            }
-        }
-        ExportFormat::Shell => {
-            for (name, value) in entries {
-                let quoted = Zeroizing::new(value.expose().replace('\'', r"'\''"));
-                let _ = writeln!(out, "export {name}='{}'", *quoted);
-            }
-        }
-        ExportFormat::Json => {
-            let map: BTreeMap<&str, &str> = entries
-                .into_iter()
-                .map(|(k, v)| (k.as_str(), v.expose()))
-                .collect();
-            let json = Zeroizing::new(serde_json::to_string_pretty(&map).unwrap_or_default());
-            out.push_str(&json);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 /// Exports a whole file.
-pub fn export_file(file: &EnvFile, format: ExportFormat) -> Zeroizing<String> {
+pub fn export_file(
+    file: &EnvFile,
+    format: ExportFormat,
+) -> Result<Zeroizing<String>, EnvFileError> {
     export(file.iter(), format)
 }
 
-fn dotenv_escape(value: &str) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(value.len() + 8));
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '$' => out.push_str("\\$"),
-            // A literal newline inside quotes would break dotenvy on a
-            // continuation line starting with `#`; `\n` is unambiguous.
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+fn too_large_value(name: &SecretName) -> EnvFileError {
+    EnvFileError::InvalidValue {
+        name: name.to_string(),
+        reason: "larger than 1 MiB once expanded",
+    }
+}
+
+/// Where the first invalid byte is, by the same line rules as the reader.
+fn not_utf8(input: &[u8], valid_up_to: usize) -> EnvFileError {
+    let (mut line, mut line_start) = (1, 0);
+    let mut i = 0;
+    while i < valid_up_to {
+        match input[i] {
+            b'\r' if input.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\r' | b'\n' => {}
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 1;
+        line += 1;
+        line_start = i;
+    }
+    let before = String::from_utf8_lossy(&input[line_start..valid_up_to]);
+    let end = input[line_start..]
+        .iter()
+        .position(|b| matches!(b, b'\n' | b'\r'))
+        .map_or(input.len(), |p| line_start + p);
+    let chars = String::from_utf8_lossy(&input[line_start..end])
+        .chars()
+        .count();
+    let column = before.chars().count() + 1;
+    DotenvError::fully_masked(line, column, chars, Problem::InvalidUtf8).into()
+}
+
+/// A JSON string value, held as a secret from the moment it is read.
+struct JsonValue(SecretValue);
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| JsonValue(SecretValue::new(s)))
+    }
+}
+
+/// `envv export --format json` read back: an object of strings, taken as
+/// written (JSON has its own escapes and no references).
+fn read_json(text: &str) -> Result<Imported, EnvFileError> {
+    let map: BTreeMap<String, JsonValue> = serde_json::from_str(text).map_err(|e| {
+        // serde_json's own message can quote the input: only its position
+        // and category are used.
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "a value is not a string",
+            serde_json::error::Category::Eof => "the text ends inside the object",
+            _ => "not valid JSON",
+        };
+        let line_text = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+        DotenvError::fully_masked(
+            e.line(),
+            e.column(),
+            line_text.chars().count(),
+            Problem::Json { what },
+        )
+    })?;
+    let mut out = Imported::default();
+    for (key, JsonValue(value)) in map {
+        let name = SecretName::new(&key).map_err(|e| {
+            let reason = match e {
+                EnvFileError::InvalidName { reason } => reason,
+                _ => "not a valid name",
+            };
+            let at = text.find(&format!("\"{key}\"")).unwrap_or(0);
+            let line = text[..at].matches('\n').count() + 1;
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let problem = Problem::InvalidName {
+                name: key.clone(),
+                reason,
+            };
+            DotenvError::at(text, line, line_start, at, problem, 0, &[])
+        })?;
+        super::validate_value(&name, &value)?;
+        out.secrets.insert(name, value);
+        if out.secrets.len() > MAX_SECRETS {
+            return Err(EnvFileError::TooLarge {
+                what: "number of secrets",
+                limit: MAX_SECRETS,
+            });
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn get(map: &BTreeMap<SecretName, SecretValue>, k: &str) -> String {
-        map.get(k)
-            .map(|v| v.expose().to_owned())
-            .unwrap_or_else(|| panic!("missing {k}"))
-    }
-
-    #[test]
-    fn real_dotenv_syntax_is_understood() {
-        let input = b"# comment\n\
-            export A=plain\n\
-            B='single $NOT \"x\"'\n\
-            C=\"dq \\\"esc\\\" \\n nl\"\n\
-            D=\"multi\nline\"\n\
-            E=  # empty with comment\n\
-            F=v # trailing comment\n";
-        let map = parse_dotenv(input).expect("parse");
-        assert_eq!(get(&map, "A"), "plain");
-        assert_eq!(get(&map, "B"), "single $NOT \"x\"");
-        assert_eq!(get(&map, "C"), "dq \"esc\" \n nl");
-        assert_eq!(get(&map, "D"), "multi\nline");
-        assert_eq!(get(&map, "E"), "");
-        assert_eq!(get(&map, "F"), "v");
-    }
-
-    #[test]
-    fn syntax_errors_do_not_echo_the_input() {
-        let err = parse_dotenv(b"GOOD=1\nBAD=\"s3cr3t-value\n").expect_err("unterminated quote");
-        let msg = err.to_string();
-        assert!(!msg.contains("s3cr3t"), "{msg}");
-        assert!(matches!(err, EnvFileError::DotenvSyntax { after: Some(ref k) } if k == "GOOD"));
-    }
-
-    fn one(value: &str, format: ExportFormat) -> String {
-        let name = SecretName::new("K").expect("name");
-        let value = SecretValue::from(value);
-        export([(&name, &value)], format).to_string()
-    }
-
-    #[test]
-    fn dotenv_escapes_quotes_dollars_backslashes_and_newlines() {
-        assert_eq!(
-            one("a\"b$c\\d\ne", ExportFormat::Dotenv),
-            "K=\"a\\\"b\\$c\\\\d\\ne\"\n"
-        );
-    }
-
-    #[test]
-    fn json_is_an_object() {
-        let parsed: BTreeMap<String, String> =
-            serde_json::from_str(&one("x\ny", ExportFormat::Json)).expect("json");
-        assert_eq!(parsed["K"], "x\ny");
-    }
-
-    #[test]
-    fn shell_export_escapes_single_quotes() {
-        let name = SecretName::new("K").expect("name");
-        let value = SecretValue::from("it's $HOME");
-        let out = export([(&name, &value)], ExportFormat::Shell);
-        assert_eq!(out.as_str(), "export K='it'\\''s $HOME'\n");
-        let json = export([(&name, &value)], ExportFormat::Json);
-        let parsed: BTreeMap<String, String> = serde_json::from_str(&json).expect("json");
-        assert_eq!(parsed["K"], "it's $HOME");
-    }
-}
+mod tests;
