@@ -139,24 +139,23 @@ pub fn read(
             let (value, undefined) =
                 expand::expand(&raw.value, &raw.literal_dollars, MAX_VALUE_BYTES, lookup)
                     .map_err(|_| too_large_value(&name))?;
-            if let Some(missing) = undefined.first() {
-                if options.strict {
-                    let quoted = text[raw.value_at..].starts_with('"');
-                    let shown = raw.value_at + usize::from(quoted);
-                    let problem = Problem::Undefined {
-                        name: missing.clone(),
-                    };
-                    return Err(DotenvError::at(
-                        text,
-                        raw.line,
-                        raw.line_start,
-                        raw.value_at,
-                        problem,
-                        shown,
-                        &[],
-                    )
-                    .into());
-                }
+            if let Some(missing) = undefined.first().filter(|_| options.strict) {
+                let quoted = text[raw.value_at..].starts_with('"');
+                let shown = raw.value_at + usize::from(quoted);
+                let problem = Problem::Undefined {
+                    name: missing.clone(),
+                };
+                let at = raw.value_at;
+                return Err(DotenvError::at(
+                    text,
+                    raw.line,
+                    raw.line_start,
+                    at,
+                    problem,
+                    shown,
+                    &[],
+                )
+                .into());
             }
             for missing in undefined {
                 out.warnings.push(DotenvWarning::Undefined {
