@@ -61,7 +61,7 @@ fn status_json_reports_the_agent() {
     assert_eq!(status["running"], true, "{status}");
     assert_eq!(status["socket"], s.socket.to_str().expect("utf-8"));
     assert!(status["pid"].as_u64().is_some(), "{status}");
-    assert_eq!(status["protocol"], 2);
+    assert_eq!(status["protocol"], proto_ipc::PROTOCOL_VERSION);
     assert_eq!(status["mode"], "local");
     for field in [
         "agent_version",

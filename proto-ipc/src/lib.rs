@@ -27,7 +27,7 @@ pub use message::*;
 pub use secret::Secret;
 
 /// Bumped whenever a request or response changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The body of the fuzz target (`fuzz/fuzz_targets/frames.rs`), here so
 /// stable-Rust tests can run it too: split `data` into frames and parse

@@ -311,7 +311,12 @@ impl Agent {
             Request::Export { at, format } => self.export(&at, format),
             Request::Set { at, name, value } => self.set(&at, &name, value),
             Request::Unset { at, name } => self.unset(&at, &name),
-            Request::Import { at, dotenv } => self.import(&at, &dotenv),
+            Request::Import {
+                at,
+                dotenv,
+                env,
+                options,
+            } => self.import(&at, &dotenv, env, options),
             // The connection stops the agent once this answer is sent.
             Request::Shutdown => {
                 self.lock();
