@@ -283,10 +283,11 @@ impl Agent {
                 .secrets
                 .iter()
                 .map(|(name, value)| {
+                    // Sorted by name, as the file keeps them.
                     let old = current
-                        .iter()
-                        .find(|(n, _)| n == name.as_str())
-                        .map(|(_, v)| SecretValue::from(v.expose()));
+                        .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()))
+                        .ok()
+                        .map(|i| SecretValue::from(current[i].1.expose()));
                     change(name, compare(old.as_ref(), value))
                 })
                 .collect();

@@ -16,12 +16,12 @@
 mod error;
 mod expand;
 mod export;
+mod json;
 mod lex;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 pub use error::{DotenvError, DotenvWarning, MaskedLine, Problem};
@@ -81,121 +81,139 @@ pub fn read(
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = std::str::from_utf8(input).map_err(|e| not_utf8(input, e.valid_up_to()))?;
     if text.trim_start().starts_with('{') {
-        return read_json(text);
+        return json::read(text);
     }
+    let mut reader = Reader {
+        text,
+        options,
+        env,
+        out: Imported::default(),
+        first_line: HashMap::new(),
+        total: 0,
+    };
     let mut lexer = lex::Lexer::new(text, options.expand);
-    let mut out = Imported::default();
-    let mut first_line: HashMap<String, usize> = HashMap::new();
-    let mut total = 0usize;
     while let Some(item) = lexer.next_item()? {
-        let raw = match item {
-            lex::Item::Entry(raw) => raw,
-            lex::Item::Skipped { line, line_start } => {
-                if options.strict {
-                    // The line may be a stray piece of a value: show none of it.
-                    let problem = Problem::NoAssignment;
-                    return Err(DotenvError::at(
-                        text,
-                        line,
-                        line_start,
-                        line_start,
-                        problem,
-                        0,
-                        &[],
-                    )
-                    .into());
-                }
-                out.warnings.push(DotenvWarning::Skipped { line });
-                continue;
-            }
-        };
+        match item {
+            lex::Item::Entry(raw) => reader.entry(raw)?,
+            lex::Item::Skipped { line, line_start } => reader.skipped(line, line_start)?,
+        }
+    }
+    Ok(reader.out)
+}
+
+/// The state of one read: what was read so far is what later references
+/// resolve against.
+struct Reader<'a> {
+    text: &'a str,
+    options: ImportOptions,
+    env: &'a BTreeMap<String, SecretValue>,
+    out: Imported,
+    first_line: HashMap<String, usize>,
+    /// Bytes of all values so far.
+    total: usize,
+}
+
+impl Reader<'_> {
+    fn skipped(&mut self, line: usize, line_start: usize) -> Result<(), EnvFileError> {
+        if self.options.strict {
+            // The line may be a stray piece of a value: show none of it.
+            let problem = Problem::NoAssignment;
+            let at = line_start;
+            return Err(DotenvError::at(self.text, line, line_start, at, problem, 0, &[]).into());
+        }
+        self.out.warnings.push(DotenvWarning::Skipped { line });
+        Ok(())
+    }
+
+    fn entry(&mut self, raw: lex::RawEntry) -> Result<(), EnvFileError> {
         let name = SecretName::new(&raw.name).map_err(|e| {
-            let reason = match e {
-                EnvFileError::InvalidName { reason } => reason,
-                _ => "not a valid name",
-            };
             let problem = Problem::InvalidName {
                 name: raw.name.clone(),
-                reason,
+                reason: name_reason(e),
             };
-            DotenvError::at(
-                text,
-                raw.line,
-                raw.line_start,
-                raw.name_at,
-                problem,
-                raw.value_at,
-                &[],
-            )
+            let (line, start, at) = (raw.line, raw.line_start, raw.name_at);
+            DotenvError::at(self.text, line, start, at, problem, raw.value_at, &[])
         })?;
-        let value = if options.expand && raw.expandable {
-            let secrets = &out.secrets;
-            let lookup = |n: &str| {
-                secrets
-                    .get(n)
-                    .or_else(|| env.get(n))
-                    .map(SecretValue::expose)
-            };
-            let (value, undefined) =
-                expand::expand(&raw.value, &raw.literal_dollars, MAX_VALUE_BYTES, lookup)
-                    .map_err(|_| too_large_value(&name))?;
-            if let Some(missing) = undefined.first().filter(|_| options.strict) {
-                let quoted = text[raw.value_at..].starts_with('"');
-                let shown = raw.value_at + usize::from(quoted);
-                let problem = Problem::Undefined {
-                    name: missing.clone(),
-                };
-                let at = raw.value_at;
-                return Err(DotenvError::at(
-                    text,
-                    raw.line,
-                    raw.line_start,
-                    at,
-                    problem,
-                    shown,
-                    &[],
-                )
-                .into());
-            }
-            for missing in undefined {
-                out.warnings.push(DotenvWarning::Undefined {
-                    line: raw.line,
-                    key: raw.name.clone(),
-                    name: missing,
-                });
-            }
-            value
+        let mut value = if self.options.expand && raw.expandable {
+            self.expand(&raw, &name)?
         } else {
             raw.value
         };
-        let mut value = value;
         let value = SecretValue::new(std::mem::take(&mut *value));
         super::validate_value(&name, &value)?;
-        total += value.len();
-        if total > MAX_EXPANDED_BYTES {
+        self.total += value.len();
+        if self.total > MAX_EXPANDED_BYTES {
             return Err(EnvFileError::TooLarge {
                 what: "dotenv values after expansion",
                 limit: MAX_EXPANDED_BYTES,
             });
         }
-        if let Some(first) = first_line.get(&raw.name) {
-            out.warnings.push(DotenvWarning::Duplicate {
+        match self.first_line.get(&raw.name) {
+            Some(&first) => self.out.warnings.push(DotenvWarning::Duplicate {
                 line: raw.line,
-                first: *first,
-                name: raw.name.clone(),
-            });
-        } else {
-            first_line.insert(raw.name.clone(), raw.line);
+                first,
+                name: raw.name,
+            }),
+            None => {
+                self.first_line.insert(raw.name, raw.line);
+            }
         }
-        out.secrets.insert(name, value);
-        if out.secrets.len() > MAX_SECRETS {
+        self.out.secrets.insert(name, value);
+        if self.out.secrets.len() > MAX_SECRETS {
             return Err(EnvFileError::TooLarge {
                 what: "number of secrets",
                 limit: MAX_SECRETS,
             });
         }
+        Ok(())
     }
-    Ok(out)
+
+    /// References resolve from earlier names, then the given environment.
+    fn expand(
+        &mut self,
+        raw: &lex::RawEntry,
+        name: &SecretName,
+    ) -> Result<Zeroizing<String>, EnvFileError> {
+        let (secrets, env) = (&self.out.secrets, self.env);
+        let lookup = |n: &str| {
+            secrets
+                .get(n)
+                .or_else(|| env.get(n))
+                .map(SecretValue::expose)
+        };
+        let (value, undefined) =
+            expand::expand(&raw.value, &raw.literal_dollars, MAX_VALUE_BYTES, lookup).map_err(
+                |_| EnvFileError::InvalidValue {
+                    name: name.to_string(),
+                    reason: "larger than 1 MiB once expanded",
+                },
+            )?;
+        if let Some(missing) = undefined.first().filter(|_| self.options.strict) {
+            let quoted = self.text[raw.value_at..].starts_with('"');
+            let shown = raw.value_at + usize::from(quoted);
+            let problem = Problem::Undefined {
+                name: missing.clone(),
+            };
+            let (line, start, at) = (raw.line, raw.line_start, raw.value_at);
+            return Err(DotenvError::at(self.text, line, start, at, problem, shown, &[]).into());
+        }
+        for missing in undefined {
+            self.out.warnings.push(DotenvWarning::Undefined {
+                line: raw.line,
+                key: raw.name.clone(),
+                name: missing,
+            });
+        }
+        Ok(value)
+    }
+}
+
+/// The reason [`SecretName::new`] gave.
+fn name_reason(e: EnvFileError) -> &'static str {
+    match e {
+        EnvFileError::InvalidName { reason } => reason,
+        _ => "not a valid name",
+    }
 }
 
 /// Reads with the default options and no environment: references resolve
@@ -230,13 +248,6 @@ pub fn export_file(
     export(file.iter(), format)
 }
 
-fn too_large_value(name: &SecretName) -> EnvFileError {
-    EnvFileError::InvalidValue {
-        name: name.to_string(),
-        reason: "larger than 1 MiB once expanded",
-    }
-}
-
 /// Where the first invalid byte is, by the same line rules as the reader.
 fn not_utf8(input: &[u8], valid_up_to: usize) -> EnvFileError {
     let (mut line, mut line_start) = (1, 0);
@@ -264,62 +275,6 @@ fn not_utf8(input: &[u8], valid_up_to: usize) -> EnvFileError {
         .count();
     let column = before.chars().count() + 1;
     DotenvError::fully_masked(line, column, chars, Problem::InvalidUtf8).into()
-}
-
-/// A JSON string value, held as a secret from the moment it is read.
-struct JsonValue(SecretValue);
-
-impl<'de> Deserialize<'de> for JsonValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| JsonValue(SecretValue::new(s)))
-    }
-}
-
-/// `envv export --format json` read back: an object of strings, taken as
-/// written (JSON has its own escapes and no references).
-fn read_json(text: &str) -> Result<Imported, EnvFileError> {
-    let map: BTreeMap<String, JsonValue> = serde_json::from_str(text).map_err(|e| {
-        // serde_json's own message can quote the input: only its position
-        // and category are used.
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "a value is not a string",
-            serde_json::error::Category::Eof => "the text ends inside the object",
-            _ => "not valid JSON",
-        };
-        let line_text = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
-        DotenvError::fully_masked(
-            e.line(),
-            e.column(),
-            line_text.chars().count(),
-            Problem::Json { what },
-        )
-    })?;
-    let mut out = Imported::default();
-    for (key, JsonValue(value)) in map {
-        let name = SecretName::new(&key).map_err(|e| {
-            let reason = match e {
-                EnvFileError::InvalidName { reason } => reason,
-                _ => "not a valid name",
-            };
-            let at = text.find(&format!("\"{key}\"")).unwrap_or(0);
-            let line = text[..at].matches('\n').count() + 1;
-            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-            let problem = Problem::InvalidName {
-                name: key.clone(),
-                reason,
-            };
-            DotenvError::at(text, line, line_start, at, problem, 0, &[])
-        })?;
-        super::validate_value(&name, &value)?;
-        out.secrets.insert(name, value);
-        if out.secrets.len() > MAX_SECRETS {
-            return Err(EnvFileError::TooLarge {
-                what: "number of secrets",
-                limit: MAX_SECRETS,
-            });
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
