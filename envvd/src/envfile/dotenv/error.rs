@@ -43,7 +43,7 @@ pub enum Problem {
     )]
     Undefined { name: String },
 
-    #[error("no `=` on this line (expected NAME=value, a comment or a blank line)")]
+    #[error("not an assignment (expected NAME=value, a comment or a blank line)")]
     NoAssignment,
 
     #[error("not a JSON object whose values are all strings ({what})")]
@@ -74,7 +74,7 @@ pub enum DotenvWarning {
         name: String,
     },
     /// With `--strict` this is an error.
-    #[error("line {line}: no `=` on this line (expected NAME=value); the line was skipped")]
+    #[error("line {line}: not an assignment (expected NAME=value); the line was skipped")]
     Skipped { line: usize },
     /// Every dotenv loader keeps the last value; envv too, but says so.
     #[error("line {line}: `{name}` was already given on line {first}; the later value is used")]
