@@ -76,6 +76,13 @@ pub enum DotenvWarning {
     /// With `--strict` this is an error.
     #[error("line {line}: not an assignment (expected NAME=value); the line was skipped")]
     Skipped { line: usize },
+    /// A PEM key or certificate written without quotes: every loader reads
+    /// only its first line, and the lines after it are skipped or, worse,
+    /// read as names (which are stored in clear).
+    #[error(
+        "line {line}: the value of `{name}` looks like the first line of a multi-line block (`-----BEGIN …`) and only that line was read; put the whole value in double quotes"
+    )]
+    UnquotedBlock { line: usize, name: String },
     /// Every dotenv loader keeps the last value; envv too, but says so.
     #[error("line {line}: `{name}` was already given on line {first}; the later value is used")]
     Duplicate {

@@ -141,6 +141,14 @@ impl Reader<'_> {
         };
         let value = SecretValue::new(std::mem::take(&mut *value));
         super::validate_value(&name, &value)?;
+        let quoted = self.text[raw.value_at..].starts_with(['"', '\'', '`']);
+        let block = value.expose().starts_with("-----BEGIN ");
+        if !quoted && block && !value.expose().contains("-----END ") {
+            self.out.warnings.push(DotenvWarning::UnquotedBlock {
+                line: raw.line,
+                name: raw.name.clone(),
+            });
+        }
         self.total += value.len();
         if self.total > MAX_EXPANDED_BYTES {
             return Err(EnvFileError::TooLarge {

@@ -180,3 +180,23 @@ fn expansion_cannot_grow_past_the_bounds() {
         Err(EnvFileError::TooLarge { .. })
     ));
 }
+
+#[test]
+fn an_unquoted_pem_block_is_reported() {
+    let input = "KEY=-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0\n-----END PRIVATE KEY-----\nOK=\"-----BEGIN X-----\nx\n-----END X-----\"\n";
+    let imported = read_with(input, ImportOptions::default()).expect("read");
+    assert_eq!(
+        imported.warnings[0],
+        DotenvWarning::UnquotedBlock {
+            line: 1,
+            name: "KEY".into()
+        }
+    );
+    assert!(
+        imported.warnings[1..]
+            .iter()
+            .all(|w| matches!(w, DotenvWarning::Skipped { .. })),
+        "{:?}",
+        imported.warnings
+    );
+}
