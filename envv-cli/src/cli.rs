@@ -65,12 +65,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Merge a dotenv file into the environment.
-    Import {
-        /// The dotenv file; `-` (the default) reads stdin.
-        #[arg(value_name = "FILE|-", default_value = "-")]
-        file: String,
-    },
+    /// Merge a dotenv (or JSON) file into the environment, all or nothing.
+    ///
+    /// Reads dotenv as python-dotenv, dotenv and dotenvx do where they agree
+    /// (docs/dotenv.md). `$NAME` and `${NAME}` take earlier names of the
+    /// file, then this shell's environment; an undefined one is kept as
+    /// written and reported.
+    Import(ImportArgs),
     /// Print every secret of the environment, with values.
     Export {
         #[arg(long, short, value_enum, default_value_t = ExportFormat::Dotenv)]
@@ -140,7 +141,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SetArgs {
-    /// The secret's name (`[A-Za-z_][A-Za-z0-9_]*`).
+    /// The secret's name (`[A-Za-z0-9_][A-Za-z0-9_.-]*`).
     pub name: String,
     /// The value. Visible in your shell history and the process list: prefer
     /// the prompt or `--stdin`.
@@ -149,6 +150,26 @@ pub struct SetArgs {
     /// Read the value from stdin (one trailing newline is dropped).
     #[arg(long)]
     pub stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The dotenv file; `-` (the default) reads stdin. A file starting with
+    /// `{` is read as a JSON object of strings (`envv export -f json`).
+    #[arg(value_name = "FILE|-", default_value = "-")]
+    pub file: String,
+    /// Store every value as written: no `$NAME` expansion.
+    #[arg(long)]
+    pub no_expand: bool,
+    /// Refuse the file if a reference is undefined or a line has no `=`.
+    #[arg(long)]
+    pub strict: bool,
+    /// List each name as new, changed or same, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the names and their status as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

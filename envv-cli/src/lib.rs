@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Get(args) => secrets::get(&ctx()?, args),
         Command::Unset { name } => secrets::unset(&ctx()?, name),
         Command::Ls { json } => secrets::ls(&ctx()?, json),
-        Command::Import { file } => secrets::import(&ctx()?, &file),
+        Command::Import(args) => secrets::import(&ctx()?, &args),
         Command::Export { format } => secrets::export(&ctx()?, format),
         Command::Exec(args) => Err(exec::exec(&ctx()?, args)),
         Command::Agent(AgentCommand::Start) => agent::start(),

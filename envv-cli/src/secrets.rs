@@ -2,10 +2,10 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 
-use proto_ipc::{ReadPurpose, Request, Response, Secret};
+use proto_ipc::{ImportOptions, ImportStatus, ReadPurpose, Request, Response, Secret};
 use zeroize::Zeroizing;
 
-use crate::cli::{ExportFormat, GetArgs, SetArgs, TeamArg};
+use crate::cli::{ExportFormat, GetArgs, ImportArgs, SetArgs, TeamArg};
 use crate::error::{Failure, exit};
 use crate::{Context, config, team, unexpected};
 
@@ -126,7 +126,8 @@ pub fn ls(ctx: &Context, json: bool) -> Result<(), Failure> {
     out.flush().map_err(stdout_failed)
 }
 
-pub fn import(ctx: &Context, file: &str) -> Result<(), Failure> {
+pub fn import(ctx: &Context, args: &ImportArgs) -> Result<(), Failure> {
+    let file = args.file.as_str();
     let mut bytes = Zeroizing::new(Vec::new());
     if file == "-" {
         if io::stdin().is_terminal() {
@@ -150,18 +151,92 @@ pub fn import(ctx: &Context, file: &str) -> Result<(), Failure> {
                 Failure::new(code, format!("could not read {file}: {e}"))
             })?;
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Failure::usage(format!("{file} is not UTF-8 text")))?;
+    // Invalid UTF-8 goes to the agent as is (lossless here is impossible):
+    // its reader names the line; this only has to carry the text.
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => Secret::new(text),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()].split(|b| *b == b'\n').count();
+            return Err(Failure::usage(format!(
+                "{file} is not UTF-8 text (first invalid byte on line {line}); save it as UTF-8"
+            )));
+        }
+    };
+    let expand = !args.no_expand;
     let response = ctx.request(&Request::Import {
         at: ctx.at(),
-        dotenv: Secret::new(text),
+        env: if expand {
+            referenced_environment(text.expose())
+        } else {
+            Vec::new()
+        },
+        dotenv: text,
+        options: ImportOptions {
+            expand,
+            strict: args.strict,
+            dry_run: args.dry_run,
+        },
     })?;
-    let Response::Imported { count } = response else {
+    let Response::Imported {
+        count,
+        changes,
+        warnings,
+    } = response
+    else {
         return Err(unexpected("import"));
     };
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        let mut text = serde_json::to_string_pretty(&changes).unwrap_or_default();
+        text.push('\n');
+        write_out(&mut io::stdout().lock(), text.as_bytes())?;
+    } else if args.dry_run {
+        let listing: String = changes
+            .iter()
+            .map(|c| format!("{:<8} {}\n", status_word(c.status), c.name))
+            .collect();
+        write_out(&mut io::stdout().lock(), listing.as_bytes())?;
+    }
+    let tally = |status| changes.iter().filter(|c| c.status == status).count();
     let s = if count == 1 { "" } else { "s" };
-    eprintln!("imported {count} secret{s} into {}", ctx.file_name());
+    let done = if args.dry_run {
+        "dry run, nothing written: would import"
+    } else {
+        "imported"
+    };
+    eprintln!(
+        "{done} {count} secret{s} into {} ({} new, {} changed, {} the same)",
+        ctx.file_name(),
+        tally(ImportStatus::New),
+        tally(ImportStatus::Changed),
+        tally(ImportStatus::Same),
+    );
     Ok(())
+}
+
+fn status_word(status: ImportStatus) -> &'static str {
+    match status {
+        ImportStatus::New => "new",
+        ImportStatus::Changed => "changed",
+        ImportStatus::Same => "same",
+    }
+}
+
+/// The variables of this process's environment the text may reference,
+/// and only those: the agent expands with them, never with its own.
+fn referenced_environment(text: &str) -> Vec<(String, Secret)> {
+    proto_ipc::referenced_names(text)
+        .into_iter()
+        .filter_map(|name| {
+            let value = std::env::var_os(name)?;
+            // A value that is not UTF-8 cannot be stored; the name then
+            // counts as undefined and is reported.
+            let value = value.into_string().ok()?;
+            Some((name.to_owned(), Secret::new(value)))
+        })
+        .collect()
 }
 
 pub fn export(ctx: &Context, format: ExportFormat) -> Result<(), Failure> {

@@ -1,13 +1,15 @@
 //! Round trips to a warm agent reading a 100-secret environment, the
-//! agent's memory, and warm reads in account mode while the control plane
-//! hangs and while 100 clients read at once. Prints median, p99 and mean;
-//! run with `cargo build --release -p control-plane && cargo bench -p envvd
-//! --bench agent` (the account-mode parts start the release control plane).
+//! agent's memory, the import of a 10,000-line dotenv file end to end, and
+//! warm reads in account mode while the control plane hangs and while 100
+//! clients read at once. Prints median, p99 and mean; run with
+//! `cargo build --release -p control-plane && cargo bench -p envvd --bench
+//! agent` (the account-mode parts start the release control plane;
+//! `-- import` runs only the import).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
+use proto_ipc::{Client, EnvRef, ImportOptions, ReadPurpose, Request, Response, Secret};
 
 const ITERATIONS: usize = 5_000;
 
@@ -34,6 +36,7 @@ fn report(what: &str, mut samples: Vec<Duration>) {
 }
 
 fn main() {
+    let only_import = std::env::args().skip(1).any(|a| a == "import");
     let home = tempfile::tempdir().expect("temp dir");
     let socket = home.path().join("run/envv/agent.sock");
     let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
@@ -72,6 +75,8 @@ fn main() {
         .request(&Request::Import {
             at: at.clone(),
             dotenv: Secret::new(dotenv),
+            env: vec![],
+            options: ImportOptions::default(),
         })
         .expect("import");
     let read = Request::Read {
@@ -84,6 +89,12 @@ fn main() {
         panic!("read failed");
     };
     assert_eq!(secrets.len(), 100);
+    import_ten_thousand_lines(&mut client, &project);
+    if only_import {
+        let _ = client.request(&Request::Shutdown);
+        let _ = agent.wait();
+        return;
+    }
 
     let mut warm = Vec::with_capacity(ITERATIONS);
     for _ in 0..ITERATIONS {
@@ -113,6 +124,61 @@ fn main() {
     let _ = agent.wait();
     ten_teams();
     account_reads_under_load();
+}
+
+/// A 10,000-line dotenv file as people write them: unquoted, quoted,
+/// multi-word, escaped, commented and referencing earlier names.
+pub fn ten_thousand_lines() -> String {
+    let mut text = String::new();
+    for i in 0..10_000 {
+        let line = match i % 5 {
+            0 => format!("SECRET_{i:05}=value-{i}-0123456789abcdef # a comment\n"),
+            1 => format!("export SECRET_{i:05}=\"quoted {i} with \\\"escapes\\\" and \\n\"\n"),
+            2 => format!("SECRET_{i:05}='single {i} $NOT_EXPANDED'\n"),
+            3 => format!("SECRET_{i:05}=${{SECRET_{:05}}}/suffix-{i}\n", i - 3),
+            _ => format!("SECRET_{i:05}=postgres://user:pa$$w0rd@host:{i}/db\n"),
+        };
+        text.push_str(&line);
+    }
+    text
+}
+
+/// A 10,000-line file into a fresh environment (every secret new), into
+/// the same one again (every secret the same), and as a dry run.
+fn import_ten_thousand_lines(client: &mut Client, project: &std::path::Path) {
+    let text = ten_thousand_lines();
+    let request = |env: &str, dry_run: bool| Request::Import {
+        at: EnvRef {
+            dir: project.to_path_buf(),
+            env: Some(env.to_owned()),
+        },
+        dotenv: Secret::new(text.as_str()),
+        env: vec![],
+        options: ImportOptions {
+            dry_run,
+            ..ImportOptions::default()
+        },
+    };
+    let mut fresh = Vec::new();
+    let mut again = Vec::new();
+    let mut dry = Vec::new();
+    for run in 0..15 {
+        let env = format!("bench-{run}");
+        for (samples, dry_run) in [(&mut fresh, false), (&mut again, false), (&mut dry, true)] {
+            let request = request(&env, dry_run);
+            let start = Instant::now();
+            let response = client.request(&request).expect("import");
+            samples.push(start.elapsed());
+            let Response::Imported { count, .. } = response else {
+                panic!("import failed: {response:?}");
+            };
+            assert_eq!(count, 10_000);
+        }
+    }
+    println!("import of a 10,000-line dotenv file through the agent (client to answer):");
+    report("into a new environment (all new)", fresh);
+    report("again into the same environment (all same)", again);
+    report("dry run (all same)", dry);
 }
 
 fn wait_for(ready: impl Fn() -> bool) {
@@ -170,6 +236,8 @@ fn ten_teams() {
             .request(&Request::Import {
                 at,
                 dotenv: Secret::new(dotenv.clone()),
+                env: vec![],
+                options: ImportOptions::default(),
             })
             .expect("import");
         dirs.push(dir);
@@ -253,6 +321,8 @@ fn account_reads_under_load() {
         .request(&Request::Import {
             at: at.clone(),
             dotenv: Secret::new(dotenv),
+            env: vec![],
+            options: ImportOptions::default(),
         })
         .expect("import");
     let read = Request::Read {

@@ -12,7 +12,7 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use envvd::crypto::{EpochIdentity, TeamKeyring};
 use envvd::envfile::format::decrypt;
-use envvd::envfile::{EnvFile, EnvName, ReadOptions, SecretName, edit};
+use envvd::envfile::{EnvFile, EnvName, ReadOptions, SecretName, dotenv, edit};
 use uuid::Uuid;
 
 fn file_with(ring: &TeamKeyring, n: usize) -> String {
@@ -74,6 +74,30 @@ fn set_one_value(c: &mut Criterion) {
             black_box(file.seal_for_write(&ring).expect("seal"));
         });
     });
+}
+
+/// The reader alone on the 10,000-line file `benches/agent.rs` imports
+/// through the agent (the same shapes: comments, quotes, escapes,
+/// references, `$$`).
+fn read_dotenv_10000_lines(c: &mut Criterion) {
+    let mut text = String::new();
+    for i in 0..10_000 {
+        text.push_str(&match i % 5 {
+            0 => format!("SECRET_{i:05}=value-{i}-0123456789abcdef # a comment\n"),
+            1 => format!("export SECRET_{i:05}=\"quoted {i} with \\\"escapes\\\" and \\n\"\n"),
+            2 => format!("SECRET_{i:05}='single {i} $NOT_EXPANDED'\n"),
+            3 => format!("SECRET_{i:05}=${{SECRET_{:05}}}/suffix-{i}\n", i - 3),
+            _ => format!("SECRET_{i:05}=postgres://user:pa$$w0rd@host:{i}/db\n"),
+        });
+    }
+    let env = std::collections::BTreeMap::new();
+    let options = dotenv::ImportOptions::default();
+    let mut group = c.benchmark_group("dotenv_read");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("10000_lines", |b| {
+        b.iter(|| dotenv::read(black_box(text.as_bytes()), options, &env).expect("read"));
+    });
+    group.finish();
 }
 
 /// CPU time consumed by the benchmarking thread (`CLOCK_THREAD_CPUTIME_ID`).
@@ -139,7 +163,12 @@ impl ValueFormatter for NanosFormatter {
     }
 }
 
-criterion_group!(wall, open_and_decrypt_wall, set_one_value);
+criterion_group!(
+    wall,
+    open_and_decrypt_wall,
+    set_one_value,
+    read_dotenv_10000_lines
+);
 criterion_group! {
     name = cpu;
     config = Criterion::default().with_measurement(ThreadCpuTime);

@@ -39,10 +39,25 @@ pub fn fuzz_envfile_parse(data: &[u8]) {
     }
 }
 
-/// Body of the `dotenv_import` target.
+/// Body of the `dotenv_import` target: whatever reads must export, in
+/// every format, to text that reads back to the same secrets.
 pub fn fuzz_dotenv_import(data: &[u8]) {
-    if let Ok(map) = dotenv::parse_dotenv(data) {
-        let out = dotenv::export(map.iter(), dotenv::ExportFormat::Dotenv);
-        let _ = dotenv::parse_dotenv(out.as_bytes());
+    let Ok(map) = dotenv::parse_dotenv(data) else {
+        return;
+    };
+    for format in [
+        dotenv::ExportFormat::Dotenv,
+        dotenv::ExportFormat::Json,
+        dotenv::ExportFormat::Shell,
+    ] {
+        // Shell export refuses names like `a.b`; that is not a finding.
+        let Ok(out) = dotenv::export(map.iter(), format) else {
+            continue;
+        };
+        let back = dotenv::parse_dotenv(out.as_bytes());
+        assert!(
+            back.as_ref().is_ok_and(|back| *back == map),
+            "{format:?} export did not read back to the same secrets"
+        );
     }
 }

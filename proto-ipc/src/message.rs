@@ -200,10 +200,16 @@ pub enum Request {
         at: EnvRef,
         name: String,
     },
-    /// Dotenv text to merge into the environment.
+    /// Dotenv (or JSON) text to merge into the environment, all or nothing.
     Import {
         at: EnvRef,
         dotenv: Secret,
+        /// The variables of the importing process's environment that the
+        /// text may reference ([`referenced_names`]): `$NAME` resolves from
+        /// earlier names in the text, then from here, and never from the
+        /// agent's own environment.
+        env: Vec<(String, Secret)>,
+        options: ImportOptions,
     },
     /// Locks, removes the socket and exits.
     Shutdown,
@@ -248,6 +254,64 @@ impl Request {
             Request::Shutdown => "shutdown",
         }
     }
+}
+
+/// How [`Request::Import`] reads and what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOptions {
+    /// Replace `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME-default}`;
+    /// false stores every value as written.
+    pub expand: bool,
+    /// An undefined reference or a line without `=` is an error, not a
+    /// warning.
+    pub strict: bool,
+    /// Compare with the stored values and report, but write nothing.
+    pub dry_run: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            expand: true,
+            strict: false,
+            dry_run: false,
+        }
+    }
+}
+
+/// How an imported name compares with what the environment held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    New,
+    Changed,
+    Same,
+}
+
+/// One name of an import (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportChange {
+    pub name: String,
+    pub status: ImportStatus,
+}
+
+/// The names a dotenv text could reference: each `NAME` written `$NAME` or
+/// `${NAME…}` (`[A-Za-z_][A-Za-z0-9_]*`). A client sends only these
+/// variables of its environment with [`Request::Import`], not all of it.
+pub fn referenced_names(text: &str) -> std::collections::BTreeSet<&str> {
+    let mut names = std::collections::BTreeSet::new();
+    for (at, _) in text.match_indices('$') {
+        let rest = &text[at + 1..];
+        let rest = rest.strip_prefix('{').unwrap_or(rest);
+        if !rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            continue;
+        }
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        names.insert(&rest[..len]);
+    }
+    names
 }
 
 /// How the agent holds keys.
@@ -446,11 +510,28 @@ pub enum Response {
     Projects {
         projects: Vec<ProjectInfo>,
     },
+    /// `count` names were read; `changes` says for each (sorted) whether it
+    /// is new, changed or the same; `warnings` (names and line numbers,
+    /// never values) are for the user. After a dry run nothing was written.
     Imported {
         count: usize,
+        changes: Vec<ImportChange>,
+        warnings: Vec<String>,
     },
     Error {
         code: ErrorCode,
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_written_after_a_dollar_are_referenced() {
+        let text = "A=$HOME/${USER}:${PORT:-80} $5 $ ${ 10$ $(cmd) \\$ESCAPED_TOO B=$_x1";
+        let names: Vec<&str> = referenced_names(text).into_iter().collect();
+        assert_eq!(names, ["ESCAPED_TOO", "HOME", "PORT", "USER", "_x1"]);
+    }
 }

@@ -158,6 +158,111 @@ fn export_formats_reproduce_the_values() {
         .output()
         .expect("sh");
     assert_eq!(stdout(&out), "it's a \\ \"$HOME\" ${X}\nnext");
+
+    // Every format imports back to the same values, `\r` included.
+    s.ok(["set", "CR", "a\r\nb\r"]);
+    let all = s.ok(["export", "--format", "json"]);
+    for format in ["dotenv", "json", "shell"] {
+        let env = format!("from-{format}");
+        let text = s.ok(["export", "--format", format]);
+        s.envv(["--env", &env, "import", "--strict"])
+            .write_stdin(text)
+            .assert()
+            .success();
+        assert_eq!(
+            s.ok(["--env", &env, "export", "--format", "json"]),
+            all,
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn import_expands_from_the_shell_and_a_dry_run_lists_names_only() {
+    let s = Sandbox::new();
+    s.init();
+    s.ok(["set", "SAME", "1"]);
+    s.ok(["set", "CHANGED", "old"]);
+    let file = s.project.join(".env");
+    std::fs::write(
+        &file,
+        "SAME=1\nCHANGED=${FROM_SHELL}\nNEW=$UNSET_IN_SHELL # c\nRAW='$FROM_SHELL'\n",
+    )
+    .expect("write");
+    let out = s
+        .envv(["import", ".env", "--dry-run", "--json"])
+        .env("FROM_SHELL", "shell-value")
+        .env_remove("UNSET_IN_SHELL")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed: Vec<BTreeMap<String, String>> = serde_json::from_str(&stdout(&out)).expect("json");
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|c| (c["name"].as_str(), c["status"].as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("CHANGED", "changed"),
+            ("NEW", "new"),
+            ("RAW", "new"),
+            ("SAME", "same")
+        ]
+    );
+    assert!(!stdout(&out).contains("shell-value"));
+    assert!(
+        stderr(&out).contains("`UNSET_IN_SHELL`"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        s.ok(["get", "CHANGED"]),
+        "old\n",
+        "a dry run writes nothing"
+    );
+
+    let out = s
+        .envv(["import", ".env", "--dry-run"])
+        .env("FROM_SHELL", "shell-value")
+        .output()
+        .expect("run");
+    assert!(
+        stdout(&out).contains("changed  CHANGED\n"),
+        "{}",
+        stdout(&out)
+    );
+
+    // `--strict` refuses the undefined reference and writes nothing.
+    let out = s
+        .envv(["import", ".env", "--strict"])
+        .env("FROM_SHELL", "shell-value")
+        .env_remove("UNSET_IN_SHELL")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("line 3, column 5"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(s.ok(["get", "CHANGED"]), "old\n");
+
+    let out = s
+        .envv(["import", ".env"])
+        .env("FROM_SHELL", "shell-value")
+        .env_remove("UNSET_IN_SHELL")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(s.ok(["get", "CHANGED"]), "shell-value\n");
+    assert_eq!(s.ok(["get", "NEW"]), "$UNSET_IN_SHELL\n");
+    assert_eq!(s.ok(["get", "RAW"]), "$FROM_SHELL\n");
+    s.envv(["import", ".env", "--no-expand"])
+        .env("FROM_SHELL", "shell-value")
+        .assert()
+        .success();
+    assert_eq!(s.ok(["get", "CHANGED"]), "${FROM_SHELL}\n");
 }
 
 #[test]

@@ -2,12 +2,15 @@
 //! environments through the team's keys, with decrypted values cached
 //! while the file on disk is unchanged.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use proto_ipc::{EnvRef, ErrorCode, ReadPurpose, Response, Secret};
+use proto_ipc::{
+    EnvRef, ErrorCode, ImportChange, ImportOptions, ImportStatus, ReadPurpose, Response, Secret,
+};
 use uuid::Uuid;
 
 use super::project::{self, ProjectFile};
@@ -213,7 +216,7 @@ impl Agent {
             proto_ipc::ExportFormat::Json => dotenv::ExportFormat::Json,
             proto_ipc::ExportFormat::Shell => dotenv::ExportFormat::Shell,
         };
-        let text = dotenv::export(entries.iter().map(|(n, v)| (n, v)), format);
+        let text = dotenv::export(entries.iter().map(|(n, v)| (n, v)), format)?;
         // On the record before anything is disclosed.
         self.record(
             at,
@@ -271,20 +274,82 @@ impl Agent {
         Ok(Response::Done)
     }
 
-    pub(super) async fn import(&self, at: &EnvRef, text: &Secret) -> Outcome {
-        let parsed = dotenv::parse_dotenv(text.expose().as_bytes())?;
-        let names: Vec<String> = parsed.keys().map(|n| n.as_str().to_owned()).collect();
-        let imported = names.len();
-        let count = self
-            .edit(at, |file| {
-                for (name, value) in &parsed {
-                    file.set(name.clone(), value.clone())?;
-                }
-                Ok(())
-            })
-            .await?;
-        self.record(at, "import", names, Some(count))?;
-        Ok(Response::Imported { count: imported })
+    /// Reads the text with the client's environment (never this process's),
+    /// then writes every name in one locked edit, or with `dry_run` only
+    /// compares. Nothing is written if anything fails to read.
+    pub(super) async fn import(
+        &self,
+        at: &EnvRef,
+        text: &Secret,
+        env: Vec<(String, Secret)>,
+        options: ImportOptions,
+    ) -> Outcome {
+        let env: BTreeMap<String, SecretValue> = env
+            .into_iter()
+            .map(|(name, value)| (name, SecretValue::from(value.expose())))
+            .collect();
+        let read_options = dotenv::ImportOptions {
+            expand: options.expand,
+            strict: options.strict,
+        };
+        let parsed = dotenv::read(text.expose().as_bytes(), read_options, &env)?;
+        let names: Vec<String> = parsed
+            .secrets
+            .keys()
+            .map(|n| n.as_str().to_owned())
+            .collect();
+        let warnings = parsed.warnings.iter().map(ToString::to_string).collect();
+        let compare = |current: Option<&SecretValue>, value: &SecretValue| match current {
+            None => ImportStatus::New,
+            Some(old) if old == value => ImportStatus::Same,
+            Some(_) => ImportStatus::Changed,
+        };
+        let changes = if options.dry_run {
+            let current = self.decrypted(at).await?;
+            let changes = parsed
+                .secrets
+                .iter()
+                .map(|(name, value)| {
+                    // Sorted by name, as the file keeps them.
+                    let old = current
+                        .binary_search_by(|(n, _)| n.as_str().cmp(name.as_str()))
+                        .ok()
+                        .map(|i| SecretValue::from(current[i].1.expose()));
+                    change(name, compare(old.as_ref(), value))
+                })
+                .collect();
+            // Same or changed says something about the stored values.
+            self.record(at, "decrypt", names.clone(), None)?;
+            changes
+        } else {
+            // Filled on the attempt that writes (the edit may run twice).
+            let changes = std::sync::Mutex::new(Vec::new());
+            let count = self
+                .edit(at, |file| {
+                    let mut seen = changes.lock().unwrap_or_else(|e| e.into_inner());
+                    seen.clear();
+                    for (name, value) in &parsed.secrets {
+                        seen.push(change(name, compare(file.get(name.as_str()), value)));
+                        file.set(name.clone(), value.clone())?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            self.record(at, "import", names.clone(), Some(count))?;
+            changes.into_inner().unwrap_or_else(|e| e.into_inner())
+        };
+        Ok(Response::Imported {
+            count: names.len(),
+            changes,
+            warnings,
+        })
+    }
+}
+
+fn change(name: &SecretName, status: ImportStatus) -> ImportChange {
+    ImportChange {
+        name: name.as_str().to_owned(),
+        status,
     }
 }
 

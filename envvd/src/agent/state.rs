@@ -143,7 +143,8 @@ impl From<EnvFileError> for Failure {
             EnvFileError::InvalidName { .. }
             | EnvFileError::InvalidEnvName { .. }
             | EnvFileError::InvalidValue { .. }
-            | EnvFileError::DotenvSyntax { .. }
+            | EnvFileError::Dotenv(_)
+            | EnvFileError::NotAShellName { .. }
             | EnvFileError::TooLarge { .. }
             | EnvFileError::AlreadyExists { .. } => ErrorCode::Invalid,
             EnvFileError::Io { .. } => ErrorCode::Io,
@@ -400,7 +401,12 @@ impl Agent {
             Request::Export { at, format } => self.export(&at, format).await,
             Request::Set { at, name, value } => self.set(&at, &name, value).await,
             Request::Unset { at, name } => self.unset(&at, &name).await,
-            Request::Import { at, dotenv } => self.import(&at, &dotenv).await,
+            Request::Import {
+                at,
+                dotenv,
+                env,
+                options,
+            } => self.import(&at, &dotenv, env, options).await,
             // The connection stops the agent once this answer is sent.
             Request::Shutdown => {
                 self.lock();

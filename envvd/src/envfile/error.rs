@@ -120,10 +120,16 @@ pub enum EnvFileError {
     #[error("a secret named `{name}` already exists")]
     AlreadyExists { name: String },
 
-    /// A dotenv input could not be parsed. The offending text is not echoed
-    /// because it may hold a secret.
-    #[error("dotenv syntax error {}", match after { Some(k) => format!("after `{k}`"), None => "in the first entry".to_owned() })]
-    DotenvSyntax { after: Option<String> },
+    /// A dotenv (or JSON) input envv will not import; the message names the
+    /// line and column and masks every value character.
+    #[error("cannot import this dotenv input: {0}")]
+    Dotenv(#[from] super::dotenv::DotenvError),
+
+    /// Shell export of a name no POSIX shell can assign.
+    #[error(
+        "`{name}` cannot be a shell variable (only letters, digits and `_`, not first a digit); export as dotenv or json instead"
+    )]
+    NotAShellName { name: String },
 
     /// A key operation failed.
     #[error(transparent)]

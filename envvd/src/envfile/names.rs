@@ -9,8 +9,14 @@ pub const MAX_NAME_LEN: usize = 256;
 /// Longest accepted environment name.
 pub const MAX_ENV_LEN: usize = 32;
 
-/// A secret's name: a portable environment variable name
-/// (`[A-Za-z_][A-Za-z0-9_]*`, at most 256 bytes). Names are stored in clear.
+/// A secret's name: `[A-Za-z0-9_][A-Za-z0-9_.-]*`, at most 256 bytes.
+/// Names are stored in clear.
+///
+/// Wider than a shell identifier on purpose: dotenv files carry names such
+/// as `spring.datasource.url` or `MY-KEY` that every dotenv loader reads and
+/// that a process environment can hold; only the shell export refuses them.
+/// A name never starts with `.` or `-`, so it cannot pass for a command-line
+/// option or a relative path.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SecretName(String);
 
@@ -27,12 +33,12 @@ impl SecretName {
         let mut bytes = name.bytes();
         if !bytes
             .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            return bad("must start with a letter or `_`");
+            return bad("must start with a letter, a digit or `_`");
         }
-        if !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return bad("may contain only letters, digits and `_`");
+        if !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+            return bad("may contain only letters, digits, `_`, `.` and `-`");
         }
         Ok(Self(name.to_owned()))
     }
@@ -46,6 +52,15 @@ impl SecretName {
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether a POSIX shell can assign it (`[A-Za-z_][A-Za-z0-9_]*`).
+    pub fn is_shell_name(&self) -> bool {
+        !self.0.starts_with(|c: char| c.is_ascii_digit())
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     }
 }
 
@@ -141,12 +156,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_names_follow_env_var_rules() {
-        for ok in ["A", "_", "a_b9", "DATABASE_URL", &"X".repeat(256)] {
+    fn secret_names_are_what_dotenv_files_and_environments_hold() {
+        for ok in [
+            "A",
+            "_",
+            "a_b9",
+            "DATABASE_URL",
+            "9A",
+            "A-B",
+            "spring.datasource.url",
+            &"X".repeat(256),
+        ] {
             assert!(SecretName::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "9A", "A-B", "A.B", "A B", "é", "A=B", &"X".repeat(257)] {
+        for bad in ["", ".A", "-A", "A B", "é", "A=B", "A$", &"X".repeat(257)] {
             assert!(SecretName::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_identifiers_are_shell_names() {
+        for (name, shell) in [
+            ("A_1", true),
+            ("_", true),
+            ("9A", false),
+            ("A-B", false),
+            ("a.b", false),
+        ] {
+            assert_eq!(
+                SecretName::new(name).expect("valid").is_shell_name(),
+                shell,
+                "{name}"
+            );
         }
     }
 

@@ -10,6 +10,7 @@ mod account;
 mod agent;
 mod audit;
 mod crash;
+mod dotenv;
 mod edit;
 mod fuzz_bodies;
 mod limits;

@@ -1,10 +1,11 @@
-//! Property tests: what goes in comes back out, for every layer.
+//! Property tests: what goes in comes back out, for every layer; and the
+//! dotenv reader against the reference loaders (`dotenv/`).
 
 use std::collections::BTreeMap;
 
 use crate::common::{any_epoch, env, keyring, name};
 use envvd::crypto::{EpochIdentity, KdfParams, KdfParamsExt, UserIdentity, derive_keys};
-use envvd::envfile::dotenv::{ExportFormat, export, parse_dotenv};
+use envvd::envfile::dotenv::{ExportFormat, ImportOptions, export, parse_dotenv, read};
 use envvd::envfile::format::decrypt;
 use envvd::envfile::{EnvFile, SecretName};
 use envvd::secret::{Password, SecretValue};
@@ -12,6 +13,11 @@ use proptest::prelude::*;
 use uuid::Uuid;
 
 fn secret_name() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9_][A-Za-z0-9_.-]{0,40}"
+}
+
+/// Names a POSIX shell can assign, for the shell format.
+fn shell_name() -> impl Strategy<Value = String> {
     "[A-Za-z_][A-Za-z0-9_]{0,40}"
 }
 
@@ -19,7 +25,11 @@ fn secret_name() -> impl Strategy<Value = String> {
 fn secret_value() -> impl Strategy<Value = String> {
     prop_oneof![
         4 => "[^\u{0}]{0,64}",
-        2 => "[ -~\n\r\t'\"\\\\$=#]{0,64}",
+        2 => "[ -~\n\r\t'\"\\\\$=#`{}]{0,64}",
+        1 => prop::collection::vec(
+            prop::sample::select(vec!["\r", "\n", "\r\n", "'", "\\", "$", "${A}", "\\$", "\"", "#", " ", "é"]),
+            0..12,
+        ).prop_map(|parts| parts.concat()),
         1 => Just(String::new()),
         1 => ("[^\u{0}]{1,4}", 1usize..=16384).prop_map(|(s, n)| s.repeat(n)
             .chars().take(64 * 1024).collect()),
@@ -49,12 +59,49 @@ proptest! {
     }
 
     #[test]
-    fn dotenv_export_then_import_gives_back_the_same_values(map in secrets()) {
-        let named: BTreeMap<SecretName, SecretValue> =
-            map.iter().map(|(k, v)| (name(k), SecretValue::from(v.as_str()))).collect();
-        let text = export(named.iter(), ExportFormat::Dotenv);
-        let back = parse_dotenv(text.as_bytes()).expect("re-import");
-        prop_assert_eq!(back, named);
+    fn export_then_import_is_the_identity_in_every_format(
+        map in secrets(),
+        shell in prop::collection::btree_map(shell_name(), secret_value(), 0..12),
+    ) {
+        for (format, map) in [
+            (ExportFormat::Dotenv, &map),
+            (ExportFormat::Json, &map),
+            (ExportFormat::Shell, &shell),
+        ] {
+            let named: BTreeMap<SecretName, SecretValue> =
+                map.iter().map(|(k, v)| (name(k), SecretValue::from(v.as_str()))).collect();
+            let text = export(named.iter(), format).expect("export");
+            // Expanding or not, nothing in an export is a reference.
+            for expand in [true, false] {
+                let options = ImportOptions { expand, strict: true };
+                let back = read(text.as_bytes(), options, &BTreeMap::new()).expect("re-import");
+                prop_assert_eq!(&back.secrets, &named, "{:?} expand={}", format, expand);
+                prop_assert!(back.warnings.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_reader_never_panics_and_stays_within_its_bounds(
+        // Mostly dotenv's own bytes, so the input reaches past the first
+        // line; any byte at all in between.
+        bytes in prop::collection::vec(prop_oneof![
+            4 => prop::sample::select(b"AB_x1 =\n\r\t#'\"\\$`{}:-.export\xc3\xa9\xff".to_vec()),
+            1 => any::<u8>(),
+        ], 0..400),
+    ) {
+        for options in [
+            ImportOptions::default(),
+            ImportOptions { expand: false, strict: true },
+        ] {
+            if let Ok(imported) = read(&bytes, options, &BTreeMap::new()) {
+                let total: usize = imported.secrets.values().map(SecretValue::len).sum();
+                // Expansion of earlier values can grow the text, but each
+                // value is bounded and so is the sum.
+                prop_assert!(total <= envvd::envfile::dotenv::MAX_EXPANDED_BYTES);
+                prop_assert!(imported.secrets.len() <= bytes.len());
+            }
+        }
     }
 
     #[test]
@@ -73,10 +120,10 @@ proptest! {
             }
         }).collect();
         if let Ok(first) = parse_dotenv(input.as_bytes()) {
-            let exported = export(first.iter(), ExportFormat::Dotenv);
+            let exported = export(first.iter(), ExportFormat::Dotenv).expect("export");
             let second = parse_dotenv(exported.as_bytes()).expect("exported text re-imports");
             prop_assert_eq!(&second, &first);
-            let again = export(second.iter(), ExportFormat::Dotenv);
+            let again = export(second.iter(), ExportFormat::Dotenv).expect("export");
             prop_assert_eq!(again.as_str(), exported.as_str());
         }
     }
@@ -85,7 +132,7 @@ proptest! {
     fn json_export_round_trips(map in secrets()) {
         let named: BTreeMap<SecretName, SecretValue> =
             map.iter().map(|(k, v)| (name(k), SecretValue::from(v.as_str()))).collect();
-        let json = export(named.iter(), ExportFormat::Json);
+        let json = export(named.iter(), ExportFormat::Json).expect("export");
         let back: BTreeMap<String, String> = serde_json::from_str(&json).expect("json");
         prop_assert_eq!(back, map);
     }
@@ -101,6 +148,55 @@ proptest! {
         let opened = parsed.open(&member, team, epoch).expect("open");
         prop_assert_eq!(opened.public_key(), key.public_key());
         prop_assert!(parsed.open(&member, team, epoch + 1).is_err());
+    }
+}
+
+/// What `sh` makes of the shell export is what envv reads back from it.
+#[test]
+fn shell_export_means_the_same_to_sh_and_to_import() {
+    let values = [
+        "plain",
+        "it's",
+        "'",
+        "''",
+        "a\r\nb",
+        "ends with cr\r",
+        "\r",
+        "$HOME `id` $(id) \\n \"q\"",
+        "multi\nline\n# not a comment\n",
+        "trailing \\",
+        "é ✓ 🔑",
+        "",
+    ];
+    let named: BTreeMap<SecretName, SecretValue> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (name(&format!("K{i:02}")), SecretValue::from(*v)))
+        .collect();
+    let text = export(named.iter(), ExportFormat::Shell).expect("export");
+    let back = parse_dotenv(text.as_bytes()).expect("re-import");
+    assert_eq!(back, named);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("env.sh");
+    std::fs::write(&script, text.as_bytes()).expect("write");
+    let names: Vec<String> = named.keys().map(|n| format!("\"${n}\"")).collect();
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". {}; printf '%s\\0' {}",
+            script.display(),
+            names.join(" ")
+        ))
+        .output()
+        .expect("run sh");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let from_sh: Vec<&[u8]> = output.stdout.split(|b| *b == 0).collect();
+    for (i, (_, value)) in named.iter().enumerate() {
+        assert_eq!(from_sh[i], value.expose().as_bytes(), "value {i}");
     }
 }
 
