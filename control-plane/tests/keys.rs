@@ -5,9 +5,9 @@ mod common;
 
 use common::{Backend, TestServer};
 use envv_api::Role;
-use envvd::crypto::{CryptoError, TeamKeyring};
-use envvd::envfile::{EnvName, ReadOptions, SecretName, edit};
-use envvd::secret::SecretValue;
+use envv_core::crypto::{CryptoError, TeamKeyring};
+use envv_core::envfile::{EnvName, ReadOptions, SecretName, edit};
+use envv_core::secret::SecretValue;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ fn read_secret(
     path: &std::path::Path,
     ring: &TeamKeyring,
     name: &str,
-) -> Result<String, envvd::envfile::EnvFileError> {
+) -> Result<String, envv_core::envfile::EnvFileError> {
     let file = edit::read(path, ring, &ReadOptions::any_epoch(EnvName::default_env()))?;
     Ok(file.get(name).expect("secret present").expose().to_owned())
 }
@@ -170,7 +170,7 @@ async fn substituted_public_key_gets_no_grant(backend: Backend) {
     server.join(&bob, &code).await;
 
     // The server swaps in a key of its own for Bob's.
-    let evil = envvd::crypto::UserIdentity::generate().public_key();
+    let evil = envv_core::crypto::UserIdentity::generate().public_key();
     swap_public_key(&server, bob.user.id, evil.as_str()).await;
 
     let (granted, refused) = server.admit_pending(team, &owner, &ring).await;

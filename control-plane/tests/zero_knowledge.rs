@@ -11,9 +11,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::{Backend, TestServer, contains, dump};
 use envv_api::Role;
-use envvd::crypto::{InviteCode, KdfParams, derive_keys};
-use envvd::envfile::{EnvName, SecretName, edit};
-use envvd::secret::Password;
+use envv_core::crypto::{InviteCode, KdfParams, derive_keys};
+use envv_core::envfile::{EnvName, SecretName, edit};
+use envv_core::secret::Password;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -132,7 +132,7 @@ async fn no_canary_reaches_the_database_or_the_log(backend: Backend) {
     }
     let code_text = code.to_code_string();
     let invite_secret = code_text.rsplit('.').next().unwrap().to_owned();
-    let accept_token = envvd::crypto::accept_token(&code.secret).to_base64();
+    let accept_token = envv_core::crypto::accept_token(&code.secret).to_base64();
 
     let mut canaries: Vec<(String, Vec<u8>)> = vec![
         ("owner password".into(), owner_pw.clone().into_bytes()),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use envv_core::project::Binding;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -70,14 +71,10 @@ pub fn set_current_team(team: Option<Uuid>) -> Result<(), Failure> {
 /// The project around `dir`: its root and, when bound to a team on a
 /// control plane, that team (`None` for a personal-key project).
 pub fn project(dir: &Path) -> Option<(PathBuf, Option<Uuid>)> {
-    dir.ancestors().find_map(|d| {
-        let bytes = std::fs::read(d.join(".envv.json")).ok()?;
-        let file: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        let team = if file["binding"] == "local" {
-            None
-        } else {
-            file["team"].as_str().and_then(|t| t.parse().ok())
-        };
-        Some((d.to_path_buf(), team))
-    })
+    let (root, file) = envv_core::project::find_root(dir)?;
+    let team = match file.binding {
+        Binding::Local => None,
+        Binding::Team { .. } => Some(file.team),
+    };
+    Some((root, team))
 }

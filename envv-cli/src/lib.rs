@@ -141,10 +141,7 @@ impl Context {
 
     /// `.env.enc` or `.env.NAME.enc`, for messages.
     fn file_name(&self) -> String {
-        match &self.env {
-            Some(env) => format!(".env.{env}.enc"),
-            None => ".env.enc".to_owned(),
-        }
+        envv_core::project::env_file_name(self.env.as_deref())
     }
 
     fn not_found(&self, name: &str) -> Failure {

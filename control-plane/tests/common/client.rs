@@ -4,11 +4,11 @@
 //! client would send.
 
 use envv_api::Role;
-use envvd::crypto::{
+use envv_core::crypto::{
     self, EpochIdentity, Grant, InviteCode, KdfParams, KdfParamsExt, Newcomer, TeamKeyring,
     UserIdentity, WrappedIdentity, derive_keys,
 };
-use envvd::secret::Password;
+use envv_core::secret::Password;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use envv_core::project::env_file_name;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
@@ -44,10 +46,6 @@ fn shorten(path: &Path, home: Option<&Path>) -> String {
     }
 }
 
-fn file_name(env: Option<&str>) -> String {
-    env.map_or_else(|| ".env.enc".to_owned(), |e| format!(".env.{e}.enc"))
-}
-
 fn draw_envs(frame: &mut Frame, app: &App, area: Rect) {
     let s = &app.secrets;
     let Loadable::Ready(projects) = &s.projects else {
@@ -64,7 +62,7 @@ fn draw_envs(frame: &mut Frame, app: &App, area: Rect) {
             if index == s.env_selected {
                 selected_line = Some(items.len());
             }
-            items.push(ListItem::new(format!("  {}", file_name(env.as_deref()))));
+            items.push(ListItem::new(format!("  {}", env_file_name(env.as_deref()))));
             index += 1;
         }
     }
@@ -94,7 +92,7 @@ fn draw_names(frame: &mut Frame, app: &App, area: Rect) {
     let focused = s.focus == Pane::Names;
     let env = s
         .selected_env()
-        .map(|at| file_name(at.env.as_deref()))
+        .map(|at| env_file_name(at.env.as_deref()))
         .unwrap_or_default();
     let mut title = format!("Secrets · {env}");
     if !s.search.is_empty() {

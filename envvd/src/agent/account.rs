@@ -14,7 +14,7 @@ use envv_api::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::crypto::KdfParams;
+use envv_core::crypto::KdfParams;
 
 const ACCOUNT_FILE: &str = "account.json";
 

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use proto_ipc::{ProjectInfo, Response};
 
 use super::cache::{read_json, write_private};
-use super::project;
 use super::state::{Agent, Outcome};
-use crate::envfile::EnvName;
+use envv_core::envfile::EnvName;
+use envv_core::project;
 
 /// A generous bound on the file: thousands of paths.
 const MAX_FILE: u64 = 1024 * 1024;

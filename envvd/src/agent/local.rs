@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::crypto::{EpochIdentity, Grant, TeamKeyring, UserIdentity};
+use envv_core::crypto::{EpochIdentity, Grant, TeamKeyring, UserIdentity};
 
 const PERSONAL_FILE: &str = "personal-key.json";
 

@@ -20,7 +20,6 @@ mod ops_audit;
 mod ops_files;
 mod ops_team;
 mod pins;
-mod project;
 mod socket;
 mod spool;
 mod state;

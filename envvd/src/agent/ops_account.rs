@@ -11,17 +11,17 @@ use uuid::Uuid;
 use super::account::{AccountFile, Session};
 use super::cache::{CachedGrant, CachedTeam};
 use super::control_plane::Authed;
-use super::project::Binding;
 use super::state::{Agent, Failure, Outcome, Unlocked};
-use crate::crypto::{
+use envv_core::crypto::{
     ClientKeys, EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity,
     WrappedIdentity, derive_keys,
 };
-use crate::secret::Password;
+use envv_core::project::Binding;
+use envv_core::secret::Password;
 
-pub(super) fn crypto(e: crate::crypto::CryptoError) -> Failure {
+pub(super) fn crypto(e: envv_core::crypto::CryptoError) -> Failure {
     match e {
-        crate::crypto::CryptoError::WrongPassword => {
+        envv_core::crypto::CryptoError::WrongPassword => {
             Failure(ErrorCode::Invalid, "wrong password".into())
         }
         other => Failure(ErrorCode::Crypto, other.to_string()),

@@ -10,8 +10,8 @@ use proto_ipc::{AuditFilter, AuditRow, EnvRef, ErrorCode, Response};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::project::{self, Binding};
 use super::state::{Agent, Failure, Outcome};
+use envv_core::project::{self, Binding};
 
 impl Agent {
     /// Spools one client event for a team project (local projects have no
@@ -29,10 +29,7 @@ impl Agent {
         if !matches!(file.binding, Binding::Team { .. }) {
             return Ok(());
         }
-        let env_file = match &at.env {
-            Some(env) => format!(".env.{env}.enc"),
-            None => ".env.enc".to_owned(),
-        };
+        let env_file = project::env_file_name(at.env.as_deref());
         let path_hash = hex::encode(Sha256::digest(
             root.join(&env_file).to_string_lossy().as_bytes(),
         ));

@@ -13,11 +13,11 @@ use proto_ipc::{
 };
 use uuid::Uuid;
 
-use super::project::{self, ProjectFile};
 use super::state::{Agent, Failure, Outcome};
-use crate::crypto::TeamKeyring;
-use crate::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
-use crate::secret::SecretValue;
+use envv_core::crypto::TeamKeyring;
+use envv_core::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
+use envv_core::project::{self, ProjectFile};
+use envv_core::secret::SecretValue;
 
 pub(super) struct Cached {
     stamp: FileStamp,

@@ -12,10 +12,10 @@ use uuid::Uuid;
 
 use super::ops_account::{crypto, team_info};
 use super::pins::PinError;
-use super::project;
 use super::state::{Agent, Failure, Outcome};
-use crate::crypto::{self, EpochIdentity, InviteCode, Newcomer, PublicKey, TeamKeyring};
-use crate::envfile::{EnvName, edit};
+use envv_core::crypto::{self, EpochIdentity, InviteCode, Newcomer, PublicKey, TeamKeyring};
+use envv_core::envfile::{EnvName, edit};
+use envv_core::project;
 
 /// Epoch numbers are `u32` on the wire.
 fn wire_epoch(epoch: u64) -> Result<u32, Failure> {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 use super::cache::{read_json, write_private};
-use crate::crypto::PublicKey;
+use envv_core::crypto::PublicKey;
 
 /// A generous bound: tens of thousands of members over all teams.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
@@ -110,7 +110,7 @@ mod tests {
     use super::*;
 
     fn key() -> String {
-        crate::crypto::EpochIdentity::generate(Uuid::nil(), 1)
+        envv_core::crypto::EpochIdentity::generate(Uuid::nil(), 1)
             .public_key()
             .as_str()
             .to_owned()

@@ -26,8 +26,8 @@ use super::pins::Pins;
 use super::spool::Spool;
 use super::watch::Watch;
 use super::{AgentConfig, local};
-use crate::crypto::{TeamKeyring, UserIdentity};
-use crate::envfile::EnvFileError;
+use envv_core::crypto::{TeamKeyring, UserIdentity};
+use envv_core::envfile::EnvFileError;
 
 pub(super) struct Agent {
     pub(super) config: AgentConfig,

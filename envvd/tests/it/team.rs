@@ -160,7 +160,7 @@ fn a_member_key_swapped_by_the_server_stops_the_rotation() {
     assert!(granted <= 1);
 
     // The server now presents a key it holds the private half of.
-    let swapped = envvd::crypto::EpochIdentity::generate(team.id, 99).public_key();
+    let swapped = envv_core::crypto::EpochIdentity::generate(team.id, 99).public_key();
     let db = world.home.path().join("cp.db");
     let status = std::process::Command::new("python3")
         .args([

@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{any_epoch, env, name};
-use envvd::crypto::{EpochIdentity, TeamKeyring};
-use envvd::envfile::edit;
+use envv_core::crypto::{EpochIdentity, TeamKeyring};
+use envv_core::envfile::edit;
 use rand::Rng;
 use uuid::Uuid;
 
@@ -44,7 +44,7 @@ fn crash_child_writer() {
 fn writer_killed_mid_write_leaves_old_or_new_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Any age X25519 secret can serve as an epoch key; the child rebuilds it.
-    let secret = envvd::crypto::UserIdentity::generate().to_secret_string();
+    let secret = envv_core::crypto::UserIdentity::generate().to_secret_string();
     std::fs::write(
         dir.path().join("key"),
         format!("{} {}", Uuid::new_v4(), secret.as_str()),

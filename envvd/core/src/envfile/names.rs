@@ -118,11 +118,8 @@ impl EnvName {
 
     /// `.env.enc` for the default environment, else `.env.NAME.enc`.
     pub fn file_name(&self) -> String {
-        if self.0 == Self::DEFAULT {
-            ".env.enc".to_owned()
-        } else {
-            format!(".env.{}.enc", self.0)
-        }
+        let named = (self.0 != Self::DEFAULT).then_some(self.0.as_str());
+        crate::project::env_file_name(named)
     }
 
     /// The environment a file name stands for, if it is an envv file name.

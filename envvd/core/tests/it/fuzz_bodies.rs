@@ -1,9 +1,9 @@
 //! Runs the fuzz targets' bodies on a few thousand random inputs, so the
 //! parsers of untrusted input are exercised on stable Rust too (the real
-//! fuzz targets in `envvd/fuzz/` need nightly). A panic fails the test.
+//! fuzz targets in `envvd/core/fuzz/` need nightly). A panic fails the test.
 
-use envvd::envfile::{EnvFile, EnvName, SecretName};
-use envvd::fuzzing::{fuzz_dotenv_import, fuzz_envfile_parse, fuzz_keyring};
+use envv_core::envfile::{EnvFile, EnvName, SecretName};
+use envv_core::fuzzing::{fuzz_dotenv_import, fuzz_envfile_parse, fuzz_keyring};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -66,8 +66,8 @@ fn fuzzing_key_opens_the_committed_vector() {
         "/tests/vectors/default.env.enc"
     ))
     .expect("vector file");
-    let opts = envvd::envfile::ReadOptions::any_epoch(EnvName::default_env());
-    envvd::envfile::format::decrypt(&text, fuzz_keyring(), &opts)
+    let opts = envv_core::envfile::ReadOptions::any_epoch(EnvName::default_env());
+    envv_core::envfile::format::decrypt(&text, fuzz_keyring(), &opts)
         .expect("fuzz key is the vector key");
 }
 

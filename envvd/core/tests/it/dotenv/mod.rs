@@ -8,9 +8,9 @@ mod cases;
 
 use std::collections::BTreeMap;
 
-use envvd::envfile::EnvFileError;
-use envvd::envfile::dotenv::{ImportOptions, Problem, read};
-use envvd::secret::SecretValue;
+use envv_core::envfile::EnvFileError;
+use envv_core::envfile::dotenv::{ImportOptions, Problem, read};
+use envv_core::secret::SecretValue;
 
 /// What a reference loader gave.
 pub enum Got {

@@ -1,4 +1,4 @@
-//! Entry points for the fuzz targets in `envvd/fuzz/`, kept in the library
+//! Entry points for the fuzz targets in `envvd/core/fuzz/`, kept in the library
 //! so an ordinary test can run the same bodies on random input without a
 //! nightly toolchain. Each must never panic, whatever the input.
 

@@ -1,8 +1,8 @@
 //! Editing files on disk: set, unset, rename, list, re-encryption, locking.
 
 use crate::common::{any_epoch, env, keyring, name, truncated_ring};
-use envvd::crypto::EpochIdentity;
-use envvd::envfile::{EnvFileError, ReadOptions, dotenv, edit};
+use envv_core::crypto::EpochIdentity;
+use envv_core::envfile::{EnvFileError, ReadOptions, dotenv, edit};
 
 #[test]
 fn set_unset_rename_and_list_persist() {

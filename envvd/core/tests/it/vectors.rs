@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use envvd::crypto::{
+use envv_core::crypto::{
     EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity, WrappedIdentity,
     derive_keys,
 };
-use envvd::envfile::format::{debug_key_schedule, decrypt};
-use envvd::envfile::{EnvFile, EnvName, ReadOptions, SecretName};
-use envvd::secret::Password;
+use envv_core::envfile::format::{debug_key_schedule, decrypt};
+use envv_core::envfile::{EnvFile, EnvName, ReadOptions, SecretName};
+use envv_core::secret::Password;
 use serde_json::{Value, json};
 use uuid::Uuid;
 

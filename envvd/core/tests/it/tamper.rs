@@ -2,9 +2,9 @@
 //! that names it. The cases are data: one table, one loop.
 
 use crate::common::{any_epoch, env, keyring, name, truncated_ring};
-use envvd::crypto::{EpochIdentity, TeamKeyring};
-use envvd::envfile::format::decrypt;
-use envvd::envfile::{EnvFile, EnvFileError, ReadOptions};
+use envv_core::crypto::{EpochIdentity, TeamKeyring};
+use envv_core::envfile::format::decrypt;
+use envv_core::envfile::{EnvFile, EnvFileError, ReadOptions};
 use proptest::prelude::*;
 
 /// Real files the cases are cut from.

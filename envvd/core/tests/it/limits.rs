@@ -1,10 +1,10 @@
 //! Size bounds on everything parsed or stored.
 
 use crate::common::{any_epoch, env, keyring, name};
-use envvd::envfile::dotenv::{MAX_DOTENV_BYTES, parse_dotenv};
-use envvd::envfile::format::{decrypt, unverified_names};
-use envvd::envfile::{EnvFile, EnvFileError, MAX_SECRETS, MAX_VALUE_BYTES};
-use envvd::secret::SecretValue;
+use envv_core::envfile::dotenv::{MAX_DOTENV_BYTES, parse_dotenv};
+use envv_core::envfile::format::{decrypt, unverified_names};
+use envv_core::envfile::{EnvFile, EnvFileError, MAX_SECRETS, MAX_VALUE_BYTES};
+use envv_core::secret::SecretValue;
 
 #[test]
 fn values_over_one_mebibyte_or_with_nul_are_refused() {

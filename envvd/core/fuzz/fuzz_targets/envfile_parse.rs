@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    envvd::fuzzing::fuzz_envfile_parse(data);
+    envv_core::fuzzing::fuzz_envfile_parse(data);
 });

@@ -222,7 +222,7 @@ pub fn decrypt(
 }
 
 /// The key schedule of a file, hex-encoded, for the test vectors in
-/// `envvd/tests/vectors/` (so another implementation can check each step).
+/// `envvd/core/tests/vectors/` (so another implementation can check each step).
 /// Exposes key material: tests and vector generation only.
 #[doc(hidden)]
 pub fn debug_key_schedule(text: &[u8], key: &EpochIdentity) -> Option<Vec<(&'static str, String)>> {

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use crate::common::{any_epoch, env, keyring, name};
-use envvd::crypto::{EpochIdentity, KdfParams, KdfParamsExt, UserIdentity, derive_keys};
-use envvd::envfile::dotenv::{ExportFormat, ImportOptions, export, parse_dotenv, read};
-use envvd::envfile::format::decrypt;
-use envvd::envfile::{EnvFile, SecretName};
-use envvd::secret::{Password, SecretValue};
+use envv_core::crypto::{EpochIdentity, KdfParams, KdfParamsExt, UserIdentity, derive_keys};
+use envv_core::envfile::dotenv::{ExportFormat, ImportOptions, export, parse_dotenv, read};
+use envv_core::envfile::format::decrypt;
+use envv_core::envfile::{EnvFile, SecretName};
+use envv_core::secret::{Password, SecretValue};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -98,7 +98,7 @@ proptest! {
                 let total: usize = imported.secrets.values().map(SecretValue::len).sum();
                 // Expansion of earlier values can grow the text, but each
                 // value is bounded and so is the sum.
-                prop_assert!(total <= envvd::envfile::dotenv::MAX_EXPANDED_BYTES);
+                prop_assert!(total <= envv_core::envfile::dotenv::MAX_EXPANDED_BYTES);
                 prop_assert!(imported.secrets.len() <= bytes.len());
             }
         }
@@ -144,7 +144,7 @@ proptest! {
         let key = EpochIdentity::generate(team, epoch);
         let grant = key.grant_to(&member.public_key()).expect("grant");
         let text = grant.as_str().to_owned();
-        let parsed = envvd::crypto::Grant::parse(&text).expect("parse");
+        let parsed = envv_core::crypto::Grant::parse(&text).expect("parse");
         let opened = parsed.open(&member, team, epoch).expect("open");
         prop_assert_eq!(opened.public_key(), key.public_key());
         prop_assert!(parsed.open(&member, team, epoch + 1).is_err());
@@ -210,14 +210,14 @@ proptest! {
         let keys = derive_keys(&Password::new(password.clone()), &params).expect("derive");
         let id = UserIdentity::generate();
         let blob = id.wrap(&keys.wrap_key);
-        let reparsed = envvd::crypto::WrappedIdentity::parse(blob.as_str()).expect("parse");
+        let reparsed = envv_core::crypto::WrappedIdentity::parse(blob.as_str()).expect("parse");
         let back = reparsed.unwrap(&keys.wrap_key).expect("unwrap");
         prop_assert_eq!(back.public_key(), id.public_key());
         if other != password {
             let wrong = derive_keys(&Password::new(other), &params).expect("derive");
             prop_assert!(matches!(
                 reparsed.unwrap(&wrong.wrap_key),
-                Err(envvd::crypto::CryptoError::WrongPassword)
+                Err(envv_core::crypto::CryptoError::WrongPassword)
             ));
         }
     }

@@ -1,8 +1,8 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
-use envvd::crypto::{EpochIdentity, TeamKeyring};
-use envvd::envfile::{EnvName, ReadOptions, SecretName};
+use envv_core::crypto::{EpochIdentity, TeamKeyring};
+use envv_core::envfile::{EnvName, ReadOptions, SecretName};
 use uuid::Uuid;
 
 /// A keyring for a new team holding epochs 1..=epochs.

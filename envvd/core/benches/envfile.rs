@@ -1,6 +1,6 @@
 //! Opening and editing `.env.enc` files of realistic and large sizes.
 //!
-//! Run: `cargo bench -p envvd --bench envfile -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p envv-core --bench envfile -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Each open benchmark is measured twice: wall time (criterion's default)
 //! and this thread's CPU time, which stays meaningful on a shared machine
@@ -10,9 +10,9 @@ use std::hint::black_box;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use envvd::crypto::{EpochIdentity, TeamKeyring};
-use envvd::envfile::format::decrypt;
-use envvd::envfile::{EnvFile, EnvName, ReadOptions, SecretName, dotenv, edit};
+use envv_core::crypto::{EpochIdentity, TeamKeyring};
+use envv_core::envfile::format::decrypt;
+use envv_core::envfile::{EnvFile, EnvName, ReadOptions, SecretName, dotenv, edit};
 use uuid::Uuid;
 
 fn file_with(ring: &TeamKeyring, n: usize) -> String {
