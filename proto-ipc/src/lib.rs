@@ -16,16 +16,17 @@ mod client;
 mod error;
 mod frame;
 mod message;
-mod secret;
 pub mod socket;
 
 pub use client::Client;
+/// A secret on the socket: a password, a value, an invite code. The same
+/// type as the control plane's wire secrets.
+pub use envv_api::SecretString as Secret;
 pub use error::{ErrorCode, IpcError};
 pub use frame::{FrameError, MAX_FRAME, decode_frame, encode_frame, read_frame, write_frame};
 #[cfg(feature = "async")]
 pub use frame::{read_frame_async, write_frame_async};
 pub use message::*;
-pub use secret::Secret;
 
 /// Bumped whenever a request or response changes shape.
 pub const PROTOCOL_VERSION: u32 = 3;

@@ -1,30 +1,36 @@
-//! A secret string on the wire: an auth key, a token.
+//! A secret string on the wire: an auth key, a token, a password or a
+//! value on the agent's socket.
 
 use std::fmt;
 
+use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::Zeroizing;
 
-/// An auth key or a token as it travels in a request or an answer: zeroed
-/// when dropped, `<redacted>` in `Debug`, and read only through
-/// [`SecretString::expose`], so a use of the value is easy to find.
-/// It serialises as a plain JSON string.
-///
-/// The HTTP twin of `proto_ipc::Secret`, with the same methods: this crate
-/// must not link the agent's protocol, and the server needs an OpenAPI
-/// schema for it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct SecretString(Zeroizing<String>);
+/// A secret as it travels in a request or an answer, over HTTP or the
+/// agent's socket (`proto_ipc::Secret` is this type): a `secrecy` string,
+/// so zeroed when dropped, `<redacted>` in `Debug`, and read only through
+/// [`SecretString::expose`], so a use of the value is easy to find. It
+/// serialises as a plain JSON string.
+#[derive(Clone, Default)]
+pub struct SecretString(secrecy::SecretString);
 
 impl SecretString {
-    pub fn new(value: String) -> Self {
-        SecretString(Zeroizing::new(value))
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(secrecy::SecretString::from(value.into()))
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for SecretString {}
 
 impl From<String> for SecretString {
     fn from(value: String) -> Self {
@@ -34,7 +40,7 @@ impl From<String> for SecretString {
 
 impl From<&str> for SecretString {
     fn from(value: &str) -> Self {
-        SecretString::new(value.to_owned())
+        SecretString::new(value)
     }
 }
 
@@ -46,7 +52,7 @@ impl fmt::Debug for SecretString {
 
 impl Serialize for SecretString {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
+        serializer.serialize_str(self.expose())
     }
 }
 

@@ -62,7 +62,10 @@ fn draw_envs(frame: &mut Frame, app: &App, area: Rect) {
             if index == s.env_selected {
                 selected_line = Some(items.len());
             }
-            items.push(ListItem::new(format!("  {}", env_file_name(env.as_deref()))));
+            items.push(ListItem::new(format!(
+                "  {}",
+                env_file_name(env.as_deref())
+            )));
             index += 1;
         }
     }

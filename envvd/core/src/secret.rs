@@ -2,48 +2,50 @@
 //!
 //! Every type here zeroises its bytes on drop and prints `<redacted>` in
 //! `Debug`, so a stray `{:?}` in a log line or a panic message cannot leak a
-//! value, a password or a key. None of them implement `Display`.
+//! value, a password or a key. None of them implement `Display`. Strings
+//! are `secrecy` strings underneath.
 
 use std::fmt;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// A secret's plaintext value (what ends up in a process environment).
-#[derive(Clone, Default, Zeroize, ZeroizeOnDrop)]
-pub struct SecretValue(String);
+#[derive(Clone, Default)]
+pub struct SecretValue(SecretString);
 
 impl SecretValue {
     /// Takes ownership of `value`; the string is wiped when this is dropped.
     pub fn new(value: String) -> Self {
-        Self(value)
+        Self(value.into())
     }
 
     /// The plaintext. Callers should not copy it into long-lived strings.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// Length in bytes, for size checks that must not look at content.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.expose().len()
     }
 
     /// Whether the value is the empty string (a legal secret value).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.expose().is_empty()
     }
 }
 
 impl From<&str> for SecretValue {
     fn from(value: &str) -> Self {
-        Self(value.to_owned())
+        Self(value.into())
     }
 }
 
 impl From<String> for SecretValue {
     fn from(value: String) -> Self {
-        Self(value)
+        Self(value.into())
     }
 }
 
@@ -51,7 +53,10 @@ impl PartialEq for SecretValue {
     // Constant time so that comparing a guess against a value leaks nothing
     // through timing (lengths are not hidden).
     fn eq(&self, other: &Self) -> bool {
-        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+        self.expose()
+            .as_bytes()
+            .ct_eq(other.expose().as_bytes())
+            .into()
     }
 }
 
@@ -64,24 +69,24 @@ impl fmt::Debug for SecretValue {
 }
 
 /// A user's password, as typed. Never leaves the client.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Password(String);
+#[derive(Clone)]
+pub struct Password(SecretString);
 
 impl Password {
     /// Takes ownership of `password`; the string is wiped when this is dropped.
     pub fn new(password: String) -> Self {
-        Self(password)
+        Self(password.into())
     }
 
     /// The password bytes, for the key derivation function only.
     pub fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.0.expose_secret().as_bytes()
     }
 }
 
 impl From<&str> for Password {
     fn from(value: &str) -> Self {
-        Self(value.to_owned())
+        Self(value.into())
     }
 }
 
@@ -92,6 +97,8 @@ impl fmt::Debug for Password {
 }
 
 /// A 32-byte symmetric key (auth key, wrap key, data key, derived subkeys).
+/// Hand-rolled rather than a `secrecy` box: a fixed-size key is cloned and
+/// compared in constant time, neither of which `secrecy` offers for arrays.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Key32([u8; 32]);
 
