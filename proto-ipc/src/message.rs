@@ -1,5 +1,7 @@
-//! What crosses the socket. Requests name paths and teams; responses carry
-//! the control plane's own types (`envv_api`) where they are proxied.
+//! What crosses the socket. Requests name paths and teams; roles, plans and
+//! the usage report are the control plane's own types (`envv_api`); the
+//! rest (team and member summaries, audit rows) are the agent's views of
+//! what it verified or read.
 
 use std::path::PathBuf;
 
@@ -60,8 +62,8 @@ pub struct EnvRef {
     pub env: Option<String>,
 }
 
-/// What a client asks. Invites, roles, removal and rotation, audit and the
-/// dashboard's event stream join this list as the agent learns them.
+/// What a client asks: everything the CLI and the dashboard can do goes
+/// through one of these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
