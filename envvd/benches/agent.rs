@@ -38,21 +38,7 @@ fn report(what: &str, mut samples: Vec<Duration>) {
 fn main() {
     let only_import = std::env::args().skip(1).any(|a| a == "import");
     let home = tempfile::tempdir().expect("temp dir");
-    let socket = home.path().join("run/envv/agent.sock");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
-        .arg("--socket")
-        .arg(&socket)
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start envvd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "envvd did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (mut agent, socket) = start_agent(home.path());
     let idle_rss = rss_kib(agent.id());
 
     let project = home.path().join("project");
@@ -181,8 +167,22 @@ fn import_ten_thousand_lines(client: &mut Client, project: &std::path::Path) {
     report("dry run (all same)", dry);
 }
 
-fn wait_for(ready: impl Fn() -> bool) {
-    envv_testkit::wait_for("the bench's servers to start", ready);
+/// The release agent on a socket under `home`, its data there too.
+fn start_agent(home: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
+    let socket = home.join("run/envv/agent.sock");
+    let agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        .arg("--socket")
+        .arg(&socket)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start envvd");
+    envv_testkit::wait_for("the agent to listen", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    (agent, socket)
 }
 
 /// Account mode: 10 teams unlocked, each with a 100-secret environment read.
@@ -190,17 +190,7 @@ fn ten_teams() {
     let home = tempfile::tempdir().expect("temp dir");
     let server = envv_testkit::ControlPlane::start(home.path(), envv_testkit::free_port());
     let port = server.port;
-    let socket = home.path().join("run/envv/agent.sock");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
-        .arg("--socket")
-        .arg(&socket)
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start envvd");
-    wait_for(|| std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    let (mut agent, socket) = start_agent(home.path());
     let mut client = Client::connect(&socket, "bench").expect("connect");
     client
         .request(&Request::Signup {
@@ -280,17 +270,7 @@ fn account_reads_under_load() {
     let home = tempfile::tempdir().expect("temp dir");
     let server = envv_testkit::ControlPlane::start(home.path(), envv_testkit::free_port());
     let proxy = envv_testkit::Proxy::start(server.port);
-    let socket = home.path().join("run/envv/agent.sock");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
-        .arg("--socket")
-        .arg(&socket)
-        .env("XDG_DATA_HOME", home.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start envvd");
-    wait_for(|| std::os::unix::net::UnixStream::connect(&socket).is_ok());
+    let (mut agent, socket) = start_agent(home.path());
     let mut client = Client::connect(&socket, "bench").expect("connect");
     client
         .request(&Request::Signup {
@@ -353,7 +333,7 @@ fn account_reads_under_load() {
             let _ = Client::connect(&socket, "bench").map(|mut c| c.request(&Request::SyncAudit));
         })
     };
-    wait_for(|| proxy.held() > 0);
+    envv_testkit::wait_for("a call held by the hung server", || proxy.held() > 0);
     report(
         "while a call to the control plane hangs",
         timed(&mut client, 2_000),
