@@ -17,7 +17,7 @@ pub use auth::*;
 pub use error::*;
 pub use keys::*;
 pub use plan::*;
-pub use secret::SecretString;
+pub use secret::{SecretString, boxed as boxed_secret};
 pub use team::*;
 
 /// Largest request body the control plane accepts, in bytes.

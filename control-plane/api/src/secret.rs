@@ -16,12 +16,25 @@ pub struct SecretString(secrecy::SecretString);
 
 impl SecretString {
     pub fn new(value: impl Into<String>) -> Self {
-        SecretString(secrecy::SecretString::from(value.into()))
+        SecretString(secrecy::SecretString::from(boxed(value.into())))
     }
 
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+}
+
+/// `value` as the boxed string a secrecy string holds, leaving no copy
+/// behind: `String::into_boxed_str` reallocates when there is spare
+/// capacity (a value grown by parsing, say), and would free the old buffer
+/// unwiped.
+pub fn boxed(mut value: String) -> Box<str> {
+    if value.len() == value.capacity() {
+        return value.into_boxed_str();
+    }
+    let exact: Box<str> = value.as_str().into();
+    zeroize::Zeroize::zeroize(&mut value);
+    exact
 }
 
 impl PartialEq for SecretString {
@@ -88,5 +101,14 @@ mod tests {
         assert_eq!(serde_json::to_string(&secret).unwrap(), r#""hunter2""#);
         assert_eq!(format!("{secret:?}"), "<redacted>");
         assert!(serde_json::from_str::<SecretString>("42").is_err());
+    }
+
+    #[test]
+    fn boxing_keeps_the_value_whatever_the_spare_capacity() {
+        let mut grown = String::with_capacity(64);
+        grown.push_str("s3cret");
+        assert_eq!(&*boxed(grown), "s3cret");
+        assert_eq!(&*boxed("exact".to_owned()), "exact");
+        assert_eq!(SecretString::new(String::with_capacity(10)).expose(), "");
     }
 }

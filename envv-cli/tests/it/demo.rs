@@ -211,11 +211,14 @@ fn import_expands_from_the_shell_and_a_dry_run_lists_names_only() {
         ]
     );
     assert!(!stdout(&out).contains("shell-value"));
+    // The warning names the key, never the reference (it may be part of a
+    // value).
     assert!(
-        stderr(&out).contains("`UNSET_IN_SHELL`"),
+        stderr(&out).contains("`NEW` has 1 `$` reference"),
         "{}",
         stderr(&out)
     );
+    assert!(!stderr(&out).contains("UNSET_IN_SHELL"), "{}", stderr(&out));
     assert_eq!(
         s.ok(["get", "CHANGED"]),
         "old\n",

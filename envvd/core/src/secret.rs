@@ -18,7 +18,7 @@ pub struct SecretValue(SecretString);
 impl SecretValue {
     /// Takes ownership of `value`; the string is wiped when this is dropped.
     pub fn new(value: String) -> Self {
-        Self(value.into())
+        Self(exact(value))
     }
 
     /// The plaintext. Callers should not copy it into long-lived strings.
@@ -45,8 +45,14 @@ impl From<&str> for SecretValue {
 
 impl From<String> for SecretValue {
     fn from(value: String) -> Self {
-        Self(value.into())
+        Self(exact(value))
     }
+}
+
+/// A secrecy string of `value`, leaving no unwiped copy of it behind
+/// (see [`envv_api::boxed_secret`]).
+fn exact(value: String) -> SecretString {
+    SecretString::from(envv_api::boxed_secret(value))
 }
 
 impl PartialEq for SecretValue {
@@ -75,7 +81,7 @@ pub struct Password(SecretString);
 impl Password {
     /// Takes ownership of `password`; the string is wiped when this is dropped.
     pub fn new(password: String) -> Self {
-        Self(password.into())
+        Self(exact(password))
     }
 
     /// The password bytes, for the key derivation function only.

@@ -106,7 +106,10 @@ impl Session {
         Session {
             access: pair.access_token,
             refresh: pair.refresh_token,
-            expires: SystemTime::now() + Duration::from_secs(pair.expires_in),
+            // A lifetime past what the clock can hold is "soon": refresh.
+            expires: SystemTime::now()
+                .checked_add(Duration::from_secs(pair.expires_in))
+                .unwrap_or_else(SystemTime::now),
         }
     }
 

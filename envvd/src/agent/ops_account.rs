@@ -151,6 +151,8 @@ impl Agent {
         inner.account = Some(account);
         inner.session = Some(Session::from_pair(session.tokens));
         inner.keys = Some(Unlocked::new(Some(identity), None, self.config.clock.now()));
+        // Local mode's decrypted files are no longer this agent's to serve.
+        inner.cache.clear();
         inner.generation += 1;
         drop(inner);
         self.emit(proto_ipc::Event::Unlocked);
@@ -282,6 +284,7 @@ impl Agent {
     pub(super) async fn create_team(&self, name: String) -> Outcome {
         let id = Uuid::new_v4();
         let epoch = EpochIdentity::generate(id, 1);
+        let generation = self.generation();
         let at = self.session().await?;
         let grant = {
             let inner = self.inner();
@@ -298,7 +301,6 @@ impl Agent {
             epoch_public_key: epoch.public_key().as_str().to_owned(),
             creator_grant: grant.as_str().to_owned(),
         };
-        let generation = self.generation();
         let team = self.reached(self.api.create_team(&at, &body).await)?;
         let cached = CachedTeam {
             fetched_at: Utc::now(),

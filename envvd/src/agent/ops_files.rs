@@ -200,6 +200,7 @@ impl Agent {
             secrets.iter().map(|(n, _)| n.clone()).collect(),
             None,
         )?;
+        self.still_unlocked()?;
         Ok(Response::Secrets { secrets })
     }
 
@@ -224,6 +225,7 @@ impl Agent {
             all.iter().map(|(n, _)| n.clone()).collect(),
             None,
         )?;
+        self.still_unlocked()?;
         Ok(Response::Text {
             text: Secret::new(text.as_str()),
         })
@@ -292,7 +294,10 @@ impl Agent {
             expand: options.expand,
             strict: options.strict,
         };
-        let parsed = dotenv::read(text.expose().as_bytes(), read_options, &env)?;
+        // Up to 16 MiB to read: CPU work, off the runtime's worker.
+        let parsed = tokio::task::block_in_place(|| {
+            dotenv::read(text.expose().as_bytes(), read_options, &env)
+        })?;
         let names: Vec<String> = parsed
             .secrets
             .keys()
@@ -354,6 +359,15 @@ fn change(name: &SecretName, status: ImportStatus) -> ImportChange {
 }
 
 impl Agent {
+    /// A lock that landed while a read was being recorded wins: no
+    /// plaintext goes out after it.
+    fn still_unlocked(&self) -> Result<(), Failure> {
+        match self.inner().keys {
+            Some(_) => Ok(()),
+            None => Err(Failure::locked_meanwhile()),
+        }
+    }
+
     /// Runs `op` with `team`'s keyring, off the runtime's worker (it
     /// decrypts or writes a file). A file at an epoch the keyring lacks
     /// means a rotation since the team was opened: its grants are fetched

@@ -162,20 +162,31 @@ impl From<std::io::Error> for Failure {
 
 pub(super) type Outcome = Result<Response, Failure>;
 
-/// Whether a request is a person using the agent, which pushes the idle
-/// lock back. Asking for the status, subscribing to events and locking are
-/// not; nor is anything the agent does on its own (admitting newcomers,
-/// shipping audit events, refreshing tokens), which never comes through
-/// here.
+/// Whether a request is a person using the agent's keys, which pushes the
+/// idle lock back: reading or writing secrets, and the admin actions that
+/// need the team key or change the team. Not metadata a dashboard polls on
+/// its own (status, teams, members, the audit trail, usage), not
+/// subscribing or locking, and nothing the agent does by itself
+/// (admitting newcomers, shipping audit events, refreshing tokens), which
+/// never comes through here.
 fn counts_as_use(request: &Request) -> bool {
-    !matches!(
+    matches!(
         request,
-        Request::Status
-            | Request::Whoami
-            | Request::Subscribe
-            | Request::Lock
-            | Request::Shutdown
-            | Request::Projects { .. }
+        Request::Read { .. }
+            | Request::Export { .. }
+            | Request::Set { .. }
+            | Request::Unset { .. }
+            | Request::Import { .. }
+            | Request::Init { .. }
+            | Request::CreateTeam { .. }
+            | Request::Invite { .. }
+            | Request::Join { .. }
+            | Request::AdmitPending { .. }
+            | Request::SetRole { .. }
+            | Request::SetTeamSettings { .. }
+            | Request::RemoveMember { .. }
+            | Request::Rotate { .. }
+            | Request::SetBilling { .. }
     )
 }
 
@@ -319,14 +330,23 @@ impl Agent {
     /// agent's clock). The state is never held across I/O, so this never
     /// waits long for it.
     pub(super) fn expire(&self, now: Duration) {
-        let due = self.inner().keys.as_ref().is_some_and(|k| {
+        let mut inner = self.inner();
+        let due = inner.keys.as_ref().is_some_and(|k| {
             now.saturating_sub(k.last_used) >= self.config.idle_lock
                 || now.saturating_sub(k.since) >= self.config.max_unlock
         });
-        if due {
-            tracing::info!("locking: the idle or absolute time is up");
-            self.lock();
+        if !due {
+            return;
         }
+        // Decided and done under one lock: an unlock landing in between
+        // must not be wiped by a decision taken before it.
+        inner.keys = None;
+        inner.cache.clear();
+        inner.generation += 1;
+        drop(inner);
+        tracing::info!("locking: the idle or absolute time is up");
+        self.unwatch_all();
+        self.emit(Event::Locked);
     }
 
     /// A person used the agent: the idle lock starts again from `now`.
@@ -516,7 +536,15 @@ impl Agent {
         }
         let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
         let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
-        let ring = Arc::new(super::ops_account::open_grants(identity, team, &grants)?);
+        let fetched = super::ops_account::open_grants(identity, team, &grants)?;
+        // A rotation may have installed a newer ring while these grants
+        // were on their way: never go back to an older epoch.
+        if let Some(held) = keys.teams.get(&team)
+            && held.team_epoch() >= fetched.team_epoch()
+        {
+            return Ok(held.clone());
+        }
+        let ring = Arc::new(fetched);
         keys.teams.insert(team, ring.clone());
         Ok(ring)
     }

@@ -357,12 +357,13 @@ fn the_idle_lock_fires_while_a_call_to_the_control_plane_hangs() {
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
 
     proxy.hang(true);
+    // Listing teams always asks the server (and is not use of the keys).
     let hung = {
         let socket = socket.clone();
         std::thread::spawn(move || {
             Client::connect(&socket, "test")
                 .unwrap()
-                .request(&Request::SyncAudit)
+                .request(&Request::ListTeams)
         })
     };
     wait_for("a request held by the hung server", || proxy.held() > 0);
@@ -371,6 +372,10 @@ fn the_idle_lock_fires_while_a_call_to_the_control_plane_hangs() {
     let now = status(&mut client);
     assert!(now.locked, "idle for 3 s with a 2 s idle lock: {now:?}");
     assert_eq!(now.cached_files, 0);
+    assert!(
+        !hung.is_finished(),
+        "the status was answered while the call was still in flight, not after it"
+    );
     // Whatever the call brings back once the server answers, the agent
     // stays locked.
     proxy.hang(false);
@@ -434,4 +439,78 @@ fn a_hundred_clients_read_at_once_while_the_spool_ships() {
     };
     assert_eq!(pending, 0);
     assert_eq!(count_actions(&mut client, team, "decrypt"), 1000);
+}
+
+/// A read that must fetch the team's grants waits on a hung server; a lock
+/// comes in meanwhile. Whatever the server sends once it answers is
+/// dropped: the read fails as locked, and no key or value stays behind.
+#[test]
+fn a_lock_during_a_hung_key_fetch_drops_what_it_fetched() {
+    let world = World::new();
+    let proxy = Proxy::start(world.port);
+    let (_agent, socket) = world.agent_for("drop", &["--admit-interval", "60"]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let (_, project) = team_project_on(&world, &mut client, &proxy.url(), "drop@example.com");
+    // Unlocked afresh: no team's keys are open yet.
+    client.request(&Request::Lock).unwrap();
+    unlock(&mut client);
+
+    proxy.hang(true);
+    let cold_read = {
+        let socket = socket.clone();
+        let project = project.clone();
+        std::thread::spawn(move || read(&mut Client::connect(&socket, "test").unwrap(), &project))
+    };
+    wait_for("the key fetch held by the hung server", || proxy.held() > 0);
+    client.request(&Request::Lock).unwrap();
+    assert!(!cold_read.is_finished(), "the lock answered at once");
+    proxy.hang(false);
+
+    let err = cold_read.join().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            IpcError::Agent {
+                code: ErrorCode::Locked,
+                ..
+            } | IpcError::Locked
+        ),
+        "{err}"
+    );
+    let now = status(&mut client);
+    assert!(now.locked && now.cached_files == 0, "{now:?}");
+}
+
+/// A dashboard left open polls the audit trail, the teams, the members and
+/// the usage on its own: none of it is a person using the keys, so the
+/// idle lock still fires.
+#[test]
+fn a_dashboard_polling_metadata_does_not_keep_the_agent_unlocked() {
+    let world = World::new();
+    let (_agent, socket) = world.agent_for("poll", &["--idle-lock", "2", "--admit-interval", "60"]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let (team, project) = team_project(&world, &mut client, "poll@example.com");
+    assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
+    let until = std::time::Instant::now() + Duration::from_millis(3500);
+    while std::time::Instant::now() < until {
+        for request in [
+            Request::Status,
+            Request::ListTeams,
+            Request::Members { team },
+            Request::Usage { team },
+            Request::Audit {
+                team,
+                filter: proto_ipc::AuditFilter::default(),
+            },
+        ] {
+            // Past the lock these fail as locked; that is the point.
+            let _ = client.request(&request);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let now = status(&mut client);
+    assert!(
+        now.locked,
+        "only metadata for 3.5 s with a 2 s idle lock: {now:?}"
+    );
 }

@@ -314,7 +314,7 @@ fn import_expands_from_the_clients_environment_never_the_agents() {
         ]
     );
     assert_eq!(warnings.len(), 1);
-    assert!(warnings[0].contains("`HOME`"), "{warnings:?}");
+    assert!(warnings[0].contains("`NOT_SENT`"), "{warnings:?}");
 
     // `--strict`: the undefined reference is an error and nothing is written.
     let strict = ImportOptions {

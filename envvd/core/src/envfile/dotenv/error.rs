@@ -39,9 +39,9 @@ pub enum Problem {
     InvalidName { name: String, reason: &'static str },
 
     #[error(
-        "`{name}` is not defined earlier in the file nor in the environment of `envv import` (expected a defined name; write `\\$` for a literal `$`, give a default with `${{{name}:-default}}`, or import with `--no-expand`)"
+        "a `$` reference to a name defined neither earlier in the file nor in the environment of `envv import` (expected a defined name; write `\\$` for a literal `$`, give a default with `${{NAME:-default}}`, or import with `--no-expand`)"
     )]
-    Undefined { name: String },
+    Undefined,
 
     #[error("not an assignment (expected NAME=value, a comment or a blank line)")]
     NoAssignment,
@@ -65,13 +65,16 @@ fn quote_name(quote: char) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DotenvWarning {
     /// With `--strict` this is an error.
+    ///
+    /// The names referred to are not given: in `pa$$w0rd` the "name"
+    /// `w0rd` is part of a password.
     #[error(
-        "line {line}: `{name}` (in the value of `{key}`) is not defined earlier in the file nor in your environment; the reference was kept as written"
+        "line {line}: the value of `{key}` has {count} `$` reference(s) to names defined neither earlier in the file nor in your environment; kept as written (`\\$` writes a literal `$`)"
     )]
     Undefined {
         line: usize,
         key: String,
-        name: String,
+        count: usize,
     },
     /// With `--strict` this is an error.
     #[error("line {line}: not an assignment (expected NAME=value); the line was skipped")]
@@ -90,6 +93,9 @@ pub enum DotenvWarning {
         first: usize,
         name: String,
     },
+    /// Past [`super::MAX_WARNINGS`], the rest are only counted.
+    #[error("and {count} more warning(s) like these")]
+    More { count: usize },
 }
 
 /// A line of the input with value characters masked.

@@ -90,6 +90,7 @@ pub fn read(
         out: Imported::default(),
         first_line: HashMap::new(),
         total: 0,
+        more_warnings: 0,
     };
     let mut lexer = lex::Lexer::new(text, options.expand);
     while let Some(item) = lexer.next_item()? {
@@ -98,8 +99,16 @@ pub fn read(
             lex::Item::Skipped { line, line_start } => reader.skipped(line, line_start)?,
         }
     }
+    if reader.more_warnings > 0 {
+        let count = reader.more_warnings;
+        reader.out.warnings.push(DotenvWarning::More { count });
+    }
     Ok(reader.out)
 }
+
+/// Warnings kept in full; past this many only a count, so a file of
+/// millions of odd lines can't make an answer of millions of sentences.
+pub const MAX_WARNINGS: usize = 100;
 
 /// The state of one read: what was read so far is what later references
 /// resolve against.
@@ -111,9 +120,19 @@ struct Reader<'a> {
     first_line: HashMap<String, usize>,
     /// Bytes of all values so far.
     total: usize,
+    /// Warnings past [`MAX_WARNINGS`].
+    more_warnings: usize,
 }
 
 impl Reader<'_> {
+    fn warn(&mut self, warning: DotenvWarning) {
+        if self.out.warnings.len() < MAX_WARNINGS {
+            self.out.warnings.push(warning);
+        } else {
+            self.more_warnings += 1;
+        }
+    }
+
     fn skipped(&mut self, line: usize, line_start: usize) -> Result<(), EnvFileError> {
         if self.options.strict {
             // The line may be a stray piece of a value: show none of it.
@@ -121,7 +140,7 @@ impl Reader<'_> {
             let at = line_start;
             return Err(DotenvError::at(self.text, line, line_start, at, problem, 0, &[]).into());
         }
-        self.out.warnings.push(DotenvWarning::Skipped { line });
+        self.warn(DotenvWarning::Skipped { line });
         Ok(())
     }
 
@@ -144,7 +163,7 @@ impl Reader<'_> {
         let quoted = self.text[raw.value_at..].starts_with(['"', '\'', '`']);
         let block = value.expose().starts_with("-----BEGIN ");
         if !quoted && block && !value.expose().contains("-----END ") {
-            self.out.warnings.push(DotenvWarning::UnquotedBlock {
+            self.warn(DotenvWarning::UnquotedBlock {
                 line: raw.line,
                 name: raw.name.clone(),
             });
@@ -157,7 +176,7 @@ impl Reader<'_> {
             });
         }
         match self.first_line.get(&raw.name) {
-            Some(&first) => self.out.warnings.push(DotenvWarning::Duplicate {
+            Some(&first) => self.warn(DotenvWarning::Duplicate {
                 line: raw.line,
                 first,
                 name: raw.name,
@@ -196,20 +215,18 @@ impl Reader<'_> {
                     reason: "larger than 1 MiB once expanded",
                 },
             )?;
-        if let Some(missing) = undefined.first().filter(|_| self.options.strict) {
+        if undefined > 0 && self.options.strict {
             let quoted = self.text[raw.value_at..].starts_with('"');
             let shown = raw.value_at + usize::from(quoted);
-            let problem = Problem::Undefined {
-                name: missing.clone(),
-            };
+            let problem = Problem::Undefined;
             let (line, start, at) = (raw.line, raw.line_start, raw.value_at);
             return Err(DotenvError::at(self.text, line, start, at, problem, shown, &[]).into());
         }
-        for missing in undefined {
-            self.out.warnings.push(DotenvWarning::Undefined {
+        if undefined > 0 {
+            self.warn(DotenvWarning::Undefined {
                 line: raw.line,
                 key: raw.name.clone(),
-                name: missing,
+                count: undefined,
             });
         }
         Ok(value)
