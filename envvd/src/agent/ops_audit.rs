@@ -16,7 +16,7 @@ use envv_core::project::{self, Binding};
 impl Agent {
     /// Spools one client event for a team project (local projects have no
     /// server and no trail). Called before the request is answered.
-    pub(super) fn record(
+    pub(super) async fn record(
         &self,
         at: &EnvRef,
         action: &str,
@@ -43,7 +43,8 @@ impl Agent {
             secret_count,
         };
         self.spool
-            .append(file.team, &event)
+            .record(file.team, &event)
+            .await
             .map(|()| {
                 self.emit(proto_ipc::Event::Audit {
                     id: event.id,

@@ -199,7 +199,8 @@ impl Agent {
             action,
             secrets.iter().map(|(n, _)| n.clone()).collect(),
             None,
-        )?;
+        )
+        .await?;
         self.still_unlocked()?;
         Ok(Response::Secrets { secrets })
     }
@@ -224,7 +225,8 @@ impl Agent {
             "decrypt",
             all.iter().map(|(n, _)| n.clone()).collect(),
             None,
-        )?;
+        )
+        .await?;
         self.still_unlocked()?;
         Ok(Response::Text {
             text: Secret::new(text.as_str()),
@@ -266,13 +268,14 @@ impl Agent {
         let count = self
             .edit(at, |file| file.set(name.clone(), value.clone()))
             .await?;
-        self.record(at, "set", names, Some(count))?;
+        self.record(at, "set", names, Some(count)).await?;
         Ok(Response::Done)
     }
 
     pub(super) async fn unset(&self, at: &EnvRef, name: &str) -> Outcome {
         let count = self.edit(at, |file| file.unset(name).map(drop)).await?;
-        self.record(at, "unset", vec![name.to_owned()], Some(count))?;
+        self.record(at, "unset", vec![name.to_owned()], Some(count))
+            .await?;
         Ok(Response::Done)
     }
 
@@ -324,7 +327,7 @@ impl Agent {
                 })
                 .collect();
             // Same or changed says something about the stored values.
-            self.record(at, "decrypt", names.clone(), None)?;
+            self.record(at, "decrypt", names.clone(), None).await?;
             changes
         } else {
             // Filled on the attempt that writes (the edit may run twice).
@@ -340,7 +343,8 @@ impl Agent {
                     Ok(())
                 })
                 .await?;
-            self.record(at, "import", names.clone(), Some(count))?;
+            self.record(at, "import", names.clone(), Some(count))
+                .await?;
             changes.into_inner().unwrap_or_else(|e| e.into_inner())
         };
         Ok(Response::Imported {

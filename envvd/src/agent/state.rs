@@ -34,7 +34,7 @@ pub(super) struct Agent {
     inner: Mutex<Inner>,
     stop: tokio::sync::Notify,
     pub(super) api: ControlPlane,
-    pub(super) spool: Spool,
+    pub(super) spool: Arc<Spool>,
     /// For dashboards subscribed to what happens.
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the last call to the control plane got through.
@@ -201,7 +201,7 @@ impl Agent {
                 None
             }
         };
-        let spool = Spool::new(&config.data_dir);
+        let spool = Arc::new(Spool::new(&config.data_dir));
         let projects = Mutex::new(KnownProjects::load(&config.data_dir));
         let pins = Mutex::new(Pins::load(&config.data_dir));
         Agent {
