@@ -313,8 +313,12 @@ fn import_expands_from_the_clients_environment_never_the_agents() {
             ("NOT_SENT".to_owned(), "${HOME}".to_owned()),
         ]
     );
-    assert_eq!(warnings.len(), 1);
-    assert!(warnings[0].contains("`NOT_SENT`"), "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("`FROM_CLIENT` takes a variable from your environment"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("`NOT_SENT`"), "{warnings:?}");
 
     // `--strict`: the undefined reference is an error and nothing is written.
     let strict = ImportOptions {

@@ -93,6 +93,12 @@ pub enum DotenvWarning {
         first: usize,
         name: String,
     },
+    /// A reference resolved from the importer's environment: a file from
+    /// elsewhere could copy a secret of this shell into the team's file.
+    #[error(
+        "line {line}: the value of `{key}` takes a variable from your environment; check that is meant to be shared with the team"
+    )]
+    FromEnvironment { line: usize, key: String },
     /// Past [`super::MAX_WARNINGS`], the rest are only counted.
     #[error("and {count} more warning(s) like these")]
     More { count: usize },

@@ -202,11 +202,14 @@ impl Reader<'_> {
         name: &SecretName,
     ) -> Result<Zeroizing<String>, EnvFileError> {
         let (secrets, env) = (&self.out.secrets, self.env);
-        let lookup = |n: &str| {
-            secrets
-                .get(n)
-                .or_else(|| env.get(n))
-                .map(SecretValue::expose)
+        let from_env = std::cell::Cell::new(false);
+        let lookup = |n: &str| match secrets.get(n) {
+            Some(earlier) => Some(earlier.expose()),
+            None => {
+                let shell = env.get(n).map(SecretValue::expose);
+                from_env.set(from_env.get() || shell.is_some());
+                shell
+            }
         };
         let (value, undefined) =
             expand::expand(&raw.value, &raw.literal_dollars, MAX_VALUE_BYTES, lookup).map_err(
@@ -227,6 +230,14 @@ impl Reader<'_> {
                 line: raw.line,
                 key: raw.name.clone(),
                 count: undefined,
+            });
+        }
+        // A file from elsewhere could pull a secret of the importer's shell
+        // into the team's file: say so, so a dry run shows it.
+        if from_env.get() {
+            self.warn(DotenvWarning::FromEnvironment {
+                line: raw.line,
+                key: raw.name.clone(),
             });
         }
         Ok(value)

@@ -234,3 +234,24 @@ fn warnings_past_the_cap_are_counted_not_listed() {
         })
     );
 }
+
+#[test]
+fn a_value_taken_from_the_environment_is_pointed_out() {
+    let env: BTreeMap<String, SecretValue> =
+        [("AWS_SECRET".to_owned(), SecretValue::from("from-the-shell"))].into();
+    let imported = read(
+        b"A=1\nB=${A}\nSTOLEN=${AWS_SECRET}\n",
+        ImportOptions::default(),
+        &env,
+    )
+    .expect("read");
+    assert_eq!(get(&imported, "STOLEN"), "from-the-shell");
+    assert_eq!(
+        imported.warnings,
+        [DotenvWarning::FromEnvironment {
+            line: 3,
+            key: "STOLEN".into()
+        }],
+        "an earlier name is no news; the shell's variable is"
+    );
+}
