@@ -28,9 +28,17 @@ pub(super) fn crypto(e: envv_core::crypto::CryptoError) -> Failure {
     }
 }
 
+/// One password derivation at a time: each may take up to 1 GiB.
+static DERIVING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// argon2id: CPU and memory for a good fraction of a second, so off the
-/// runtime's worker (other connections keep being served).
-fn derive(password: &Secret, kdf: &KdfParams) -> Result<ClientKeys, Failure> {
+/// runtime's worker (other connections keep being served), and one at a
+/// time.
+async fn derive(password: &Secret, kdf: &KdfParams) -> Result<ClientKeys, Failure> {
+    let _turn = DERIVING
+        .acquire()
+        .await
+        .map_err(|_| Failure(ErrorCode::Internal, "key derivation is shut".into()))?;
     tokio::task::block_in_place(|| derive_keys(&Password::from(password.expose()), kdf))
         .map_err(crypto)
 }
@@ -94,7 +102,7 @@ impl Agent {
         self.no_account_yet()?;
         let kdf =
             KdfParams::generate_with(self.config.kdf_memory_kib, self.config.kdf_iterations, 1);
-        let keys = derive(password, &kdf)?;
+        let keys = derive(password, &kdf).await?;
         let identity = UserIdentity::generate();
         let wrapped = identity.wrap(&keys.wrap_key);
         let body = SignupRequest {
@@ -113,7 +121,7 @@ impl Agent {
         self.no_account_yet()?;
         let pre = self.reached(self.api.prelogin(&server, &email).await)?;
         let kdf = checked_kdf(pre.kdf)?;
-        let keys = derive(password, &kdf)?;
+        let keys = derive(password, &kdf).await?;
         let body = LoginRequest {
             email,
             auth_key: keys.auth_key.to_base64().into(),
@@ -168,7 +176,6 @@ impl Agent {
         let Some(account) = account else {
             return Ok(Response::NoAccount);
         };
-        AccountFile::remove(&self.config.data_dir)?;
         if let Some(session) = session {
             // Best effort: offline, the session simply expires on the server.
             let ended = self.api.logout(&account.server, &session.refresh).await;
@@ -176,6 +183,7 @@ impl Agent {
                 tracing::info!(reason = why, "could not end the session on the server");
             }
         }
+        AccountFile::remove(&self.config.data_dir)?;
         Ok(Response::Done)
     }
 
@@ -192,7 +200,7 @@ impl Agent {
             })?;
             (account, inner.generation)
         };
-        let keys = derive(password, &account.kdf)?;
+        let keys = derive(password, &account.kdf).await?;
         let wrapped = WrappedIdentity::parse(&account.wrapped_identity).map_err(crypto)?;
         let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
         let body = LoginRequest {
