@@ -17,7 +17,8 @@ struct Args {
     /// Socket path (default: $ENVV_AGENT_SOCK, else $XDG_RUNTIME_DIR/envv/agent.sock).
     #[arg(long)]
     socket: Option<PathBuf>,
-    /// Forget keys after this many seconds without a request.
+    /// Forget keys after this many seconds in which nobody used them
+    /// (reads, writes, admin actions; time asleep counts).
     #[arg(long, env = "ENVV_IDLE_LOCK", default_value_t = 600)]
     idle_lock: u64,
     /// Forget keys after this many seconds unlocked, whatever the use.

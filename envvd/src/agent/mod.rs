@@ -39,7 +39,7 @@ pub use socket::{AgentLock, BindError, bind};
 pub struct AgentConfig {
     /// Where personal keys live (`$XDG_DATA_HOME/envv`).
     pub data_dir: PathBuf,
-    /// Keys are forgotten after this long without a request.
+    /// Keys are forgotten after this long without a person using them.
     pub idle_lock: Duration,
     /// ... and after this long unlocked, whatever the use.
     pub max_unlock: Duration,
