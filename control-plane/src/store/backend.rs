@@ -4,21 +4,48 @@
 //! The SQL is the same on both (SQLite accepts PostgreSQL's `$n`
 //! placeholders, `ON CONFLICT` and `RETURNING`). What is not the same lives
 //! here: how a write transaction takes its lock, how many rows a statement
-//! changed, and where the hottest reads run.
+//! changed, and where the hottest reads run. So do the bounds sqlx needs for
+//! the queries to be generic, named once as [`Backend`]'s supertraits.
 
 use std::future::Future;
 
-use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Postgres, Sqlite, Transaction, Type};
+use chrono::{DateTime, NaiveDate, Utc};
+use envv_api::{KdfParams, Role};
+use sqlx::types::Json;
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Postgres, Sqlite,
+    Transaction, Type,
+};
 use uuid::Uuid;
 
 use super::{StoreError, TeamRecord};
-use envv_api::Role;
 
-/// A database the store runs on. The bounds sqlx needs of the Rust types
-/// the queries bind and read are listed with each generic impl (Rust does
-/// not carry a trait's `where` clauses to its users); [`Column`] keeps each
-/// to one line.
-pub trait Backend: Database<Arguments: IntoArguments<Self>> {
+/// A database the store runs on, and everything the generic queries need of
+/// it: the types they bind and read ([`Binds`], [`Encodes`]), the columns
+/// they read by name or position ([`Indexes`]), and a connection to run a
+/// statement on ([`Executes`]).
+pub trait Backend:
+    Database<Arguments: IntoArguments<Self>>
+    + for<'c> Executes<'c>
+    + Binds<Uuid>
+    + Binds<Option<Uuid>>
+    + Binds<String>
+    + Binds<Option<String>>
+    + Binds<bool>
+    + Binds<i32>
+    + Binds<i64>
+    + Binds<Vec<u8>>
+    + Binds<Option<Vec<u8>>>
+    + Binds<DateTime<Utc>>
+    + Binds<Option<DateTime<Utc>>>
+    + Binds<NaiveDate>
+    + Binds<Json<serde_json::Value>>
+    + Binds<Json<KdfParams>>
+    + for<'a> Encodes<&'a str>
+    + for<'a> Encodes<&'a [u8]>
+    + Indexes<usize>
+    + for<'a> Indexes<&'a str>
+{
     /// Per-store state of the backend's hottest reads.
     type Reads: Send + Sync;
 
@@ -48,6 +75,59 @@ pub trait Backend: Database<Arguments: IntoArguments<Self>> {
         team: Uuid,
         user: Uuid,
     ) -> impl Future<Output = Result<Option<(Role, Vec<envv_api::Member>)>, StoreError>> + Send;
+}
+
+// Rust carries a trait's supertraits, and bounds on its supertraits'
+// associated types, to every user of the trait, but not `where` clauses
+// about other types (`Uuid: Encode<Self>`). [`Bind`] turns such a type into
+// an associated type of the backend, equal to itself, which a supertrait
+// can then bound: `DB: Backend` is all a generic query needs to say.
+
+/// `T` as an associated type of the backend (always `T` itself).
+pub trait Bind<T> {
+    type Is;
+}
+
+impl<T> Bind<T> for Sqlite {
+    type Is = T;
+}
+
+impl<T> Bind<T> for Postgres {
+    type Is = T;
+}
+
+/// The backend binds `T` as a parameter and reads it back from a row.
+pub trait Binds<T>: Database + Bind<T, Is = T> + Bind<T, Is: Column<Self>> {}
+
+impl<DB: Database + Bind<T, Is = T>, T: Column<DB>> Binds<T> for DB {}
+
+/// The backend binds `T` as a parameter (`&str` and `&[u8]`, read back as
+/// `String` and `Vec<u8>`).
+pub trait Encodes<T>:
+    Database + Bind<T, Is = T> + Bind<T, Is: for<'q> Encode<'q, Self> + Type<Self>>
+{
+}
+
+impl<DB: Database + Bind<T, Is = T>, T: for<'q> Encode<'q, DB> + Type<DB>> Encodes<T> for DB {}
+
+/// The backend's rows are read by `T` (a column's position or name).
+pub trait Indexes<T>: Database + Bind<T, Is = T> + Bind<T, Is: ColumnIndex<Self::Row>> {}
+
+impl<DB: Database + Bind<T, Is = T>, T: ColumnIndex<DB::Row>> Indexes<T> for DB {}
+
+/// A connection runs statements: `&mut DB::Connection` is an executor.
+pub trait Executes<'c>:
+    Database
+    + Bind<&'c mut Self::Connection, Is = &'c mut Self::Connection>
+    + Bind<&'c mut Self::Connection, Is: Executor<'c, Database = Self>>
+{
+}
+
+impl<'c, DB> Executes<'c> for DB
+where
+    DB: Database + Bind<&'c mut DB::Connection, Is = &'c mut DB::Connection>,
+    &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
 }
 
 /// A Rust type a backend binds as a parameter and reads back from a row.

@@ -9,18 +9,17 @@
 //!   row, which serialises such changes on PostgreSQL (row lock) as SQLite's
 //!   `BEGIN IMMEDIATE` does for every write.
 //!
-//! Each generic impl lists the sqlx bounds its queries need: Rust does not
-//! carry a trait's `where` clause to the trait's users, so no one trait can
-//! name them for all.
+//! The sqlx bounds the queries need are [`Backend`]'s supertraits (see
+//! `backend.rs`), so every impl here says only `DB: Backend`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use envv_api::{KdfParams, Role};
+use envv_api::Role;
 use sqlx::types::Json;
-use sqlx::{ColumnIndex, Encode, Executor, Pool, Transaction, Type};
+use sqlx::{Pool, Transaction};
 use uuid::Uuid;
 
-use super::backend::{Backend, Column};
+use super::backend::Backend;
 use super::rows::{conflict, epoch};
 use super::{
     AuditEvent, AuthorisedOn, ChainItem, MembershipRefusal, NewEpoch, Store, StoreError,
@@ -37,20 +36,8 @@ pub struct SqlStore<DB: Backend> {
     pub(super) reads: DB::Reads,
 }
 
-impl<DB: Backend> SqlStore<DB> {
-    /// A transaction that holds the write lock early (see
-    /// [`Backend::begin_write`]).
-    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
-        DB::begin_write(&self.pool).await
-    }
-}
-
 #[async_trait]
-impl<DB: Backend> Store for SqlStore<DB>
-where
-    Self: super::AccountStore + super::TeamStore + super::KeyStore + super::AuditStore,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
+impl<DB: Backend> Store for SqlStore<DB> {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -58,27 +45,13 @@ where
 }
 
 /// Helpers the queries of every area use, inside the caller's transaction.
-impl<DB: Backend> SqlStore<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    Uuid: Column<DB>,
-    Option<Uuid>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Column<DB>,
-    bool: Column<DB>,
-    i32: Column<DB>,
-    i64: Column<DB>,
-    Vec<u8>: Column<DB>,
-    Option<Vec<u8>>: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-    NaiveDate: Column<DB>,
-    Json<serde_json::Value>: Column<DB>,
-    Json<KdfParams>: Column<DB>,
-{
+impl<DB: Backend> SqlStore<DB> {
+    /// A transaction that holds the write lock early (see
+    /// [`Backend::begin_write`]).
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {
+        DB::begin_write(&self.pool).await
+    }
+
     /// Writes a server-observed event in the caller's transaction: a
     /// team's event joins the team's chain (locking the team row),
     /// an account's event (no team) stands outside any chain.

@@ -1,14 +1,12 @@
 //! Accounts, sessions and login throttling: the SQL of [`AccountStore`](super::AccountStore).
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use envv_api::KdfParams;
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
-use sqlx::{ColumnIndex, Encode, Executor, Type};
 use uuid::Uuid;
 
-use super::backend::{Backend, Column};
+use super::backend::Backend;
 use super::rows::{USER_COLUMNS, UserRow, conflict};
 use super::sql::SqlStore;
 use super::{
@@ -17,27 +15,7 @@ use super::{
 };
 
 #[async_trait]
-impl<DB: Backend> AccountStore for SqlStore<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    Uuid: Column<DB>,
-    Option<Uuid>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Column<DB>,
-    bool: Column<DB>,
-    i32: Column<DB>,
-    i64: Column<DB>,
-    Vec<u8>: Column<DB>,
-    Option<Vec<u8>>: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-    NaiveDate: Column<DB>,
-    Json<serde_json::Value>: Column<DB>,
-    Json<KdfParams>: Column<DB>,
-{
+impl<DB: Backend> AccountStore for SqlStore<DB> {
     async fn create_user(&self, user: NewUser) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(

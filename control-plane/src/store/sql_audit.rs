@@ -3,12 +3,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use envv_api::{AuditEntry, ExposedSecret, KdfParams, Plan, UsageDay};
+use envv_api::{AuditEntry, ExposedSecret, Plan, UsageDay};
 use sqlx::types::Json;
-use sqlx::{ColumnIndex, Encode, Executor, Type};
 use uuid::Uuid;
 
-use super::backend::{Backend, Column};
+use super::backend::Backend;
 use super::sql::SqlStore;
 use super::{AuditEvent, AuditFilter, AuditStore, ChainItem, IngestOutcome, PlanInfo, StoreError};
 
@@ -49,27 +48,7 @@ fn parse_plan(s: &str) -> Result<Plan, StoreError> {
 }
 
 #[async_trait]
-impl<DB: Backend> AuditStore for SqlStore<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    Uuid: Column<DB>,
-    Option<Uuid>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Column<DB>,
-    bool: Column<DB>,
-    i32: Column<DB>,
-    i64: Column<DB>,
-    Vec<u8>: Column<DB>,
-    Option<Vec<u8>>: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-    NaiveDate: Column<DB>,
-    Json<serde_json::Value>: Column<DB>,
-    Json<KdfParams>: Column<DB>,
-{
+impl<DB: Backend> AuditStore for SqlStore<DB> {
     async fn ingest(
         &self,
         team: Uuid,

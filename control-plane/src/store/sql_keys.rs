@@ -3,13 +3,10 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use envv_api::KdfParams;
-use sqlx::types::Json;
-use sqlx::{ColumnIndex, Encode, Executor, Type};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::backend::{Backend, Column};
+use super::backend::Backend;
 use super::rows::{EpochGrantRow, PendingGrantRow, TeamRoleRow, conflict, epoch};
 use super::sql::SqlStore;
 use super::{
@@ -18,27 +15,7 @@ use super::{
 };
 
 #[async_trait]
-impl<DB: Backend> KeyStore for SqlStore<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    Uuid: Column<DB>,
-    Option<Uuid>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Column<DB>,
-    bool: Column<DB>,
-    i32: Column<DB>,
-    i64: Column<DB>,
-    Vec<u8>: Column<DB>,
-    Option<Vec<u8>>: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-    NaiveDate: Column<DB>,
-    Json<serde_json::Value>: Column<DB>,
-    Json<KdfParams>: Column<DB>,
-{
+impl<DB: Backend> KeyStore for SqlStore<DB> {
     async fn fetch_keys(
         &self,
         team: Uuid,

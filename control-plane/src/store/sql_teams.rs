@@ -1,14 +1,12 @@
 //! Teams, memberships, invites and the audit rows: the SQL of [`TeamStore`](super::TeamStore).
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
-use envv_api::{KdfParams, Role};
+use chrono::{DateTime, Utc};
+use envv_api::Role;
 use sqlx::AssertSqlSafe;
-use sqlx::types::Json;
-use sqlx::{ColumnIndex, Encode, Executor, Type};
 use uuid::Uuid;
 
-use super::backend::{Backend, Column};
+use super::backend::Backend;
 use super::rows::{AuditRow, INVITE_COLUMNS, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict};
 use super::sql::SqlStore;
 use super::{
@@ -39,27 +37,7 @@ pub(super) const MEMBERS_AS: &str = "SELECT u.id AS user_id, u.email, u.name, m.
      WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id";
 
 #[async_trait]
-impl<DB: Backend> TeamStore for SqlStore<DB>
-where
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    usize: ColumnIndex<DB::Row>,
-    for<'a> &'a str: ColumnIndex<DB::Row> + Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    Uuid: Column<DB>,
-    Option<Uuid>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Column<DB>,
-    bool: Column<DB>,
-    i32: Column<DB>,
-    i64: Column<DB>,
-    Vec<u8>: Column<DB>,
-    Option<Vec<u8>>: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-    NaiveDate: Column<DB>,
-    Json<serde_json::Value>: Column<DB>,
-    Json<KdfParams>: Column<DB>,
-{
+impl<DB: Backend> TeamStore for SqlStore<DB> {
     async fn create_team(
         &self,
         team: TeamRecord,
