@@ -46,8 +46,8 @@ pub trait Backend:
     + Indexes<usize>
     + for<'a> Indexes<&'a str>
 {
-    /// Per-store state of the backend's hottest reads.
-    type Reads: Send + Sync;
+    /// The backend's hottest reads, with the state they keep per store.
+    type Reads: HotReads;
 
     /// Starts a transaction that writes. SQLite has one writer: taking its
     /// lock up front (`BEGIN IMMEDIATE`) avoids the deadlock of two readers
@@ -59,19 +59,23 @@ pub trait Backend:
 
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
+}
 
+/// The two reads every team request makes, each backend's fastest way
+/// (`inline.rs` on SQLite, `lease.rs` on PostgreSQL; `bench/results.md`
+/// says what that pays).
+pub trait HotReads: Send + Sync {
     /// The team and the user's role in it, if they are a member: the check
-    /// every team route makes, on the backend's fastest path.
+    /// every team route makes.
     fn membership(
-        reads: &Self::Reads,
+        &self,
         team: Uuid,
         user: Uuid,
     ) -> impl Future<Output = Result<Option<(TeamRecord, Role)>, StoreError>> + Send;
 
-    /// The caller's role and every member, `None` for a non-member, on the
-    /// backend's fastest path.
+    /// The caller's role and every member, `None` for a non-member.
     fn members_as(
-        reads: &Self::Reads,
+        &self,
         team: Uuid,
         user: Uuid,
     ) -> impl Future<Output = Result<Option<(Role, Vec<envv_api::Member>)>, StoreError>> + Send;
@@ -151,22 +155,6 @@ impl Backend for Sqlite {
     fn rows_affected(done: &Self::QueryResult) -> u64 {
         done.rows_affected()
     }
-
-    async fn membership(
-        reads: &Self::Reads,
-        team: Uuid,
-        user: Uuid,
-    ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
-        reads.membership(team, user).await
-    }
-
-    async fn members_as(
-        reads: &Self::Reads,
-        team: Uuid,
-        user: Uuid,
-    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-        reads.members_as(team, user).await
-    }
 }
 
 impl Backend for Postgres {
@@ -178,21 +166,5 @@ impl Backend for Postgres {
 
     fn rows_affected(done: &Self::QueryResult) -> u64 {
         done.rows_affected()
-    }
-
-    async fn membership(
-        reads: &Self::Reads,
-        team: Uuid,
-        user: Uuid,
-    ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
-        reads.membership(team, user).await
-    }
-
-    async fn members_as(
-        reads: &Self::Reads,
-        team: Uuid,
-        user: Uuid,
-    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-        reads.members_as(team, user).await
     }
 }

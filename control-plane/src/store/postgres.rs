@@ -6,6 +6,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use envv_api::Role;
 use uuid::Uuid;
 
+use super::backend::HotReads;
 use super::lease::Leases;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql::SqlStore;
@@ -36,9 +37,9 @@ impl SqlStore<Postgres> {
     }
 }
 
-impl Reads {
+impl HotReads for Reads {
     /// The team and the user's role in it, on a lease (no release ping).
-    pub(super) async fn membership(
+    async fn membership(
         &self,
         team: Uuid,
         user: Uuid,
@@ -58,7 +59,7 @@ impl Reads {
 
     /// The caller's role and every member, on a lease; `None` for a
     /// non-member.
-    pub(super) async fn members_as(
+    async fn members_as(
         &self,
         team: Uuid,
         user: Uuid,

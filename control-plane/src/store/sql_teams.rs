@@ -6,7 +6,7 @@ use envv_api::Role;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::backend::Backend;
+use super::backend::{Backend, HotReads};
 use super::rows::{AuditRow, INVITE_COLUMNS, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict};
 use super::sql::SqlStore;
 use super::{
@@ -15,7 +15,7 @@ use super::{
 };
 
 /// The team and the user's role in it, if they are a member: the check
-/// every team route makes. Run per backend ([`Backend::membership`]), each on its
+/// every team route makes. Run per backend ([`HotReads::membership`](super::backend::HotReads::membership)), each on its
 /// fastest path for one-statement reads.
 pub(super) const MEMBERSHIP: &str = "SELECT t.id, t.name, t.current_epoch, t.rekey_required, \
      t.max_staleness_secs, t.created_at, m.role \
@@ -105,7 +105,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         user: Uuid,
     ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
         // Every team route's check; each backend has its fastest path.
-        DB::membership(&self.reads, team, user).await
+        self.reads.membership(team, user).await
     }
 
     async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError> {
@@ -130,7 +130,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         user: Uuid,
     ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
         // Per backend: how rows cross from the driver differs.
-        DB::members_as(&self.reads, team, user).await
+        self.reads.members_as(team, user).await
     }
 
     async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use envv_api::Role;
 use uuid::Uuid;
 
+use super::backend::HotReads;
 use super::inline::InlineReads;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql::SqlStore;
@@ -70,9 +71,9 @@ impl SqlStore<Sqlite> {
     }
 }
 
-impl Reads {
+impl HotReads for Reads {
     /// The team and the user's role in it, read inline.
-    pub(super) async fn membership(
+    async fn membership(
         &self,
         team: Uuid,
         user: Uuid,
@@ -90,7 +91,7 @@ impl Reads {
 
     /// The caller's role and every member, read inline; `None` for a
     /// non-member.
-    pub(super) async fn members_as(
+    async fn members_as(
         &self,
         team: Uuid,
         user: Uuid,
