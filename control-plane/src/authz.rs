@@ -1,8 +1,9 @@
 //! The one place that decides what a role may do in a team.
 //!
-//! Handlers first establish the caller's role from the database (see
-//! [`crate::state::AppState::team_role`]: a non-member gets 404, so team ids
-//! don't leak), then ask [`authorize`] about the action.
+//! Team routes open with [`crate::state::AppState::authorize`] (or
+//! `authorize_on_member`), which reads the caller's role from the database
+//! (a non-member gets 404, so team ids don't leak) and asks [`authorize`]
+//! about the action.
 
 use envv_api::Role;
 

@@ -1,6 +1,6 @@
 //! The body of the `request_body` fuzz target in `control-plane/fuzz/`,
 //! kept in the library so an ordinary test runs it on random input without
-//! a nightly toolchain (`tests/fuzz_bodies.rs`). Built only with the
+//! a nightly toolchain (`tests/it/fuzz_bodies.rs`). Built only with the
 //! `fuzzing` feature.
 //!
 //! One input is one request: its first byte picks a documented operation

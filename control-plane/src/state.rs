@@ -6,11 +6,12 @@ use std::time::Duration;
 use envv_api::Role;
 use uuid::Uuid;
 
+use crate::authz::{self, Action};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::password::KeyHasher;
 use crate::ratelimit::IpLimiter;
-use crate::store::{Store, TeamRecord, ThrottlePolicy};
+use crate::store::{AuthorisedOn, Store, TeamRecord, ThrottlePolicy};
 use crate::tokens::{SigningKey, TokenKeys};
 
 /// What the client KDF of an unknown email looks like at prelogin: the
@@ -104,5 +105,44 @@ impl AppState {
             .membership(team, user)
             .await?
             .ok_or(ApiError::NotFound("team"))
+    }
+
+    /// Every team route's preamble: the team and the caller's role, if the
+    /// caller is a member (else 404, as for a team that doesn't exist) whose
+    /// role may do `action` (else 403).
+    pub async fn authorize(
+        &self,
+        team: Uuid,
+        caller: Uuid,
+        action: Action,
+    ) -> ApiResult<(TeamRecord, Role)> {
+        let (record, role) = self.team_role(team, caller).await?;
+        authz::authorize(role, action)?;
+        Ok((record, role))
+    }
+
+    /// The preamble of a change to another member, whose action depends on
+    /// the target's role: the caller must be a member (404 "team"), the
+    /// target too (404 "member"), and the caller's role must allow
+    /// `action(target's role)` (403). Returns both roles, for the store to
+    /// check again inside its transaction.
+    pub async fn authorize_on_member(
+        &self,
+        team: Uuid,
+        caller: Uuid,
+        target: Uuid,
+        action: impl FnOnce(Role) -> Action,
+    ) -> ApiResult<AuthorisedOn> {
+        let (_, role) = self.team_role(team, caller).await?;
+        let (_, current) = self
+            .store
+            .membership(team, target)
+            .await?
+            .ok_or(ApiError::NotFound("member"))?;
+        authz::authorize(role, action(current))?;
+        Ok(AuthorisedOn {
+            actor: role,
+            target: current,
+        })
     }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::authz::{Action, authorize};
+use crate::authz::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::AppState;
@@ -120,8 +120,9 @@ pub async fn ingest(
     ApiPath(team): ApiPath<Uuid>,
     ApiJson(req): ApiJson<IngestRequest>,
 ) -> ApiResult<Json<IngestResponse>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReportAudit)?;
+    state
+        .authorize(team, caller.id, Action::ReportAudit)
+        .await?;
     if req.events.len() > MAX_BATCH_EVENTS {
         return Err(bad(format!(
             "`events` holds more than {MAX_BATCH_EVENTS} events; send smaller batches"
@@ -225,8 +226,7 @@ pub async fn query(
     ApiPath(team): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReadAudit)?;
+    state.authorize(team, caller.id, Action::ReadAudit).await?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(bad(format!("`limit` must be 1 to {MAX_PAGE}")));
@@ -339,8 +339,7 @@ pub async fn export(
     ApiPath(team): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReadAudit)?;
+    state.authorize(team, caller.id, Action::ReadAudit).await?;
     let format = q.format.unwrap_or_default();
     let store = state.store.clone();
     let first = (format == ExportFormat::Csv).then(|| Bytes::from_static(CSV_HEADER.as_bytes()));
@@ -409,8 +408,9 @@ pub async fn exposure(
     caller: AuthUser,
     ApiPath((team, user)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<Exposure>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReadExposure)?;
+    state
+        .authorize(team, caller.id, Action::ReadExposure)
+        .await?;
     let secrets = state.store.exposure(team, user).await?;
     Ok(Json(Exposure {
         user_id: user,

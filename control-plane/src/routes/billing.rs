@@ -7,7 +7,7 @@ use envv_api::{BillingRequest, ErrorBody, InvoicePreview, UsageQuery, UsageRepor
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::authz::{Action, authorize};
+use crate::authz::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::AppState;
@@ -31,8 +31,7 @@ pub async fn usage(
     ApiPath(team): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<UsageReport>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReadUsage)?;
+    state.authorize(team, caller.id, Action::ReadUsage).await?;
     let now = store::now();
     if let Some(from) = q.from {
         validate::plausible_date("from", from)?;
@@ -88,8 +87,9 @@ pub async fn set_billing(
     ApiPath(team): ApiPath<Uuid>,
     ApiJson(req): ApiJson<BillingRequest>,
 ) -> ApiResult<Json<UsageReport>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ManageBilling)?;
+    state
+        .authorize(team, caller.id, Action::ManageBilling)
+        .await?;
     validate::normalise_email(&req.billing_email)
         .map_err(|_| ApiError::BadRequest("`billing_email` is not a valid email address".into()))?;
     let now = store::now();

@@ -11,7 +11,7 @@ use envv_api::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::authz::{Action, authorize};
+use crate::authz::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
@@ -71,8 +71,7 @@ pub async fn public_key(
     caller: AuthUser,
     ApiPath(team): ApiPath<Uuid>,
 ) -> ApiResult<Json<TeamPublicKey>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReadKeys)?;
+    state.authorize(team, caller.id, Action::ReadKeys).await?;
     let (epoch, public_key) = state
         .store
         .public_key(team)
@@ -97,8 +96,9 @@ pub async fn pending(
     caller: AuthUser,
     ApiPath(team): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<PendingGrant>>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ManageGrants)?;
+    state
+        .authorize(team, caller.id, Action::ManageGrants)
+        .await?;
     Ok(Json(state.store.pending_grants(team).await?))
 }
 
@@ -117,8 +117,9 @@ pub async fn post_grant(
     ApiPath(team): ApiPath<Uuid>,
     ApiJson(req): ApiJson<PostGrantRequest>,
 ) -> ApiResult<StatusCode> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ManageGrants)?;
+    state
+        .authorize(team, caller.id, Action::ManageGrants)
+        .await?;
     validate::opaque_blob("grant", &req.grant, validate::MAX_GRANT)?;
     let outcome = state
         .store
@@ -158,8 +159,7 @@ pub async fn rotate(
     ApiPath(team): ApiPath<Uuid>,
     ApiJson(req): ApiJson<RotateRequest>,
 ) -> ApiResult<Json<RotateResponse>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::Rotate)?;
+    state.authorize(team, caller.id, Action::Rotate).await?;
     validate::age_recipient("public_key", &req.public_key)?;
     for grant in &req.grants {
         validate::opaque_blob("grants[].grant", &grant.grant, validate::MAX_GRANT)?;

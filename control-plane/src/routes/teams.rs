@@ -18,9 +18,7 @@ use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
-use crate::store::{
-    self, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, TeamRecord,
-};
+use crate::store::{self, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, TeamRecord};
 use crate::validate;
 
 /// Largest invite secret blob (sealed to the team key) a client may store.
@@ -116,8 +114,7 @@ pub async fn get(
     caller: AuthUser,
     ApiPath(team): ApiPath<Uuid>,
 ) -> ApiResult<Json<Team>> {
-    let (team, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ReadTeam)?;
+    let (team, role) = state.authorize(team, caller.id, Action::ReadTeam).await?;
     Ok(Json(team_view(team, role)))
 }
 
@@ -159,8 +156,9 @@ pub async fn invite(
     ApiPath(team): ApiPath<Uuid>,
     ApiJson(req): ApiJson<CreateInviteRequest>,
 ) -> ApiResult<(StatusCode, Json<Invite>)> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::Invite { role: req.role })?;
+    state
+        .authorize(team, caller.id, Action::Invite { role: req.role })
+        .await?;
     let email_norm = validate::normalise_email(&req.email)?;
     let accept_token_hash = hex::decode(&req.accept_token_hash)
         .ok()
@@ -232,8 +230,9 @@ pub async fn invites(
     caller: AuthUser,
     ApiPath(team): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<Invite>>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ManageInvites)?;
+    state
+        .authorize(team, caller.id, Action::ManageInvites)
+        .await?;
     let pending = state.store.pending_invites(team, store::now()).await?;
     Ok(Json(pending.iter().map(|i| i.to_api()).collect()))
 }
@@ -248,8 +247,9 @@ pub async fn revoke_invite(
     caller: AuthUser,
     ApiPath((team, invite)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ManageInvites)?;
+    state
+        .authorize(team, caller.id, Action::ManageInvites)
+        .await?;
     if state
         .store
         .revoke_invite(team, invite, caller.id, store::now())
@@ -368,23 +368,12 @@ pub async fn change_role(
     ApiPath((team, target)): ApiPath<(Uuid, Uuid)>,
     ApiJson(req): ApiJson<ChangeRoleRequest>,
 ) -> ApiResult<Json<Member>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    let (_, current) = state
-        .store
-        .membership(team, target)
-        .await?
-        .ok_or(ApiError::NotFound("member"))?;
-    authorize(
-        role,
-        Action::ChangeRole {
+    let authorised_on = state
+        .authorize_on_member(team, caller.id, target, |current| Action::ChangeRole {
             from: current,
             to: req.role,
-        },
-    )?;
-    let authorised_on = AuthorisedOn {
-        actor: role,
-        target: current,
-    };
+        })
+        .await?;
     state
         .store
         .set_role(
@@ -419,23 +408,12 @@ pub async fn remove_member(
     caller: AuthUser,
     ApiPath((team, target)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    let (_, current) = state
-        .store
-        .membership(team, target)
-        .await?
-        .ok_or(ApiError::NotFound("member"))?;
-    authorize(
-        role,
-        Action::Remove {
+    let authorised_on = state
+        .authorize_on_member(team, caller.id, target, |current| Action::Remove {
             target: current,
             is_self: target == caller.id,
-        },
-    )?;
-    let authorised_on = AuthorisedOn {
-        actor: role,
-        target: current,
-    };
+        })
+        .await?;
     state
         .store
         .remove_member(team, caller.id, target, authorised_on, store::now())
@@ -467,8 +445,9 @@ pub async fn set_settings(
     ApiPath(team): ApiPath<Uuid>,
     ApiJson(req): ApiJson<TeamSettings>,
 ) -> ApiResult<Json<Team>> {
-    let (_, role) = state.team_role(team, caller.id).await?;
-    authorize(role, Action::ManageSettings)?;
+    state
+        .authorize(team, caller.id, Action::ManageSettings)
+        .await?;
     if !envv_api::MAX_STALENESS_RANGE.contains(&req.max_staleness_secs) {
         return Err(ApiError::BadRequest(
             "`max_staleness_secs` must be 1 to 2592000 (30 days)".into(),

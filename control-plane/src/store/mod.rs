@@ -1,37 +1,37 @@
 //! Storage: one thin trait, one implementation per backend.
 //!
 //! Both backends run the same SQL (SQLite accepts PostgreSQL's `$n`
-//! placeholders), so the query code is written once in [`sql`] and
-//! instantiated for each pool type; each backend keeps its own connection
-//! set-up and its own migrations with native column types.
+//! placeholders), so the query code is written once, generic over
+//! [`Backend`] ([`SqlStore`], `sql*.rs`), and `backend.rs` holds the little
+//! that differs; each backend keeps its own connection set-up
+//! (`sqlite.rs`, `postgres.rs`) and its own migrations with native column
+//! types.
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use envv_api::{KdfParams, Role};
 use uuid::Uuid;
 
-mod rows;
-#[macro_use]
-mod sql;
-#[macro_use]
-mod sql_accounts;
-#[macro_use]
-mod sql_teams;
-#[macro_use]
-mod sql_keys;
-#[macro_use]
-mod sql_audit;
 mod audit;
+mod backend;
 mod inline;
 mod keys;
 mod lease;
 mod postgres;
+mod rows;
+mod sql;
+mod sql_accounts;
+mod sql_audit;
+mod sql_keys;
+mod sql_teams;
 mod sqlite;
 
 pub use audit::*;
+pub use backend::Backend;
 pub use inline::is_busy;
 pub use keys::*;
 pub use postgres::PgStore;
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 
 /// Open the store a database URL names: `postgres://` or `postgresql://`

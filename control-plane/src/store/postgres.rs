@@ -1,29 +1,30 @@
 //! The production backend: PostgreSQL, shared by any number of replicas.
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
 
 use envv_api::Role;
 use uuid::Uuid;
 
+use super::backend::HotReads;
 use super::lease::Leases;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
+use super::sql::SqlStore;
 use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
 use super::{StoreError, TeamRecord};
 
-pub struct PgStore {
-    pool: PgPool,
-    /// Half the connections, for the hottest reads.
-    reads: Leases<sqlx::PgConnection>,
-}
+pub type PgStore = SqlStore<Postgres>;
 
-impl PgStore {
+/// Half the connections, for the hottest reads (see `lease.rs`).
+pub struct Reads(Leases<sqlx::PgConnection>);
+
+impl SqlStore<Postgres> {
     /// Connects to `url` and runs the migrations (sqlx takes an advisory lock,
     /// so replicas starting together migrate once).
     pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         let (pooled, leased) = split_pool(pool_size.unwrap_or(16));
-        let reads = Leases::new(options.clone(), leased);
+        let reads = Reads(Leases::new(options.clone(), leased));
         let pool = PgPoolOptions::new()
             .max_connections(pooled)
             .acquire_timeout(super::ACQUIRE_TIMEOUT)
@@ -32,17 +33,19 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool, reads })
+        Ok(SqlStore { pool, reads })
     }
+}
 
+impl HotReads for Reads {
     /// The team and the user's role in it, on a lease (no release ping).
-    async fn membership_row(
+    async fn membership(
         &self,
         team: Uuid,
         user: Uuid,
     ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
         let row: Option<TeamRoleRow> = self
-            .reads
+            .0
             .read(async |conn| {
                 sqlx::query_as(MEMBERSHIP)
                     .bind(team)
@@ -56,13 +59,13 @@ impl PgStore {
 
     /// The caller's role and every member, on a lease; `None` for a
     /// non-member.
-    async fn members_listing(
+    async fn members_as(
         &self,
         team: Uuid,
         user: Uuid,
     ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
         let rows: Vec<CallerMemberRow> = self
-            .reads
+            .0
             .read(async |conn| {
                 sqlx::query_as(MEMBERS_AS)
                     .bind(team)
@@ -72,10 +75,6 @@ impl PgStore {
             })
             .await?;
         members_from_rows(rows)
-    }
-
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
     }
 }
 
@@ -87,5 +86,3 @@ fn split_pool(size: u32) -> (u32, u32) {
     let leased = size / 2;
     (size - leased, leased)
 }
-
-impl_store!(PgStore, sqlx::Postgres);

@@ -1,5 +1,5 @@
 //! Rows as both backends return them, and their conversions to the
-//! store's records; shared by the query macros of `sql*.rs`.
+//! store's records; shared by the generic queries of `sql*.rs`.
 
 use chrono::{DateTime, Utc};
 use envv_api::{KdfParams, Role};

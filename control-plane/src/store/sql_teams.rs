@@ -1,7 +1,21 @@
 //! Teams, memberships, invites and the audit rows: the SQL of [`TeamStore`](super::TeamStore).
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use envv_api::Role;
+use sqlx::AssertSqlSafe;
+use uuid::Uuid;
+
+use super::backend::{Backend, HotReads};
+use super::rows::{AuditRow, INVITE_COLUMNS, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict};
+use super::sql::SqlStore;
+use super::{
+    AuditEvent, AuditRecord, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
+    StoreError, TeamRecord, TeamStore,
+};
+
 /// The team and the user's role in it, if they are a member: the check
-/// every team route makes. Run per backend (`membership_row`), each on its
+/// every team route makes. Run per backend ([`HotReads::membership`](super::backend::HotReads::membership)), each on its
 /// fastest path for one-statement reads.
 pub(super) const MEMBERSHIP: &str = "SELECT t.id, t.name, t.current_epoch, t.rekey_required, \
      t.max_staleness_secs, t.created_at, m.role \
@@ -22,423 +36,405 @@ pub(super) const MEMBERS_AS: &str = "SELECT u.id AS user_id, u.email, u.name, m.
      JOIN users u ON u.id = m.user_id \
      WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id";
 
-macro_rules! impl_team_store {
-    ($store:ident, $db:ty) => {
-        mod teams {
-            use async_trait::async_trait;
-            use chrono::{DateTime, Utc};
-            use envv_api::Role;
-            use sqlx::AssertSqlSafe;
-            use uuid::Uuid;
+#[async_trait]
+impl<DB: Backend> TeamStore for SqlStore<DB> {
+    async fn create_team(
+        &self,
+        team: TeamRecord,
+        owner: Uuid,
+        first_epoch: NewEpoch,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO teams (id, name, current_epoch, max_staleness_secs, created_at, updated_at) \
+             VALUES ($1, $2, 1, $3, $4, $4)",
+        )
+        .bind(team.id)
+        .bind(&team.name)
+        .bind(i32::try_from(team.max_staleness_secs).map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?)
+        .bind(team.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
+        sqlx::query(
+            "INSERT INTO memberships (team_id, user_id, role, joined_at) \
+             VALUES ($1, $2, 'owner', $3)",
+        )
+        .bind(team.id)
+        .bind(owner)
+        .bind(team.created_at)
+        .execute(&mut *tx)
+        .await?;
+        Self::insert_epoch(&mut tx, team.id, 1, owner, first_epoch, team.created_at).await?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("team.create").team(team.id).actor(owner),
+            team.created_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-            use super::$store;
-            use super::helpers::{
-                check_seat, insert_audit, insert_epoch, owner_count, still_authorised,
-                touch_team,
-            };
-            use $crate::store::rows::{
-                AuditRow, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict,
-                INVITE_COLUMNS,
-            };
-            use $crate::store::{
-                AuditEvent, AuditRecord, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
-                StoreError, TeamRecord, TeamStore,
-            };
+    async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError> {
+        let rows: Vec<TeamRoleRow> = sqlx::query_as(
+            "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
+             FROM memberships m JOIN teams t ON t.id = m.team_id \
+             WHERE m.user_id = $1 ORDER BY t.created_at, t.id",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 
-            #[async_trait]
-            impl TeamStore for $store {
-                async fn create_team(
-                    &self,
-                    team: TeamRecord,
-                    owner: Uuid,
-                    first_epoch: NewEpoch,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    sqlx::query(
-                        "INSERT INTO teams (id, name, current_epoch, max_staleness_secs, created_at, updated_at) \
-                         VALUES ($1, $2, 1, $3, $4, $4)",
-                    )
-                    .bind(team.id)
-                    .bind(&team.name)
-                    .bind(i32::try_from(team.max_staleness_secs).map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?)
-                    .bind(team.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(conflict)?;
-                    sqlx::query(
-                        "INSERT INTO memberships (team_id, user_id, role, joined_at) \
-                         VALUES ($1, $2, 'owner', $3)",
-                    )
-                    .bind(team.id)
-                    .bind(owner)
-                    .bind(team.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_epoch(&mut tx, team.id, 1, owner, first_epoch, team.created_at).await?;
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new("team.create").team(team.id).actor(owner),
-                        team.created_at,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(())
-                }
+    async fn team(&self, id: Uuid) -> Result<Option<TeamRecord>, StoreError> {
+        let row: Option<TeamRow> = sqlx::query_as(
+            "SELECT id, name, current_epoch, rekey_required, max_staleness_secs, created_at \
+             FROM teams WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
 
-                async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError> {
-                    let rows: Vec<TeamRoleRow> = sqlx::query_as(
-                        "SELECT t.id, t.name, t.current_epoch, t.rekey_required, t.max_staleness_secs, t.created_at, m.role \
-                         FROM memberships m JOIN teams t ON t.id = m.team_id \
-                         WHERE m.user_id = $1 ORDER BY t.created_at, t.id",
-                    )
-                    .bind(user)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    rows.into_iter().map(TryInto::try_into).collect()
-                }
+    async fn membership(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
+        // Every team route's check; each backend has its fastest path.
+        self.reads.membership(team, user).await
+    }
 
-                async fn team(&self, id: Uuid) -> Result<Option<TeamRecord>, StoreError> {
-                    let row: Option<TeamRow> = sqlx::query_as(
-                        "SELECT id, name, current_epoch, rekey_required, max_staleness_secs, created_at \
-                         FROM teams WHERE id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    row.map(TryInto::try_into).transpose()
-                }
+    async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError> {
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
+             EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
+               AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
+             m.joined_at \
+             FROM memberships m JOIN users u ON u.id = m.user_id \
+             JOIN teams t ON t.id = m.team_id \
+             WHERE m.team_id = $1 ORDER BY m.joined_at, u.id",
+        )
+        .bind(team)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 
-                async fn membership(
-                    &self,
-                    team: Uuid,
-                    user: Uuid,
-                ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
-                    // Every team route's check; each backend has its fastest path.
-                    self.membership_row(team, user).await
-                }
+    async fn members_as(
+        &self,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+        // Per backend: how rows cross from the driver differs.
+        self.reads.members_as(team, user).await
+    }
 
-                async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError> {
-                    let rows: Vec<MemberRow> = sqlx::query_as(
-                        "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
-                         EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-                           AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-                         m.joined_at \
-                         FROM memberships m JOIN users u ON u.id = m.user_id \
-                         JOIN teams t ON t.id = m.team_id \
-                         WHERE m.team_id = $1 ORDER BY m.joined_at, u.id",
-                    )
-                    .bind(team)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    rows.into_iter().map(TryInto::try_into).collect()
-                }
+    async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO invites (id, team_id, email, email_norm, role, \
+             accept_token_hash, sealed_secret, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(invite.id)
+        .bind(invite.team_id)
+        .bind(&invite.email)
+        .bind(&invite.email_norm)
+        .bind(invite.role.as_str())
+        .bind(&invite.accept_token_hash)
+        .bind(&invite.sealed_secret)
+        .bind(invite.invited_by)
+        .bind(invite.created_at)
+        .bind(invite.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("invite")
+                .team(invite.team_id)
+                .actor(invite.invited_by)
+                .target(invite.email.clone())
+                .details(serde_json::json!({
+                    "invite_id": invite.id,
+                    "role": invite.role,
+                })),
+            invite.created_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-                async fn members_as(
-                    &self,
-                    team: Uuid,
-                    user: Uuid,
-                ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-                    // Per backend: how rows cross from the driver differs.
-                    self.members_listing(team, user).await
-                }
+    async fn invite(&self, id: Uuid) -> Result<Option<InviteRecord>, StoreError> {
+        let sql = format!("SELECT {INVITE_COLUMNS} FROM invites WHERE id = $1");
+        let row: Option<InviteRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
 
-                async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    sqlx::query(
-                        "INSERT INTO invites (id, team_id, email, email_norm, role, \
-                         accept_token_hash, sealed_secret, invited_by, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(invite.id)
-                    .bind(invite.team_id)
-                    .bind(&invite.email)
-                    .bind(&invite.email_norm)
-                    .bind(invite.role.as_str())
-                    .bind(&invite.accept_token_hash)
-                    .bind(&invite.sealed_secret)
-                    .bind(invite.invited_by)
-                    .bind(invite.created_at)
-                    .bind(invite.expires_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(conflict)?;
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new("invite")
-                            .team(invite.team_id)
-                            .actor(invite.invited_by)
-                            .target(invite.email.clone())
-                            .details(serde_json::json!({
-                                "invite_id": invite.id,
-                                "role": invite.role,
-                            })),
-                        invite.created_at,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(())
-                }
+    async fn pending_invites(
+        &self,
+        team: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InviteRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {INVITE_COLUMNS} FROM invites WHERE team_id = $1 \
+             AND accepted_by IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at, id"
+        );
+        let rows: Vec<InviteRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(team)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 
-                async fn invite(&self, id: Uuid) -> Result<Option<InviteRecord>, StoreError> {
-                    let sql = format!("SELECT {INVITE_COLUMNS} FROM invites WHERE id = $1");
-                    let row: Option<InviteRow> = sqlx::query_as(AssertSqlSafe(sql))
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.map(TryInto::try_into).transpose()
-                }
-
-                async fn pending_invites(
-                    &self,
-                    team: Uuid,
-                    now: DateTime<Utc>,
-                ) -> Result<Vec<InviteRecord>, StoreError> {
-                    let sql = format!(
-                        "SELECT {INVITE_COLUMNS} FROM invites WHERE team_id = $1 \
-                         AND accepted_by IS NULL AND revoked_at IS NULL AND expires_at > $2 \
-                         ORDER BY created_at, id"
-                    );
-                    let rows: Vec<InviteRow> = sqlx::query_as(AssertSqlSafe(sql))
-                        .bind(team)
-                        .bind(now)
-                        .fetch_all(&self.pool)
-                        .await?;
-                    rows.into_iter().map(TryInto::try_into).collect()
-                }
-
-                async fn revoke_invite(
-                    &self,
-                    team: Uuid,
-                    id: Uuid,
-                    actor: Uuid,
-                    now: DateTime<Utc>,
-                ) -> Result<bool, StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    let done = sqlx::query(
-                        "UPDATE invites SET revoked_at = $3 WHERE id = $2 AND team_id = $1 \
-                         AND accepted_by IS NULL AND revoked_at IS NULL",
-                    )
-                    .bind(team)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() == 0 {
-                        return Ok(false);
-                    }
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new("invite.revoke")
-                            .team(team)
-                            .actor(actor)
-                            .target(id.to_string()),
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(true)
-                }
-
-                async fn accept_invite(
-                    &self,
-                    id: Uuid,
-                    user: Uuid,
-                    proof: Option<String>,
-                    now: DateTime<Utc>,
-                ) -> Result<bool, StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    let spent: Option<(Uuid, String)> = sqlx::query_as(
-                        "UPDATE invites SET accepted_by = $2, accepted_at = $3, proof = $4 \
-                         WHERE id = $1 AND accepted_by IS NULL AND revoked_at IS NULL \
-                         AND expires_at > $3 RETURNING team_id, role",
-                    )
-                    .bind(id)
-                    .bind(user)
-                    .bind(now)
-                    .bind(proof)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some((team, role)) = spent else {
-                        return Ok(false);
-                    };
-                    touch_team(&mut tx, team, now).await?;
-                    // Under the team lock: two accepts can't both take the last seat.
-                    check_seat(&mut tx, team, now).await?;
-                    sqlx::query(
-                        "INSERT INTO memberships (team_id, user_id, role, joined_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING",
-                    )
-                    .bind(team)
-                    .bind(user)
-                    .bind(&role)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new("join")
-                            .team(team)
-                            .actor(user)
-                            .details(serde_json::json!({ "invite_id": id, "role": role })),
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(true)
-                }
-
-                async fn set_team_settings(
-                    &self,
-                    team: Uuid,
-                    actor: Uuid,
-                    max_staleness_secs: u32,
-                    now: DateTime<Utc>,
-                ) -> Result<(), StoreError> {
-                    let secs = i32::try_from(max_staleness_secs)
-                        .map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?;
-                    let mut tx = self.begin_write().await?;
-                    // Takes the row's lock first (PostgreSQL; SQLite's
-                    // writer lock already serialises), so the old value
-                    // the audit records is the one this change replaced.
-                    touch_team(&mut tx, team, now).await?;
-                    let old: Option<(i32,)> =
-                        sqlx::query_as("SELECT max_staleness_secs FROM teams WHERE id = $1")
-                            .bind(team)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    let (old,) = old.ok_or(StoreError::NotFound)?;
-                    sqlx::query("UPDATE teams SET max_staleness_secs = $2, updated_at = $3 WHERE id = $1")
-                        .bind(team)
-                        .bind(secs)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new("team.settings")
-                            .team(team)
-                            .actor(actor)
-                            .details(serde_json::json!({
-                                "max_staleness_secs": { "from": old, "to": secs },
-                            })),
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(())
-                }
-
-                async fn set_role(
-                    &self,
-                    team: Uuid,
-                    actor: Uuid,
-                    target: Uuid,
-                    authorised_on: AuthorisedOn,
-                    role: Role,
-                    now: DateTime<Utc>,
-                ) -> Result<Result<(), MembershipRefusal>, StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    touch_team(&mut tx, team, now).await?;
-                    let current = match still_authorised(&mut tx, team, actor, target, authorised_on).await? {
-                        Ok(current) => current,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    if current == Role::Owner && role != Role::Owner && owner_count(&mut tx, team).await? <= 1 {
-                        return Ok(Err(MembershipRefusal::LastOwner));
-                    }
-                    sqlx::query("UPDATE memberships SET role = $3 WHERE team_id = $1 AND user_id = $2")
-                        .bind(team)
-                        .bind(target)
-                        .bind(role.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new("role.change")
-                            .team(team)
-                            .actor(actor)
-                            .target(target.to_string())
-                            .details(serde_json::json!({ "from": current, "to": role })),
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(Ok(()))
-                }
-
-                async fn remove_member(
-                    &self,
-                    team: Uuid,
-                    actor: Uuid,
-                    target: Uuid,
-                    authorised_on: AuthorisedOn,
-                    now: DateTime<Utc>,
-                ) -> Result<Result<(), MembershipRefusal>, StoreError> {
-                    let mut tx = self.begin_write().await?;
-                    touch_team(&mut tx, team, now).await?;
-                    let current = match still_authorised(&mut tx, team, actor, target, authorised_on).await? {
-                        Ok(current) => current,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    if current == Role::Owner && owner_count(&mut tx, team).await? <= 1 {
-                        return Ok(Err(MembershipRefusal::LastOwner));
-                    }
-                    sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
-                        .bind(team)
-                        .bind(target)
-                        .execute(&mut *tx)
-                        .await?;
-                    // Their key fetches stop with the membership; their grants
-                    // go too, and the team needs a new epoch without them.
-                    sqlx::query("DELETE FROM grants WHERE team_id = $1 AND user_id = $2")
-                        .bind(team)
-                        .bind(target)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("UPDATE teams SET rekey_required = TRUE WHERE id = $1")
-                        .bind(team)
-                        .execute(&mut *tx)
-                        .await?;
-                    let action = if actor == target { "member.leave" } else { "member.remove" };
-                    insert_audit(
-                        &mut tx,
-                        AuditEvent::new(action)
-                            .team(team)
-                            .actor(actor)
-                            .target(target.to_string())
-                            .details(serde_json::json!({ "role": current })),
-                        now,
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    Ok(Ok(()))
-                }
-
-                async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-                    let rows: Vec<AuditRow> = sqlx::query_as(
-                        "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
-                         FROM audit_events WHERE team_id = $1 ORDER BY seq LIMIT $2",
-                    )
-                    .bind(team)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
-                }
-
-                async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-                    let rows: Vec<AuditRow> = sqlx::query_as(
-                        "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
-                         FROM audit_events WHERE team_id IS NULL AND actor_id = $1 ORDER BY seq LIMIT $2",
-                    )
-                    .bind(user)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
-                }
-            }
-
+    async fn revoke_invite(
+        &self,
+        team: Uuid,
+        id: Uuid,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE invites SET revoked_at = $3 WHERE id = $2 AND team_id = $1 \
+             AND accepted_by IS NULL AND revoked_at IS NULL",
+        )
+        .bind(team)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if DB::rows_affected(&done) == 0 {
+            return Ok(false);
         }
-    };
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("invite.revoke")
+                .team(team)
+                .actor(actor)
+                .target(id.to_string()),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn accept_invite(
+        &self,
+        id: Uuid,
+        user: Uuid,
+        proof: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let spent: Option<(Uuid, String)> = sqlx::query_as(
+            "UPDATE invites SET accepted_by = $2, accepted_at = $3, proof = $4 \
+             WHERE id = $1 AND accepted_by IS NULL AND revoked_at IS NULL \
+             AND expires_at > $3 RETURNING team_id, role",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(now)
+        .bind(proof)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((team, role)) = spent else {
+            return Ok(false);
+        };
+        Self::touch_team(&mut tx, team, now).await?;
+        // Under the team lock: two accepts can't both take the last seat.
+        Self::check_seat(&mut tx, team, now).await?;
+        sqlx::query(
+            "INSERT INTO memberships (team_id, user_id, role, joined_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING",
+        )
+        .bind(team)
+        .bind(user)
+        .bind(&role)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("join")
+                .team(team)
+                .actor(user)
+                .details(serde_json::json!({ "invite_id": id, "role": role })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_team_settings(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        max_staleness_secs: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let secs = i32::try_from(max_staleness_secs)
+            .map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?;
+        let mut tx = self.begin_write().await?;
+        // Takes the row's lock first (PostgreSQL; SQLite's
+        // writer lock already serialises), so the old value
+        // the audit records is the one this change replaced.
+        Self::touch_team(&mut tx, team, now).await?;
+        let old: Option<(i32,)> =
+            sqlx::query_as("SELECT max_staleness_secs FROM teams WHERE id = $1")
+                .bind(team)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (old,) = old.ok_or(StoreError::NotFound)?;
+        sqlx::query("UPDATE teams SET max_staleness_secs = $2, updated_at = $3 WHERE id = $1")
+            .bind(team)
+            .bind(secs)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("team.settings")
+                .team(team)
+                .actor(actor)
+                .details(serde_json::json!({
+                    "max_staleness_secs": { "from": old, "to": secs },
+                })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_role(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        target: Uuid,
+        authorised_on: AuthorisedOn,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), MembershipRefusal>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::touch_team(&mut tx, team, now).await?;
+        let current =
+            match Self::still_authorised(&mut tx, team, actor, target, authorised_on).await? {
+                Ok(current) => current,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        if current == Role::Owner
+            && role != Role::Owner
+            && Self::owner_count(&mut tx, team).await? <= 1
+        {
+            return Ok(Err(MembershipRefusal::LastOwner));
+        }
+        sqlx::query("UPDATE memberships SET role = $3 WHERE team_id = $1 AND user_id = $2")
+            .bind(team)
+            .bind(target)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("role.change")
+                .team(team)
+                .actor(actor)
+                .target(target.to_string())
+                .details(serde_json::json!({ "from": current, "to": role })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn remove_member(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        target: Uuid,
+        authorised_on: AuthorisedOn,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), MembershipRefusal>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        Self::touch_team(&mut tx, team, now).await?;
+        let current =
+            match Self::still_authorised(&mut tx, team, actor, target, authorised_on).await? {
+                Ok(current) => current,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+        if current == Role::Owner && Self::owner_count(&mut tx, team).await? <= 1 {
+            return Ok(Err(MembershipRefusal::LastOwner));
+        }
+        sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
+            .bind(team)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        // Their key fetches stop with the membership; their grants
+        // go too, and the team needs a new epoch without them.
+        sqlx::query("DELETE FROM grants WHERE team_id = $1 AND user_id = $2")
+            .bind(team)
+            .bind(target)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE teams SET rekey_required = TRUE WHERE id = $1")
+            .bind(team)
+            .execute(&mut *tx)
+            .await?;
+        let action = if actor == target {
+            "member.leave"
+        } else {
+            "member.remove"
+        };
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new(action)
+                .team(team)
+                .actor(actor)
+                .target(target.to_string())
+                .details(serde_json::json!({ "role": current })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
+             FROM audit_events WHERE team_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(team)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
+             FROM audit_events WHERE team_id IS NULL AND actor_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(user)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
 }

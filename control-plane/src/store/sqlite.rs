@@ -6,26 +6,27 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rusqlite::OptionalExtension;
+use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use envv_api::Role;
 use uuid::Uuid;
 
+use super::backend::HotReads;
 use super::inline::InlineReads;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
+use super::sql::SqlStore;
 use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
 use super::{StoreError, TeamRecord};
 
 const IN_MEMORY: StoreError = StoreError::Unsupported("a SQLite database in memory: give a file");
 
-pub struct SqliteStore {
-    pool: SqlitePool,
-    /// The hottest reads, on the caller's thread.
-    reads: InlineReads,
-}
+pub type SqliteStore = SqlStore<Sqlite>;
 
-impl SqliteStore {
+/// The hottest reads, on the caller's thread (see `inline.rs`).
+pub struct Reads(InlineReads);
+
+impl SqlStore<Sqlite> {
     /// Opens (creating if needed) the database at `url` (`sqlite:PATH` or a
     /// bare path) and runs the migrations.
     pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<Self, StoreError> {
@@ -65,18 +66,20 @@ impl SqliteStore {
         if file.is_empty() {
             return Err(IN_MEMORY);
         }
-        let reads = InlineReads::new(Path::new(&file));
-        Ok(SqliteStore { pool, reads })
+        let reads = Reads(InlineReads::new(Path::new(&file)));
+        Ok(SqlStore { pool, reads })
     }
+}
 
+impl HotReads for Reads {
     /// The team and the user's role in it, read inline.
-    async fn membership_row(
+    async fn membership(
         &self,
         team: Uuid,
         user: Uuid,
     ) -> Result<Option<(TeamRecord, Role)>, StoreError> {
         let row = self
-            .reads
+            .0
             .read(move |conn| {
                 conn.prepare_cached(MEMBERSHIP)?
                     .query_row((team, user), TeamRoleRow::from_sqlite)
@@ -88,13 +91,13 @@ impl SqliteStore {
 
     /// The caller's role and every member, read inline; `None` for a
     /// non-member.
-    async fn members_listing(
+    async fn members_as(
         &self,
         team: Uuid,
         user: Uuid,
     ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
         let rows = self
-            .reads
+            .0
             .read(move |conn| {
                 conn.prepare_cached(MEMBERS_AS)?
                     .query_map((team, user), CallerMemberRow::from_sqlite)?
@@ -102,12 +105,6 @@ impl SqliteStore {
             })
             .await?;
         members_from_rows(rows)
-    }
-
-    /// SQLite has one writer; taking the lock up front (`IMMEDIATE`) avoids
-    /// the deadlock of two readers both trying to upgrade.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 }
 
@@ -128,8 +125,6 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
             _ => Err(StoreError::Database(sqlx::Error::Io(e))),
         })
 }
-
-impl_store!(SqliteStore, sqlx::Sqlite);
 
 #[cfg(test)]
 mod tests {

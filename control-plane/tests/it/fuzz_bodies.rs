@@ -53,7 +53,7 @@ fn mutate(rng: &mut StdRng, seed: &[u8]) -> Vec<u8> {
 #[test]
 fn every_body_taking_operation_is_a_target() {
     let targets = Harness::get().targets();
-    // The routes `tests/fuzz/` lists, found here from the OpenAPI document.
+    // The routes `fuzz/` lists, found here from the OpenAPI document.
     assert_eq!(targets.len(), 14, "{targets:?}");
     assert!(
         targets.iter().all(|(_, path)| !path.contains('{')),

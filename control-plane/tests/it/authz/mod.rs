@@ -3,8 +3,7 @@
 //! from it, or from the OpenAPI document, fails
 //! `matrix_covers_exactly_the_documented_routes`.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fmt;

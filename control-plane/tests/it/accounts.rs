@@ -1,6 +1,6 @@
 //! Accounts and sessions over HTTP, on both backends.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

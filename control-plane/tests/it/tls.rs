@@ -1,6 +1,6 @@
 //! HTTPS with rustls: the real server behind a TLS listener.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

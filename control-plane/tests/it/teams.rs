@@ -1,6 +1,6 @@
 //! Teams, invites, roles and removal over HTTP, on both backends.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer, unique_email};
 use envv_api::Role;

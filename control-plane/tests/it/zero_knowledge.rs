@@ -2,7 +2,7 @@
 //! whole database and the server's trace-level log are searched for every
 //! canary, in clear, base64 and hex. None may appear.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};

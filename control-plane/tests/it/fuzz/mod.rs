@@ -2,8 +2,7 @@
 //! content types and random path segments: never a 5xx, every 4xx in the
 //! error format, no error echoing a planted input, and the server still up.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Rotation under races between replicas and under crashes: at every point
 //! every current member can still open the team's current epoch.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! What a database dump shows, and how bad input is answered.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

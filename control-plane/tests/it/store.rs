@@ -1,6 +1,6 @@
 //! The storage trait itself, the same suite on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Key distribution end to end, with envv's real crypto on the client side:
 //! invite binding, grants, removal and rotation, on both backends.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestServer};
 use envv_api::Role;

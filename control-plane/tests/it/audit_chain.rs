@@ -2,7 +2,7 @@
 //! fail-closed writes, one chain across replicas, exports that verify,
 //! retention that keeps the rest verifiable.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::audit::{event, exec_sql, export, ingest, team_with_events, usage_count};

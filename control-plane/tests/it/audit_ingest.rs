@@ -1,7 +1,7 @@
 //! Client events reaching the audit trail: exactly once, validated,
 //! queried and exposed; usage counters and plan limits.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::audit::{event, export, ingest, usage_count};
