@@ -50,26 +50,7 @@ fn main() {
             team: None,
         })
         .expect("init");
-    let dotenv: String = (0..100)
-        .map(|i| format!("SECRET_{i:03}=value-{i}-{}\n", "x".repeat(40)))
-        .collect();
-    let at = EnvRef {
-        dir: project.clone(),
-        env: None,
-    };
-    client
-        .request(&Request::Import {
-            at: at.clone(),
-            dotenv: Secret::new(dotenv),
-            env: vec![],
-            options: ImportOptions::default(),
-        })
-        .expect("import");
-    let read = Request::Read {
-        at,
-        only: vec![],
-        purpose: ReadPurpose::Exec,
-    };
+    let read = hundred_secrets(&mut client, &project);
     // Warm the cache.
     let Ok(Response::Secrets { secrets }) = client.request(&read) else {
         panic!("read failed");
@@ -167,6 +148,31 @@ fn import_ten_thousand_lines(client: &mut Client, project: &std::path::Path) {
     report("dry run (all same)", dry);
 }
 
+/// Imports 100 secrets into `project`'s default environment; answers the
+/// request that reads them all, as `envv exec` does.
+fn hundred_secrets(client: &mut Client, project: &std::path::Path) -> Request {
+    let dotenv: String = (0..100)
+        .map(|i| format!("SECRET_{i:03}=value-{i}-{}\n", "x".repeat(40)))
+        .collect();
+    let at = EnvRef {
+        dir: project.to_path_buf(),
+        env: None,
+    };
+    client
+        .request(&Request::Import {
+            at: at.clone(),
+            dotenv: Secret::new(dotenv),
+            env: vec![],
+            options: ImportOptions::default(),
+        })
+        .expect("import");
+    Request::Read {
+        at,
+        only: vec![],
+        purpose: ReadPurpose::Exec,
+    }
+}
+
 /// The release agent on a socket under `home`, its data there too.
 fn start_agent(home: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
     let socket = home.join("run/envv/agent.sock");
@@ -200,9 +206,6 @@ fn ten_teams() {
             password: Secret::new("a bench password"),
         })
         .expect("signup");
-    let dotenv: String = (0..100)
-        .map(|i| format!("SECRET_{i:03}=value-{i}-{}\n", "x".repeat(40)))
-        .collect();
     let mut dirs = Vec::new();
     for t in 0..10 {
         let Ok(Response::Team(team)) = client.request(&Request::CreateTeam {
@@ -218,18 +221,7 @@ fn ten_teams() {
                 team: Some(team.id),
             })
             .expect("init");
-        let at = EnvRef {
-            dir: dir.clone(),
-            env: None,
-        };
-        client
-            .request(&Request::Import {
-                at,
-                dotenv: Secret::new(dotenv.clone()),
-                env: vec![],
-                options: ImportOptions::default(),
-            })
-            .expect("import");
+        hundred_secrets(&mut client, &dir);
         dirs.push(dir);
     }
     // Forget and reopen every team from its grant, as after a restart.
@@ -293,23 +285,7 @@ fn account_reads_under_load() {
             team: Some(team.id),
         })
         .expect("init");
-    let at = EnvRef { dir, env: None };
-    let dotenv: String = (0..100)
-        .map(|i| format!("SECRET_{i:03}=value-{i}-{}\n", "x".repeat(40)))
-        .collect();
-    client
-        .request(&Request::Import {
-            at: at.clone(),
-            dotenv: Secret::new(dotenv),
-            env: vec![],
-            options: ImportOptions::default(),
-        })
-        .expect("import");
-    let read = Request::Read {
-        at,
-        only: vec![],
-        purpose: ReadPurpose::Exec,
-    };
+    let read = hundred_secrets(&mut client, &dir);
     client.request(&read).expect("warm the cache");
     let timed = |client: &mut Client, n: usize| -> Vec<Duration> {
         (0..n)
