@@ -46,7 +46,13 @@ impl ControlPlane {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
-            .connect_timeout(Duration::from_secs(5));
+            .connect_timeout(Duration::from_secs(5))
+            // Calls run concurrently, so the pool holds several connections,
+            // some idle for long. A server (hyper's header-read timeout, a
+            // load balancer) closes an idle one after 30 s or more; a call
+            // sent on it just then fails as if the server were down. Drop
+            // them first.
+            .pool_idle_timeout(Duration::from_secs(15));
         if let Some(path) = std::env::var_os("ENVV_SERVER_CA") {
             match std::fs::read(&path)
                 .map_err(|e| e.to_string())
