@@ -2,8 +2,8 @@
 //!
 //! Every type here zeroises its bytes on drop and prints `<redacted>` in
 //! `Debug`, so a stray `{:?}` in a log line or a panic message cannot leak a
-//! value, a password or a key. None of them implement `Display`. Strings
-//! are `secrecy` strings underneath.
+//! value, a password or a key. None of them implement `Display`. Passwords
+//! are `secrecy` strings underneath; values and keys say why not.
 
 use std::fmt;
 
@@ -12,40 +12,45 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// A secret's plaintext value (what ends up in a process environment).
+///
+/// A zeroising `String` rather than a `secrecy` box: a decrypted value
+/// arrives in a buffer with spare capacity (the AEAD tag's), and boxing it
+/// exactly would cost a copy per value on every file opened; `Zeroizing`
+/// wipes the whole capacity on drop instead.
 #[derive(Clone, Default)]
-pub struct SecretValue(SecretString);
+pub struct SecretValue(Zeroizing<String>);
 
 impl SecretValue {
     /// Takes ownership of `value`; the string is wiped when this is dropped.
     pub fn new(value: String) -> Self {
-        Self(exact(value))
+        Self(Zeroizing::new(value))
     }
 
     /// The plaintext. Callers should not copy it into long-lived strings.
     pub fn expose(&self) -> &str {
-        self.0.expose_secret()
+        &self.0
     }
 
     /// Length in bytes, for size checks that must not look at content.
     pub fn len(&self) -> usize {
-        self.expose().len()
+        self.0.len()
     }
 
     /// Whether the value is the empty string (a legal secret value).
     pub fn is_empty(&self) -> bool {
-        self.expose().is_empty()
+        self.0.is_empty()
     }
 }
 
 impl From<&str> for SecretValue {
     fn from(value: &str) -> Self {
-        Self(value.into())
+        Self::new(value.to_owned())
     }
 }
 
 impl From<String> for SecretValue {
     fn from(value: String) -> Self {
-        Self(exact(value))
+        Self::new(value)
     }
 }
 
@@ -59,10 +64,7 @@ impl PartialEq for SecretValue {
     // Constant time so that comparing a guess against a value leaks nothing
     // through timing (lengths are not hidden).
     fn eq(&self, other: &Self) -> bool {
-        self.expose()
-            .as_bytes()
-            .ct_eq(other.expose().as_bytes())
-            .into()
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
     }
 }
 
