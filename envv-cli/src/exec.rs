@@ -17,6 +17,10 @@ use crate::Context;
 use crate::cli::ExecArgs;
 use crate::error::{Failure, exit};
 
+/// envv's own credentials, which stay with envv: a deploy script run by
+/// `envv exec` must not get the password that unlocks every team.
+const CREDENTIALS: &[&str] = &["ENVV_PASSWORD"];
+
 /// Only returns on failure: on success the process is the command.
 pub fn exec(ctx: &Context, args: ExecArgs) -> Failure {
     let secrets = match ctx.read(args.only.clone(), ReadPurpose::Exec) {
@@ -35,6 +39,9 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Failure {
     };
     let mut command = Command::new(program);
     command.args(rest);
+    for name in CREDENTIALS {
+        command.env_remove(name);
+    }
     for (name, value) in &secrets {
         command.env(name, value.expose());
     }

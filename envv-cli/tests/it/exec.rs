@@ -118,3 +118,23 @@ fn exec_of_a_missing_command_exits_127() {
     );
     assert!(!stderr(&out).contains("value"), "no secret in errors");
 }
+
+/// envv's password unlocks every team: the command `envv exec` runs never
+/// sees it, whatever else of the environment it inherits.
+#[test]
+fn exec_keeps_envvs_password_from_the_command() {
+    let s = demo();
+    let out = s
+        .envv([
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printenv ENVV_PASSWORD; echo \"KEY=$KEY\"",
+        ])
+        .env("ENVV_PASSWORD", "hunter2-unlocks-everything")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "KEY=value\n", "no password in the child");
+}
