@@ -175,6 +175,24 @@ fn hundred_secrets(client: &mut Client, project: &std::path::Path) -> Request {
     }
 }
 
+/// A new team named `name`, `dir` bound to it with 100 secrets; answers
+/// the request that reads them all.
+fn team_project(client: &mut Client, name: &str, dir: &std::path::Path) -> Request {
+    let Ok(Response::Team(team)) = client.request(&Request::CreateTeam {
+        name: name.to_owned(),
+    }) else {
+        panic!("create team");
+    };
+    std::fs::create_dir_all(dir).expect("dir");
+    client
+        .request(&Request::Init {
+            dir: dir.to_path_buf(),
+            team: Some(team.id),
+        })
+        .expect("init");
+    hundred_secrets(client, dir)
+}
+
 /// The release agent on a socket under `home`, its data there too.
 fn start_agent(home: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
     let socket = home.join("run/envv/agent.sock");
@@ -210,20 +228,8 @@ fn ten_teams() {
         .expect("signup");
     let mut dirs = Vec::new();
     for t in 0..10 {
-        let Ok(Response::Team(team)) = client.request(&Request::CreateTeam {
-            name: format!("team {t}"),
-        }) else {
-            panic!("create team");
-        };
         let dir = home.path().join(format!("project-{t}"));
-        std::fs::create_dir_all(&dir).expect("dir");
-        client
-            .request(&Request::Init {
-                dir: dir.clone(),
-                team: Some(team.id),
-            })
-            .expect("init");
-        hundred_secrets(&mut client, &dir);
+        team_project(&mut client, &format!("team {t}"), &dir);
         dirs.push(dir);
     }
     // Forget and reopen every team from its grant, as after a restart.
@@ -274,20 +280,7 @@ fn account_reads_under_load() {
             password: Secret::new("a bench password"),
         })
         .expect("signup");
-    let Ok(Response::Team(team)) = client.request(&Request::CreateTeam {
-        name: "load".into(),
-    }) else {
-        panic!("create team");
-    };
-    let dir = home.path().join("project");
-    std::fs::create_dir_all(&dir).expect("dir");
-    client
-        .request(&Request::Init {
-            dir: dir.clone(),
-            team: Some(team.id),
-        })
-        .expect("init");
-    let read = hundred_secrets(&mut client, &dir);
+    let read = team_project(&mut client, "load", &home.path().join("project"));
     client.request(&read).expect("warm the cache");
     let timed = |client: &mut Client, n: usize| -> Vec<Duration> {
         (0..n)
