@@ -327,15 +327,21 @@ impl Agent {
     }
 
     /// Locks if the idle or the absolute time is up at `now` (on the
-    /// agent's clock). The state is never held across I/O, so this never
+    /// agent's clock); else, if a person is `using` the keys, starts the
+    /// idle time again from `now`. One look at the state for both: every
+    /// request makes it. The state is never held across I/O, so this never
     /// waits long for it.
-    pub(super) fn expire(&self, now: Duration) {
+    pub(super) fn expire(&self, now: Duration, using: bool) {
         let mut inner = self.inner();
-        let due = inner.keys.as_ref().is_some_and(|k| {
-            now.saturating_sub(k.last_used) >= self.config.idle_lock
-                || now.saturating_sub(k.since) >= self.config.max_unlock
-        });
+        let Some(keys) = inner.keys.as_mut() else {
+            return;
+        };
+        let due = now.saturating_sub(keys.last_used) >= self.config.idle_lock
+            || now.saturating_sub(keys.since) >= self.config.max_unlock;
         if !due {
+            if using {
+                keys.last_used = now;
+            }
             return;
         }
         // Decided and done under one lock: an unlock landing in between
@@ -349,20 +355,10 @@ impl Agent {
         self.emit(Event::Locked);
     }
 
-    /// A person used the agent: the idle lock starts again from `now`.
-    fn touch(&self, now: Duration) {
-        if let Some(keys) = self.inner().keys.as_mut() {
-            keys.last_used = now;
-        }
-    }
-
     pub(super) async fn handle(&self, request: Request) -> Response {
         // Deadlines first: after a suspend the timer may not have run yet.
         let now = self.config.clock.now();
-        self.expire(now);
-        if counts_as_use(&request) {
-            self.touch(now);
-        }
+        self.expire(now, counts_as_use(&request));
         let outcome = match request {
             Request::Status => Ok(Response::Status(self.status())),
             Request::Signup {
@@ -589,6 +585,6 @@ pub(super) async fn lock_timer(agent: Arc<Agent>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        agent.expire(agent.config.clock.now());
+        agent.expire(agent.config.clock.now(), false);
     }
 }
