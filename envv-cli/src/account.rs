@@ -104,6 +104,10 @@ fn whoami(json: bool) -> Result<(), Failure> {
                     "{} <{}> on {} (user {})",
                     account.name, account.email, account.server, account.user_id
                 );
+                match &account.fingerprint {
+                    Some(fp) => println!("fingerprint: {fp}"),
+                    None => println!("fingerprint: unlock the agent to see it"),
+                }
             }
             Ok(())
         }

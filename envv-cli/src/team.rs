@@ -97,8 +97,17 @@ fn default_team(order: Prefer) -> Option<Uuid> {
 }
 
 pub fn members(team: Uuid) -> Result<Vec<MemberInfo>, Failure> {
+    members_and_head(team).map(|(members, _, _)| members)
+}
+
+/// The members, and the verified chain's length and head fingerprint.
+fn members_and_head(team: Uuid) -> Result<(Vec<MemberInfo>, u64, String), Failure> {
     match ask(&Request::Members { team })? {
-        Response::Members { members } => Ok(members),
+        Response::Members {
+            members,
+            chain_seq,
+            chain_head,
+        } => Ok((members, chain_seq, chain_head)),
         _ => Err(unexpected("members")),
     }
 }
@@ -186,22 +195,30 @@ fn list(json: bool) -> Result<(), Failure> {
 
 fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
     let team = resolve(team, Prefer::Current)?;
-    let members = members(team)?;
+    let (members, chain_seq, chain_head) = members_and_head(team)?;
     if json {
         print_json(&members);
         return Ok(());
     }
     println!(
-        "{:<30}  {:<7}  {:<8}  {:<36}  NAME",
-        "EMAIL", "ROLE", "KEY", "USER"
+        "{:<30}  {:<7}  {:<8}  {:<39}  NAME",
+        "EMAIL", "ROLE", "KEY", "FINGERPRINT"
     );
     for m in &members {
-        let key = if m.has_key { "yes" } else { "pending" };
+        let (key, fingerprint) = match (m.admitted, m.has_key) {
+            (false, _) => ("waiting", "not admitted yet"),
+            (true, true) => ("yes", m.fingerprint.as_str()),
+            (true, false) => ("pending", m.fingerprint.as_str()),
+        };
         println!(
-            "{:<30}  {:<7}  {:<8}  {:<36}  {}",
-            m.email, m.role, key, m.user_id, m.name
+            "{:<30}  {:<7}  {:<8}  {:<39}  {}",
+            m.email, m.role, key, fingerprint, m.name
         );
     }
+    println!(
+        "team chain: {chain_seq} statements, head {chain_head} \
+         (members who see the same head share one history)"
+    );
     Ok(())
 }
 

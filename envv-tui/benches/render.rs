@@ -89,8 +89,12 @@ fn loaded() -> App {
                     name: format!("M{i}"),
                     role: proto_ipc::Role::Member,
                     has_key: true,
+                    admitted: true,
+                    fingerprint: String::new(),
                 })
                 .collect(),
+            chain_seq: 1,
+            chain_head: String::new(),
         }),
     );
     let generation = app.audit.generation;

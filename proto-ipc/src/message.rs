@@ -333,6 +333,10 @@ pub struct Account {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
+    /// Grouped hex of the user's two public keys (see `MemberInfo`); known
+    /// while the agent is unlocked.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// Filters of an audit query; all optional.
@@ -399,6 +403,15 @@ pub struct MemberInfo {
     pub role: Role,
     /// Holds the team's current key; false while waiting for an admin.
     pub has_key: bool,
+    /// In the verified team chain. False for someone who accepted an
+    /// invite and waits for an admin to admit them: their role and keys
+    /// are only the server's word until then.
+    #[serde(default)]
+    pub admitted: bool,
+    /// Grouped hex of the member's two public keys, from the chain, to
+    /// compare out of band; empty until admitted.
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,6 +472,12 @@ pub enum Response {
     Team(TeamInfo),
     Members {
         members: Vec<MemberInfo>,
+        /// The verified chain's length and the fingerprint of its newest
+        /// statement: two members who see the same have the same history.
+        #[serde(default)]
+        chain_seq: u64,
+        #[serde(default)]
+        chain_head: String,
     },
     /// Print once; never log.
     InviteCode {

@@ -122,6 +122,8 @@ pub fn members() -> Response {
         name: name.into(),
         role: role.parse().expect("a role"),
         has_key,
+        admitted: true,
+        fingerprint: String::new(),
     };
     Response::Members {
         members: vec![
@@ -129,6 +131,8 @@ pub fn members() -> Response {
             member(BOB, "bob@example.com", "Bob", "admin", true),
             member(CAROL, "carol@example.com", "Carol", "member", false),
         ],
+        chain_seq: 5,
+        chain_head: String::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use super::account::{AccountFile, Session};
 use super::cache::{CachedGrant, CachedTeam};
 use super::control_plane::Authed;
 use super::state::{Agent, Failure, Outcome, Unlocked};
+use envv_core::chain::{Body, TeamChain};
 use envv_core::crypto::{
     ClientKeys, EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity,
     WrappedIdentity, derive_keys,
@@ -61,26 +62,55 @@ pub(super) fn team_info(team: &Team) -> TeamInfo {
     }
 }
 
-/// Opens `team`'s keyring from its grants (or says the key is still to come).
+/// Opens `team`'s keyring from its grants (or says the key is still to
+/// come), accepting only epoch keys the verified chain names: a grant of a
+/// key no rotation statement made is the server's, and is refused. The
+/// current epoch is the chain's, whatever the server says.
 pub(super) fn open_grants(
     identity: &UserIdentity,
-    team: Uuid,
+    chain: &TeamChain,
     cached: &CachedTeam,
 ) -> Result<TeamKeyring, Failure> {
-    let grants = cached
-        .grants
-        .iter()
-        .map(|g| Ok((g.epoch, Grant::parse(&g.grant).map_err(crypto)?)))
-        .collect::<Result<Vec<_>, Failure>>()?;
-    let mut ring = TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
-        .map_err(crypto)?
-        .ok_or_else(|| {
-            Failure(
-                ErrorCode::Locked,
-                "an admin has not given you this team's key yet; an admin's unlocked agent grants it".into(),
-            )
-        })?;
-    ring.note_team_epoch(cached.current_epoch);
+    let team = chain.team();
+    if cached.current_epoch > chain.current_epoch() {
+        return Err(Failure(
+            ErrorCode::Crypto,
+            format!(
+                "the control plane says team {team} is at epoch {}, but its chain's newest \
+                 rotation is epoch {}: no admin rotated to that key, so it is refused",
+                cached.current_epoch,
+                chain.current_epoch()
+            ),
+        ));
+    }
+    let mut ring: Option<TeamKeyring> = None;
+    for g in &cached.grants {
+        let grant = Grant::parse(&g.grant).map_err(crypto)?;
+        let key = grant.open(identity, team, g.epoch).map_err(crypto)?;
+        let named = chain.epoch(g.epoch).map(|e| &e.key);
+        if named != Some(&key.public_key()) {
+            return Err(Failure(
+                ErrorCode::Crypto,
+                format!(
+                    "the control plane offers a key for epoch {} of team {team} that no rotation \
+                     in the team chain made; refused, and nothing will be encrypted to it",
+                    g.epoch
+                ),
+            ));
+        }
+        match ring.as_mut() {
+            Some(r) => r.insert(key).map_err(crypto)?,
+            None => ring = Some(TeamKeyring::new(key)),
+        }
+    }
+    let mut ring = ring.ok_or_else(|| {
+        Failure(
+            ErrorCode::Locked,
+            "an admin has not given you this team's key yet; an admin's unlocked agent grants it"
+                .into(),
+        )
+    })?;
+    ring.note_team_epoch(chain.current_epoch());
     Ok(ring)
 }
 
@@ -110,6 +140,7 @@ impl Agent {
             name,
             auth_key: keys.auth_key.to_base64().into(),
             identity_public_key: identity.public_key().as_str().to_owned(),
+            signing_public_key: identity.verifying_key().to_hex(),
             wrapped_identity: wrapped.as_str().to_owned(),
             kdf: kdf.clone(),
         };
@@ -294,22 +325,52 @@ impl Agent {
         let epoch = EpochIdentity::generate(id, 1);
         let generation = self.generation();
         let at = self.session().await?;
-        let grant = {
+        let (grant, genesis) = {
             let inner = self.inner();
+            let (me, email) = inner
+                .account
+                .as_ref()
+                .map(|a| (a.user_id, a.email.clone()))
+                .ok_or_else(Failure::no_account)?;
             let identity = inner
                 .keys
                 .as_ref()
                 .and_then(|k| k.identity.as_ref())
                 .ok_or_else(Failure::locked)?;
-            epoch.grant_to(&identity.public_key()).map_err(crypto)?
+            let grant = epoch.grant_to(&identity.public_key()).map_err(crypto)?;
+            let genesis = envv_core::chain::Draft {
+                team: id,
+                seq: 1,
+                prev: envv_core::chain::Hash::ZERO,
+                by: me,
+                at: Utc::now().timestamp(),
+                body: Body::Create {
+                    email,
+                    age: identity.public_key(),
+                    signing: identity.verifying_key(),
+                    epoch_key: epoch.public_key(),
+                },
+            }
+            .sign(identity.signing_key());
+            (grant, genesis)
         };
         let body = CreateTeamRequest {
             id,
             name,
             epoch_public_key: epoch.public_key().as_str().to_owned(),
             creator_grant: grant.as_str().to_owned(),
+            statement: genesis.as_str().to_owned(),
         };
         let team = self.reached(self.api.create_team(&at, &body).await)?;
+        let chain = TeamChain::verify(std::slice::from_ref(&genesis))
+            .map_err(|e| super::chain::refused(id, &e))?;
+        self.keep_chain(
+            id,
+            &super::chain::Known {
+                chain,
+                texts: vec![genesis.as_str().to_owned()],
+            },
+        );
         let cached = CachedTeam {
             fetched_at: Utc::now(),
             current_epoch: 1,
