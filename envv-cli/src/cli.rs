@@ -248,6 +248,10 @@ pub enum AuthCommand {
         server: ServerArg,
         #[command(flatten)]
         password: PasswordArgs,
+        /// Accept a password the strength check finds easy to guess (for
+        /// scripts that must use a given one).
+        #[arg(long)]
+        allow_weak_password: bool,
     },
     /// Log in on this machine and unlock.
     Login {

@@ -75,6 +75,10 @@ pub enum Request {
         email: String,
         name: String,
         password: Secret,
+        /// Skip the password strength check (scripts that must use a
+        /// given password).
+        #[serde(default)]
+        allow_weak_password: bool,
     },
     /// Logs in on this machine (a new device) and unlocks.
     Login {

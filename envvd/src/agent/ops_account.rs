@@ -51,6 +51,62 @@ fn checked_kdf(kdf: KdfParams) -> Result<KdfParams, Failure> {
     Ok(kdf)
 }
 
+/// The least zxcvbn score (0 to 4) a new password needs: 3 is "safely
+/// unguessable: moderate protection from offline slow-hash attacks", which
+/// is what a leaked wrapped identity faces.
+const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Refuses a password a guesser would find soon, saying why and what helps.
+fn strong_enough(password: &Secret, email: &str, name: &str) -> Result<(), Failure> {
+    let user_inputs = [email, name, "envv"];
+    let estimate = zxcvbn::zxcvbn(password.expose(), &user_inputs);
+    if estimate.score() >= MIN_PASSWORD_SCORE {
+        return Ok(());
+    }
+    let mut why = String::from("this password is too easy to guess");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            why.push_str(&format!(" ({warning})"));
+        }
+        for tip in feedback.suggestions() {
+            why.push_str(&format!("; {tip}"));
+        }
+    }
+    why.push_str(
+        ". A few unrelated words make a strong one; `--allow-weak-password` skips this check",
+    );
+    Err(Failure(ErrorCode::Invalid, why))
+}
+
+impl Agent {
+    /// Refuses KDF parameters weaker than this client's own at signup (a
+    /// server that lowers them for a new device makes the password cheaper
+    /// to guess from what it stores).
+    fn at_least_signup_strength(&self, kdf: &KdfParams) -> Result<(), Failure> {
+        let salt_len = kdf.validate().map_err(crypto)?.len();
+        let weaker = kdf.memory_kib < self.config.kdf_memory_kib
+            || kdf.iterations < self.config.kdf_iterations
+            || salt_len < envv_api::KDF_SALT_LEN;
+        if weaker {
+            return Err(Failure(
+                ErrorCode::Crypto,
+                format!(
+                    "the control plane asks for a weaker password derivation ({} MiB, {} passes, \
+                     {salt_len}-byte salt) than this client uses at signup ({} MiB, {} passes, \
+                     {}-byte salt): refused, nothing was sent. A server that lowers it makes \
+                     your password cheaper to guess",
+                    kdf.memory_kib / 1024,
+                    kdf.iterations,
+                    self.config.kdf_memory_kib / 1024,
+                    self.config.kdf_iterations,
+                    envv_api::KDF_SALT_LEN
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn team_info(team: &Team) -> TeamInfo {
     TeamInfo {
         id: team.id,
@@ -128,8 +184,12 @@ impl Agent {
         email: String,
         name: String,
         password: &Secret,
+        allow_weak_password: bool,
     ) -> Outcome {
         self.no_account_yet()?;
+        if !allow_weak_password {
+            strong_enough(password, &email, &name)?;
+        }
         let kdf =
             KdfParams::generate_with(self.config.kdf_memory_kib, self.config.kdf_iterations, 1);
         let keys = derive(password, &kdf).await?;
@@ -152,6 +212,7 @@ impl Agent {
         self.no_account_yet()?;
         let pre = self.reached(self.api.prelogin(&server, &email).await)?;
         let kdf = checked_kdf(pre.kdf)?;
+        self.at_least_signup_strength(&kdf)?;
         let keys = derive(password, &kdf).await?;
         let body = LoginRequest {
             email,
@@ -532,4 +593,30 @@ fn human(d: std::time::Duration) -> String {
     };
     let s = if n == 1 { "" } else { "s" };
     format!("{n} {unit}{s}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strength_check_refuses_guessable_passwords_and_says_why() {
+        for weak in ["password123", "ada@example.com1", "qwertyuiop", "envv2026"] {
+            let Err(Failure(code, why)) =
+                strong_enough(&Secret::new(weak), "ada@example.com", "Ada")
+            else {
+                panic!("{weak} was accepted");
+            };
+            assert_eq!(code, ErrorCode::Invalid);
+            assert!(why.contains("too easy to guess"), "{why}");
+            assert!(why.contains("--allow-weak-password"), "{why}");
+            assert!(!why.contains(weak), "the message repeats the password");
+        }
+        strong_enough(
+            &Secret::new("correct horse battery staple"),
+            "ada@example.com",
+            "Ada",
+        )
+        .expect("four random words are strong enough");
+    }
 }

@@ -366,7 +366,11 @@ impl Agent {
                 email,
                 name,
                 password,
-            } => self.signup(server, email, name, &password).await,
+                allow_weak_password,
+            } => {
+                self.signup(server, email, name, &password, allow_weak_password)
+                    .await
+            }
             Request::Login {
                 server,
                 email,

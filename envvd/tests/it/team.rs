@@ -78,7 +78,8 @@ fn invite_join_admit_then_remove_and_rotate() {
         }
     };
     assert_eq!(bob_read, [("DB".to_owned(), "postgres://prod".to_owned())]);
-    let Response::Members { members, .. } = owner.request(&Request::Members { team: team.id }).unwrap()
+    let Response::Members { members, .. } =
+        owner.request(&Request::Members { team: team.id }).unwrap()
     else {
         panic!()
     };

@@ -26,7 +26,11 @@ pub enum ChainError {
     #[error("malformed chain statement: {0}")]
     Malformed(&'static str),
     #[error("statement {seq} belongs to team {found}, not {expected}")]
-    WrongTeam { seq: u64, expected: Uuid, found: Uuid },
+    WrongTeam {
+        seq: u64,
+        expected: Uuid,
+        found: Uuid,
+    },
     #[error("the chain has statement {found} where statement {expected} should be")]
     OutOfOrder { expected: u64, found: u64 },
     #[error("statement {seq} does not follow statement {}: the chain was rewritten or reordered", seq - 1)]

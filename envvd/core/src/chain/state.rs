@@ -7,8 +7,8 @@ use envv_api::authz::{Action, required_role};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::statement::{Body, Draft, Hash, Statement, acceptance};
 use super::ChainError;
+use super::statement::{Body, Draft, Hash, Statement, acceptance};
 use crate::crypto::signing::verify_batch;
 use crate::crypto::{PublicKey, SignatureBytes, VerifyingKey};
 
@@ -221,7 +221,10 @@ impl TeamChain {
             if seq == 0 {
                 return Err(ChainError::Malformed("statement 0"));
             }
-            match usize::try_from(seq - 1).ok().and_then(|i| self.hashes.get(i)) {
+            match usize::try_from(seq - 1)
+                .ok()
+                .and_then(|i| self.hashes.get(i))
+            {
                 Some(known) if *known == s.hash() && new.is_empty() => {}
                 Some(_) if new.is_empty() => return Err(ChainError::Rewritten { seq }),
                 _ => new.push(s.clone()),
@@ -364,9 +367,10 @@ impl TeamChain {
                     InviteState::Consumed { .. } => return Err(void("was already used")),
                     InviteState::Revoked => return Err(void("was revoked")),
                 }
-                let issuer_may = self.members.get(&issued.issuer).is_some_and(|m| {
-                    m.role >= required_role(Action::Invite { role: issued.role })
-                });
+                let issuer_may = self
+                    .members
+                    .get(&issued.issuer)
+                    .is_some_and(|m| m.role >= required_role(Action::Invite { role: issued.role }));
                 if !issuer_may {
                     return Err(void(if self.members.contains_key(&issued.issuer) {
                         "was issued by a member who may no longer issue it"
@@ -387,7 +391,8 @@ impl TeamChain {
                 {
                     return Err(invalid("it reuses a member's key"));
                 }
-                let accepted = acceptance(self.team, *invite, &issued.statement, *user, age, signing);
+                let accepted =
+                    acceptance(self.team, *invite, &issued.statement, *user, age, signing);
                 sigs.push(SigCheck {
                     message: accepted.clone(),
                     signature: *proof,
@@ -423,10 +428,9 @@ impl TeamChain {
                 self.members.insert(*user, member);
             }
             Body::Role { user, role } => {
-                let target = self
-                    .members
-                    .get(user)
-                    .ok_or(invalid("it changes the role of someone who is not a member"))?;
+                let target = self.members.get(user).ok_or(invalid(
+                    "it changes the role of someone who is not a member",
+                ))?;
                 allowed(Action::ChangeRole {
                     from: target.role,
                     to: *role,
@@ -649,9 +653,7 @@ pub fn member_set_hash<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -
     let mut h = Sha256::new();
     h.update(b"envv/members/v1\n");
     for m in sorted {
-        h.update(
-            format!("{} {} {}\n", m.user.hyphenated(), m.age, m.signing).as_bytes(),
-        );
+        h.update(format!("{} {} {}\n", m.user.hyphenated(), m.age, m.signing).as_bytes());
     }
     Hash(h.finalize().into())
 }

@@ -195,7 +195,10 @@ impl Body {
                 epoch,
                 epoch_key,
                 members,
-            } => writeln!(out, "epoch {epoch}\nepoch-key {epoch_key}\nmembers {members}"),
+            } => writeln!(
+                out,
+                "epoch {epoch}\nepoch-key {epoch_key}\nmembers {members}"
+            ),
             Body::RevokeInvite { invite } => writeln!(out, "invite {}", invite.hyphenated()),
             Body::Settings { max_staleness_secs } => {
                 writeln!(out, "max-staleness {max_staleness_secs}")
@@ -455,7 +458,9 @@ fn parse_u64(s: &str) -> Option<u64> {
 /// [`parse_u64`] with an optional leading `-` (times before 1970).
 fn parse_int(s: &str) -> Option<i64> {
     match s.strip_prefix('-') {
-        Some(rest) if rest != "0" => parse_u64(rest).and_then(|v| i64::try_from(v).ok().map(|v| -v)),
+        Some(rest) if rest != "0" => {
+            parse_u64(rest).and_then(|v| i64::try_from(v).ok().map(|v| -v))
+        }
         Some(_) => None,
         None => parse_u64(s).and_then(|v| i64::try_from(v).ok()),
     }

@@ -211,10 +211,7 @@ mod tests {
         let id = UserIdentity::generate();
         let again = UserIdentity::from_secret_str(&id.to_secret_string()).expect("parse");
         assert_eq!(id.verifying_key(), again.verifying_key());
-        assert_ne!(
-            id.verifying_key(),
-            UserIdentity::generate().verifying_key()
-        );
+        assert_ne!(id.verifying_key(), UserIdentity::generate().verifying_key());
     }
 
     #[test]
