@@ -5,8 +5,8 @@
 //! (a non-member gets 404, so team ids don't leak) and asks [`authorize`]
 //! about the action.
 
-pub use envv_api::authz::{Action, required_role};
 use envv_api::Role;
+pub use envv_api::authz::{Action, required_role};
 
 use crate::error::ApiError;
 
