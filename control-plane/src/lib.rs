@@ -6,6 +6,7 @@
 //! command ([`cli`]) adds configuration, key files, TLS and signals.
 
 pub mod authz;
+pub mod chain;
 pub mod cli;
 pub mod error;
 pub mod extract;
