@@ -38,12 +38,28 @@ pub(super) fn refused(team: Uuid, e: &ChainError) -> Failure {
     )
 }
 
-/// Parses the statements of a page; any malformed one refuses the page.
-pub(super) fn parse_all(team: Uuid, texts: &[String]) -> Result<Vec<Statement>, Failure> {
-    texts
-        .iter()
-        .map(|t| Statement::parse(t).map_err(|e| refused(team, &e)))
-        .collect()
+/// Parses the statements served after the `after`th; any malformed one,
+/// or one out of its place, refuses them all.
+pub(super) fn parse_all(
+    team: Uuid,
+    after: u64,
+    texts: &[String],
+) -> Result<Vec<Statement>, Failure> {
+    let mut statements = Vec::with_capacity(texts.len());
+    for (place, text) in (after + 1..).zip(texts) {
+        let statement = Statement::parse(text).map_err(|e| refused(team, &e))?;
+        if statement.seq() != place {
+            return Err(refused(
+                team,
+                &ChainError::OutOfOrder {
+                    expected: place,
+                    found: statement.seq(),
+                },
+            ));
+        }
+        statements.push(statement);
+    }
+    Ok(statements)
 }
 
 /// Saves a verified chain's statements (they are re-verified on load).
@@ -154,7 +170,7 @@ impl Agent {
             .as_ref()
             .map_or(0, |k| k.chain.seq().saturating_sub(1));
         let (texts, head) = self.fetch_chain(&at, team, after, None).await?;
-        let statements = parse_all(team, &texts)?;
+        let statements = parse_all(team, after, &texts)?;
         let known = match known {
             Some(mut known) => {
                 let added = known
@@ -208,7 +224,7 @@ impl Agent {
         invite: Uuid,
     ) -> Result<Known, Failure> {
         let (texts, head) = self.fetch_chain(at, team, 0, Some(invite)).await?;
-        let statements = parse_all(team, &texts)?;
+        let statements = parse_all(team, 0, &texts)?;
         let chain = TeamChain::verify(&statements).map_err(|e| refused(team, &e))?;
         if chain.seq() != head {
             return Err(refused(
