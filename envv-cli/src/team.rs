@@ -279,9 +279,9 @@ fn grant(team: &TeamArg) -> Result<(), Failure> {
     Err(Failure::new(
         exit::VERIFY,
         format!(
-            "refused {}: their proof did not match the invite code, so the server may \
-             have substituted its own key; check with them out of band, remove them \
-             (`envv team remove`) and invite again",
+            "refused to admit {}. Where their acceptance does not verify, the server may \
+             have substituted its own key: check with them out of band, and invite them \
+             again",
             refused.join(", ")
         ),
     ))

@@ -9,4 +9,5 @@ mod agent;
 mod demo;
 mod exec;
 mod secrecy;
+mod team_chain;
 mod ui;

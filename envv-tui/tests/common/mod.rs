@@ -40,6 +40,7 @@ pub fn status(locked: bool, online: bool) -> AgentStatus {
             user_id: ME,
             email: "alice@example.com".into(),
             name: "Alice".into(),
+            fingerprint: None,
         }),
     }
 }
