@@ -724,3 +724,68 @@ fn a_weaker_kdf_at_login_is_refused_before_anything_is_sent() {
     .unwrap();
     login(&mut desktop).expect("the account's own parameters log in");
 }
+
+/// The chain as stored, verified from its first statement.
+fn stored_chain(db: &Db, team: Uuid) -> envv_core::chain::TeamChain {
+    let statements: Vec<Statement> = db
+        .statements(team)
+        .iter()
+        .map(|t| Statement::parse(t).unwrap())
+        .collect();
+    envv_core::chain::TeamChain::verify(&statements).unwrap()
+}
+
+/// Two admins rotating at once, then admitting the same newcomer at once:
+/// one chain, every statement in it once.
+#[test]
+fn two_admins_at_once_leave_one_consistent_chain() {
+    let world = World::new();
+    let (mut owner, team, _) = owner_team(&world);
+    let (_b, mut bob) = newcomer(&world, &mut owner, team, "bob", Role::Admin, true);
+    bob.request(&Request::Members { team }).unwrap();
+
+    let rotations: Vec<Result<Response, IpcError>> = std::thread::scope(|s| {
+        let a = s.spawn(|| owner.request(&Request::Rotate { team, dirs: vec![] }));
+        let b = s.spawn(|| bob.request(&Request::Rotate { team, dirs: vec![] }));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let rotated = rotations.iter().filter(|r| r.is_ok()).count();
+    assert!(rotated >= 1, "{rotations:?}");
+    let db = Db::open(&world);
+    let chain = stored_chain(&db, team);
+    assert_eq!(chain.current_epoch(), 1 + rotated as u64, "{rotations:?}");
+
+    // Dave accepts; both admins' agents try to admit him at once.
+    let (_d, socket) = world.agent_for("-dave", &["--admit-interval", "3600"]);
+    let mut dave = Client::connect(&socket, "test").unwrap();
+    signup(&mut dave, &world.server, "dave@example.com");
+    let Response::InviteCode { code, .. } = owner
+        .request(&Request::Invite {
+            team,
+            email: "dave@example.com".into(),
+            role: Role::Member,
+        })
+        .unwrap()
+    else {
+        panic!("code");
+    };
+    dave.request(&Request::Join { code }).unwrap();
+    std::thread::scope(|s| {
+        let a = s.spawn(|| owner.request(&Request::AdmitPending { team }));
+        let b = s.spawn(|| bob.request(&Request::AdmitPending { team }));
+        let _ = (a.join().unwrap(), b.join().unwrap());
+    });
+    let chain = stored_chain(&db, team);
+    let dave_id = db.user("dave@example.com");
+    assert!(chain.member(dave_id).is_some(), "Dave was admitted");
+    assert_eq!(db.grants_of(dave_id), 1, "and granted once");
+    // Everyone's agent agrees with the stored chain.
+    for client in [&mut owner, &mut bob, &mut dave] {
+        let Response::Members { chain_seq, .. } =
+            client.request(&Request::Members { team }).unwrap()
+        else {
+            panic!("members");
+        };
+        assert_eq!(chain_seq, chain.seq());
+    }
+}
