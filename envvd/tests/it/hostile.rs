@@ -789,3 +789,57 @@ fn two_admins_at_once_leave_one_consistent_chain() {
         assert_eq!(chain_seq, chain.seq());
     }
 }
+
+/// A new device of a member is shown a chain the server made, valid in
+/// itself but without that member: it anchors on the member's own keys,
+/// so it refuses.
+#[test]
+fn a_new_device_refuses_a_chain_without_its_user() {
+    let world = World::new();
+    let (mut owner, team, project) = owner_team(&world);
+    let (_b, mut bob) = newcomer(&world, &mut owner, team, "bob", Role::Member, true);
+    wait_read(&mut bob, &project);
+    let db = Db::open(&world);
+    let honest = db.statements(team);
+    let server = UserIdentity::generate();
+    let fake = Draft {
+        team,
+        seq: 1,
+        prev: Hash::ZERO,
+        by: db.user("owner@example.com"),
+        at: 1_800_000_000,
+        body: Body::Create {
+            email: "owner@example.com".into(),
+            age: server.public_key(),
+            signing: server.verifying_key(),
+            epoch_key: EpochIdentity::generate(team, 1).public_key(),
+        },
+    }
+    .sign(server.signing_key());
+    db.replace_chain(team, &[fake]);
+
+    let (_d, socket) = world.agent_for("-bob-desktop", &[]);
+    let mut desktop = Client::connect(&socket, "test").unwrap();
+    desktop
+        .request(&Request::Login {
+            server: world.server.clone(),
+            email: "bob@example.com".into(),
+            password: Secret::new(PASSWORD),
+        })
+        .unwrap();
+    let why = refused(desktop.request(&Request::Members { team }));
+    assert!(why.contains("has no statement of yours"), "{why}");
+    let Err(IpcError::Agent { message, .. }) = read(&mut desktop, &project) else {
+        panic!("read a team whose chain it refused");
+    };
+    assert!(message.contains("has no statement of yours"), "{message}");
+
+    // The honest chain is anchored by Bob's own admission.
+    let honest: Vec<Statement> = honest
+        .iter()
+        .map(|t| Statement::parse(t).unwrap())
+        .collect();
+    db.replace_chain(team, &honest);
+    desktop.request(&Request::Members { team }).unwrap();
+    assert_eq!(read(&mut desktop, &project).unwrap()[0].1, "v");
+}
