@@ -141,14 +141,7 @@ async fn a_change_whose_audit_row_fails_is_not_applied(backend: Backend) {
             .await;
         }
     }
-    let (status, _) = server
-        .call(
-            "PUT",
-            &format!("/teams/{team}/members/{}/role", member.id),
-            Some(&owner.access),
-            Some(json!({ "role": "admin" })),
-        )
-        .await;
+    let (status, _) = server.set_role(team, &owner, member.id, Role::Admin).await;
     assert_eq!(status, 500);
     let (_, members) = server
         .get(&format!("/teams/{team}/members"), &owner.access)
