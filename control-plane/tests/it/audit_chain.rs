@@ -331,8 +331,8 @@ async fn exports_span_pages_and_verify_in_both_formats(backend: Backend) {
     let jsonl = export(&server, team, &member).await;
     assert_eq!(
         jsonl.len(),
-        1 + 2 + 2400,
-        "team.create, invite, join, the events"
+        1 + 3 + 2400,
+        "team.create, invite, join, grant, the events"
     );
     assert_eq!(verify_chain(&jsonl), Ok(()));
 
