@@ -109,7 +109,11 @@ async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backe
         .invite_body(team, &owner, &unique_email("seventh"), Role::Member)
         .await;
     let (status, body) = server
-        .post(&format!("/teams/{team}/invite"), Some(&owner.access), seventh)
+        .post(
+            &format!("/teams/{team}/invite"),
+            Some(&owner.access),
+            seventh,
+        )
         .await;
     assert_eq!(
         (status, body["error"]["code"].clone()),

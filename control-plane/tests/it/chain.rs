@@ -47,13 +47,19 @@ async fn a_statement_its_signer_may_not_make_is_refused(backend: Backend) {
     let (status, answer) = server
         .post(&format!("/teams/{team}/invite"), Some(&member.access), body)
         .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.contains("needs the admin role"), "{message}");
-    let (status, answer) = server
-        .set_settings(team, &member, 3600)
-        .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    let (status, answer) = server.set_settings(team, &member, 3600).await;
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
 
     // Nothing was stored.
     assert_eq!(server.chain(team, &owner.access).await.seq(), before);
@@ -102,7 +108,11 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
     let (status, answer) = server
         .post(&invite_path, Some(&owner.access), by_admin)
         .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
     // A statement for another team.
     let (elsewhere, _) = server
         .invite_body(other, &owner, &unique_email("guest"), Role::Member)
@@ -110,14 +120,32 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
     let (status, answer) = server
         .post(&invite_path, Some(&owner.access), elsewhere)
         .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
 
     // A role change whose statement is about someone else, or another role.
     let wrong_user = server
-        .sign(team, &owner, Body::Role { user: admin.id, role: Role::Admin })
+        .sign(
+            team,
+            &owner,
+            Body::Role {
+                user: admin.id,
+                role: Role::Admin,
+            },
+        )
         .await;
     let wrong_role = server
-        .sign(team, &owner, Body::Role { user: member.id, role: Role::Owner })
+        .sign(
+            team,
+            &owner,
+            Body::Role {
+                user: member.id,
+                role: Role::Owner,
+            },
+        )
         .await;
     for statement in [&wrong_user, &wrong_role] {
         let (status, answer) = server
@@ -128,11 +156,21 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
                 Some(json!({ "role": "admin", "statement": statement.as_str() })),
             )
             .await;
-        assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+        assert_eq!(
+            (status, code(&answer)),
+            (400, "invalid_statement"),
+            "{answer}"
+        );
     }
     // A removal carrying a statement of another kind.
     let settings = server
-        .sign(team, &owner, Body::Settings { max_staleness_secs: 60 })
+        .sign(
+            team,
+            &owner,
+            Body::Settings {
+                max_staleness_secs: 60,
+            },
+        )
         .await;
     let (status, answer) = server
         .call(
@@ -142,7 +180,11 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
             Some(json!({ "statement": settings.as_str() })),
         )
         .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
     // Settings whose statement says another value.
     let (status, answer) = server
         .call(
@@ -152,7 +194,11 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
             Some(json!({ "max_staleness_secs": 61, "statement": settings.as_str() })),
         )
         .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
     // A rotation whose statement names another epoch key.
     let mut rotation = server.rotation_body(team, &owner.access, &owner, 1).await;
     rotation["public_key"] = json!(common::random_recipient());
@@ -163,9 +209,15 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
             rotation,
         )
         .await;
-    assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
     // Not a statement at all, and one edited after it was signed.
-    let tampered = settings.as_str().replace("max-staleness 60", "max-staleness 61");
+    let tampered = settings
+        .as_str()
+        .replace("max-staleness 60", "max-staleness 61");
     for text in ["not a statement".to_owned(), "x".repeat(4096), tampered] {
         let (status, answer) = server
             .call(
@@ -175,7 +227,11 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
                 Some(json!({ "max_staleness_secs": 61, "statement": text })),
             )
             .await;
-        assert_eq!((status, code(&answer)), (400, "invalid_statement"), "{answer}");
+        assert_eq!(
+            (status, code(&answer)),
+            (400, "invalid_statement"),
+            "{answer}"
+        );
     }
 
     assert_eq!(server.chain(team, &owner.access).await.seq(), before);
@@ -213,7 +269,9 @@ async fn concurrent_admissions_have_one_winner(backend: Backend) {
     let first = server.signup(&unique_email("first")).await;
     let second = server.signup(&unique_email("second")).await;
     server.add_pending(team, &owner, &first, Role::Member).await;
-    server.add_pending(team, &owner, &second, Role::Member).await;
+    server
+        .add_pending(team, &owner, &second, Role::Member)
+        .await;
 
     let mut requests = Vec::new();
     for (actor, newcomer) in [(&owner, &first), (&admin, &second)] {
@@ -259,7 +317,11 @@ async fn concurrent_admissions_have_one_winner(backend: Backend) {
     assert_ne!(waiting[0]["user_id"], admitted[0].to_string());
 
     // The loser retries on the new head.
-    let loser = if admitted[0] == first.id { &second } else { &first };
+    let loser = if admitted[0] == first.id {
+        &second
+    } else {
+        &first
+    };
     let entry = server.pending_entry(team, &owner, loser.id).await;
     server.admit(team, &owner, loser).await;
     let chain = server.chain(team, &owner.access).await;
@@ -303,12 +365,20 @@ async fn a_pending_newcomer_is_no_member_of_the_chain(backend: Backend) {
         .unwrap()
         .push(json!({ "user_id": newcomer.id, "grant": common::random_b64(200) }));
     let (status, answer) = server
-        .post(&format!("/teams/{team}/keys/rotate"), Some(&owner.access), body)
+        .post(
+            &format!("/teams/{team}/keys/rotate"),
+            Some(&owner.access),
+            body,
+        )
         .await;
     assert_eq!(status, 409, "{answer}");
     let body = server.rotation_body(team, &owner.access, &owner, 1).await;
     let (status, answer) = server
-        .post(&format!("/teams/{team}/keys/rotate"), Some(&owner.access), body)
+        .post(
+            &format!("/teams/{team}/keys/rotate"),
+            Some(&owner.access),
+            body,
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
 
@@ -319,7 +389,13 @@ async fn a_pending_newcomer_is_no_member_of_the_chain(backend: Backend) {
         .get(&format!("/teams/{team}/grants/pending"), &owner.access)
         .await;
     assert_eq!(pending, json!([]));
-    assert_eq!(server.get(&format!("/teams/{team}"), &newcomer.access).await.0, 404);
+    assert_eq!(
+        server
+            .get(&format!("/teams/{team}"), &newcomer.access)
+            .await
+            .0,
+        404
+    );
     let chain = server.chain(team, &owner.access).await;
     assert_eq!(chain.current_epoch(), 2);
 }
@@ -378,7 +454,10 @@ async fn the_chain_is_read_page_by_page(backend: Backend) {
         (CHAIN_PAGE_LEN as u64 + 1..=head).collect::<Vec<_>>()
     );
     let (_, past) = server.chain_page(team, head + 10, &owner.access).await;
-    assert_eq!((past["statements"].clone(), past["head_seq"].clone()), (json!([]), json!(head)));
+    assert_eq!(
+        (past["statements"].clone(), past["head_seq"].clone()),
+        (json!([]), json!(head))
+    );
     // Read whole, the chain verifies and is the one the writer made.
     let served = server.chain(team, &owner.access).await;
     assert_eq!((served.seq(), served.head()), (chain.seq(), chain.head()));
@@ -389,7 +468,9 @@ async fn the_chain_is_read_page_by_page(backend: Backend) {
 
     // The invitee, before accepting, reads the same through the invite.
     let guest = server.signup(&unique_email("guest")).await;
-    let invite = server.invite(team, &owner, &guest.email, Role::Member).await;
+    let invite = server
+        .invite(team, &owner, &guest.email, Role::Member)
+        .await;
     let path = format!("/invites/{}/chain?after={head}", invite.id);
     let (status, page) = server.get(&path, &guest.access).await;
     assert_eq!(status, 200, "{page}");

@@ -201,10 +201,9 @@ async fn grants_only_for_members_of_the_current_epoch(backend: Backend) {
         )
     };
     // An admit statement for someone who never accepted an invite.
-    let signature = SignatureBytes::from_base64(
-        &stranger.identity.signing_key().sign(b"none").to_base64(),
-    )
-    .unwrap();
+    let signature =
+        SignatureBytes::from_base64(&stranger.identity.signing_key().sign(b"none").to_base64())
+            .unwrap();
     let stray = server
         .sign(
             team,
@@ -220,9 +219,14 @@ async fn grants_only_for_members_of_the_current_epoch(backend: Backend) {
         )
         .await;
     assert_eq!(
-        post(stranger.user.id, 1, grant.as_str().into(), stray.as_str().into())
-            .await
-            .0,
+        post(
+            stranger.user.id,
+            1,
+            grant.as_str().into(),
+            stray.as_str().into()
+        )
+        .await
+        .0,
         404,
         "not a member"
     );

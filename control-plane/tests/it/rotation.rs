@@ -84,7 +84,10 @@ async fn ten_rotations_over_two_replicas_have_one_winner(backend: Backend) {
     statuses.sort();
     assert_eq!(statuses, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     // The chain holds the one winner and verifies.
-    assert_eq!(server.chain(team, &owner.user.access).await.current_epoch(), 2);
+    assert_eq!(
+        server.chain(team, &owner.user.access).await.current_epoch(),
+        2
+    );
     assert_eq!(
         assert_everyone_reads_current(&server, team, &[&owner, &alice, &bob]).await,
         2
@@ -113,9 +116,7 @@ async fn a_replica_killed_mid_rotation_leaves_the_team_readable(backend: Backend
     for round in 0..6 {
         let mut replica = Replica::start(&server);
         // A client that rotates through the replica as fast as it can.
-        let bodies = server
-            .prepare_rotations(team, &owner, last_epoch, 20)
-            .await;
+        let bodies = server.prepare_rotations(team, &owner, last_epoch, 20).await;
         let http = server.http.clone();
         let url = format!("{}/teams/{team}/keys/rotate", replica.base);
         let token = owner.user.access.clone();

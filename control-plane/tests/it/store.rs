@@ -30,10 +30,7 @@ fn identity(user: Uuid) -> UserIdentity {
 /// The team's chain as the store has it, verified.
 async fn chain(store: &Arc<dyn Store>, team: Uuid) -> TeamChain {
     let (texts, head) = store.chain_page(team, 0, CHAIN_PAGE_LEN).await.unwrap();
-    let statements: Vec<Statement> = texts
-        .iter()
-        .map(|t| Statement::parse(t).unwrap())
-        .collect();
+    let statements: Vec<Statement> = texts.iter().map(|t| Statement::parse(t).unwrap()).collect();
     assert_eq!(statements.len() as u64, head);
     TeamChain::verify(&statements).unwrap()
 }
@@ -158,12 +155,21 @@ async fn invite(
     )
     .await;
     let hash = statement.hash();
-    store.create_invite(invite.clone(), statement).await.unwrap();
+    store
+        .create_invite(invite.clone(), statement)
+        .await
+        .unwrap();
     (invite, secret, hash)
 }
 
 /// `user`'s two signatures of their acceptance of the invite.
-fn accepting(team: Uuid, invite: Uuid, statement: &Hash, secret: &InviteSecret, user: Uuid) -> (String, String) {
+fn accepting(
+    team: Uuid,
+    invite: Uuid,
+    statement: &Hash,
+    secret: &InviteSecret,
+    user: Uuid,
+) -> (String, String) {
     let keys = identity(user);
     let message = acceptance(
         team,
@@ -180,7 +186,14 @@ fn accepting(team: Uuid, invite: Uuid, statement: &Hash, secret: &InviteSecret, 
 }
 
 /// Admits a newcomer who accepted `invite`, with their grant for epoch 1.
-async fn admit(store: &Arc<dyn Store>, team: Uuid, owner: Uuid, user: Uuid, invite: Uuid, signatures: &(String, String)) {
+async fn admit(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    owner: Uuid,
+    user: Uuid,
+    invite: Uuid,
+    signatures: &(String, String),
+) {
     let keys = identity(user);
     let signature = |s: &str| envv_core::crypto::SignatureBytes::from_base64(s).unwrap();
     let statement = sign(
@@ -198,14 +211,28 @@ async fn admit(store: &Arc<dyn Store>, team: Uuid, owner: Uuid, user: Uuid, invi
     )
     .await;
     store
-        .post_grant(team, owner, user, 1, "grant".into(), store::now(), statement)
+        .post_grant(
+            team,
+            owner,
+            user,
+            1,
+            "grant".into(),
+            store::now(),
+            statement,
+        )
         .await
         .unwrap()
         .unwrap();
 }
 
 /// A `role` statement.
-async fn role_statement(store: &Arc<dyn Store>, team: Uuid, by: Uuid, user: Uuid, role: Role) -> Statement {
+async fn role_statement(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    by: Uuid,
+    user: Uuid,
+    role: Role,
+) -> Statement {
     sign(store, team, by, Body::Role { user, role }).await
 }
 
@@ -384,8 +411,16 @@ async fn join_pending(
 ) -> (Uuid, (String, String)) {
     let now = store::now();
     let email = format!("{user}@x.io");
-    let (invite, secret, hash) =
-        invite(store, team, owner, &email, role, now, now + Duration::days(1)).await;
+    let (invite, secret, hash) = invite(
+        store,
+        team,
+        owner,
+        &email,
+        role,
+        now,
+        now + Duration::days(1),
+    )
+    .await;
     let signatures = accepting(team, invite.id, &hash, &secret, user);
     assert!(
         store
@@ -436,13 +471,25 @@ async fn memberships_keep_an_owner(backend: Backend) {
     let signatures = accepting(team, invite.id, &hash, &secret, member);
     assert!(
         store
-            .accept_invite(invite.id, member, signatures.0.clone(), signatures.1.clone(), now)
+            .accept_invite(
+                invite.id,
+                member,
+                signatures.0.clone(),
+                signatures.1.clone(),
+                now
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .accept_invite(invite.id, member, signatures.0.clone(), signatures.1.clone(), now)
+            .accept_invite(
+                invite.id,
+                member,
+                signatures.0.clone(),
+                signatures.1.clone(),
+                now
+            )
             .await
             .unwrap(),
         "single use"
@@ -454,8 +501,16 @@ async fn memberships_keep_an_owner(backend: Backend) {
     let pending = store.pending_grants(team).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(
-        (pending[0].user_id, pending[0].proof.as_deref(), pending[0].consent.as_deref()),
-        (member, Some(signatures.0.as_str()), Some(signatures.1.as_str()))
+        (
+            pending[0].user_id,
+            pending[0].proof.as_deref(),
+            pending[0].consent.as_deref()
+        ),
+        (
+            member,
+            Some(signatures.0.as_str()),
+            Some(signatures.1.as_str())
+        )
     );
     admit(&store, team, owner, member, invite.id, &signatures).await;
     assert!(store.pending_grants(team).await.unwrap().is_empty());
@@ -463,7 +518,15 @@ async fn memberships_keep_an_owner(backend: Backend) {
     let demote_self = role_statement(&store, team, owner, owner, Role::Admin).await;
     assert_eq!(
         store
-            .set_role(team, owner, owner, as_owner(Role::Owner), Role::Admin, now, demote_self)
+            .set_role(
+                team,
+                owner,
+                owner,
+                as_owner(Role::Owner),
+                Role::Admin,
+                now,
+                demote_self
+            )
             .await
             .unwrap(),
         Err(MembershipRefusal::LastOwner)
@@ -566,7 +629,15 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
     let demotion = role_statement(&store, team, admin, member, Role::Member).await;
     assert_eq!(
         store
-            .set_role(team, admin, member, admin_on_member, Role::Member, now, demotion)
+            .set_role(
+                team,
+                admin,
+                member,
+                admin_on_member,
+                Role::Member,
+                now,
+                demotion
+            )
             .await
             .unwrap(),
         Err(MembershipRefusal::Changed)
@@ -593,7 +664,15 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
         .unwrap();
     let demote = role_statement(&store, team, owner, admin, Role::Member).await;
     store
-        .set_role(team, owner, admin, as_owner(Role::Admin), Role::Member, now, demote)
+        .set_role(
+            team,
+            owner,
+            admin,
+            as_owner(Role::Admin),
+            Role::Member,
+            now,
+            demote,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -631,22 +710,53 @@ async fn statements_are_checked_inside_the_write(backend: Backend) {
     let first = role_statement(&store, team, owner, member, Role::Admin).await;
     let second = role_statement(&store, team, owner, member, Role::Admin).await;
     store
-        .set_role(team, owner, member, as_owner(Role::Member), Role::Admin, now, first)
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Member),
+            Role::Admin,
+            now,
+            first,
+        )
         .await
         .unwrap()
         .unwrap();
     let stale = store
-        .set_role(team, owner, member, as_owner(Role::Admin), Role::Admin, now, second)
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Admin),
+            Role::Admin,
+            now,
+            second,
+        )
         .await;
     assert!(matches!(stale, Err(StoreError::ChainConflict)), "{stale:?}");
 
     // Signed by someone else's key than the one the chain has for `by`.
     let forged = chain(&store, team)
         .await
-        .draft(owner, now.timestamp(), Body::Role { user: member, role: Role::Member })
+        .draft(
+            owner,
+            now.timestamp(),
+            Body::Role {
+                user: member,
+                role: Role::Member,
+            },
+        )
         .sign(identity(member).signing_key());
     let refused = store
-        .set_role(team, owner, member, as_owner(Role::Admin), Role::Member, now, forged)
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Admin),
+            Role::Member,
+            now,
+            forged,
+        )
         .await;
     assert!(
         matches!(&refused, Err(StoreError::InvalidStatement(m)) if m.contains("signature")),
@@ -656,7 +766,10 @@ async fn statements_are_checked_inside_the_write(backend: Backend) {
         store.membership(team, member).await.unwrap().unwrap().1,
         Role::Admin
     );
-    assert_eq!(chain(&store, team).await.members()[&member].role, Role::Admin);
+    assert_eq!(
+        chain(&store, team).await.members()[&member].role,
+        Role::Admin
+    );
 }
 
 async fn expired_invite_cannot_be_accepted(backend: Backend) {

@@ -151,10 +151,24 @@ async fn concurrent_demotions_keep_an_owner(backend: Backend) {
     // Each owner demotes themself at the same moment, each with a
     // statement made at the same head: one must be refused.
     let sa = server
-        .sign(team, &a, Body::Role { user: a.id, role: Role::Member })
+        .sign(
+            team,
+            &a,
+            Body::Role {
+                user: a.id,
+                role: Role::Member,
+            },
+        )
         .await;
     let sb = server
-        .sign(team, &b, Body::Role { user: b.id, role: Role::Member })
+        .sign(
+            team,
+            &b,
+            Body::Role {
+                user: b.id,
+                role: Role::Member,
+            },
+        )
         .await;
     let demote = |user: &common::TestUser, statement: String| {
         let http = server.http.clone();
@@ -189,7 +203,14 @@ async fn concurrent_demotions_keep_an_owner(backend: Backend) {
         .count();
     assert_eq!(owners, 1);
     let chain = server.chain(team, &a.access).await;
-    assert_eq!(chain.members().values().filter(|m| m.role == Role::Owner).count(), 1);
+    assert_eq!(
+        chain
+            .members()
+            .values()
+            .filter(|m| m.role == Role::Owner)
+            .count(),
+        1
+    );
 }
 
 async fn removed_member_loses_access_at_once(backend: Backend) {
@@ -226,7 +247,13 @@ async fn team_changes_are_audited_in_their_transaction(backend: Backend) {
     let member = server.signup(&unique_email("member")).await;
     let team = server.create_team(&owner, "T").await;
     server.add_member(team, &owner, &member, Role::Member).await;
-    assert_eq!(server.set_role(team, &owner, member.id, Role::Admin).await.0, 200);
+    assert_eq!(
+        server
+            .set_role(team, &owner, member.id, Role::Admin)
+            .await
+            .0,
+        200
+    );
     assert_eq!(server.remove(team, &owner, member.id).await.0, 204);
     let events = server.state.store.audit_events(team, 100).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();

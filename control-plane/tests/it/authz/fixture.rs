@@ -293,14 +293,27 @@ impl Fixture {
             Case::LastOwnerLeaves => {
                 let solo = self.solo_team().await;
                 let body = self
-                    .statement(solo, who, Body::Remove { user: self.owner.id })
+                    .statement(
+                        solo,
+                        who,
+                        Body::Remove {
+                            user: self.owner.id,
+                        },
+                    )
                     .await;
                 with(format!("/teams/{solo}/members/{}", self.owner.id), body)
             }
             Case::ChangeRole { from, to } => {
                 let target = self.fresh_member(from).await;
                 let mut body = self
-                    .statement(team, who, Body::Role { user: target.id, role: to })
+                    .statement(
+                        team,
+                        who,
+                        Body::Role {
+                            user: target.id,
+                            role: to,
+                        },
+                    )
                     .await;
                 body["role"] = json!(to);
                 with(format!("/teams/{team}/members/{}/role", target.id), body)
@@ -332,7 +345,10 @@ impl Fixture {
                     )
                     .await;
                 body["role"] = json!(Role::Admin);
-                with(format!("/teams/{solo}/members/{}/role", self.owner.id), body)
+                with(
+                    format!("/teams/{solo}/members/{}/role", self.owner.id),
+                    body,
+                )
             }
             Case::Accept(kind) => self.prepare_accept(kind, who).await,
             Case::Preview(kind) => {
@@ -376,10 +392,9 @@ impl Fixture {
             }
             Case::GrantForeign => {
                 let keys = &self.host.creds.identity;
-                let signature = SignatureBytes::from_base64(
-                    &keys.signing_key().sign(b"stray").to_base64(),
-                )
-                .expect("signature");
+                let signature =
+                    SignatureBytes::from_base64(&keys.signing_key().sign(b"stray").to_base64())
+                        .expect("signature");
                 let mut body = self
                     .statement(
                         team,

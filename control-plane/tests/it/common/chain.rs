@@ -229,7 +229,12 @@ impl TestServer {
 
     /// The `admit` statement for a newcomer who accepted, from what the
     /// pending list shows (as an admin's client makes it).
-    pub async fn admit_statement(&self, team: Uuid, admin: &impl Signer, pending: &Value) -> Statement {
+    pub async fn admit_statement(
+        &self,
+        team: Uuid,
+        admin: &impl Signer,
+        pending: &Value,
+    ) -> Statement {
         self.admit_statement_at(team, admin.token(), admin, pending)
             .await
     }

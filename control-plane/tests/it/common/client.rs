@@ -171,7 +171,9 @@ impl TestServer {
             .parse()
             .expect("uuid");
         assert_eq!(team, code.team_id);
-        let (status, page) = self.get(&format!("{path}/chain"), &person.user.access).await;
+        let (status, page) = self
+            .get(&format!("{path}/chain"), &person.user.access)
+            .await;
         assert_eq!(status, 200, "invite chain: {page}");
         let statements: Vec<Statement> = page["statements"]
             .as_array()
@@ -181,7 +183,11 @@ impl TestServer {
             .collect();
         let chain = TeamChain::verify(&statements).expect("the chain verifies");
         let invite = &chain.invites()[&code.invite_id];
-        assert_eq!(invite.statement.0[..16], code.statement, "the code names this invite");
+        assert_eq!(
+            invite.statement.0[..16],
+            code.statement,
+            "the code names this invite"
+        );
         let issued = chain::IssuedInvite {
             id: code.invite_id,
             team,

@@ -366,10 +366,13 @@ impl TestServer {
     }
 
     /// A `remove` statement and its request: `target` leaves or is removed.
-    pub async fn remove(&self, team: Uuid, actor: &impl chain::Signer, target: Uuid) -> (u16, Value) {
-        let statement = self
-            .sign(team, actor, Body::Remove { user: target })
-            .await;
+    pub async fn remove(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        target: Uuid,
+    ) -> (u16, Value) {
+        let statement = self.sign(team, actor, Body::Remove { user: target }).await;
         self.call(
             "DELETE",
             &format!("/teams/{team}/members/{target}"),
@@ -400,10 +403,13 @@ impl TestServer {
     }
 
     /// A `revoke-invite` statement and its request.
-    pub async fn revoke(&self, team: Uuid, actor: &impl chain::Signer, invite: Uuid) -> (u16, Value) {
-        let statement = self
-            .sign(team, actor, Body::RevokeInvite { invite })
-            .await;
+    pub async fn revoke(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        invite: Uuid,
+    ) -> (u16, Value) {
+        let statement = self.sign(team, actor, Body::RevokeInvite { invite }).await;
         self.call(
             "DELETE",
             &format!("/teams/{team}/invites/{invite}"),
@@ -414,7 +420,12 @@ impl TestServer {
     }
 
     /// A `settings` statement and its request.
-    pub async fn set_settings(&self, team: Uuid, actor: &impl chain::Signer, secs: u32) -> (u16, Value) {
+    pub async fn set_settings(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        secs: u32,
+    ) -> (u16, Value) {
         let statement = self
             .sign(
                 team,

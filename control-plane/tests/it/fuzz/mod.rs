@@ -145,9 +145,7 @@ async fn targets(
     let logout = fresh().await;
     // Each template carries a statement that would pass at the chain's
     // head now (a mutation of it mostly won't).
-    let rotation = server
-        .rotation_body(team, &owner.access, owner, 1)
-        .await;
+    let rotation = server.rotation_body(team, &owner.access, owner, 1).await;
     let (invite_body, _) = server
         .invite_body(team, owner, &unique_email("fuzz-invitee"), Role::Member)
         .await;
