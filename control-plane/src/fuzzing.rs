@@ -38,6 +38,8 @@ pub struct Harness {
     /// Documented operations that take a body: method and path, with the
     /// path's parameters filled in with real ids.
     targets: Vec<(axum::http::Method, String)>,
+    /// Bodies that reach the store's checks, for mutations to start from.
+    seeds: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -55,7 +57,7 @@ impl Harness {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("fuzz.db").display());
-        let (router, token, ids) = runtime.block_on(async {
+        let (router, token, ids, seeds) = runtime.block_on(async {
             let store: Arc<dyn Store> = store::connect(&url).await.expect("store");
             let mut config = Config::new(SigningKey::generate());
             // Cheap hashing: the fuzzer wants many requests a second.
@@ -84,6 +86,20 @@ impl Harness {
             }
             .sign(owner_identity.signing_key());
             let mut chain = TeamChain::genesis(&genesis).expect("genesis");
+            // Made at the head after the creation and never sent: the
+            // invites below move the head on, so it is stale (409).
+            let stale = chain
+                .draft(
+                    owner,
+                    now,
+                    ChainBody::Settings {
+                        max_staleness_secs: 7200,
+                    },
+                )
+                .sign(owner_identity.signing_key());
+            let seeds = vec![
+                json!({ "max_staleness_secs": 7200, "statement": stale.as_str() }).to_string(),
+            ];
             let body = json!({
                 "id": team, "name": "Fuzz", "epoch_public_key": RECIPIENT,
                 "creator_grant": "Z3JhbnQ=", "statement": genesis.as_str(),
@@ -136,6 +152,7 @@ impl Harness {
                 router,
                 token,
                 [("team", team), ("user", member), ("invite", pending)],
+                seeds,
             )
         });
         Harness {
@@ -143,8 +160,15 @@ impl Harness {
             router,
             token,
             targets: targets(&ids),
+            seeds,
             _dir: dir,
         }
+    }
+
+    /// Request bodies made with the harness's keys (a chain statement no
+    /// fixed seed can hold), for mutations to start from.
+    pub fn seeds(&self) -> &[String] {
+        &self.seeds
     }
 
     /// The operations requests go to, in the order the first byte picks.

@@ -12,6 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Backend, Credentials, TestServer, TestUser, random_b64, unique_email};
 use envv_api::Role;
+use envv_core::chain::Body;
+use envv_core::crypto::SignatureBytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -119,6 +121,8 @@ enum Case {
     Accept(AcceptCase),
     /// Look at an invite before accepting it (no body).
     Preview(AcceptCase),
+    /// Read the chain of an invite's team before accepting it (no body).
+    InviteChain(AcceptCase),
     /// Wrap the current epoch's key for a fresh member who has none.
     Grant,
     /// A grant for someone in another team but not this one.
@@ -194,6 +198,8 @@ const MEMBER: &str = "/teams/{team}/members/{user}";
 const ROLE: &str = "/teams/{team}/members/{user}/role";
 const ACCEPT: &str = "/invites/{invite}/accept";
 const PREVIEW: &str = "/invites/{invite}";
+const INVITE_CHAIN: &str = "/invites/{invite}/chain";
+const CHAIN: &str = "/teams/{team}/chain";
 const KEYS: &str = "/teams/{team}/keys";
 const PUBLIC_KEY: &str = "/teams/{team}/keys/public";
 const ROTATE: &str = "/teams/{team}/keys/rotate";
@@ -230,6 +236,9 @@ const TABLE: &[Row] = {
         row("GET",    TEAM,    Case::NoBody,                              team(404, 200, 200, 200)),
         row("GET",    TEAM,    Case::NoSuchTeam,                          team(404, 404, 404, 404)),
         row("GET",    MEMBERS, Case::NoBody,                              team(404, 200, 200, 200)),
+        // The team chain: every member reads it (and verifies it).
+        row("GET",    CHAIN,   Case::NoBody,                              team(404, 200, 200, 200)),
+        row("GET",    CHAIN,   Case::NoSuchTeam,                          team(404, 404, 404, 404)),
         // Settings (how long agents work offline): admins.
         row("PUT",    SETTINGS, Case::Settings,                           team(404, 403, 200, 200)),
         // Invites: admins invite members and admins; only owners invite owners.
@@ -269,6 +278,12 @@ const TABLE: &[Row] = {
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Unknown),        authed(404)),
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Revoked),        authed(404)),
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Spent),          authed(404)),
+        // The invite's team chain, before accepting: as the preview.
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Own),          authed(200)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::SomeoneElses), authed(404)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Unknown),      authed(404)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Revoked),      authed(404)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Spent),        authed(404)),
         // Keys: members fetch their grants and the public key; admins wrap
         // keys for newcomers and rotate.
         row("GET",    KEYS,       Case::NoBody,                           team(404, 200, 200, 200)),
