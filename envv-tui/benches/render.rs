@@ -60,6 +60,7 @@ fn loaded() -> App {
                 user_id: members[0],
                 email: "m0@example.com".into(),
                 name: "M0".into(),
+                fingerprint: None,
             }),
         })),
     );

@@ -100,6 +100,15 @@ pub enum Request {
     Members {
         team: Uuid,
     },
+    /// The team's invites, from its verified chain.
+    Invites {
+        team: Uuid,
+    },
+    /// Withdraws an open invite (a `revoke-invite` statement).
+    RevokeInvite {
+        team: Uuid,
+        invite: Uuid,
+    },
     /// Invites `email` with `role`; answers the invite code to hand over
     /// out of band.
     Invite {
@@ -234,6 +243,8 @@ impl Request {
             Request::CreateTeam { .. } => "create_team",
             Request::ListTeams => "list_teams",
             Request::Members { .. } => "members",
+            Request::Invites { .. } => "invites",
+            Request::RevokeInvite { .. } => "revoke_invite",
             Request::Invite { .. } => "invite",
             Request::Join { .. } => "join",
             Request::AdmitPending { .. } => "admit_pending",
@@ -418,6 +429,21 @@ pub struct MemberInfo {
     pub fingerprint: String,
 }
 
+/// An invite as the team chain records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// The admin who issued it.
+    pub issued_by: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// `open`, or why it can admit no one: `used`, `revoked`, `expired`,
+    /// `issuer removed`, `issuer may no longer issue it`.
+    pub state: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamInfo {
     pub id: Uuid,
@@ -482,6 +508,9 @@ pub enum Response {
         chain_seq: u64,
         #[serde(default)]
         chain_head: String,
+    },
+    Invites {
+        invites: Vec<InviteInfo>,
     },
     /// Print once; never log.
     InviteCode {

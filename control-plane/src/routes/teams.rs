@@ -329,7 +329,8 @@ pub async fn revoke_invite(
 }
 
 /// The invite, for its addressee only: which team, which role. Anyone else
-/// (and a spent, revoked or expired invite) gets 404.
+/// gets 404. A spent, revoked or expired invite is shown too, so the
+/// invitee's client can say which from the team chain; accepting it fails.
 #[utoipa::path(get, path = "/invites/{invite}", tag = "teams",
     params(("invite" = Uuid, Path)),
     responses((status = 200, body = InvitePreview), (status = 401, body = ErrorBody),
@@ -341,7 +342,7 @@ pub async fn preview_invite(
     caller: AuthUser,
     ApiPath(invite_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<InvitePreview>> {
-    let invite = open_invite_for(&state, caller, invite_id).await?;
+    let invite = invite_for(&state, caller, invite_id, Pending::Any).await?;
     let team = state
         .store
         .team(invite.team_id)
@@ -357,11 +358,20 @@ pub async fn preview_invite(
     }))
 }
 
-/// A pending invite addressed to the caller, or the one 404 for every other case.
-async fn open_invite_for(
+/// Whether an invite must still be usable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Required,
+    Any,
+}
+
+/// An invite addressed to the caller (and, if `pending` says so, neither
+/// spent, revoked nor expired), or the one 404 for every other case.
+async fn invite_for(
     state: &AppState,
     caller: AuthUser,
     invite_id: Uuid,
+    pending: Pending,
 ) -> ApiResult<InviteRecord> {
     let user = state
         .store
@@ -374,9 +384,11 @@ async fn open_invite_for(
         .invite(invite_id)
         .await?
         .ok_or(ApiError::NotFound("invite"))?;
-    let pending =
+    let usable =
         invite.accepted_by.is_none() && !invite.revoked && invite.expires_at > store::now();
-    if !pending || validate::normalise_email(&user.email)? != invite.email_norm {
+    if (pending == Pending::Required && !usable)
+        || validate::normalise_email(&user.email)? != invite.email_norm
+    {
         return Err(ApiError::NotFound("invite"));
     }
     Ok(invite)
@@ -400,7 +412,7 @@ pub async fn accept_invite(
     signature("proof", &req.proof)?;
     signature("consent", &req.consent)?;
     let not_found = ApiError::NotFound("invite");
-    let invite = open_invite_for(&state, caller, invite_id).await?;
+    let invite = invite_for(&state, caller, invite_id, Pending::Required).await?;
     // The token is 32 bytes, base64url; the invite stores their SHA-256.
     let token_ok = URL_SAFE_NO_PAD
         .decode(req.accept_token.expose().trim())
@@ -605,8 +617,9 @@ pub async fn team_chain(
 }
 
 /// The chain of the team an invite is for, for its addressee before they
-/// accept (to check the invite statement their code names): authorised as
-/// the invite's preview, with the same 404 for everyone else.
+/// accept (to check the invite statement their code names, or to learn why
+/// it can no longer be used): authorised as the invite's preview, with the
+/// same 404 for everyone else.
 #[utoipa::path(get, path = "/invites/{invite}/chain", tag = "teams",
     params(("invite" = Uuid, Path), ChainQuery),
     responses((status = 200, body = TeamChainPage), (status = 400, body = ErrorBody),
@@ -619,7 +632,7 @@ pub async fn invite_chain(
     ApiPath(invite_id): ApiPath<Uuid>,
     ApiQuery(q): ApiQuery<ChainQuery>,
 ) -> ApiResult<Json<TeamChainPage>> {
-    let invite = open_invite_for(&state, caller, invite_id).await?;
+    let invite = invite_for(&state, caller, invite_id, Pending::Any).await?;
     Ok(Json(
         chain_page(&state, invite.team_id, q.after.unwrap_or(0)).await?,
     ))

@@ -115,6 +115,39 @@ fn team_members_and_chains_on(backend: Backend) {
         stderr(&out)
     );
 
+    let listed = owner.ok(["team", "invites"]);
+    let line = listed
+        .lines()
+        .find(|l| l.contains("carol@example.com"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.ends_with("issued by a member removed since"), "{line}");
+    assert!(
+        line.contains("bob@example.com")
+            && (line.contains("in 6d 23h") || line.contains("in 7d 0h")),
+        "{line}"
+    );
+
+    // A revoked invite admits no one either.
+    let dave = Sandbox::signed_up(&cp, "dave@example.com");
+    let dave_code = invite(&owner, "dave@example.com", "member");
+    let invites: Vec<serde_json::Value> =
+        serde_json::from_str(&owner.ok(["team", "invites", "--json"])).expect("json");
+    let id = invites
+        .iter()
+        .find(|i| i["email"] == "dave@example.com" && i["state"] == "open")
+        .expect("dave's open invite")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    owner.ok(["team", "invite", "--revoke", &id]);
+    let out = join(&dave, &dave_code);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("this invite was revoked; ask an admin for a new one"),
+        "{}",
+        stderr(&out)
+    );
+
     let rotated = owner.ok(["rotate"]);
     assert!(rotated.contains("epoch 2"), "{rotated}");
     for file in [".envv.json", ".env.enc"] {

@@ -17,7 +17,7 @@ use envv_core::crypto::{
 };
 use envv_core::envfile::{EnvName, edit};
 use envv_core::project;
-use proto_ipc::{ErrorCode, MemberInfo, Response, Secret};
+use proto_ipc::{ErrorCode, InviteInfo, MemberInfo, Response, Secret};
 use uuid::Uuid;
 
 use super::chain::Known;
@@ -248,6 +248,59 @@ impl Agent {
         })
     }
 
+    /// The team's invites as its verified chain records them.
+    pub(super) async fn invites(&self, team: Uuid) -> Outcome {
+        let chain = self.team_chain(team).await?;
+        let now = Utc::now().timestamp();
+        let email_of = |user: Uuid| {
+            chain
+                .member(user)
+                .map(|m| m.email.clone())
+                .or_else(|| chain.former(user).map(|f| f.email.clone()))
+                .unwrap_or_else(|| user.to_string())
+        };
+        let mut invites: Vec<InviteInfo> = chain
+            .invites()
+            .values()
+            .map(|i| InviteInfo {
+                id: i.id,
+                email: i.email.clone(),
+                role: i.role,
+                issued_by: email_of(i.issuer),
+                expires_at: i.expires,
+                state: match (i.state, chain.invite_void(i, now)) {
+                    (InviteState::Consumed { .. }, _) => "used".into(),
+                    (InviteState::Revoked, _) => "revoked".into(),
+                    (_, None) => "open".into(),
+                    (_, Some("has expired")) => "expired".into(),
+                    (_, Some(why)) => why.trim_start_matches("was ").into(),
+                },
+            })
+            .collect();
+        invites.sort_by_key(|i| std::cmp::Reverse(i.expires_at));
+        Ok(Response::Invites { invites })
+    }
+
+    /// Withdraws an open invite: a `revoke-invite` statement.
+    pub(super) async fn revoke_invite(&self, team: Uuid, invite: Uuid) -> Outcome {
+        let at = self.session().await?;
+        let at = &at;
+        self.append(
+            team,
+            |_| Ok(Body::RevokeInvite { invite }),
+            move |statement| {
+                Box::pin(async move {
+                    let body = StatementRequest {
+                        statement: statement.as_str().to_owned(),
+                    };
+                    self.reached(self.api.revoke_invite(at, team, invite, &body).await)
+                })
+            },
+        )
+        .await?;
+        Ok(Response::Done)
+    }
+
     /// Accepts an invite, after checking that the server shows the team
     /// and the history the code names, and that the invite in it is the
     /// one the code's secret belongs to.
@@ -261,7 +314,18 @@ impl Agent {
         let (me, identity) = self.me()?;
         let at = self.session().await?;
         let at = &at;
-        let preview = self.reached(self.api.preview_invite(at, code.invite_id).await)?;
+        let preview = match self.reached(self.api.preview_invite(at, code.invite_id).await) {
+            Err(Failure(ErrorCode::NotFound, _)) => {
+                return Err(Failure(
+                    ErrorCode::NotFound,
+                    "the control plane knows no invite of this code for your address: check you \
+                     are logged in with the address it was sent to (`envv auth whoami`), or ask \
+                     for a new one"
+                        .into(),
+                ));
+            }
+            other => other?,
+        };
         let team = code.team_id;
         if preview.team_id != team {
             return Err(Failure(

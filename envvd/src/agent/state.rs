@@ -181,6 +181,7 @@ fn counts_as_use(request: &Request) -> bool {
             | Request::Init { .. }
             | Request::CreateTeam { .. }
             | Request::Invite { .. }
+            | Request::RevokeInvite { .. }
             | Request::Join { .. }
             | Request::AdmitPending { .. }
             | Request::SetRole { .. }
@@ -395,6 +396,8 @@ impl Agent {
             Request::ListTeams => self.list_teams().await,
             Request::Members { team } => self.members(team).await,
             Request::Invite { team, email, role } => self.invite(team, email, role).await,
+            Request::Invites { team } => self.invites(team).await,
+            Request::RevokeInvite { team, invite } => self.revoke_invite(team, invite).await,
             Request::Join { code } => self.join(&code).await,
             Request::AdmitPending { team } => self.admit_pending(team).await,
             Request::SetRole { team, user, role } => self.set_role(team, user, role).await,
