@@ -446,6 +446,12 @@ pub async fn change_role(
     ApiPath((team, target)): ApiPath<(Uuid, Uuid)>,
     ApiJson(req): ApiJson<ChangeRoleRequest>,
 ) -> ApiResult<Json<Member>> {
+    let authorised_on = state
+        .authorize_on_member(team, caller.id, target, |current| Action::ChangeRole {
+            from: current,
+            to: req.role,
+        })
+        .await?;
     let statement = chain::parse(&req.statement, team, caller.id)?;
     let Body::Role { user, role } = statement.body() else {
         return Err(wrong_kind(&statement, "role"));
@@ -456,12 +462,6 @@ pub async fn change_role(
     if *role != req.role {
         return Err(differs("role"));
     }
-    let authorised_on = state
-        .authorize_on_member(team, caller.id, target, |current| Action::ChangeRole {
-            from: current,
-            to: req.role,
-        })
-        .await?;
     state
         .store
         .set_role(

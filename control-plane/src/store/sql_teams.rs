@@ -442,6 +442,15 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         if current == Role::Owner && Self::owner_count(&mut tx, team).await? <= 1 {
             return Ok(Err(MembershipRefusal::LastOwner));
         }
+        if chain.member(target).is_none() {
+            // Accepted but not admitted: not in the chain, so no `remove`
+            // can name them; their invite is still open there.
+            return Err(StoreError::InvalidStatement(
+                "this newcomer was not admitted yet, so the chain can't remove them: an admin \
+                 revokes their invite instead"
+                    .into(),
+            ));
+        }
         apply(&mut chain, &statement)?;
         sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
             .bind(team)

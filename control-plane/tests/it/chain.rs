@@ -382,6 +382,20 @@ async fn a_pending_newcomer_is_no_member_of_the_chain(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{answer}");
 
+    // A removal can't name them (the chain doesn't); revoking their invite does.
+    let (status, answer) = server.remove(team, &owner, newcomer.id).await;
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revokes their invite"),
+        "{answer}"
+    );
     // Their invite revoked, they are no longer waiting, nor in the team.
     let (status, answer) = server.revoke(team, &owner, invite.id).await;
     assert_eq!(status, 204, "{answer}");

@@ -81,6 +81,9 @@ impl fmt::Display for Who {
 /// How a row builds its request: path parameters, body and any fresh state
 /// (a target member, an invite, a side team) it needs so that it does not
 /// depend on what other rows did.
+/// A row that changes a team chain fact carries the statement the caller
+/// (the account it is or claims to be) signs at the team's head, so a cell's
+/// status is the authorisation's answer, not a refused statement's.
 #[derive(Debug, Clone, Copy)]
 enum Case {
     /// No body; `{team}` is the fixture team.
@@ -123,9 +126,9 @@ enum Case {
     Preview(AcceptCase),
     /// Read the chain of an invite's team before accepting it (no body).
     InviteChain(AcceptCase),
-    /// Wrap the current epoch's key for a fresh member who has none.
+    /// Admit a fresh newcomer who accepted: the `admit` statement and their grant.
     Grant,
-    /// A grant for someone in another team but not this one.
+    /// An admission of someone in another team but not this one.
     GrantForeign,
     /// Rotate a fresh team (the fixture's three roles, the outsider out)
     /// from the epoch it is at.
