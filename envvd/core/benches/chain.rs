@@ -17,7 +17,7 @@ fn big_chain() -> ChainBuilder {
     let mut world = ChainBuilder::new();
     while world.statements.len() < 990 {
         let who = world.invite_and_admit(0, Role::Member);
-        if who % 10 == 0 {
+        if who.is_multiple_of(10) {
             let user = world.id(who);
             world.push(
                 0,
@@ -27,7 +27,7 @@ fn big_chain() -> ChainBuilder {
                 },
             );
         }
-        if who % 25 == 0 {
+        if who.is_multiple_of(25) {
             world.rotate(0);
         }
     }
