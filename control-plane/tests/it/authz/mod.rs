@@ -275,18 +275,19 @@ const TABLE: &[Row] = {
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Unknown),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Revoked),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Spent),           authed(404)),
-        // Looking before accepting: the addressee only.
+        // Looking before accepting: the addressee only, spent or revoked
+        // invites included (their client says why from the chain).
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Own),            authed(200)),
         row("GET",    PREVIEW, Case::Preview(AcceptCase::SomeoneElses),   authed(404)),
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Unknown),        authed(404)),
-        row("GET",    PREVIEW, Case::Preview(AcceptCase::Revoked),        authed(404)),
-        row("GET",    PREVIEW, Case::Preview(AcceptCase::Spent),          authed(404)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Revoked),        authed(200)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Spent),          authed(200)),
         // The invite's team chain, before accepting: as the preview.
         row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Own),          authed(200)),
         row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::SomeoneElses), authed(404)),
         row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Unknown),      authed(404)),
-        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Revoked),      authed(404)),
-        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Spent),        authed(404)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Revoked),      authed(200)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Spent),        authed(200)),
         // Keys: members fetch their grants and the public key; admins wrap
         // keys for newcomers and rotate.
         row("GET",    KEYS,       Case::NoBody,                           team(404, 200, 200, 200)),
