@@ -8,5 +8,6 @@ mod account;
 mod agent;
 mod demo;
 mod exec;
+mod next_step;
 mod secrecy;
 mod ui;

@@ -38,7 +38,7 @@ pub(super) struct Agent {
     /// For dashboards subscribed to what happens.
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the last call to the control plane got through.
-    online: std::sync::atomic::AtomicBool,
+    pub(super) online: std::sync::atomic::AtomicBool,
     /// When one last did.
     last_sync: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// Project roots seen, for the dashboard.
@@ -76,6 +76,11 @@ pub(super) struct Unlocked {
     /// Account mode: team keyrings opened so far. Shared with requests in
     /// flight, which drop theirs when done; locking drops these.
     pub(super) teams: HashMap<Uuid, Arc<TeamKeyring>>,
+    /// Account mode, unlocked without a new session (the control plane
+    /// was unreachable or refused the login): the login the password gave,
+    /// so the agent logs in by itself once the server answers. Its auth key
+    /// zeroises on drop, with the rest of the keys.
+    pub(super) login: Option<envv_api::LoginRequest>,
     /// On the agent's clock (see `clock.rs`).
     pub(super) since: Duration,
     pub(super) last_used: Duration,
@@ -91,6 +96,7 @@ impl Unlocked {
             identity,
             personal: personal.map(Arc::new),
             teams: HashMap::new(),
+            login: None,
             since: now,
             last_used: now,
         }
@@ -150,7 +156,27 @@ impl From<EnvFileError> for Failure {
             EnvFileError::Io { .. } => ErrorCode::Io,
             _ => ErrorCode::Crypto,
         };
-        Failure(code, e.to_string())
+        let message = match &e {
+            // Older than any key this member holds: not damage, a file the
+            // team never re-encrypted after this member joined.
+            EnvFileError::NoKeyForEpoch { epoch } => format!(
+                "this file is still encrypted at key epoch {epoch}, which you were never \
+                 granted (you joined later); an admin should run `envv rotate` in this \
+                 project to re-encrypt it to the team's current key"
+            ),
+            // Their own messages name the next step.
+            EnvFileError::StaleEpoch { .. }
+            | EnvFileError::NewerEpoch { .. }
+            | EnvFileError::CurrentKeyMissing { .. }
+            | EnvFileError::WrongTeam { .. }
+            | EnvFileError::Truncated => e.to_string(),
+            _ if code == ErrorCode::Crypto => format!(
+                "{e}; the file was changed outside envv or encrypted to another key \
+                 (restore it from version control)"
+            ),
+            _ => e.to_string(),
+        };
+        Failure(code, message)
     }
 }
 
@@ -373,6 +399,8 @@ impl Agent {
                 password,
             } => self.login(server, email, &password).await,
             Request::Logout => self.logout().await,
+            Request::CheckServer { server } => self.check_server(&server).await,
+            Request::ChangePassword { current, new } => self.change_password(&current, &new).await,
             Request::Whoami => Ok(self
                 .inner()
                 .account
@@ -526,13 +554,28 @@ impl Agent {
             inner.generation
         };
         let grants = self.team_grants(team).await?;
+        match self.install_keyring(team, &grants, generation) {
+            // No grant yet: say who can give one (a call, with the state unlocked).
+            Err(Failure(ErrorCode::AwaitingKey, _)) => Err(self.awaiting_key(team).await),
+            other => other,
+        }
+    }
+
+    /// Opens `team`'s keyring from fetched `grants` and keeps it, unless the
+    /// agent locked since `generation`.
+    fn install_keyring(
+        &self,
+        team: Uuid,
+        grants: &super::cache::CachedTeam,
+        generation: u64,
+    ) -> Result<Arc<TeamKeyring>, Failure> {
         let mut inner = self.inner();
         if inner.generation != generation {
             return Err(Failure::locked_meanwhile());
         }
         let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
         let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
-        let fetched = super::ops_account::open_grants(identity, team, &grants)?;
+        let fetched = super::ops_account::open_grants(identity, team, grants)?;
         // A rotation may have installed a newer ring while these grants
         // were on their way: never go back to an older epoch.
         if let Some(held) = keys.teams.get(&team)

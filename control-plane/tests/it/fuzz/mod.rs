@@ -60,12 +60,13 @@ fn number_placeholder(i: usize) -> String {
 /// The POST and PUT routes of the router, every route that takes a body,
 /// with its body limit. `fuzzed_routes_are_the_documented_bodies` checks the
 /// list against `/openapi.json`.
-const ROUTES: [(&str, &str, usize); 14] = [
+const ROUTES: [(&str, &str, usize); 15] = [
     ("POST", "/auth/prelogin", MAX_BODY_BYTES),
     ("POST", "/auth/signup", MAX_BODY_BYTES),
     ("POST", "/auth/login", MAX_BODY_BYTES),
     ("POST", "/auth/refresh", MAX_BODY_BYTES),
     ("POST", "/auth/logout", MAX_BODY_BYTES),
+    ("POST", "/auth/password", MAX_BODY_BYTES),
     ("POST", "/teams", MAX_BODY_BYTES),
     ("POST", "/teams/{team}/invite", MAX_BODY_BYTES),
     ("POST", "/invites/{invite}/accept", MAX_BODY_BYTES),
@@ -150,6 +151,13 @@ async fn targets(
                 "/auth/login" => account.creds.login_body(),
                 "/auth/refresh" => json!({ "refresh_token": refresh }),
                 "/auth/logout" => json!({ "refresh_token": logout }),
+                // The owner's password "changed" to itself.
+                "/auth/password" => json!({
+                    "current_auth_key": owner.creds.auth_key,
+                    "new_auth_key": owner.creds.auth_key,
+                    "wrapped_identity": owner.creds.wrapped_identity,
+                    "kdf": owner.creds.kdf,
+                }),
                 "/teams" => common::team_body("Fuzzed"),
                 "/teams/{team}/invite" => json!({
                     "email": unique_email("fuzz-invitee"),
@@ -194,7 +202,7 @@ async fn targets(
                 pattern,
                 limit,
                 template,
-                needs_token: !pattern.starts_with("/auth/"),
+                needs_token: !pattern.starts_with("/auth/") || pattern == "/auth/password",
             }
         })
         .collect()
