@@ -316,3 +316,30 @@ fn the_team_screen_lists_files_at_an_old_epoch() {
     assert!(team.contains("R re-encrypts them"), "{team}");
     assert!(!team.contains("no re-key needed"), "{team}");
 }
+
+/// Issue 21, point 8: unlocked while the control plane was down, the
+/// dashboard says OFFLINE; when the server is back the agent reconnects by
+/// itself and the dashboard says online, with no key pressed.
+#[test]
+fn the_dashboard_goes_online_when_the_agent_reconnects() {
+    let mut cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "ann@example.com");
+    s.ok(["team", "create", "Acme"]);
+    s.init();
+    s.ok(["set", "KEY", "v"]);
+    s.ok(["agent", "stop"]);
+    cp.stop();
+    s.envv(["unlock"])
+        .env("ENVV_PASSWORD", PASSWORD)
+        .assert()
+        .success();
+
+    let tmux = dashboard(&s, 140);
+    let offline = tmux.wait_for_text("OFFLINE");
+    assert!(offline.contains("UNLOCKED"), "{offline}");
+    cp.restart();
+    let online = tmux.wait_for("online", |screen| {
+        screen.contains("online") && !screen.contains("OFFLINE")
+    });
+    assert!(online.contains("synced"), "{online}");
+}

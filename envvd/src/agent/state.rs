@@ -631,3 +631,30 @@ pub(super) async fn lock_timer(agent: Arc<Agent>) {
         agent.expire(agent.config.clock.now(), false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only damage is called damage: an old epoch names the rotation it
+    /// needs; a broken file says to restore it.
+    #[test]
+    fn file_errors_say_what_is_true() {
+        let Failure(code, old) = Failure::from(EnvFileError::NoKeyForEpoch { epoch: 2 });
+        assert_eq!(code, ErrorCode::Crypto);
+        assert!(
+            old.contains("epoch 2") && old.contains("envv rotate"),
+            "{old}"
+        );
+        assert!(!old.contains("outside envv"), "{old}");
+        let Failure(code, broken) = Failure::from(EnvFileError::BadMac);
+        assert_eq!(code, ErrorCode::Crypto);
+        assert!(
+            broken.contains("restore it from version control"),
+            "{broken}"
+        );
+        let Failure(code, missing) = Failure::from(EnvFileError::NotFound { name: "K".into() });
+        assert_eq!(code, ErrorCode::NotFound);
+        assert!(!missing.contains("outside envv"), "{missing}");
+    }
+}
