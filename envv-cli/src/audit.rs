@@ -47,6 +47,7 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
         (None, Some(_)) => None,
         (None, None) => Some(DEFAULT_LIMIT),
     };
+    let by_email = actor_email.clone();
     let filter = AuditFilter {
         actor,
         actor_email,
@@ -60,6 +61,11 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
         newest_first: limit.is_some(),
     };
     let mut rows = fetch(team, filter, limit)?;
+    if let Some(email) = by_email
+        && rows.is_empty()
+    {
+        eprintln!("no matching events by {email}, who is not a member now: check the address");
+    }
     if limit.is_some() {
         rows.reverse();
     }
