@@ -156,6 +156,29 @@ fn old_epoch_files_name_the_epoch_and_the_rotation_they_need() {
     assert!(rotated.contains("1 file"), "{rotated}");
     clone_project(&owner, &bob);
     assert_eq!(bob.ok(["get", "KEY"]), "v1\n");
+
+    // A file really changed outside envv is called that, and named.
+    let path = bob.project.join(".env.enc");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let damaged: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("KEY=") {
+            Some(value) => {
+                let mut v: Vec<char> = value.chars().collect();
+                v[3] = if v[3] == 'A' { 'B' } else { 'A' };
+                format!("KEY={}", v.into_iter().collect::<String>())
+            }
+            None => l.to_owned(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    assert_ne!(damaged, text);
+    std::fs::write(&path, damaged).expect("write");
+    let out = bob.run(["get", "KEY"]);
+    let err = stderr(&out);
+    assert_eq!(code_of(&out), 6, "{err}");
+    assert!(err.contains("changed outside envv"), "{err}");
+    assert!(err.contains(".env.enc"), "{err}");
 }
 
 /// Point 5: after an offboarding the audit still names the person, as actor
