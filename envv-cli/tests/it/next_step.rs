@@ -354,15 +354,38 @@ fn signup_uses_the_projects_server_and_passwd_changes_the_password() {
         .success();
     assert_eq!(owner.ok(["get", "KEY"]), "v\n");
 
-    // Elsewhere: the old password no longer logs in; the new one does.
-    laptop.ok(["auth", "logout"]);
-    let out = laptop
+    // The other machine: its session ended; the new password unlocks it
+    // (its copy of the wrapped key follows), and it reads again.
+    clone_project(&owner, &laptop);
+    laptop.ok(["lock"]);
+    laptop
+        .envv(["unlock"])
+        .env("ENVV_PASSWORD", "a brand new passphrase")
+        .assert()
+        .success();
+    assert_eq!(laptop.ok(["get", "KEY"]), "v\n");
+    laptop.ok(["lock"]);
+    laptop
+        .envv(["unlock"])
+        .env("ENVV_PASSWORD", "a brand new passphrase")
+        .assert()
+        .success();
+
+    // A new machine: the old password no longer logs in; the new one does.
+    let mut desktop = Sandbox::new();
+    desktop.server = Some(cp.url.clone());
+    let out = desktop
         .envv(["auth", "login", "--email", "ann@example.com"])
         .env("ENVV_PASSWORD", PASSWORD)
         .output()
         .expect("run");
     assert_eq!(code_of(&out), 8, "{}", stderr(&out));
-    laptop
+    assert!(
+        stderr(&out).contains("check the email and password"),
+        "{}",
+        stderr(&out)
+    );
+    desktop
         .envv(["auth", "login", "--email", "ann@example.com"])
         .env("ENVV_PASSWORD", "a brand new passphrase")
         .assert()

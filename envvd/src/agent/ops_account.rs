@@ -232,7 +232,14 @@ impl Agent {
         };
         let keys = derive(password, &account.kdf).await?;
         let wrapped = WrappedIdentity::parse(&account.wrapped_identity).map_err(crypto)?;
-        let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
+        let identity = match wrapped.unwrap(&keys.wrap_key) {
+            Ok(identity) => identity,
+            // Perhaps the password changed on another machine.
+            Err(envv_core::crypto::CryptoError::WrongPassword) => {
+                return self.unlock_changed(&account, password, generation).await;
+            }
+            Err(e) => return Err(crypto(e)),
+        };
         let body = LoginRequest {
             email: account.email.clone(),
             auth_key: keys.auth_key.to_base64().into(),
@@ -263,8 +270,8 @@ impl Agent {
             inner.session = session;
         }
         let mut unlocked = Unlocked::new(Some(identity), None, self.config.clock.now());
-        // With a session still alive (refreshable), no login is owed.
-        if !renewed && inner.session.is_none() {
+        // Owed, in case the session kept (if any) can't be refreshed.
+        if !renewed {
             unlocked.login = retry;
         }
         inner.keys = Some(unlocked);
@@ -279,7 +286,9 @@ impl Agent {
         let needs_login = || {
             Failure(
                 ErrorCode::Locked,
-                "the session with the control plane has ended; run `envv unlock`".into(),
+                "the session with the control plane has ended; run `envv unlock` (with the new \
+                 password, if it was changed on another machine)"
+                    .into(),
             )
         };
         enum Renew {
@@ -349,6 +358,10 @@ impl Agent {
                 .is_some_and(|s| s.refresh.expose() == refresh.expose())
             {
                 inner.session = Some(renewed);
+                // Renewed: no login is owed any more.
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.login = None;
+                }
             }
             return Ok(Authed { server, token });
         }

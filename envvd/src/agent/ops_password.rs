@@ -4,12 +4,12 @@
 //! salt. The control plane checks the current auth key, swaps in the new
 //! one and ends every other session; this machine keeps a new session.
 
-use envv_api::ChangePasswordRequest;
+use envv_api::{ChangePasswordRequest, LoginRequest};
 use proto_ipc::{ErrorCode, Response, Secret};
 
-use super::account::Session;
+use super::account::{AccountFile, Session};
 use super::ops_account::{crypto, derive};
-use super::state::{Agent, Failure, Outcome};
+use super::state::{Agent, Failure, Outcome, Unlocked};
 use envv_core::crypto::{KdfParams, KdfParamsExt, WrappedIdentity};
 
 impl Agent {
@@ -85,6 +85,61 @@ impl Agent {
             }
         }
         Ok(Response::Account(described))
+    }
+
+    /// An unlock whose password does not open the identity kept here: if
+    /// the password was changed on another machine, the control plane has
+    /// other KDF parameters, and the password typed logs in with them; the
+    /// identity it sends back (wrapped under that password) replaces this
+    /// machine's copy. Else the password is simply wrong, and nothing is
+    /// sent (a wrong password counts against the account's throttle).
+    pub(super) async fn unlock_changed(
+        &self,
+        account: &AccountFile,
+        password: &Secret,
+        generation: u64,
+    ) -> Result<(), Failure> {
+        let wrong = || Failure(ErrorCode::Invalid, "wrong password".into());
+        let Ok(pre) = self.reached(self.api.prelogin(&account.server, &account.email).await) else {
+            return Err(wrong());
+        };
+        if pre.kdf == account.kdf {
+            return Err(wrong());
+        }
+        pre.kdf.validate().map_err(crypto)?;
+        let keys = derive(password, &pre.kdf).await?;
+        let body = LoginRequest {
+            email: account.email.clone(),
+            auth_key: keys.auth_key.to_base64().into(),
+        };
+        let session = match self.reached(self.api.login(&account.server, &body).await) {
+            Ok(session) => session,
+            Err(Failure(ErrorCode::NotLoggedIn, _)) => return Err(wrong()),
+            Err(other) => return Err(other),
+        };
+        let identity = WrappedIdentity::parse(&session.wrapped_identity)
+            .and_then(|w| w.unwrap(&keys.wrap_key))
+            .map_err(crypto)?;
+        let mut inner = self.inner();
+        if inner.generation != generation {
+            return Err(Failure::locked_meanwhile());
+        }
+        let Some(stored) = inner
+            .account
+            .as_mut()
+            .filter(|a| a.user_id == account.user_id)
+        else {
+            return Err(Failure::locked_meanwhile());
+        };
+        stored.kdf = pre.kdf;
+        stored.wrapped_identity = session.wrapped_identity.clone();
+        stored.save(&self.config.data_dir)?;
+        inner.session = Some(Session::from_pair(session.tokens));
+        inner.keys = Some(Unlocked::new(Some(identity), None, self.config.clock.now()));
+        inner.generation += 1;
+        drop(inner);
+        tracing::info!("unlocked with the password changed on another machine");
+        Ok(())
     }
 
     /// Whether `server` answers: for signup and login to check before they
