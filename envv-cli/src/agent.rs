@@ -111,11 +111,19 @@ fn human(s: &AgentStatus, socket: &str) -> String {
         (Mode::Account, None) => "account".to_owned(),
         (Mode::Local, _) => "local (personal key, no account)".to_owned(),
     };
+    let server = match (s.mode, s.online) {
+        (Mode::Local, _) => "none (local mode)",
+        (Mode::Account, true) => "online",
+        (Mode::Account, false) => "offline (the agent reconnects by itself)",
+    };
+    let last_sync = s.last_sync.as_deref().unwrap_or("never");
     format!(
         "agent:          running, pid {}\n\
          version:        envvd {} (protocol {})\n\
          socket:         {socket}\n\
          mode:           {mode}\n\
+         control plane:  {server}\n\
+         last sync:      {last_sync}\n\
          locked:         {}\n\
          idle lock in:   {}\n\
          hard lock in:   {}\n\
@@ -159,6 +167,17 @@ pub fn unlock(args: &PasswordArgs) -> Result<(), Failure> {
     client
         .request(&Request::Unlock { password })
         .map_err(from_ipc)?;
-    eprintln!("unlocked");
+    let offline = match client.request(&Request::Status) {
+        Ok(Response::Status(status)) => !status.online,
+        _ => false,
+    };
+    if offline {
+        eprintln!(
+            "unlocked on this machine; the control plane did not renew the session \
+             (unreachable or refusing for now): the agent logs in by itself once it answers"
+        );
+    } else {
+        eprintln!("unlocked");
+    }
     Ok(())
 }

@@ -102,6 +102,10 @@ pub enum Command {
     Rotate {
         #[command(flatten)]
         team: TeamArg,
+        /// Don't ask for confirmation outside a project of the team (where
+        /// nothing is re-encrypted).
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Query, export or verify the team's audit trail.
     Audit(AuditArgs),
@@ -224,14 +228,10 @@ pub struct TeamArg {
 
 #[derive(Debug, Args)]
 pub struct ServerArg {
-    /// The control plane.
-    #[arg(
-        long,
-        env = "ENVV_SERVER",
-        default_value = "http://127.0.0.1:8420",
-        value_name = "URL"
-    )]
-    pub server: String,
+    /// The control plane. Default: the one the project here names in
+    /// `.envv.json`, else http://127.0.0.1:8420.
+    #[arg(long, env = "ENVV_SERVER", value_name = "URL")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +263,12 @@ pub enum AuthCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Change your password: your key is re-wrapped on this machine, and
+    /// every other session of the account ends.
+    ///
+    /// The current password comes from `$ENVV_PASSWORD` or a prompt, the
+    /// new one from `$ENVV_NEW_PASSWORD` or a prompt (asked twice).
+    Passwd,
     /// End the session and forget the account on this machine.
     Logout,
     /// The account the agent holds.
@@ -429,10 +435,10 @@ pub struct AuditArgs {
     /// Only events about this secret name.
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
-    /// From this time (RFC 3339).
+    /// From this time: an age (`1h`, `7d`), a date (`2026-12-05`) or RFC 3339.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Up to this time (RFC 3339).
+    /// Up to this time: an age, a date or RFC 3339.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// The latest N events, oldest of them first (default 100; with

@@ -92,15 +92,13 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
     let message = sentence(message);
     match code {
         ErrorCode::Locked => Failure::new(exit::LOCKED, "the agent is locked; run `envv unlock`"),
+        // Nothing to unlock: the agent's message names the team's admins.
+        ErrorCode::AwaitingKey => Failure::new(exit::LOCKED, message),
         ErrorCode::NotFound => Failure::new(exit::NOT_FOUND, message),
         ErrorCode::Invalid => Failure::new(exit::USAGE, message),
-        ErrorCode::Crypto => Failure::new(
-            exit::VERIFY,
-            format!(
-                "{message}; the file was changed outside envv or encrypted to another key \
-                 (restore it from version control)"
-            ),
-        ),
+        // The agent says what went wrong and what to do: a damaged file,
+        // a file at an old epoch, a mistyped invite code are not alike.
+        ErrorCode::Crypto => Failure::new(exit::VERIFY, message),
         ErrorCode::NotLoggedIn if message.contains("envv auth") => {
             Failure::new(exit::NOT_LOGGED_IN, message)
         }

@@ -59,11 +59,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Agent(AgentCommand::Status { json }) => agent::status(json),
         Command::Lock => agent::lock(),
         Command::Unlock(password) => agent::unlock(&password),
-        Command::Auth(command) => account::run(command),
+        // Signup and login look for the project's control plane.
+        Command::Auth(command) => ctx().and_then(|_| account::run(command)),
         // These default `--team` to the project around the directory, so
         // `-C DIR` is honoured first.
         Command::Team(command) => ctx().and_then(|_| team::run(command)),
-        Command::Rotate { team } => ctx().and_then(|_| team::rotate(&team)),
+        Command::Rotate { team, yes } => ctx().and_then(|_| team::rotate(&team, yes)),
         Command::Audit(args) => ctx().and_then(|_| audit::run(args)),
         Command::Usage { team, json } => ctx().and_then(|_| billing::usage(&team, json)),
         Command::Billing {

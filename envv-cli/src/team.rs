@@ -410,12 +410,24 @@ fn switch(team: &str) -> Result<(), Failure> {
 }
 
 /// `envv rotate`: a new key epoch, and this project's files re-encrypted.
-pub fn rotate(arg: &TeamArg) -> Result<(), Failure> {
+pub fn rotate(arg: &TeamArg, yes: bool) -> Result<(), Failure> {
     let team = resolve(arg, Prefer::Project)?;
     let project = std::env::current_dir()
         .ok()
         .and_then(|dir| config::project(&dir))
         .filter(|(_, bound)| *bound == Some(team));
+    // Outside the team's projects a rotation re-encrypts nothing, and the
+    // files left at the old epoch are unreadable to anyone who joins later.
+    if project.is_none() && !yes {
+        confirm_or(
+            &format!(
+                "This directory is not one of team {team}'s projects: the team moves to a new \
+                 key and no file is re-encrypted; run `envv rotate` inside each project later. \
+                 Rotate anyway?"
+            ),
+            "nothing rotated; run `envv rotate` inside one of the team's projects",
+        )?;
+    }
     let dirs = project.iter().map(|(root, _)| root.clone()).collect();
     eprintln!("rotating team {team}…");
     let Response::Rotated { epoch, files, .. } = ask(&Request::Rotate { team, dirs })? else {
@@ -458,6 +470,12 @@ fn read_code() -> Result<Secret, Failure> {
 }
 
 fn confirm(question: &str) -> Result<(), Failure> {
+    confirm_or(question, "nothing removed")
+}
+
+/// Asks `question` on a terminal; a no (or no terminal, without `--yes`)
+/// fails with `declined`.
+fn confirm_or(question: &str, declined: &str) -> Result<(), Failure> {
     if !io::stdin().is_terminal() {
         return Err(Failure::usage(format!(
             "{question} Not a terminal: pass `--yes` to confirm"
@@ -472,7 +490,7 @@ fn confirm(question: &str) -> Result<(), Failure> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(Failure::new(exit::ERROR, "nothing removed"))
+        Err(Failure::new(exit::ERROR, declined))
     }
 }
 

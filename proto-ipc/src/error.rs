@@ -23,6 +23,9 @@ pub enum ErrorCode {
     Crypto,
     Io,
     Internal,
+    /// A member whose team key an admin has not granted yet: nothing to
+    /// unlock; an admin's agent grants it.
+    AwaitingKey,
 }
 
 #[derive(Debug, thiserror::Error)]

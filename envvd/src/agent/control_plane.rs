@@ -13,12 +13,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use envv_api::{
-    AcceptInviteRequest, AuditOrder, AuditPage, AuditQuery, BillingRequest, ChangeRoleRequest,
-    CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse, Invite, InvitePreview,
-    LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest, PreloginRequest,
-    PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString, Session,
-    SignupRequest, StatementRequest, Team, TeamChainPage, TeamKeys, TeamSettings, TokenPair,
-    UsageReport,
+    AcceptInviteRequest, AuditOrder, AuditPage, AuditQuery, BillingRequest, ChangePasswordRequest,
+    ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse,
+    Invite, InvitePreview, LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest,
+    PreloginRequest, PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString,
+    Session, SignupRequest, StatementRequest, Team, TeamChainPage, TeamKeys, TeamSettings,
+    TokenPair, UsageReport,
 };
 use proto_ipc::ErrorCode;
 use serde::Serialize;
@@ -125,6 +125,20 @@ impl ControlPlane {
             server,
         )
         .await
+    }
+
+    /// Whether the server answers at all (`GET /healthz`).
+    pub async fn healthz(&self, server: &str) -> Result<(), Failure> {
+        self.send_empty(self.http.get(url(server, "/healthz")), server)
+            .await
+    }
+
+    pub async fn change_password(
+        &self,
+        at: &Authed,
+        body: &ChangePasswordRequest,
+    ) -> Result<Session, Failure> {
+        self.post(at, "/auth/password", body).await
     }
 
     // Teams and members.
@@ -408,6 +422,7 @@ fn query_string(q: &AuditQuery) -> String {
         pairs.push(("actor", actor.to_string()));
     }
     for (key, value) in [
+        ("actor_email", &q.actor_email),
         ("action", &q.action),
         ("secret", &q.secret),
         ("cursor", &q.cursor),

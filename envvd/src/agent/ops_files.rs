@@ -144,7 +144,12 @@ impl Agent {
         let opts = ReadOptions::any_epoch(located.env.clone());
         let file = self
             .with_current_keys(located.team, |ring| edit::read(&located.path, ring, &opts))
-            .await?;
+            .await
+            // Which file: a project has several environments.
+            .map_err(|Failure(code, why)| match code {
+                ErrorCode::Crypto => Failure(code, format!("{}: {why}", located.path.display())),
+                _ => Failure(code, why),
+            })?;
         let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
             file.iter()
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))

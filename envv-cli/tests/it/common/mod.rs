@@ -53,6 +53,16 @@ impl ControlPlane {
     pub fn port(&self) -> u16 {
         self.server.port
     }
+
+    /// Kills the server (it stops answering at once).
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Starts it again on the same database and port.
+    pub fn restart(&mut self) {
+        self.server.restart();
+    }
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
