@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{AuthCommand, PasswordArgs};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::{ask, config, unexpected};
 
 pub fn run(command: AuthCommand) -> Result<(), Failure> {
@@ -95,14 +96,17 @@ fn whoami(json: bool) -> Result<(), Failure> {
     match ask(&Request::Whoami)? {
         Response::Account(account) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&account).unwrap_or_default()
                 );
             } else {
-                println!(
+                outln!(
                     "{} <{}> on {} (user {})",
-                    account.name, account.email, account.server, account.user_id
+                    account.name,
+                    account.email,
+                    account.server,
+                    account.user_id
                 );
             }
             Ok(())

@@ -472,6 +472,7 @@ async fn refusal(response: reqwest::Response) -> Failure {
         403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         409 => ErrorCode::Conflict,
+        429 => ErrorCode::RateLimited,
         400..=499 => ErrorCode::Invalid,
         _ => ErrorCode::Server,
     };
