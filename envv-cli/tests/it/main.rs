@@ -8,5 +8,6 @@ mod account;
 mod agent;
 mod demo;
 mod exec;
+mod first_steps;
 mod secrecy;
 mod ui;
