@@ -211,7 +211,15 @@ fn refusals_exit_with_the_documented_codes() {
     let out = other.run(["ls"]);
     assert_eq!(code(&out), Some(9), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("you are not a member of team"),
+        stderr(&out).contains("you are not a member of this team: removed from it, or never added"),
+        "{}",
+        stderr(&out)
+    );
+    // The team's own commands say the same (the project names the team).
+    let out = other.run(["team", "members"]);
+    assert_eq!(code(&out), Some(9), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("you are not a member of this team"),
         "{}",
         stderr(&out)
     );
