@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
+
+use crate::complete::{secret_names, team_names};
 
 /// Encrypted team secrets, next to your code.
 ///
@@ -61,6 +64,7 @@ pub enum Command {
     /// Remove a secret.
     Unset {
         /// The secret's name.
+        #[arg(add = ArgValueCompleter::new(secret_names))]
         name: String,
         #[command(flatten)]
         env: EnvArg,
@@ -180,6 +184,7 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct SetArgs {
     /// The secret's name (`[A-Za-z0-9_][A-Za-z0-9_.-]*`).
+    #[arg(add = ArgValueCompleter::new(secret_names))]
     pub name: String,
     /// The value. Visible in your shell history and the process list: prefer
     /// the prompt or `--stdin`.
@@ -217,6 +222,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// The secret's name.
+    #[arg(add = ArgValueCompleter::new(secret_names))]
     pub name: String,
     /// Don't print a newline after the value.
     #[arg(long, short = 'n')]
@@ -228,7 +234,12 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Pass only these secrets (comma-separated names).
-    #[arg(long, value_delimiter = ',', value_name = "K1,K2")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "K1,K2",
+        add = ArgValueCompleter::new(secret_names)
+    )]
     pub only: Vec<String>,
     #[command(flatten)]
     pub env: EnvArg,
@@ -273,7 +284,7 @@ pub struct PasswordArgs {
 pub struct TeamArg {
     /// The team, by id or name (default: the current team, else the
     /// project's, else your only team).
-    #[arg(long, value_name = "ID|NAME")]
+    #[arg(long, value_name = "ID|NAME", add = ArgValueCompleter::new(team_names))]
     pub team: Option<String>,
 }
 
@@ -398,7 +409,7 @@ pub enum TeamCommand {
     /// Make a team the default for team commands and `envv init`.
     Switch {
         /// The team, by id or name.
-        #[arg(value_name = "ID|NAME")]
+        #[arg(value_name = "ID|NAME", add = ArgValueCompleter::new(team_names))]
         team: String,
     },
     /// Show the team's settings; admins change them with the options.

@@ -10,6 +10,7 @@ mod agent;
 mod audit;
 mod billing;
 pub mod cli;
+pub mod complete;
 mod config;
 mod connect;
 pub mod error;
@@ -30,6 +31,11 @@ use crate::error::{Failure, exit, from_ipc};
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
+    // `ENVV_COMPLETE=bash envv`: the shell's completion asking; answers
+    // and exits. (Not `COMPLETE`, which a CI environment might well set.)
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var("ENVV_COMPLETE")
+        .complete();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),

@@ -52,6 +52,11 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "Where the current team is kept (`$XDG_CONFIG_HOME/envv/config.json`, default \
          `~/.config/envv`).",
     ),
+    (
+        "`ENVV_COMPLETE`",
+        "A shell's name: envv answers that shell's completion request instead of running a \
+         command (`source <(ENVV_COMPLETE=bash envv)`).",
+    ),
 ];
 
 /// Command lines and what they do.
@@ -81,6 +86,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     (
         "envv completions bash > ~/.local/share/bash-completion/completions/envv",
         "Install bash completion.",
+    ),
+    (
+        "source <(ENVV_COMPLETE=bash envv)",
+        "Complete commands, options, and the names of secrets and teams in bash (in ~/.bashrc).",
     ),
     (
         "envv man > ~/.local/share/man/man1/envv.1",

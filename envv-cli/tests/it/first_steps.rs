@@ -371,3 +371,44 @@ fn a_closed_stdout_ends_quietly() {
         }
     }
 }
+
+/// Point 14: dynamic completion asks the running agent for secret and team
+/// names (fish's protocol: one candidate a line); it never starts an agent.
+#[test]
+fn completion_offers_secret_and_team_names() {
+    let complete = |s: &Sandbox, line: &[&str]| {
+        let mut args = vec!["--", "envv"];
+        args.extend_from_slice(line);
+        let out = s
+            .envv(args)
+            .env("ENVV_COMPLETE", "fish")
+            .output()
+            .expect("run");
+        assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let idle = Sandbox::new();
+    assert_eq!(complete(&idle, &["get", "D"]), "");
+    let out = idle.run(["agent", "status"]);
+    assert_eq!(code(&out), Some(3), "completion started an agent");
+
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "tab@example.com");
+    s.ok(["team", "create", "Acme"]);
+    s.ok(["team", "create", "Beta"]);
+    s.init();
+    for name in ["DATABASE_URL", "DEBUG", "API_KEY"] {
+        s.ok(["set", name, "value"]);
+    }
+    assert_eq!(complete(&s, &["get", "D"]), "DATABASE_URL\nDEBUG\n");
+    assert_eq!(complete(&s, &["exec", "--only", "A"]), "API_KEY\n");
+    assert_eq!(complete(&s, &["team", "switch", "A"]), "Acme\n");
+    assert_eq!(complete(&s, &["usage", "--team", "B"]), "Beta\n");
+    // The registration script for the shell.
+    let script = s
+        .envv(Vec::<&str>::new())
+        .env("ENVV_COMPLETE", "bash")
+        .output()
+        .expect("run");
+    assert!(stdout(&script).contains("complete"), "{}", stdout(&script));
+}
