@@ -53,7 +53,16 @@ fn a_missing_environment_or_secret_names_what_exists() {
         .expect("run");
     assert_eq!(code(&out), Some(5), "{}", stderr(&out));
 
-    // Writing creates an environment.
+    // Writing creates an environment; a dry run of an import into a new
+    // one says what it would create, and creates nothing.
+    let dry = s
+        .envv(["-e", "preview", "import", "--dry-run"])
+        .write_stdin("K=v\n")
+        .output()
+        .expect("run");
+    assert_eq!(code(&dry), Some(0), "{}", stderr(&dry));
+    assert_eq!(stdout(&dry), "new      K\n");
+    assert!(!s.project.join(".env.preview.enc").exists());
     s.ok(["-e", "preview", "set", "K", "v"]);
     assert_eq!(s.ok(["-e", "preview", "ls"]), "K\n");
 

@@ -468,7 +468,15 @@ impl Agent {
             Some(_) => ImportStatus::Changed,
         };
         let changes = if options.dry_run {
-            let current = self.decrypted(at).await?;
+            // A dry run into an environment the import would create:
+            // everything is new.
+            let located = self.locate(at)?;
+            let current = if located.must_exist().is_err() {
+                self.keyring(located.team).await?;
+                Arc::new(Vec::new())
+            } else {
+                self.decrypted(at).await?
+            };
             let changes = parsed
                 .secrets
                 .iter()
