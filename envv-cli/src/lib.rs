@@ -10,7 +10,7 @@ mod agent;
 mod audit;
 mod billing;
 pub mod cli;
-pub mod complete;
+mod complete;
 mod config;
 mod connect;
 pub mod error;

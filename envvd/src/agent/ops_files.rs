@@ -13,13 +13,12 @@ use proto_ipc::{
 };
 use uuid::Uuid;
 
+use super::known::environments;
+use super::local;
 use super::state::{Agent, Failure, Outcome};
 use envv_core::crypto::TeamKeyring;
 use envv_core::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
 use envv_core::project::{self, Binding, ProjectFile};
-
-use super::known::environments;
-use super::local;
 use envv_core::secret::SecretValue;
 
 pub(super) struct Cached {
