@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{AuthCommand, PasswordArgs};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::{ask, config, unexpected};
 
 pub fn run(command: AuthCommand) -> Result<(), Failure> {
@@ -195,18 +196,21 @@ fn whoami(json: bool) -> Result<(), Failure> {
     match ask(&Request::Whoami)? {
         Response::Account(account) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&account).unwrap_or_default()
                 );
             } else {
-                println!(
+                outln!(
                     "{} <{}> on {} (user {})",
-                    account.name, account.email, account.server, account.user_id
+                    account.name,
+                    account.email,
+                    account.server,
+                    account.user_id
                 );
                 match &account.fingerprint {
-                    Some(fp) => println!("fingerprint: {fp}"),
-                    None => println!("fingerprint: unlock the agent to see it"),
+                    Some(fp) => outln!("fingerprint: {fp}"),
+                    None => outln!("fingerprint: unlock the agent to see it"),
                 }
             }
             Ok(())

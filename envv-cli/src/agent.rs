@@ -11,12 +11,13 @@ use crate::account;
 use crate::cli::PasswordArgs;
 use crate::connect::{self, connect_existing};
 use crate::error::{Failure, exit, from_ipc};
+use crate::out::outln;
 use crate::unexpected;
 
 pub fn start() -> Result<(), Failure> {
     match connect_existing() {
         Ok(client) => {
-            println!("the agent is already running (pid {})", client.agent_pid);
+            outln!("the agent is already running (pid {})", client.agent_pid);
             return Ok(());
         }
         Err(IpcError::AgentNotRunning { .. }) => {}
@@ -27,9 +28,10 @@ pub fn start() -> Result<(), Failure> {
         Err(e) => return Err(from_ipc(e)),
     }
     let client = connect::start_and_connect()?;
-    println!(
+    outln!(
         "started the agent (pid {}, envvd {})",
-        client.agent_pid, client.agent_version
+        client.agent_pid,
+        client.agent_version
     );
     Ok(())
 }
@@ -38,12 +40,12 @@ pub fn stop() -> Result<(), Failure> {
     let mut client = match connect_existing() {
         Ok(client) => client,
         Err(IpcError::AgentNotRunning { .. }) => {
-            println!("the agent is not running");
+            outln!("the agent is not running");
             return Ok(());
         }
         Err(IpcError::VersionMismatch { pid, .. }) => {
             connect::stop_pid(pid)?;
-            println!("stopped the agent (pid {pid})");
+            outln!("stopped the agent (pid {pid})");
             return Ok(());
         }
         Err(e) => return Err(from_ipc(e)),
@@ -56,7 +58,7 @@ pub fn stop() -> Result<(), Failure> {
         Err(e) => return Err(from_ipc(e)),
     }
     connect::wait_gone(i32::try_from(pid).ok().and_then(Pid::from_raw));
-    println!("stopped the agent (pid {pid})");
+    outln!("stopped the agent (pid {pid})");
     Ok(())
 }
 

@@ -1,13 +1,13 @@
 //! `envv audit`: query, export and verify a team's audit trail.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 
 use proto_ipc::{AuditFilter, AuditRow, Request, Response};
 use uuid::Uuid;
 
 use crate::cli::{AuditArgs, AuditCommand, AuditExport};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::team::{self, Prefer};
 use crate::{ask, unexpected};
 
@@ -83,10 +83,7 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
         }
         None => table(&rows, &names(team)),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(exit::ERROR, format!("could not write to stdout: {e}")))
+    crate::out::bytes(text.as_bytes())
 }
 
 /// Pages through `next_cursor` until the end or `limit` rows.
@@ -273,7 +270,7 @@ fn verify(team: Uuid) -> Result<(), Failure> {
     };
     match problem {
         None => {
-            println!("OK: {events} events checked, the hash chain is intact");
+            outln!("OK: {events} events checked, the hash chain is intact");
             Ok(())
         }
         Some(problem) => Err(Failure::new(

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     Offline,
     NotFound,
     Forbidden,
+    /// The control plane refuses for a while: too many attempts.
+    RateLimited,
     Conflict,
     /// The request itself is wrong (a bad name, a bad path).
     Invalid,

@@ -202,6 +202,15 @@ pub enum Request {
         dir: PathBuf,
         team: Option<Uuid>,
     },
+    /// Moves the project around `dir`, bound to another key (the personal
+    /// key, or another team), to `team` (else the only team): every
+    /// environment's file is re-encrypted to the team's current key, then
+    /// `.envv.json` is rewritten. A file already moved is left as is, so
+    /// an interrupted move can be run again.
+    MoveProject {
+        dir: PathBuf,
+        team: Option<Uuid>,
+    },
     /// Decrypted secrets of an environment (all, or `only` these names).
     Read {
         at: EnvRef,
@@ -275,6 +284,7 @@ impl Request {
             Request::Unlock { .. } => "unlock",
             Request::Projects { .. } => "projects",
             Request::Init { .. } => "init",
+            Request::MoveProject { .. } => "move_project",
             Request::Read { .. } => "read",
             Request::Names { .. } => "names",
             Request::Export { .. } => "export",
@@ -553,6 +563,13 @@ pub enum Response {
     Rotated {
         team: Uuid,
         epoch: u32,
+        files: usize,
+    },
+    /// `MoveProject`: the project now bound to `team`, and how many files
+    /// were re-encrypted.
+    Moved {
+        root: PathBuf,
+        team: Uuid,
         files: usize,
     },
     AuditPage {

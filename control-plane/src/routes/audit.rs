@@ -149,12 +149,29 @@ pub async fn ingest(
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     let max_secrets = plan.plan.limits(plan.team_created, now).max_secrets;
-    let reported = req
-        .events
-        .iter()
-        .filter(|e| matches!(e.action.as_str(), "set" | "unset" | "import"))
-        .max_by_key(|e| e.occurred_at)
-        .and_then(|e| e.secret_count);
+    // Each written file's latest count: the team's count is their sum.
+    let mut latest: std::collections::BTreeMap<String, store::FileCount> =
+        std::collections::BTreeMap::new();
+    for e in &req.events {
+        let (true, Some(count)) = (
+            matches!(e.action.as_str(), "set" | "unset" | "import"),
+            e.secret_count,
+        ) else {
+            continue;
+        };
+        let path_hash = e.path_hash.clone().unwrap_or_default().to_ascii_lowercase();
+        let at = e.occurred_at.trunc_subsecs(6);
+        let file = latest.entry(path_hash.clone()).or_insert(store::FileCount {
+            path_hash,
+            count,
+            at,
+        });
+        if at >= file.at {
+            file.count = count;
+            file.at = at;
+        }
+    }
+    let reported: Vec<store::FileCount> = latest.into_values().collect();
     let mut warning = None;
     let mut items = Vec::with_capacity(req.events.len());
     for (i, e) in req.events.into_iter().enumerate() {

@@ -100,6 +100,7 @@ fn usage_shows_the_plan_and_billing_changes_it() {
         "free",
         "--email",
         "billing@example.com",
+        "--yes",
     ]);
     assert!(changed.contains("plan:     free"), "{changed}");
     assert!(changed.contains("billing@example.com"), "{changed}");

@@ -527,11 +527,22 @@ async fn refusal(response: reqwest::Response) -> Failure {
             || format!("the control plane answered {status}"),
             |b| b.error.message,
         );
+    // The control plane answers a non-member as if the team didn't exist
+    // (ids don't leak); to its user that means not, or no longer, in it.
+    if status == 404 && message == "team not found" {
+        return Failure(
+            ErrorCode::Forbidden,
+            "you are not a member of this team: removed from it, or never added \
+             (or it doesn't exist); `envv team list` shows your teams"
+                .into(),
+        );
+    }
     let code = match status {
         401 => ErrorCode::NotLoggedIn,
         403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         409 => ErrorCode::Conflict,
+        429 => ErrorCode::RateLimited,
         400..=499 => ErrorCode::Invalid,
         _ => ErrorCode::Server,
     };

@@ -46,7 +46,7 @@ impl KnownProjects {
 
 /// A project's environments, `.env.enc` first; a project with no file yet
 /// shows its default environment.
-fn environments(root: &Path) -> Vec<Option<String>> {
+pub(super) fn environments(root: &Path) -> Vec<Option<String>> {
     let mut envs: Vec<Option<String>> = std::fs::read_dir(root)
         .into_iter()
         .flatten()

@@ -22,9 +22,10 @@ use envv_core::secret::Password;
 
 pub(super) fn crypto(e: envv_core::crypto::CryptoError) -> Failure {
     match e {
-        envv_core::crypto::CryptoError::WrongPassword => {
-            Failure(ErrorCode::Invalid, "wrong password".into())
-        }
+        envv_core::crypto::CryptoError::WrongPassword => Failure(
+            ErrorCode::NotLoggedIn,
+            "wrong password: it does not open this account's key; try again".into(),
+        ),
         other => Failure(ErrorCode::Crypto, other.to_string()),
     }
 }
@@ -626,7 +627,7 @@ impl Agent {
         let chosen = match team {
             Some(id) => teams.iter().find(|t| t.id == id).ok_or_else(|| {
                 Failure(
-                    ErrorCode::NotFound,
+                    ErrorCode::Forbidden,
                     format!("you are not in team {id}; `envv team list` shows yours"),
                 )
             })?,
@@ -666,8 +667,11 @@ impl Agent {
             }
             Err(Failure(ErrorCode::Offline, why)) => self.cached_team(team, &why),
             Err(Failure(ErrorCode::NotFound, _)) => Err(Failure(
-                ErrorCode::NotFound,
-                format!("you are not a member of team {team}: removed from it, or never added"),
+                ErrorCode::Forbidden,
+                format!(
+                    "you are not a member of team {team}: removed from it, or never added; \
+                     `envv team list` shows your teams"
+                ),
             )),
             Err(other) => Err(other),
         }

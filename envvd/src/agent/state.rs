@@ -205,6 +205,7 @@ fn counts_as_use(request: &Request) -> bool {
             | Request::Unset { .. }
             | Request::Import { .. }
             | Request::Init { .. }
+            | Request::MoveProject { .. }
             | Request::CreateTeam { .. }
             | Request::Invite { .. }
             | Request::RevokeInvite { .. }
@@ -456,6 +457,7 @@ impl Agent {
             Request::Subscribe => Ok(Response::Done),
             Request::Projects { here } => self.projects(here.as_deref()),
             Request::Init { dir, team } => self.init(&dir, team).await,
+            Request::MoveProject { dir, team } => self.move_project(&dir, team).await,
             Request::Read { at, only, purpose } => self.read(&at, &only, purpose).await,
             Request::Names { at } => self.names(&at).await,
             Request::Export { at, format } => self.export(&at, format).await,
@@ -561,9 +563,10 @@ impl Agent {
             }
             if !has_account {
                 return Err(Failure(
-                    ErrorCode::NotFound,
+                    ErrorCode::NotLoggedIn,
                     format!(
-                        "this project is encrypted to team {team}; log in to an account that is in it"
+                        "this project is encrypted to team {team}, and this machine has no \
+                         account; run `envv auth login` with an account that is in it"
                     ),
                 ));
             }
