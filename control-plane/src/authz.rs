@@ -96,6 +96,7 @@ mod tests {
             (Action::ReadExposure, Admin),
             (Action::ReadUsage, Admin),
             (Action::ManageBilling, Owner),
+            (Action::CheckpointAudit, Admin),
         ];
         for (action, least) in table {
             for role in Role::ALL {

@@ -34,6 +34,8 @@ pub enum Action {
     ManageBilling,
     /// Change the team's settings (how long agents may work offline).
     ManageSettings,
+    /// Sign a checkpoint of the audit trail's head into the team chain.
+    CheckpointAudit,
 }
 
 /// The least role that may perform `action`.
@@ -59,6 +61,7 @@ pub fn required_role(action: Action) -> Role {
         | Action::Rotate
         | Action::ReadExposure
         | Action::ReadUsage
-        | Action::ManageSettings => Role::Admin,
+        | Action::ManageSettings
+        | Action::CheckpointAudit => Role::Admin,
     }
 }

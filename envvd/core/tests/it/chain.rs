@@ -487,3 +487,49 @@ fn chain_vectors_are_byte_for_byte_stable() {
         );
     }
 }
+
+#[test]
+fn audit_checkpoints_are_for_admins_and_only_move_forward() {
+    use envv_core::chain::Hash;
+    let mut world = ChainBuilder::new();
+    let member = world.invite_and_admit(0, Role::Member);
+    let forged = world.sign(
+        member,
+        Body::Checkpoint {
+            audit_seq: 10,
+            audit_head: Hash([1; 32]),
+        },
+    );
+    assert!(matches!(
+        world.chain.clone().apply(&forged),
+        Err(ChainError::NotAllowed {
+            needs: Role::Admin,
+            ..
+        })
+    ));
+    world.push(
+        0,
+        Body::Checkpoint {
+            audit_seq: 10,
+            audit_head: Hash([1; 32]),
+        },
+    );
+    let checkpoint = world.chain.audit_checkpoint().expect("a checkpoint");
+    assert_eq!(
+        (checkpoint.audit_seq, checkpoint.audit_head),
+        (10, Hash([1; 32]))
+    );
+    let behind = world.sign(
+        0,
+        Body::Checkpoint {
+            audit_seq: 9,
+            audit_head: Hash([2; 32]),
+        },
+    );
+    assert!(matches!(
+        world.chain.clone().apply(&behind),
+        Err(ChainError::Invalid { .. })
+    ));
+    let again = Statement::parse(world.statements.last().unwrap().as_str()).unwrap();
+    assert_eq!(again.body(), world.statements.last().unwrap().body());
+}
