@@ -97,6 +97,8 @@ mod tests {
             (Action::ReadUsage, Admin),
             (Action::ManageBilling, Owner),
             (Action::CheckpointAudit, Admin),
+            (Action::RenameTeam, Admin),
+            (Action::DeleteTeam, Owner),
         ];
         for (action, least) in table {
             for role in Role::ALL {

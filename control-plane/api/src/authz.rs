@@ -36,6 +36,10 @@ pub enum Action {
     ManageSettings,
     /// Sign a checkpoint of the audit trail's head into the team chain.
     CheckpointAudit,
+    /// Rename the team.
+    RenameTeam,
+    /// Delete the team, its members, keys and chain.
+    DeleteTeam,
 }
 
 /// The least role that may perform `action`.
@@ -44,7 +48,7 @@ pub fn required_role(action: Action) -> Role {
         Action::ReadTeam | Action::ReadKeys | Action::ReportAudit | Action::ReadAudit => {
             Role::Member
         }
-        Action::ManageBilling => Role::Owner,
+        Action::ManageBilling | Action::DeleteTeam => Role::Owner,
         Action::Remove { is_self: true, .. } => Role::Member,
         // Owners alone make or unmake owners.
         Action::Invite { role: Role::Owner } => Role::Owner,
@@ -62,6 +66,7 @@ pub fn required_role(action: Action) -> Role {
         | Action::ReadExposure
         | Action::ReadUsage
         | Action::ManageSettings
-        | Action::CheckpointAudit => Role::Admin,
+        | Action::CheckpointAudit
+        | Action::RenameTeam => Role::Admin,
     }
 }

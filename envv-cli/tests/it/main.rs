@@ -12,4 +12,5 @@ mod first_steps;
 mod next_step;
 mod secrecy;
 mod team_chain;
+mod teams;
 mod ui;
