@@ -8,6 +8,7 @@ mod account;
 mod agent;
 mod demo;
 mod exec;
+mod first_hour;
 mod first_steps;
 mod next_step;
 mod secrecy;
