@@ -245,6 +245,19 @@ fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
             m.name
         );
     }
+    // Invited, not yet joined: listed too (admins see them; `team invites`
+    // says more).
+    if let Ok(Response::Invites { invites }) = ask(&Request::Invites { team }) {
+        for i in invites.iter().filter(|i| i.state == "open") {
+            outln!(
+                "{:<30}  {:<7}  {:<8}  invite expires {}",
+                i.email,
+                i.role,
+                "invited",
+                expires_in(i.expires_at)
+            );
+        }
+    }
     outln!(
         "team chain: {chain_seq} statements, head {chain_head} \
          (members who see the same head share one history)"
