@@ -683,7 +683,7 @@ impl TeamChain {
     /// SHA-256 of the current members' ids and keys, sorted by id: what a
     /// rotation records so every verifier knows who it was wrapped to.
     pub fn member_set_hash(&self) -> Hash {
-        member_set_hash(self.members.values())
+        hash_sorted_members(self.members.values())
     }
 }
 
@@ -701,15 +701,31 @@ fn need(sigs: &mut Option<Vec<SigCheck>>, check: SigCheck) -> Result<(), ChainEr
     }
 }
 
-/// SHA-256("envv/members/v1\n" || one "<uuid> <age key> <signing key>\n"
+/// SHA-256("envv/members/v1\n" || one "<uuid> <age key> <signing key hex>\n"
 /// line per member, by ascending uuid).
 pub fn member_set_hash<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -> Hash {
     let mut sorted: Vec<&ChainMember> = members.into_iter().collect();
     sorted.sort_by_key(|m| m.user);
+    hash_sorted_members(sorted)
+}
+
+/// [`member_set_hash`] of members already in ascending uuid order (a
+/// `BTreeMap<Uuid, _>`'s), hashed without an allocation per member.
+fn hash_sorted_members<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -> Hash {
     let mut h = Sha256::new();
     h.update(b"envv/members/v1\n");
-    for m in sorted {
-        h.update(format!("{} {} {}\n", m.user.hyphenated(), m.age, m.signing).as_bytes());
+    let mut uuid = Uuid::encode_buffer();
+    let mut signing = [0u8; 64];
+    for m in members {
+        h.update(m.user.hyphenated().encode_lower(&mut uuid).as_bytes());
+        h.update(b" ");
+        h.update(m.age.as_str().as_bytes());
+        h.update(b" ");
+        // 64 hex digits of 32 bytes always fit.
+        if hex::encode_to_slice(m.signing.to_bytes(), &mut signing).is_ok() {
+            h.update(signing);
+        }
+        h.update(b"\n");
     }
     Hash(h.finalize().into())
 }
