@@ -69,6 +69,17 @@ pub enum Command {
         #[command(flatten)]
         env: EnvArg,
     },
+    /// Re-seal a file envv refuses for its signer (a removed member's, say),
+    /// after you have looked at its values: shows why it is refused and how
+    /// each value compares with the version this machine last accepted,
+    /// then re-encrypts it at the current key, signed by you.
+    Reseal {
+        /// Don't ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        env: EnvArg,
+    },
     /// List the secrets' names (never their values).
     #[command(visible_alias = "list")]
     Ls {

@@ -63,6 +63,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Set(args) => secrets::set(&ctx(Some(&args.env))?, args),
         Command::Get(args) => secrets::get(&ctx(Some(&args.env))?, args),
         Command::Unset { name, env } => secrets::unset(&ctx(Some(&env))?, name),
+        Command::Reseal { yes, env } => secrets::reseal(&ctx(Some(&env))?, yes),
         Command::Ls { json, env } => secrets::ls(&ctx(Some(&env))?, json),
         Command::Import(args) => secrets::import(&ctx(Some(&args.env))?, &args),
         Command::Export { format, env } => secrets::export(&ctx(Some(&env))?, format),

@@ -139,6 +139,39 @@ pub fn unset(ctx: &Context, name: String) -> Result<(), Failure> {
     Ok(())
 }
 
+pub fn reseal(ctx: &Context, yes: bool) -> Result<(), Failure> {
+    let Response::ResealPreview { verdict, names } =
+        ctx.request(&Request::ResealPreview { at: ctx.at() })?
+    else {
+        return Err(unexpected("reseal_preview"));
+    };
+    eprintln!("{verdict}");
+    for (name, change) in &names {
+        outln!("{name:<40}  {change}");
+    }
+    if verdict.starts_with("signed by a member") {
+        return Ok(());
+    }
+    if !yes {
+        team::confirm_or(
+            &format!(
+                "re-seal {} with these {} values, signed by you?",
+                ctx.file_name(),
+                names.iter().filter(|(_, c)| c != "removed").count()
+            ),
+            "nothing resealed",
+        )?;
+    }
+    let Response::Resealed { count } = ctx.request(&Request::Reseal { at: ctx.at() })? else {
+        return Err(unexpected("reseal"));
+    };
+    eprintln!(
+        "resealed {} ({count} secrets) at the team's current key, signed by you",
+        ctx.file_name()
+    );
+    Ok(())
+}
+
 pub fn ls(ctx: &Context, json: bool) -> Result<(), Failure> {
     let response = ctx.request(&Request::Names { at: ctx.at() })?;
     let Response::Names { names } = response else {

@@ -579,7 +579,7 @@ fn confirm(question: &str) -> Result<(), Failure> {
 
 /// Asks `question` on a terminal; a no (or no terminal, without `--yes`)
 /// fails with `declined`.
-fn confirm_or(question: &str, declined: &str) -> Result<(), Failure> {
+pub(crate) fn confirm_or(question: &str, declined: &str) -> Result<(), Failure> {
     if !io::stdin().is_terminal() {
         return Err(Failure::usage(format!(
             "{question} Not a terminal: pass `--yes` to confirm"

@@ -255,6 +255,17 @@ pub enum Request {
         env: Vec<(String, Secret)>,
         options: ImportOptions,
     },
+    /// A file the agent refuses for its signer: why, and its names with
+    /// how each value compares with the last version this agent accepted,
+    /// for a person to review before [`Request::Reseal`].
+    ResealPreview {
+        at: EnvRef,
+    },
+    /// Re-seals a reviewed file at the team's current epoch, signed by this
+    /// user (audited as `reseal`).
+    Reseal {
+        at: EnvRef,
+    },
     /// Locks, removes the socket and exits.
     Shutdown,
 }
@@ -302,6 +313,8 @@ impl Request {
             Request::Set { .. } => "set",
             Request::Unset { .. } => "unset",
             Request::Import { .. } => "import",
+            Request::ResealPreview { .. } => "reseal_preview",
+            Request::Reseal { .. } => "reseal",
             Request::Shutdown => "shutdown",
         }
     }
@@ -623,6 +636,17 @@ pub enum Response {
     /// `count` names were read; `changes` says for each (sorted) whether it
     /// is new, changed or the same; `warnings` (names and line numbers,
     /// never values) are for the user. After a dry run nothing was written.
+    ResealPreview {
+        /// Why the file is refused, or that it is not.
+        verdict: String,
+        /// The names, each with `changed`, `new`, `same`, `removed` or
+        /// `unknown` (this agent has accepted no version of the file since
+        /// it was unlocked).
+        names: Vec<(String, String)>,
+    },
+    Resealed {
+        count: usize,
+    },
     Imported {
         count: usize,
         changes: Vec<ImportChange>,

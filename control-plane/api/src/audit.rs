@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Events a client reports (the server can't see them happen).
-pub const CLIENT_ACTIONS: [&str; 5] = ["decrypt", "exec", "set", "unset", "import"];
+pub const CLIENT_ACTIONS: [&str; 6] = ["decrypt", "exec", "set", "unset", "import", "reseal"];
 /// Most events in one ingestion batch.
 pub const MAX_BATCH_EVENTS: usize = 1000;
 /// Most secret names one client event may list.

@@ -154,7 +154,7 @@ pub async fn ingest(
         std::collections::BTreeMap::new();
     for e in &req.events {
         let (true, Some(count)) = (
-            matches!(e.action.as_str(), "set" | "unset" | "import"),
+            matches!(e.action.as_str(), "set" | "unset" | "import" | "reseal"),
             e.secret_count,
         ) else {
             continue;

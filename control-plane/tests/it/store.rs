@@ -873,7 +873,7 @@ async fn renames_and_deletions_are_audited(backend: Backend) {
     assert_eq!(deleted.details["name"], "Renamed");
     assert!(matches!(
         store.delete_team(team, owner, store::now()).await,
-        Err(store::StoreError::NotFound)
+        Err(StoreError::NotFound)
     ));
 }
 

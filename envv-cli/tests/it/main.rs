@@ -12,6 +12,7 @@ mod first_hour;
 mod first_steps;
 mod next_step;
 mod secrecy;
+mod signed_files;
 mod team_chain;
 mod teams;
 mod ui;

@@ -25,10 +25,16 @@ pub fn fuzz_keyring() -> &'static TeamKeyring {
     static RING: OnceLock<TeamKeyring> = OnceLock::new();
     RING.get_or_init(|| {
         let team = Uuid::parse_str(FUZZ_TEAM).unwrap_or_default();
-        match EpochIdentity::from_secret_str(team, 1, FUZZ_EPOCH_KEY) {
-            Ok(key) => TeamKeyring::new(key),
-            Err(_) => TeamKeyring::new(EpochIdentity::generate(team, 1)),
-        }
+        let key = EpochIdentity::from_secret_str(team, 1, FUZZ_EPOCH_KEY)
+            .unwrap_or_else(|_| EpochIdentity::generate(team, 1));
+        // Signs as the team's own personal-mode writer.
+        let signer = crate::crypto::FileSigner {
+            user: team,
+            key: key.signing_key(),
+        };
+        let mut ring = TeamKeyring::new(key);
+        ring.set_signer(signer);
+        ring
     })
 }
 

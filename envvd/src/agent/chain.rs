@@ -11,8 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use envv_core::chain::{ChainError, Statement, TeamChain};
+use envv_core::chain::{ChainError, FileSignerRefused, Statement, TeamChain};
 use envv_core::crypto::UserIdentity;
+use envv_core::envfile::EnvFile;
 use proto_ipc::ErrorCode;
 use uuid::Uuid;
 
@@ -122,6 +123,75 @@ impl Agent {
         }
         save(&self.config.data_dir, team, &known.texts);
         chains.insert(team, known.clone());
+    }
+
+    /// Whether `file` (read from `path`) may be trusted: in local mode it
+    /// must be signed with this machine's personal key; in a team, by a
+    /// member the verified chain says held the file's epoch key honestly
+    /// and still is one. Refusals name the signer, the epoch and why.
+    pub(super) async fn check_author(
+        &self,
+        team: Uuid,
+        path: &Path,
+        file: &EnvFile,
+    ) -> Result<(), Failure> {
+        let refused = |why: String| {
+            Failure(
+                ErrorCode::Crypto,
+                format!(
+                    "{}: sealed at epoch {} by {why}; its values are not used. If you have \
+                     looked at them and they are right, `envv reseal` signs the file as yours",
+                    path.display(),
+                    file.epoch()
+                ),
+            )
+        };
+        let Some(author) = file.signer() else {
+            return Err(refused("no one (it is unsigned)".into()));
+        };
+        let local_signer = {
+            let inner = self.inner();
+            let keys = inner.keys.as_ref().ok_or_else(Failure::locked)?;
+            keys.personal
+                .as_ref()
+                .filter(|p| p.team() == team)
+                .and_then(|p| p.signer().map(|s| s.key.verifying_key()))
+        };
+        if let Some(mine) = local_signer {
+            return if author.key == mine {
+                Ok(())
+            } else {
+                Err(refused(
+                    "a key that is not this machine's personal key".into(),
+                ))
+            };
+        }
+        // The chain this machine holds first; a newer one if the signer is
+        // someone it doesn't know yet (a member admitted since).
+        let mut chain = match self.known_chain(team) {
+            Some(known) => known.chain,
+            None => self.team_chain(team).await?,
+        };
+        let mut verdict = chain.check_file_signer(author.user, &author.key, file.epoch());
+        if verdict.is_err()
+            && let Ok(newer) = self.team_chain(team).await
+            && newer.seq() > chain.seq()
+        {
+            chain = newer;
+            verdict = chain.check_file_signer(author.user, &author.key, file.epoch());
+        }
+        verdict.map_err(|e| match e {
+            FileSignerRefused::Removed {
+                email, removed_at, ..
+            } => refused(format!(
+                "{email}, who was removed from the team on {}",
+                chrono::DateTime::from_timestamp(removed_at, 0).map_or_else(
+                    || removed_at.to_string(),
+                    |t| t.format("%Y-%m-%d").to_string()
+                )
+            )),
+            other => refused(other.to_string()),
+        })
     }
 
     /// Forgets a deleted team: its chain, its cached grants, its keyring.

@@ -72,7 +72,17 @@ fn open(bytes: &[u8], path: &Path) -> std::io::Result<TeamKeyring> {
         .grant
         .open(&identity, file.team, 1)
         .map_err(std::io::Error::other)?;
-    Ok(TeamKeyring::new(key))
+    Ok(signed(TeamKeyring::new(key), file.team, &identity))
+}
+
+/// Local mode signs its files with the personal identity, as the personal
+/// key's team.
+fn signed(mut ring: TeamKeyring, team: Uuid, identity: &UserIdentity) -> TeamKeyring {
+    ring.set_signer(envv_core::crypto::FileSigner {
+        user: team,
+        key: identity.signing_key().clone(),
+    });
+    ring
 }
 
 fn create(data_dir: &Path) -> std::io::Result<TeamKeyring> {
@@ -106,7 +116,7 @@ fn create(data_dir: &Path) -> std::io::Result<TeamKeyring> {
             f.sync_all()
         });
     match written {
-        Ok(()) => Ok(TeamKeyring::new(key)),
+        Ok(()) => Ok(signed(TeamKeyring::new(key), team, &identity)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(data_dir),
         Err(e) => Err(e),
     }

@@ -14,8 +14,8 @@ use super::control_plane::Authed;
 use super::state::{Agent, Failure, Outcome, Unlocked};
 use envv_core::chain::{Body, TeamChain};
 use envv_core::crypto::{
-    ClientKeys, EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity,
-    WrappedIdentity, derive_keys,
+    ClientKeys, EpochIdentity, FileSigner, Grant, KdfParams, KdfParamsExt, TeamKeyring,
+    UserIdentity, WrappedIdentity, derive_keys,
 };
 use envv_core::project::Binding;
 use envv_core::secret::Password;
@@ -124,6 +124,7 @@ pub(super) fn team_info(team: &Team) -> TeamInfo {
 /// key no rotation statement made is the server's, and is refused. The
 /// current epoch is the chain's, whatever the server says.
 pub(super) fn open_grants(
+    me: Uuid,
     identity: &UserIdentity,
     chain: &TeamChain,
     cached: &CachedTeam,
@@ -167,6 +168,10 @@ pub(super) fn open_grants(
         )
     })?;
     ring.note_team_epoch(chain.current_epoch());
+    ring.set_signer(FileSigner {
+        user: me,
+        key: identity.signing_key().clone(),
+    });
     Ok(ring)
 }
 
@@ -536,7 +541,7 @@ impl Agent {
         let epoch = EpochIdentity::generate(id, 1);
         let generation = self.generation();
         let at = self.session().await?;
-        let (grant, genesis) = {
+        let (grant, genesis, signer) = {
             let inner = self.inner();
             let (me, email) = inner
                 .account
@@ -563,7 +568,11 @@ impl Agent {
                 },
             }
             .sign(identity.signing_key());
-            (grant, genesis)
+            let signer = FileSigner {
+                user: me,
+                key: identity.signing_key().clone(),
+            };
+            (grant, genesis, signer)
         };
         let body = CreateTeamRequest {
             id,
@@ -594,7 +603,9 @@ impl Agent {
         if let Err(e) = cached.save(&self.config.data_dir, id) {
             tracing::warn!(error = %e, "could not cache the team's grant for offline use");
         }
-        self.replace_team_keyring(id, TeamKeyring::new(epoch), generation);
+        let mut ring = TeamKeyring::new(epoch);
+        ring.set_signer(signer);
+        self.replace_team_keyring(id, ring, generation);
         Ok(Response::Team(team_info(&team)))
     }
 

@@ -303,6 +303,9 @@ impl Agent {
                 ErrorCode::Crypto => Failure(code, format!("{}: {why}", located.path.display())),
                 _ => Failure(code, why),
             })?;
+        // Once per change of the file: warm reads come from the cache.
+        self.check_author(located.team, &located.path, &file)
+            .await?;
         let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
             file.iter()
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
@@ -321,6 +324,9 @@ impl Agent {
                     secrets: secrets.clone(),
                 },
             );
+            if let Some(keys) = inner.keys.as_mut() {
+                keys.accepted.remember(&located.path, &secrets);
+            }
         }
         // First read of this file here (a warm read never gets this far).
         self.watch_file(&located.path);
@@ -543,6 +549,76 @@ impl Agent {
     /// decrypts or writes a file). A file at an epoch the keyring lacks
     /// means a rotation since the team was opened: its grants are fetched
     /// again, once, and `op` runs again.
+    /// Why a file is refused, and how its values compare with the version
+    /// last accepted here: what a person reviews before `reseal`.
+    pub(super) async fn reseal_preview(&self, at: &EnvRef) -> Outcome {
+        let located = self.locate(at)?;
+        let opts = ReadOptions::any_epoch(located.env.clone());
+        let file = self
+            .with_current_keys(located.team, |ring| edit::read(&located.path, ring, &opts))
+            .await?;
+        let verdict = match self.check_author(located.team, &located.path, &file).await {
+            Ok(()) => "signed by a member: nothing to reseal".to_owned(),
+            Err(Failure(_, why)) => why,
+        };
+        let inner = self.inner();
+        let accepted = &inner.keys.as_ref().ok_or_else(Failure::locked)?.accepted;
+        let before = accepted.of(&located.path);
+        let mut names: Vec<(String, String)> = file
+            .iter()
+            .map(|(name, value)| {
+                let change = match before {
+                    None => "unknown",
+                    Some(digests) => match digests.get(name.as_str()) {
+                        None => "new",
+                        Some(d) if *d == accepted.digest(value.expose()) => "same",
+                        Some(_) => "changed",
+                    },
+                };
+                (name.as_str().to_owned(), change.to_owned())
+            })
+            .collect();
+        if let Some(digests) = before {
+            names.extend(
+                digests
+                    .keys()
+                    .filter(|n| file.get(n).is_none())
+                    .map(|n| (n.clone(), "removed".to_owned())),
+            );
+        }
+        Ok(Response::ResealPreview { verdict, names })
+    }
+
+    /// Re-seals a file a person reviewed: a fresh data key at the current
+    /// epoch, signed by this user. Only the file's own cryptography must
+    /// verify; its former signer is what was refused.
+    pub(super) async fn reseal(&self, at: &EnvRef) -> Outcome {
+        let located = self.locate(at)?;
+        self.with_current_keys(located.team, |ring| {
+            edit::reencrypt(&located.path, &located.env, ring)
+        })
+        .await?;
+        self.forget_file(&located.path);
+        let names: Vec<String> = match self.decrypted(at).await {
+            Ok(all) => all.iter().map(|(n, _)| n.clone()).collect(),
+            Err(Failure(_, why)) => {
+                return Err(Failure(
+                    ErrorCode::Internal,
+                    format!("resealed, but the file does not read back: {why}"),
+                ));
+            }
+        };
+        let count = names.len();
+        self.record(
+            at,
+            "reseal",
+            names,
+            Some(u32::try_from(count).unwrap_or(u32::MAX)),
+        )
+        .await?;
+        Ok(Response::Resealed { count })
+    }
+
     async fn with_current_keys<T>(
         &self,
         team: Uuid,

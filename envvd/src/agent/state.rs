@@ -82,9 +82,53 @@ pub(super) struct Unlocked {
     /// so the agent logs in by itself once the server answers. Its auth key
     /// zeroises on drop, with the rest of the keys.
     pub(super) login: Option<envv_api::LoginRequest>,
+    /// The values of each file as last accepted, as keyed digests (the key
+    /// is random and lives as long as the unlock), so `envv reseal` can say
+    /// which values of a refused file differ from them.
+    pub(super) accepted: Accepted,
     /// On the agent's clock (see `clock.rs`).
     pub(super) since: Duration,
     pub(super) last_used: Duration,
+}
+
+/// Keyed digests of accepted values, by file and name.
+pub(super) struct Accepted {
+    key: envv_core::secret::Key32,
+    files: HashMap<PathBuf, std::collections::BTreeMap<String, [u8; 32]>>,
+}
+
+impl Accepted {
+    fn new() -> Accepted {
+        Accepted {
+            key: envv_core::secret::Key32::random(),
+            files: HashMap::new(),
+        }
+    }
+
+    /// SHA-256(key || value): equal values give equal digests within one
+    /// unlock, and nothing outside this process can compute one.
+    pub(super) fn digest(&self, value: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(self.key.expose());
+        h.update(value.as_bytes());
+        h.finalize().into()
+    }
+
+    pub(super) fn remember(&mut self, path: &std::path::Path, values: &[(String, Secret)]) {
+        let digests = values
+            .iter()
+            .map(|(name, value)| (name.clone(), self.digest(value.expose())))
+            .collect();
+        self.files.insert(path.to_path_buf(), digests);
+    }
+
+    pub(super) fn of(
+        &self,
+        path: &std::path::Path,
+    ) -> Option<&std::collections::BTreeMap<String, [u8; 32]>> {
+        self.files.get(path)
+    }
 }
 
 impl Unlocked {
@@ -98,6 +142,7 @@ impl Unlocked {
             personal: personal.map(Arc::new),
             teams: HashMap::new(),
             login: None,
+            accepted: Accepted::new(),
             since: now,
             last_used: now,
         }
@@ -204,6 +249,7 @@ fn counts_as_use(request: &Request) -> bool {
             | Request::Set { .. }
             | Request::Unset { .. }
             | Request::Import { .. }
+            | Request::Reseal { .. }
             | Request::Init { .. }
             | Request::MoveProject { .. }
             | Request::CreateTeam { .. }
@@ -473,6 +519,8 @@ impl Agent {
                 env,
                 options,
             } => self.import(&at, &dotenv, env, options).await,
+            Request::ResealPreview { at } => self.reseal_preview(&at).await,
+            Request::Reseal { at } => self.reseal(&at).await,
             // The connection stops the agent once this answer is sent.
             Request::Shutdown => {
                 self.lock();
@@ -601,9 +649,14 @@ impl Agent {
         if inner.generation != generation {
             return Err(Failure::locked_meanwhile());
         }
+        let me = inner
+            .account
+            .as_ref()
+            .map(|a| a.user_id)
+            .ok_or_else(Failure::no_account)?;
         let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
         let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
-        let fetched = super::ops_account::open_grants(identity, chain, grants)?;
+        let fetched = super::ops_account::open_grants(me, identity, chain, grants)?;
         // A rotation may have installed a newer ring while these grants
         // were on their way: never go back to an older epoch.
         if let Some(held) = keys.teams.get(&team)

@@ -22,6 +22,16 @@ pub struct Person {
     pub identity: UserIdentity,
 }
 
+impl Person {
+    /// Signs the files this person writes, as envv's agent would.
+    pub fn signer(&self) -> crypto::FileSigner {
+        crypto::FileSigner {
+            user: self.user.id,
+            key: self.identity.signing_key().clone(),
+        }
+    }
+}
+
 /// Cheap but valid parameters (the server refuses anything under 8 MiB).
 fn kdf() -> KdfParams {
     KdfParams::generate_with(8 * 1024, 1, 1)
@@ -98,7 +108,9 @@ impl TestServer {
         });
         let (status, created) = self.post("/teams", Some(&owner.user.access), body).await;
         assert_eq!(status, 201, "create team: {created}");
-        (team, TeamKeyring::new(epoch))
+        let mut ring = TeamKeyring::new(epoch);
+        ring.set_signer(owner.signer());
+        (team, ring)
     }
 
     /// The member's keyring from their grants, or the HTTP status that refused it.
@@ -126,6 +138,7 @@ impl TestServer {
                 .expect("grants open")
                 .ok_or((status, keys.clone()))?;
         ring.note_team_epoch(keys["current_epoch"].as_u64().expect("current epoch"));
+        ring.set_signer(person.signer());
         Ok(ring)
     }
 

@@ -13,7 +13,8 @@ mod state;
 pub mod statement;
 
 pub use state::{
-    AuditCheckpoint, ChainEpoch, ChainInvite, ChainMember, FormerMember, InviteState, TeamChain,
+    AuditCheckpoint, ChainEpoch, ChainInvite, ChainMember, FileSignerRefused, FormerMember,
+    InviteState, TeamChain,
 };
 pub use statement::{Body, Draft, Hash, MAX_STATEMENT_LEN, Statement, acceptance};
 

@@ -84,6 +84,33 @@ pub struct ChainEpoch {
     pub at: i64,
 }
 
+/// Why a file's signer can't be trusted, by the verified chain. The
+/// message completes "signed by …".
+// The fields are named for what they hold.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileSignerRefused {
+    /// The signer was removed from the team.
+    #[error("{email}, who was removed from the team (statement {seq} of its chain)")]
+    Removed {
+        email: String,
+        removed_at: i64,
+        seq: u64,
+    },
+    /// The signer never was a member.
+    #[error("{user}, who is not a member of the team")]
+    NotAMember { user: Uuid },
+    /// The member's chain key is another one.
+    #[error("a key that is not {email}'s")]
+    WrongKey { email: String },
+    /// The member joined after the epoch was replaced.
+    #[error("{email}, who joined after that epoch was replaced")]
+    JoinedAfter { email: String },
+    /// No rotation made that epoch.
+    #[error("someone, at epoch {epoch}, which the team chain does not have")]
+    UnknownEpoch { epoch: u64 },
+}
+
 /// One signature a statement needs, checked in a batch.
 struct SigCheck {
     message: Vec<u8>,
@@ -675,6 +702,43 @@ impl TeamChain {
         self.checkpoint.as_ref()
     }
 
+    /// Whether a file sealed at `epoch` and signed by `user` with `key` may
+    /// be trusted: its signer must be a member now, with that key, who was
+    /// in the team while `epoch` was the newest (so held its key honestly).
+    pub fn check_file_signer(
+        &self,
+        user: Uuid,
+        key: &VerifyingKey,
+        epoch: u64,
+    ) -> Result<(), FileSignerRefused> {
+        if self.epoch(epoch).is_none() {
+            return Err(FileSignerRefused::UnknownEpoch { epoch });
+        }
+        let Some(member) = self.members.get(&user) else {
+            return Err(match self.former.get(&user) {
+                Some(gone) => FileSignerRefused::Removed {
+                    email: gone.email.clone(),
+                    removed_at: gone.removed_at,
+                    seq: gone.removed_seq,
+                },
+                None => FileSignerRefused::NotAMember { user },
+            });
+        };
+        if member.signing != *key {
+            return Err(FileSignerRefused::WrongKey {
+                email: member.email.clone(),
+            });
+        }
+        // The statement that ended `epoch`, if a later one did.
+        let ended = self.epoch(epoch + 1).map(|next| next.seq);
+        if ended.is_some_and(|end| member.since > end) {
+            return Err(FileSignerRefused::JoinedAfter {
+                email: member.email.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// The team's offline allowance, if a settings statement set one.
     pub fn max_staleness_secs(&self) -> Option<u32> {
         self.max_staleness_secs
@@ -702,14 +766,7 @@ fn need(sigs: &mut Option<Vec<SigCheck>>, check: SigCheck) -> Result<(), ChainEr
 }
 
 /// SHA-256("envv/members/v1\n" || one "<uuid> <age key> <signing key hex>\n"
-/// line per member, by ascending uuid).
-pub fn member_set_hash<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -> Hash {
-    let mut sorted: Vec<&ChainMember> = members.into_iter().collect();
-    sorted.sort_by_key(|m| m.user);
-    hash_sorted_members(sorted)
-}
-
-/// [`member_set_hash`] of members already in ascending uuid order (a
+/// line per member), of members already in ascending uuid order (a
 /// `BTreeMap<Uuid, _>`'s), hashed without an allocation per member.
 fn hash_sorted_members<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -> Hash {
     let mut h = Sha256::new();

@@ -17,7 +17,7 @@ pub use identity::{PublicKey, UserIdentity, WrappedIdentity};
 pub use invite::{AcceptToken, InviteCode, InviteSecret, accept_token, hash_accept_token};
 pub use kdf::{AuthKey, ClientKeys, KdfParams, KdfParamsExt, WrapKey, derive_keys};
 pub use signing::{SignatureBytes, SigningKey, VerifyingKey, fingerprint};
-pub use team::{EpochIdentity, Grant, TeamKeyring};
+pub use team::{EpochIdentity, FileSigner, Grant, TeamKeyring};
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};

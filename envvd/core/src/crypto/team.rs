@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::identity::{PublicKey, UserIdentity};
+use super::signing::SigningKey;
 use super::{AgeOpenError, CryptoError, age_decrypt, age_encrypt, b64url, b64url_decode, hkdf32};
 use crate::secret::Key32;
 
@@ -89,6 +90,12 @@ impl EpochIdentity {
 
     pub(crate) fn file_auth(&self) -> &Key32 {
         &self.file_auth
+    }
+
+    /// A signing key derived from this epoch's secret key, as a user's is
+    /// from their identity: local mode's personal key signs with it.
+    pub fn signing_key(&self) -> SigningKey {
+        SigningKey::for_identity(secret_string(&self.identity).as_str())
     }
 
     /// Encrypts this epoch key to one member. Only clients call this: an
@@ -210,11 +217,32 @@ impl From<Grant> for String {
     }
 }
 
+/// Who signs the files a keyring writes: a member's user id and signing
+/// key (or, in local mode, the personal key's).
+#[derive(Clone)]
+pub struct FileSigner {
+    /// The signer's user id (the personal key's team id in local mode).
+    pub user: Uuid,
+    /// Their signing key.
+    pub key: SigningKey,
+}
+
+impl fmt::Debug for FileSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSigner")
+            .field("user", &self.user)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
 /// The epoch keys one member holds for one team. Old epochs stay so that
 /// files not yet re-encrypted remain readable; writes always use `current`.
 #[derive(Clone, Debug)]
 pub struct TeamKeyring {
     team: Uuid,
+    /// Signs what this keyring writes; a keyring without one only reads.
+    signer: Option<FileSigner>,
     current: u64,
     /// The team's current epoch as last reported by the control plane; may
     /// be ahead of `current` while this member's newest grant is pending.
@@ -231,10 +259,21 @@ impl TeamKeyring {
         epochs.insert(epoch, current);
         Self {
             team,
+            signer: None,
             current: epoch,
             team_current: epoch,
             epochs,
         }
+    }
+
+    /// Signs the files this keyring writes as `signer`.
+    pub fn set_signer(&mut self, signer: FileSigner) {
+        self.signer = Some(signer);
+    }
+
+    /// Who signs what this keyring writes.
+    pub fn signer(&self) -> Option<&FileSigner> {
+        self.signer.as_ref()
     }
 
     /// Adds an epoch key; becomes current if it is the newest.

@@ -17,9 +17,25 @@ pub enum EnvFileError {
     #[error("file is truncated (no complete file-mac line); restore it from version control")]
     Truncated,
 
-    /// The first line is not `envv-env v1`.
-    #[error("not an envv encrypted file of a supported version (first line must be `envv-env v1`)")]
+    /// The first line is not `envv-env v2` (or the older `v1`).
+    #[error("not an envv encrypted file of a supported version (first line must be `envv-env v2`)")]
     UnsupportedFormat,
+
+    /// The file carries no writer's signature: an `envv-env v1` file, or a
+    /// v2 file whose signature lines were cut.
+    #[error("the file is not signed by its writer: written by an older envv, or forged")]
+    Unsigned,
+
+    /// The writer's signature does not verify: the signature belongs to
+    /// another file, or the file was changed after it was signed.
+    #[error(
+        "the writer's signature does not verify: the file was changed after {signer} signed it"
+    )]
+    BadSignature { signer: Uuid },
+
+    /// A keyring with no signer was asked to write.
+    #[error("this keyring cannot sign, so it cannot write")]
+    NoSigner,
 
     /// A line does not have the documented shape.
     #[error("malformed file at line {line}: {reason}")]

@@ -1,4 +1,5 @@
-//! Bytes ↔ [`EnvFile`]: parsing, verification and encoding of `.env.enc` v1.
+//! Bytes ↔ [`EnvFile`]: parsing, verification and encoding of `.env.enc` v2
+//! (v1 with the writer's signature).
 //!
 //! Verification runs in a fixed order so that each kind of tampering is
 //! reported by name (see `docs/format.md`, "Verification order").
@@ -13,11 +14,18 @@ use uuid::Uuid;
 pub use super::parse::{MAX_EPOCH_PREFIX, unverified_epoch, unverified_names};
 use super::parse::{parse, utf8};
 use super::{Entry, EnvFile, EnvFileError, EnvName, MAX_VALUE_BYTES, ReadOptions, SecretName};
-use crate::crypto::{self, AgeOpenError, EpochIdentity, PublicKey, TeamKeyring};
+use crate::crypto::{
+    self, AgeOpenError, EpochIdentity, FileSigner, PublicKey, SignatureBytes, TeamKeyring,
+    VerifyingKey,
+};
 use crate::secret::{Key32, SecretValue};
 
-/// First line of every v1 file.
-pub const MAGIC: &str = "envv-env v1";
+/// First line of every file this version writes.
+pub const MAGIC: &str = "envv-env v2";
+/// First line of the older, unsigned files: refused as [`EnvFileError::Unsigned`].
+pub const MAGIC_V1: &str = "envv-env v1";
+/// What the writer's signature covers ahead of the file's bytes.
+const SIGNED_PREFIX: &[u8] = b"envv-env/v2 signature\n";
 const INFO_VALUE: &[u8] = b"envv-env/v1 value-key";
 const INFO_HEADER_MAC: &[u8] = b"envv-env/v1 header-mac";
 const INFO_FILE_MAC: &[u8] = b"envv-env/v1 file-mac";
@@ -208,6 +216,7 @@ pub fn decrypt(
     if !bool::from(hmac(&keys.file_mac, &text[..raw.body_end]).ct_eq(file_mac.as_slice())) {
         return Err(EnvFileError::BadMac);
     }
+    let signer = verify_signature(text, &raw)?;
 
     Ok(EnvFile {
         team: raw.team,
@@ -218,7 +227,47 @@ pub fn decrypt(
         data_key,
         wrapped_key: utf8(0, raw.key)?.to_owned(),
         entries,
+        signer: Some(signer),
     })
+}
+
+/// Checks the trailer's signature over the file with the key the trailer
+/// names; whether that key may sign for the team is the caller's question
+/// (the team chain's, in the agent).
+fn verify_signature(text: &[u8], raw: &super::parse::Raw<'_>) -> Result<FileAuthor, EnvFileError> {
+    let bad = |reason| EnvFileError::Malformed { line: 0, reason };
+    let user = std::str::from_utf8(raw.signer)
+        .ok()
+        .and_then(|s| {
+            Uuid::try_parse(s)
+                .ok()
+                .filter(|u| u.hyphenated().to_string() == s)
+        })
+        .ok_or(bad("signer is not a lowercase UUID"))?;
+    let key: VerifyingKey = std::str::from_utf8(raw.signer_key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(bad("signer-key is not a signing key"))?;
+    let signature = std::str::from_utf8(raw.signature)
+        .ok()
+        .and_then(|s| SignatureBytes::from_base64(s).ok())
+        .ok_or(bad("signature is not 64 bytes of base64url"))?;
+    let mut message = Vec::with_capacity(SIGNED_PREFIX.len() + raw.signed_end);
+    message.extend_from_slice(SIGNED_PREFIX);
+    message.extend_from_slice(&text[..raw.signed_end]);
+    key.verify(&message, &signature)
+        .map_err(|_| EnvFileError::BadSignature { signer: user })?;
+    Ok(FileAuthor { user, key })
+}
+
+/// Who signed a file: their user id and the key the file names (checked
+/// to have made the signature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileAuthor {
+    /// The writer's user id (local mode: the personal key's team id).
+    pub user: Uuid,
+    /// The key that signed.
+    pub key: VerifyingKey,
 }
 
 /// The key schedule of a file, hex-encoded, for the test vectors in
@@ -246,15 +295,21 @@ pub fn debug_key_schedule(text: &[u8], key: &EpochIdentity) -> Option<Vec<(&'sta
     ])
 }
 
-/// Encodes `file` with `key` (which must be the key of the file's epoch).
-pub(crate) fn encode(file: &mut EnvFile, key: &EpochIdentity) -> Result<String, EnvFileError> {
-    encode_with_auth(file, key.file_auth(), &key.public_key())
+/// Encodes `file` with `key` (which must be the key of the file's epoch),
+/// signed by `signer`.
+pub(crate) fn encode(
+    file: &mut EnvFile,
+    key: &EpochIdentity,
+    signer: &FileSigner,
+) -> Result<String, EnvFileError> {
+    encode_with_auth(file, key.file_auth(), &key.public_key(), signer)
 }
 
 fn encode_with_auth(
     file: &mut EnvFile,
     file_auth: &Key32,
     recipient: &PublicKey,
+    signer: &FileSigner,
 ) -> Result<String, EnvFileError> {
     let keys = FileKeys::derive(file_auth, &file.data_key);
     let mut aad = Aad::new(file.team, file.epoch, file.env.as_str());
@@ -293,6 +348,21 @@ fn encode_with_auth(
     out.push_str("file-mac ");
     out.push_str(&crypto::b64std(&file_mac));
     out.push('\n');
+    out.push_str(&format!(
+        "signer {}\nsigner-key {}\n",
+        signer.user.hyphenated(),
+        signer.key.verifying_key()
+    ));
+    let mut message = Vec::with_capacity(SIGNED_PREFIX.len() + out.len());
+    message.extend_from_slice(SIGNED_PREFIX);
+    message.extend_from_slice(out.as_bytes());
+    out.push_str("signature ");
+    out.push_str(&signer.key.sign(&message).to_base64());
+    out.push('\n');
+    file.signer = Some(FileAuthor {
+        user: signer.user,
+        key: signer.key.verifying_key(),
+    });
     Ok(out)
 }
 
@@ -312,8 +382,12 @@ mod tests {
         // guess the file-auth key, which needs the epoch's secret key.
         let guessed = Key32::random();
         file.generation = 1;
-        let forged =
-            encode_with_auth(&mut file, &guessed, &ring.current().public_key()).expect("encode");
+        let signer = FileSigner {
+            user: team,
+            key: ring.current().signing_key(),
+        };
+        let forged = encode_with_auth(&mut file, &guessed, &ring.current().public_key(), &signer)
+            .expect("encode");
         let opts = ReadOptions::any_epoch(EnvName::default_env());
         assert!(matches!(
             decrypt(forged.as_bytes(), &ring, &opts),

@@ -87,6 +87,8 @@ pub struct EnvFile {
     /// The `key` header value; reused while the data key is unchanged.
     pub(crate) wrapped_key: String,
     pub(crate) entries: BTreeMap<SecretName, Entry>,
+    /// Who signed it: as read, or as last written. `None` for a new file.
+    pub(crate) signer: Option<format::FileAuthor>,
 }
 
 impl EnvFile {
@@ -103,7 +105,13 @@ impl EnvFile {
             data_key,
             wrapped_key,
             entries: BTreeMap::new(),
+            signer: None,
         })
+    }
+
+    /// Who signed the file as read (or last written).
+    pub fn signer(&self) -> Option<format::FileAuthor> {
+        self.signer
     }
 
     /// The team whose keys open this file.
@@ -239,11 +247,12 @@ impl EnvFile {
                 held: keyring.current_epoch(),
             });
         }
+        let signer = keyring.signer().ok_or(EnvFileError::NoSigner)?;
         if self.epoch != keyring.current_epoch() {
             self.rekey(keyring.current())?;
         }
         self.generation += 1;
-        format::encode(self, keyring.current())
+        format::encode(self, keyring.current(), signer)
     }
 }
 

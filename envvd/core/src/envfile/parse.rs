@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::format::{MAGIC, MAX_LINE_BYTES};
+use super::format::{MAGIC, MAGIC_V1, MAX_LINE_BYTES};
 use super::{EnvFileError, MAX_FILE_BYTES, MAX_SECRETS, SecretName};
 
 /// Longest accepted header line (the `key` line is about 330 bytes).
@@ -26,6 +26,11 @@ pub(crate) struct Raw<'a> {
     /// Offset of the `file-mac` line: the file MAC covers `[0, body_end)`.
     pub(crate) body_end: usize,
     pub(crate) file_mac: &'a [u8],
+    /// The trailer: the writer, their key, and where the signed bytes end.
+    pub(crate) signer: &'a [u8],
+    pub(crate) signer_key: &'a [u8],
+    pub(crate) signed_end: usize,
+    pub(crate) signature: &'a [u8],
 }
 
 /// Splits `text` into lines, each with its start offset. Linear.
@@ -81,6 +86,9 @@ fn header_reason(key: &'static str) -> &'static str {
         "count" => "expected `count <number>`",
         "recipient" => "expected `recipient <age1...>`",
         "key" => "expected `key <base64>`",
+        "signer" => "expected `signer <uuid>`",
+        "signer-key" => "expected `signer-key <hex>`",
+        "signature" => "expected `signature <base64url>`",
         _ => "expected `header-mac <base64>`",
     }
 }
@@ -128,6 +136,9 @@ pub(crate) fn parse(text: &[u8]) -> Result<Raw<'_>, EnvFileError> {
         }
         other => other,
     })?;
+    if first == MAGIC_V1.as_bytes() {
+        return Err(EnvFileError::Unsigned);
+    }
     if first != MAGIC.as_bytes() {
         return Err(EnvFileError::UnsupportedFormat);
     }
@@ -165,10 +176,17 @@ pub(crate) fn parse(text: &[u8]) -> Result<Raw<'_>, EnvFileError> {
     loop {
         let (number, start, line) = lines.next(MAX_LINE_BYTES)?;
         if let Some(mac) = line.strip_prefix(b"file-mac ") {
+            if lines.pos == text.len() {
+                return Err(EnvFileError::Unsigned);
+            }
+            let (_, signer) = lines.field("signer")?;
+            let (_, signer_key) = lines.field("signer-key")?;
+            let signed_end = lines.pos;
+            let (n, signature) = lines.field("signature")?;
             if lines.pos != text.len() {
                 return Err(EnvFileError::Malformed {
-                    line: number + 1,
-                    reason: "data after the file-mac line",
+                    line: n + 1,
+                    reason: "data after the signature line",
                 });
             }
             return Ok(Raw {
@@ -184,6 +202,10 @@ pub(crate) fn parse(text: &[u8]) -> Result<Raw<'_>, EnvFileError> {
                 lines: body,
                 body_end: start,
                 file_mac: mac,
+                signer,
+                signer_key,
+                signed_end,
+                signature,
             });
         }
         if body.len() >= MAX_SECRETS {

@@ -553,8 +553,108 @@ fn the_member_set_hash_is_the_documented_one() {
     assert_eq!(world.chain.member_set_hash().0, expected);
     assert_eq!(
         envv_core::chain::statement::Hash(expected),
-        envv_core::chain::TeamChain::verify(&world.statements)
+        TeamChain::verify(&world.statements)
             .unwrap()
             .member_set_hash()
     );
+}
+
+/// Who may sign a file, by the chain: a member now, with their chain key,
+/// who was in the team while the file's epoch was the newest. Each refusal
+/// names the signer and why.
+#[test]
+fn file_signers_are_checked_against_the_chain() {
+    use envv_core::chain::FileSignerRefused;
+    use envv_core::crypto::{FileSigner, TeamKeyring};
+    use envv_core::envfile::format::decrypt;
+    use envv_core::envfile::{EnvFile, EnvName, ReadOptions, SecretName};
+
+    let mut world = ChainBuilder::new();
+    let member = world.invite_and_admit(0, Role::Member);
+    let leaver = world.invite_and_admit(0, Role::Member);
+    let mut elsewhere = ChainBuilder::new();
+    let stranger = elsewhere.invite_and_admit(0, Role::Member);
+
+    // A file at epoch 1, signed by whoever the ring's signer is.
+    let sealed_by = |world: &ChainBuilder, who: (Uuid, &envv_core::crypto::UserIdentity)| {
+        let mut ring = TeamKeyring::new(world.epoch_keys[0].clone());
+        ring.set_signer(FileSigner {
+            user: who.0,
+            key: who.1.signing_key().clone(),
+        });
+        let mut file = EnvFile::new(&ring, EnvName::default_env()).unwrap();
+        file.set(
+            SecretName::new("DATABASE_URL").unwrap(),
+            "postgres://x".into(),
+        )
+        .unwrap();
+        let text = file.seal_for_write(&ring).unwrap();
+        decrypt(
+            text.as_bytes(),
+            &ring,
+            &ReadOptions::any_epoch(EnvName::default_env()),
+        )
+        .unwrap()
+        .signer()
+        .unwrap()
+    };
+    fn by(w: &ChainBuilder, i: usize) -> (Uuid, &envv_core::crypto::UserIdentity) {
+        (w.people[i].0, &w.people[i].1)
+    }
+
+    let author = sealed_by(&world, by(&world, member));
+    assert_eq!(
+        world.chain.check_file_signer(author.user, &author.key, 1),
+        Ok(())
+    );
+
+    let stolen = sealed_by(&world, (world.id(member), &elsewhere.people[stranger].1));
+    assert_eq!(
+        world.chain.check_file_signer(stolen.user, &stolen.key, 1),
+        Err(FileSignerRefused::WrongKey {
+            email: format!("p{member}@example.com")
+        })
+    );
+
+    let foreign = sealed_by(&world, by(&elsewhere, stranger));
+    assert!(matches!(
+        world.chain.check_file_signer(foreign.user, &foreign.key, 1),
+        Err(FileSignerRefused::NotAMember { .. })
+    ));
+
+    let planted = sealed_by(&world, by(&world, leaver));
+    let leaver_id = world.id(leaver);
+    world.push(0, Body::Remove { user: leaver_id });
+    let refused = world
+        .chain
+        .check_file_signer(planted.user, &planted.key, 1)
+        .unwrap_err();
+    assert!(matches!(refused, FileSignerRefused::Removed { .. }));
+    assert!(
+        refused
+            .to_string()
+            .starts_with(&format!("p{leaver}@example.com, who was removed")),
+        "{refused}"
+    );
+
+    // A member admitted after epoch 1 was replaced never held its key.
+    world.rotate(0);
+    let late = world.invite_and_admit(0, Role::Member);
+    let backdated = sealed_by(&world, by(&world, late));
+    assert!(matches!(
+        world
+            .chain
+            .check_file_signer(backdated.user, &backdated.key, 1),
+        Err(FileSignerRefused::JoinedAfter { .. })
+    ));
+    assert_eq!(
+        world
+            .chain
+            .check_file_signer(backdated.user, &backdated.key, 2),
+        Ok(())
+    );
+    assert!(matches!(
+        world.chain.check_file_signer(author.user, &author.key, 9),
+        Err(FileSignerRefused::UnknownEpoch { epoch: 9 })
+    ));
 }

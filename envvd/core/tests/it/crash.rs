@@ -22,7 +22,13 @@ fn load_ring(dir: &Path) -> TeamKeyring {
     let text = std::fs::read_to_string(dir.join("key")).expect("key file");
     let (team, secret) = text.split_once(' ').expect("team and key");
     let team = Uuid::parse_str(team).expect("team id");
-    TeamKeyring::new(EpochIdentity::from_secret_str(team, 1, secret).expect("key"))
+    let key = EpochIdentity::from_secret_str(team, 1, secret).expect("key");
+    let mut ring = TeamKeyring::new(key.clone());
+    ring.set_signer(envv_core::crypto::FileSigner {
+        user: team,
+        key: key.signing_key(),
+    });
+    ring
 }
 
 /// The writer. A no-op unless started by the parent test.

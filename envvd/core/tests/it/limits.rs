@@ -77,7 +77,7 @@ fn the_epoch_is_read_from_the_first_lines_without_keys() {
     let prefix = &text.as_bytes()[..text.len().min(MAX_EPOCH_PREFIX)];
     assert_eq!(unverified_epoch(prefix).expect("epoch"), 3);
     assert!(unverified_epoch(b"not an envv file\n").is_err());
-    let long_team = format!("envv-env v1\nteam {}\nepoch 1\n", "x".repeat(4096));
+    let long_team = format!("envv-env v2\nteam {}\nepoch 1\n", "x".repeat(4096));
     assert!(matches!(
         unverified_epoch(long_team.as_bytes()),
         Err(EnvFileError::TooLarge { .. })

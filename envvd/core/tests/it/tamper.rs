@@ -315,6 +315,54 @@ fn every_tamper_case_fails_closed_with_its_own_error() {
             |e| matches!(e, EnvFileError::WrongTeam { .. }),
         ),
         (
+            "unsigned: the writer's signature lines cut",
+            |f| {
+                let mut ls = lines(&f.current);
+                ls.truncate(ls.len() - 3);
+                (join(&ls), default_opts())
+            },
+            |e| matches!(e, EnvFileError::Unsigned),
+        ),
+        (
+            "unsigned: an older envv-env v1 file",
+            |f| {
+                (
+                    f.current.replacen("envv-env v2", "envv-env v1", 1),
+                    default_opts(),
+                )
+            },
+            |e| matches!(e, EnvFileError::Unsigned),
+        ),
+        (
+            "a signature over a different file",
+            |f| {
+                let mut ls = lines(&f.previous);
+                let n = ls.len();
+                let current = lines(&f.current);
+                ls[n - 1] = current[current.len() - 1].clone();
+                (join(&ls), default_opts())
+            },
+            |e| matches!(e, EnvFileError::BadSignature { .. }),
+        ),
+        (
+            "re-signed with another key under the writer's name",
+            |f| {
+                let mut ls = lines(&f.current);
+                let n = ls.len();
+                let mut signed = ls[..n - 1].join("\n");
+                signed.push('\n');
+                let mut message = b"envv-env/v2 signature\n".to_vec();
+                message.extend_from_slice(signed.as_bytes());
+                let forger = envv_core::crypto::UserIdentity::generate();
+                ls[n - 1] = format!(
+                    "signature {}",
+                    forger.signing_key().sign(&message).to_base64()
+                );
+                (join(&ls), default_opts())
+            },
+            |e| matches!(e, EnvFileError::BadSignature { .. }),
+        ),
+        (
             "trailing data after the file MAC",
             |f| (format!("{}X=1\n", f.current), default_opts()),
             |e| matches!(e, EnvFileError::Malformed { .. }),

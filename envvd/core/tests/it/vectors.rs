@@ -53,10 +53,36 @@ fn regenerate_vectors_when_asked() {
     if std::env::var_os("ENVV_REGENERATE_VECTORS").is_none() {
         return;
     }
-    let team = Uuid::new_v4();
-    let epoch_secret = UserIdentity::generate().to_secret_string();
+    // The same team, keys and writer as before (the fuzz targets start
+    // from this file), fresh ones when there are none yet.
+    let old: Option<Value> = std::fs::read_to_string(dir().join("vectors.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let old_str = |path: &[&str]| {
+        let mut v = old.as_ref()?;
+        for p in path {
+            v = v.get(p)?;
+        }
+        v.as_str().map(str::to_owned)
+    };
+    let team = old_str(&["team"])
+        .and_then(|t| Uuid::parse_str(&t).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    let epoch_secret = old_str(&["epoch_secret_key"])
+        .map(zeroize::Zeroizing::new)
+        .unwrap_or_else(|| UserIdentity::generate().to_secret_string());
     let key = EpochIdentity::from_secret_str(team, 1, &epoch_secret).expect("key");
-    let ring = TeamKeyring::new(key.clone());
+    let user = old_str(&["user_identity", "secret_key"])
+        .and_then(|k| UserIdentity::from_secret_str(&k).ok())
+        .unwrap_or_else(UserIdentity::generate);
+    let writer = old_str(&["writer"])
+        .and_then(|w| Uuid::parse_str(&w).ok())
+        .unwrap_or_else(Uuid::new_v4);
+    let mut ring = TeamKeyring::new(key.clone());
+    ring.set_signer(envv_core::crypto::FileSigner {
+        user: writer,
+        key: user.signing_key().clone(),
+    });
     let mut file = EnvFile::new(&ring, EnvName::default_env()).expect("new");
     for (k, v) in plaintext() {
         file.set(SecretName::new(k).expect("name"), v.into())
@@ -68,7 +94,6 @@ fn regenerate_vectors_when_asked() {
     let params = KdfParams::generate_with(8 * 1024, 1, 1);
     let password = "correct horse battery staple";
     let keys = derive_keys(&Password::from(password), &params).expect("derive");
-    let user = UserIdentity::generate();
     let wrapped = user.wrap(&keys.wrap_key);
     let grant = key.grant_to(&user.public_key()).expect("grant");
     let schedule: BTreeMap<_, _> = debug_key_schedule(text.as_bytes(), &key)
@@ -83,6 +108,8 @@ fn regenerate_vectors_when_asked() {
         "epoch_secret_key": epoch_secret.as_str(),
         "epoch_public_key": key.public_key().as_str(),
         "file": "default.env.enc",
+        "writer": writer.hyphenated().to_string(),
+        "writer_signing_key": user.verifying_key().to_hex(),
         "expected_plaintext": plaintext(),
         "key_schedule": schedule,
         "kdf": {
@@ -127,6 +154,16 @@ fn committed_file_decrypts_to_expected_plaintext() {
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
     assert_eq!(expected, want, "vectors.json drifted from the generator");
+    let author = file.signer().expect("signed");
+    assert_eq!(author.user.hyphenated().to_string(), str_of(&v, "writer"));
+    assert_eq!(author.key.to_hex(), str_of(&v, "writer_signing_key"));
+    let user =
+        UserIdentity::from_secret_str(str_of(&v["user_identity"], "secret_key")).expect("user key");
+    assert_eq!(
+        author.key,
+        user.verifying_key(),
+        "signed by the vectors' user"
+    );
 
     let schedule = debug_key_schedule(text.as_bytes(), &key).expect("schedule");
     for (name, hex) in schedule {

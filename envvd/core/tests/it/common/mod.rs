@@ -1,11 +1,12 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
-use envv_core::crypto::{EpochIdentity, TeamKeyring};
+use envv_core::crypto::{EpochIdentity, FileSigner, TeamKeyring};
 use envv_core::envfile::{EnvName, ReadOptions, SecretName};
 use uuid::Uuid;
 
-/// A keyring for a new team holding epochs 1..=epochs.
+/// A keyring for a new team holding epochs 1..=epochs, signing as a
+/// fresh member.
 pub fn keyring(epochs: u64) -> TeamKeyring {
     let team = Uuid::new_v4();
     let mut ring = TeamKeyring::new(EpochIdentity::generate(team, 1));
@@ -13,7 +14,18 @@ pub fn keyring(epochs: u64) -> TeamKeyring {
         ring.insert(EpochIdentity::generate(team, e))
             .expect("same team");
     }
+    ring.set_signer(signer());
     ring
+}
+
+/// A fresh member's signer.
+pub fn signer() -> FileSigner {
+    FileSigner {
+        user: Uuid::new_v4(),
+        key: envv_core::crypto::UserIdentity::generate()
+            .signing_key()
+            .clone(),
+    }
 }
 
 /// A keyring holding only the first `n` epochs of `ring`.
@@ -22,6 +34,9 @@ pub fn truncated_ring(ring: &TeamKeyring, n: u64) -> TeamKeyring {
     for e in 2..=n {
         out.insert(ring.get(e).expect("epoch").clone())
             .expect("same team");
+    }
+    if let Some(signer) = ring.signer() {
+        out.set_signer(signer.clone());
     }
     out
 }
