@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use envv_api::{Role, UsageReport};
 use proto_ipc::{
-    AgentStatus, EnvRef, Event, IpcError, MemberInfo, ReadPurpose, Request, Response, Secret,
-    TeamInfo,
+    AgentStatus, EnvRef, Event, InviteInfo, IpcError, MemberInfo, ReadPurpose, Request, Response,
+    Secret, TeamInfo,
 };
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use uuid::Uuid;
@@ -60,6 +60,7 @@ pub enum Tag {
     Reveal(EnvRef, String),
     Copy(EnvRef, String),
     Members(Uuid),
+    Invites(Uuid),
     /// `head`: the newest page, for the live tail.
     Audit {
         generation: u64,
@@ -113,6 +114,8 @@ pub enum Popup {
     InviteCode {
         email: String,
         code: Secret,
+        /// `c` put it on the clipboard.
+        copied: bool,
     },
 }
 
@@ -138,6 +141,10 @@ pub struct App {
     pub team: Option<Uuid>,
     pub secrets: SecretsView,
     pub members: Loadable<Vec<MemberInfo>>,
+    /// The team's invites, asked for admins only.
+    pub invites: Loadable<Vec<InviteInfo>>,
+    /// The selected row of the Team screen: a member, or past the members
+    /// an open invite.
     pub member_selected: usize,
     pub audit: AuditView,
     pub usage: Loadable<UsageReport>,
@@ -239,6 +246,42 @@ impl App {
         self.status.as_ref()?.account.as_ref().map(|a| a.user_id)
     }
 
+    /// The invites that can still admit someone, for the Team screen.
+    pub fn open_invites(&self) -> Vec<&InviteInfo> {
+        match &self.invites {
+            Loadable::Ready(invites) => invites.iter().filter(|i| i.state == "open").collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Rows the Team screen can select: members, then (for admins) open
+    /// invites.
+    pub(crate) fn team_rows(&self) -> usize {
+        let members = match &self.members {
+            Loadable::Ready(members) => members.len(),
+            _ => 0,
+        };
+        let invites = if self.is_admin() {
+            self.open_invites().len()
+        } else {
+            0
+        };
+        members + invites
+    }
+
+    /// Whether the Team screen's selection is on an open invite.
+    pub fn on_invite(&self) -> bool {
+        let members = match &self.members {
+            Loadable::Ready(members) => members.len(),
+            _ => return false,
+        };
+        self.member_selected >= members && self.member_selected < self.team_rows()
+    }
+
+    fn clamp_team_selection(&mut self) {
+        self.member_selected = self.member_selected.min(self.team_rows().saturating_sub(1));
+    }
+
     /// A member's email by id, for the audit screen.
     pub fn email_of(&self, id: Uuid) -> Option<&str> {
         match &self.members {
@@ -288,6 +331,16 @@ impl App {
         self.ask(Tag::Teams, Request::ListTeams);
         if let Some(team) = self.team {
             self.ask(Tag::Members(team), Request::Members { team });
+            self.load_invites();
+        }
+    }
+
+    /// Only admins see (and may revoke) invites.
+    pub(crate) fn load_invites(&mut self) {
+        if let Some(team) = self.team
+            && self.is_admin()
+        {
+            self.ask(Tag::Invites(team), Request::Invites { team });
         }
     }
 
@@ -362,6 +415,7 @@ impl App {
     pub(crate) fn set_team(&mut self, team: Option<Uuid>) {
         self.team = team;
         self.members = Loadable::Loading;
+        self.invites = Loadable::Loading;
         self.usage = Loadable::Loading;
         self.member_selected = 0;
         self.audit = AuditView {

@@ -343,3 +343,81 @@ fn the_dashboard_goes_online_when_the_agent_reconnects() {
     });
     assert!(online.contains("synced"), "{online}");
 }
+
+/// Issue 21, point 4: an admin's Team screen lists the open invites; an
+/// invite made there shows its code whole on one line with a copy key,
+/// and `x` revokes the selected invite after asking, as the chain then
+/// records.
+#[test]
+fn an_admin_sees_invites_copies_a_code_and_revokes_one() {
+    let cp = ControlPlane::start();
+    let owner = Sandbox::signed_up(&cp, "ann@example.com");
+    owner.ok(["team", "create", "Acme"]);
+    owner.init();
+    owner.ok(["team", "invite", "dave@example.com"]);
+
+    let tmux = dashboard(&owner, 140);
+    tmux.wait_for_text("UNLOCKED");
+    tmux.keys(&["2"]);
+    let team = tmux.wait_for_text("Open invites (1)");
+    assert!(team.contains("dave@example.com"), "{team}");
+    // A week, as `envv team invites` counts it.
+    assert!(
+        team.contains("in 7d 0h") || team.contains("in 6d 23h"),
+        "{team}"
+    );
+
+    // A second invite from the dashboard: email, role (member), confirm.
+    tmux.keys(&["i"]);
+    tmux.wait_for_text("Email of the person to invite");
+    tmux.type_text("erin@example.com");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("Role for erin@example.com");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("Invite erin@example.com to Acme");
+    tmux.keys(&["y"]);
+    let popup = tmux.wait_for_text("shown once");
+    let line = popup
+        .lines()
+        .find(|l| l.contains("envv-inv2."))
+        .unwrap_or_else(|| panic!("no code on screen: {popup}"));
+    let start = line.find("envv-inv2.").expect("the code");
+    let code: String = line[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    assert_eq!(code.len(), 117, "the whole code on one line: {popup}");
+    tmux.keys(&["c"]);
+    tmux.wait_for_text("Copied to the clipboard.");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text("Open invites (2)");
+
+    // Past the one member: the first invite.
+    tmux.keys(&["Down"]);
+    tmux.wait_for_text("x revoke invite");
+    tmux.keys(&["x"]);
+    let confirm = tmux.wait_for_text("Its code admits no one");
+    let email = ["dave@example.com", "erin@example.com"]
+        .into_iter()
+        .find(|e| confirm.contains(&format!("Revoke the invite for {e}")))
+        .unwrap_or_else(|| panic!("which invite? {confirm}"));
+    tmux.keys(&["y"]);
+    tmux.wait_for_text(&format!("revoked the invite for {email}"));
+    tmux.wait_for_text("Open invites (1)");
+
+    let listed = owner.ok(["team", "invites", "--json"]);
+    let invites: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("json");
+    let state_of = |e: &str| {
+        invites
+            .iter()
+            .find(|i| i["email"] == e)
+            .map(|i| i["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(state_of(email).as_deref(), Some("revoked"), "{listed}");
+    let other = if email.starts_with("dave") {
+        "erin@example.com"
+    } else {
+        "dave@example.com"
+    };
+    assert_eq!(state_of(other).as_deref(), Some("open"), "{listed}");
+}

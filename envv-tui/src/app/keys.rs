@@ -135,18 +135,26 @@ impl App {
             return false;
         };
         if let Some(delta) = step(key, 10) {
-            let last = members.len().saturating_sub(1);
+            let last = self.team_rows().saturating_sub(1);
             self.member_selected = self.member_selected.saturating_add_signed(delta).min(last);
             return true;
         }
-        let (Some(team), Some(member)) = (self.current_team(), members.get(self.member_selected))
-        else {
+        let Some(team) = self.current_team() else {
             return false;
         };
         let (team_id, team_name) = (team.id, team.name.clone());
-        let (user, email) = (member.user_id, member.email.clone());
-        let current_role = ROLES.iter().position(|r| *r == member.role).unwrap_or(0);
-        let leaving = Some(user) == self.my_id();
+        let member = members
+            .get(self.member_selected)
+            .map(|m| (m.user_id, m.email.clone(), m.role));
+        // Past the members, the rows are the open invites.
+        let invite = match member {
+            Some(_) => None,
+            None => self
+                .open_invites()
+                .get(self.member_selected - members.len())
+                .map(|i| (i.id, i.email.clone(), i.role)),
+        };
+        let leaving = member.as_ref().is_some_and(|m| Some(m.0) == self.my_id());
         let admin_only = match key.code {
             KeyCode::Char('i' | 'r' | 'R' | 'a') => true,
             KeyCode::Char('x') | KeyCode::Delete => !leaving,
@@ -168,12 +176,32 @@ impl App {
                 });
             }
             KeyCode::Char('r') => {
+                let Some((user, email, role)) = member else {
+                    self.error("an invite's role is fixed: revoke it (x) and invite again");
+                    return true;
+                };
                 self.popup = Some(Popup::Role {
                     target: RoleFor::Member { user, email },
-                    choice: current_role,
+                    choice: ROLES.iter().position(|r| *r == role).unwrap_or(0),
                 });
             }
             KeyCode::Char('x') | KeyCode::Delete => {
+                if let Some((invite, email, role)) = invite {
+                    self.popup = Some(Popup::Confirm {
+                        question: format!(
+                            "Revoke the invite for {email} ({role}) to {team_name}? Its code admits no one after this."
+                        ),
+                        tag: Tag::Admin(format!("revoked the invite for {email}")),
+                        request: Box::new(Request::RevokeInvite {
+                            team: team_id,
+                            invite,
+                        }),
+                    });
+                    return true;
+                }
+                let Some((user, email, _)) = member else {
+                    return true;
+                };
                 self.popup = Some(Popup::Confirm {
                     question: if leaving {
                         format!("Leave {team_name}? Your access ends now.")
@@ -262,7 +290,17 @@ impl App {
             Popup::Help => None,
             // Shown once: only a deliberate key closes it.
             Popup::InviteCode { .. } if cancel || key.code == KeyCode::Enter => None,
-            Popup::InviteCode { email, code } => Some(Popup::InviteCode { email, code }),
+            Popup::InviteCode { email, code, .. } if typed == Some('c') => {
+                // Through the terminal (OSC 52), like a secret's value;
+                // never into the message line or a log.
+                self.effects.push(Effect::Copy(code.clone()));
+                Some(Popup::InviteCode {
+                    email,
+                    code,
+                    copied: true,
+                })
+            }
+            popup @ Popup::InviteCode { .. } => Some(popup),
             Popup::Input {
                 kind: InputKind::Search,
                 before,

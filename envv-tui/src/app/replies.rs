@@ -33,12 +33,16 @@ impl App {
             (Tag::Teams, Response::Teams { teams }) => {
                 let known = self.team.is_some_and(|id| teams.iter().any(|t| t.id == id));
                 let first = teams.first().map(|t| t.id);
+                let was_admin = self.is_admin();
                 self.teams = Loadable::Ready(teams);
                 if !known {
                     self.set_team(first);
                     if self.team.is_some() && self.screen != Screen::Secrets {
                         self.refresh_screen();
                     }
+                } else if self.screen == Screen::Team && !was_admin && self.is_admin() {
+                    // The role became known (or grew) after the screen loaded.
+                    self.load_invites();
                 }
             }
             (Tag::Projects, Response::Projects { projects }) => {
@@ -69,9 +73,14 @@ impl App {
             }
             (Tag::Members(team), Response::Members { members, .. }) => {
                 if Some(team) == self.team {
-                    self.member_selected =
-                        self.member_selected.min(members.len().saturating_sub(1));
                     self.members = Loadable::Ready(members);
+                    self.clamp_team_selection();
+                }
+            }
+            (Tag::Invites(team), Response::Invites { invites }) => {
+                if Some(team) == self.team {
+                    self.invites = Loadable::Ready(invites);
+                    self.clamp_team_selection();
                 }
             }
             (
@@ -110,7 +119,11 @@ impl App {
                 self.ask(Tag::Status, Request::Status);
             }
             (Tag::Invite(email), Response::InviteCode { code, .. }) => {
-                self.popup = Some(Popup::InviteCode { email, code });
+                self.popup = Some(Popup::InviteCode {
+                    email,
+                    code,
+                    copied: false,
+                });
                 self.load_team();
             }
             (Tag::Admin(done), response) => {
@@ -148,6 +161,11 @@ impl App {
             Tag::Projects => self.secrets.projects = Loadable::Failed(text),
             Tag::Names(_) => self.secrets.names = Loadable::Failed(text),
             Tag::Members(_) => self.members = Loadable::Failed(text),
+            Tag::Invites(team) => {
+                if Some(team) == self.team {
+                    self.invites = Loadable::Failed(text);
+                }
+            }
             Tag::Audit { generation, head } => {
                 if generation == self.audit.generation && !head {
                     self.audit.loading = false;

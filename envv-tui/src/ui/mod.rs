@@ -71,6 +71,9 @@ fn draw_hint(frame: &mut Frame, app: &App, area: Rect) {
 fn hints(app: &App) -> &'static str {
     match app.screen {
         Screen::Secrets => "↑↓ move  ⏎ open/reveal  c copy  / search  tab next screen  q quit",
+        Screen::Team if app.is_admin() && app.on_invite() => {
+            "↑↓ move  x revoke invite  i invite  R rotate  a admit  t team"
+        }
         Screen::Team if app.is_admin() => {
             "↑↓ move  i invite  r role  x remove  R rotate  a admit  t team"
         }

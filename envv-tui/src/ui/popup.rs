@@ -26,6 +26,7 @@ const HELP: &[(&str, &str)] = &[
     ("  /", "search names"),
     ("Team (admins)", ""),
     ("  i  r  x", "invite, change role, remove"),
+    ("  x on an invite", "revoke it (its code admits no one)"),
     ("  R  a", "rotate the key, admit newcomers"),
     ("Audit", ""),
     ("  / or f", "filter by action: secret: actor: since: until:"),
@@ -141,18 +142,39 @@ pub fn draw(frame: &mut Frame, app: &App) {
             ],
             60,
         ),
-        Popup::InviteCode { email, code } => show(
-            frame,
-            "Invite code",
-            vec![
+        Popup::InviteCode {
+            email,
+            code,
+            copied,
+        } => {
+            let code = Line::from(code.expose()).bold().fg(Color::Yellow);
+            // Wide enough for the code on one line inside the borders: a
+            // wrapped code would be copied by hand with a break in it.
+            let needed = u16::try_from(code.width())
+                .unwrap_or(u16::MAX)
+                .saturating_add(2);
+            let mut lines = vec![
                 Line::from(format!(
                     "For {email}; shown once, hand it over out of band:"
                 )),
-                Line::from(code.expose()).bold().fg(Color::Yellow),
-                Line::from("They run `envv team join CODE`; an admin's agent then grants the key."),
-                keys_line("⏎ or esc closes"),
-            ],
-            70,
-        ),
+                code,
+            ];
+            if frame.area().width < needed {
+                lines.push(
+                    Line::from(format!(
+                        "The terminal is too narrow for the code on one line: widen it to {needed} columns, or press c to copy it."
+                    ))
+                    .fg(Color::Red),
+                );
+            }
+            lines.push(Line::from(
+                "They run `envv team join CODE`; an admin's agent then grants the key.",
+            ));
+            if *copied {
+                lines.push(Line::from("Copied to the clipboard.").fg(Color::Green));
+            }
+            lines.push(keys_line("c copy · ⏎ or esc closes"));
+            show(frame, "Invite code", lines, needed.max(70));
+        }
     }
 }

@@ -6,7 +6,9 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
-use super::{no_team, not_ready};
+use proto_ipc::InviteInfo;
+
+use super::{no_team, not_ready, notice};
 use crate::app::{App, Loadable};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
@@ -16,7 +18,23 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let Some(team) = app.current_team() else {
         return;
     };
-    let [summary, list] = Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(area);
+    let admin = app.is_admin();
+    let open = app.open_invites();
+    // Admins see the open invites below the members.
+    let invites_height = match (&app.invites, admin) {
+        (_, false) => 0,
+        (Loadable::Ready(_), true) if !open.is_empty() => u16::try_from(open.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(3)
+            .min(10),
+        (_, true) => 3,
+    };
+    let [summary, list, invites_area] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Min(3),
+        Constraint::Length(invites_height),
+    ])
+    .areas(area);
     let (pending, waiting_me, admins) = match &app.members {
         Loadable::Ready(members) => (
             members.iter().filter(|m| !m.has_key).count(),
@@ -31,7 +49,6 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         ),
         _ => (0, false, Vec::new()),
     };
-    let admin = app.is_admin();
     let old = app.old_epoch_files();
     let rekey = if team.rekey_required {
         Span::raw(if admin {
@@ -131,6 +148,72 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     .header(Row::new(["NAME", "EMAIL", "ROLE", "KEY"]).bold())
     .block(Block::bordered().title(format!(" Members ({}) ", members.len())))
     .row_highlight_style(Style::new().reversed());
-    let mut state = TableState::default().with_selected(Some(app.member_selected));
+    let on_member = app.member_selected < members.len();
+    let mut state = TableState::default().with_selected(on_member.then_some(app.member_selected));
     frame.render_stateful_widget(table, list, &mut state);
+    if admin {
+        let selected = app.member_selected.checked_sub(members.len());
+        draw_invites(frame, app, &open, selected, invites_area);
+    }
+}
+
+/// The open invites: who, as what, for how long still.
+fn draw_invites(
+    frame: &mut Frame,
+    app: &App,
+    open: &[&InviteInfo],
+    selected: Option<usize>,
+    area: Rect,
+) {
+    if not_ready(frame, area, "Open invites", &app.invites) {
+        return;
+    }
+    if open.is_empty() {
+        notice(
+            frame,
+            area,
+            "Open invites (0)",
+            "No open invites; i invites someone.",
+            false,
+        );
+        return;
+    }
+    let now = app.now.timestamp();
+    let rows = open.iter().map(|i| {
+        Row::new([
+            Line::from(i.email.clone()),
+            Line::from(i.role.as_str()),
+            Line::from(expires_in(now, i.expires_at)),
+            Line::from(i.issued_by.clone()).dim(),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Percentage(40),
+            Constraint::Length(8),
+            Constraint::Length(14),
+            Constraint::Percentage(40),
+        ],
+    )
+    .header(Row::new(["EMAIL", "ROLE", "EXPIRES", "ISSUED BY"]).bold())
+    .block(Block::bordered().title(format!(" Open invites ({}) · x revokes ", open.len())))
+    .row_highlight_style(Style::new().reversed());
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// `in 6d 23h`, `in 5h 10m`, `in 4m`, or `expired` once past: as
+/// `envv team invites` says it.
+pub(crate) fn expires_in(now: i64, at: i64) -> String {
+    let left = at.saturating_sub(now);
+    if left <= 0 {
+        return "expired".into();
+    }
+    let left = left.unsigned_abs();
+    match (left / 86_400, left % 86_400 / 3600, left % 3600 / 60) {
+        (0, 0, m) => format!("in {m}m"),
+        (0, h, m) => format!("in {h}h {m}m"),
+        (d, h, _) => format!("in {d}d {h}h"),
+    }
 }
