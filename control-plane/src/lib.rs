@@ -5,12 +5,14 @@
 //! [`server::serve`] runs it on a bound listener; the binary's `serve`
 //! command ([`cli`]) adds configuration, key files, TLS and signals.
 
+pub mod admin;
 pub mod authz;
 pub mod cli;
 pub mod error;
 pub mod extract;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod invoice;
 pub mod metrics;
 pub mod openapi;
 pub mod password;

@@ -20,6 +20,7 @@ mod fuzz;
 mod fuzz_bodies;
 mod hardening;
 mod keys;
+mod operator;
 mod rotation;
 mod store;
 mod teams;
