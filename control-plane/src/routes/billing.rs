@@ -79,7 +79,7 @@ pub async fn usage(
 /// Sets the plan and billing contact (owners only), audited as `plan.change`.
 /// Owners pick free, starter or pro; enterprise and design partner deals
 /// are the operator's (403). A plan whose member limit the team is already
-/// over is refused. During a deal the plan picked follows the deal.
+/// over is refused. During the operator's deal the plan picked follows it.
 #[utoipa::path(post, path = "/teams/{team}/billing", tag = "billing",
     params(("team" = Uuid, Path)),
     request_body = BillingRequest,
@@ -110,7 +110,7 @@ pub async fn set_billing(
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     if let Some(max) = req.plan.limits().max_members
-        && info.schedule.running(now).is_none()
+        && !(info.schedule.operator_deal && info.schedule.running(now).is_some())
         && info.seats > max
     {
         return Err(ApiError::PlanLimit(format!(

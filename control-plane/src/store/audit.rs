@@ -97,8 +97,8 @@ pub trait AuditStore: Send + Sync {
     ) -> Result<Vec<UsageDay>, StoreError>;
     async fn plan_info(&self, team: Uuid) -> Result<Option<PlanInfo>, StoreError>;
     /// Sets the plan and billing contact, with its `plan.change` audit row
-    /// and history row. During a deal the plan becomes the one the team
-    /// moves to when the deal ends, and the deal stays.
+    /// and history row. During the operator's deal the plan becomes the one
+    /// the team moves to when the deal ends, and the deal stays.
     async fn set_plan(
         &self,
         team: Uuid,

@@ -203,6 +203,10 @@ pub struct PlanSchedule {
     ///
     /// [`end_deals`]: OperatorStore::end_deals
     pub ends: Option<Deal>,
+    /// The end date is the operator's (`--until`), not the six months a
+    /// new team starts with. An owner's pick during the operator's deal is
+    /// the plan after it; during the first six months it applies at once.
+    pub operator_deal: bool,
 }
 
 impl PlanSchedule {
@@ -215,6 +219,7 @@ impl PlanSchedule {
     ) -> Result<Self, StoreError> {
         let stored = parse_plan(plan)?;
         let then = after.map(parse_plan).transpose()?.unwrap_or(Plan::Free);
+        let operator_deal = until.is_some();
         let until = until.or_else(|| {
             (stored == Plan::DesignPartner)
                 .then(|| created + chrono::Duration::days(DESIGN_PARTNER_DAYS))
@@ -222,6 +227,7 @@ impl PlanSchedule {
         Ok(PlanSchedule {
             stored,
             ends: until.map(|until| Deal { until, then }),
+            operator_deal,
         })
     }
 

@@ -232,8 +232,9 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let schedule = Self::lock_schedule(&mut tx, team, now).await?;
-        // During a deal the owners' choice is the plan after it.
-        let during_deal = schedule.running(now).is_some();
+        // During the operator's deal the owners' choice is the plan after
+        // it; it ends a new team's first six months at once.
+        let during_deal = schedule.operator_deal && schedule.running(now).is_some();
         let from = schedule.in_force(now);
         if during_deal {
             sqlx::query("UPDATE teams SET plan_after = $2, billing_email = $3 WHERE id = $1")

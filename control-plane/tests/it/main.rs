@@ -11,6 +11,7 @@
 mod common;
 
 mod accounts;
+mod admin;
 mod audit_chain;
 mod audit_ingest;
 mod authz;

@@ -236,7 +236,7 @@ async fn the_owners_choice_follows_the_deal(backend: Backend) {
     let owner = user(&store).await;
     let team = team_at(&store, owner, now).await;
 
-    // A new team's own six months: the owner picks starter meanwhile.
+    // A new team's own six months end when an owner picks a plan.
     let info = store.plan_info(team).await.unwrap().unwrap();
     assert_eq!(info.plan, Plan::DesignPartner);
     let six_months = info.schedule.running(now).unwrap();
@@ -245,20 +245,38 @@ async fn the_owners_choice_follows_the_deal(backend: Backend) {
         now + Duration::days(envv_api::DESIGN_PARTNER_DAYS)
     );
     store
+        .set_plan(team, owner, Plan::Pro, "bill@x.io".into(), now)
+        .await
+        .unwrap();
+    let info = store.plan_info(team).await.unwrap().unwrap();
+    assert_eq!((info.plan, info.schedule.ends), (Plan::Pro, None));
+
+    // The operator's deal: the owner's pick is what follows it.
+    let until = now + Duration::days(400);
+    store
+        .operator_set_plan(team, Plan::DesignPartner, Some(until), None, "ops", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .plan_info(team)
+            .await
+            .unwrap()
+            .unwrap()
+            .schedule
+            .running(now)
+            .unwrap()
+            .then,
+        Plan::Pro
+    );
+    store
         .set_plan(team, owner, Plan::Starter, "bill@x.io".into(), now)
         .await
         .unwrap();
     let info = store.plan_info(team).await.unwrap().unwrap();
     assert_eq!(info.plan, Plan::DesignPartner, "the deal stays");
     assert_eq!(info.schedule.running(now).unwrap().then, Plan::Starter);
-    assert!(store.plan_changes(team).await.unwrap().is_empty());
-
-    // The operator extends it: the owner's pick still follows.
-    let until = now + Duration::days(400);
-    store
-        .operator_set_plan(team, Plan::DesignPartner, Some(until), None, "ops", now)
-        .await
-        .unwrap();
+    assert_eq!(store.plan_changes(team).await.unwrap().len(), 2);
     assert!(
         store
             .end_deals(now + Duration::days(200))
