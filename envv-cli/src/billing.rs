@@ -35,15 +35,25 @@ fn print_report(response: Response, json: bool) -> Result<(), Failure> {
     let limit = |max: Option<u32>| max.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
     let invoice = &report.invoice_preview;
     let total = match invoice.monthly_total_cents {
-        Some(cents) => format!(
-            "{}.{:02} {} a month",
-            cents / 100,
-            cents % 100,
-            invoice.currency
-        ),
+        Some(cents) => format!("{}.{:02} {}", cents / 100, cents % 100, invoice.currency),
         None => "custom pricing".to_owned(),
     };
-    println!("plan:     {}", report.plan.as_str());
+    let period = match (invoice.period_start, invoice.period_end) {
+        (Some(start), Some(end)) => format!(" ({start} to {end}, prorated by the day)"),
+        _ => String::new(),
+    };
+    match &report.deal {
+        Some(deal) => println!(
+            "plan:     {} until {}, then {}",
+            report.plan.as_str(),
+            deal.until.format("%Y-%m-%d"),
+            deal.then.as_str()
+        ),
+        None => println!("plan:     {}", report.plan.as_str()),
+    }
+    if let Some(warning) = report.deal_warning() {
+        println!("warning:  {warning}");
+    }
     if let Some(email) = &report.billing_email {
         println!("billing:  {email}");
     }
@@ -57,7 +67,10 @@ fn print_report(response: Response, json: bool) -> Result<(), Failure> {
         report.secrets,
         limit(report.limits.max_secrets)
     );
-    println!("invoice:  {} seats, {total}", invoice.seats);
+    println!(
+        "invoice:  {} seats, this month {total}{period}",
+        invoice.seats
+    );
     if !report.usage.is_empty() {
         println!("usage (last 30 days):");
         for day in &report.usage {

@@ -108,11 +108,11 @@ impl Deal {
     /// The warning shown from [`DEAL_WARNING_DAYS`] before the deal ends,
     /// naming the date, the plan that follows and its limits.
     pub fn warning(&self, plan: Plan, now: DateTime<Utc>) -> Option<String> {
-        let left = self.until - now;
-        if left > chrono::Duration::days(DEAL_WARNING_DAYS) || left < chrono::Duration::zero() {
+        if now >= self.until || self.until - now > chrono::Duration::days(DEAL_WARNING_DAYS) {
             return None;
         }
-        let days = left.num_days();
+        // Calendar days: a deal ending at tomorrow's midnight ends "in 1 day".
+        let days = (self.until.date_naive() - now.date_naive()).num_days();
         let when = match days {
             0 => "today".to_owned(),
             1 => "in 1 day".to_owned(),
@@ -137,6 +137,59 @@ impl Deal {
             self.until.format("%Y-%m-%d"),
             self.then
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_deal_warns_from_fourteen_days_before_its_end() {
+        let deal = Deal {
+            until: at("2027-06-01T00:00:00Z"),
+            then: Plan::Free,
+        };
+        assert_eq!(
+            deal.warning(Plan::DesignPartner, at("2027-05-17T23:00:00Z")),
+            None
+        );
+        assert_eq!(
+            deal.warning(Plan::DesignPartner, at("2027-05-18T00:00:00Z"))
+                .unwrap(),
+            "The design_partner plan ends on 2027-06-01 (in 14 days); the team then moves to \
+             free (5 members, 50 secrets). Nothing is deleted; over a limit, no new members or \
+             secrets can be added."
+        );
+        let soon = deal
+            .warning(Plan::DesignPartner, at("2027-05-31T18:00:00Z"))
+            .unwrap();
+        assert!(soon.contains("(in 1 day)"), "{soon}");
+        assert_eq!(
+            deal.warning(Plan::DesignPartner, at("2027-06-01T00:00:00Z")),
+            None
+        );
+        let to_pro = Deal {
+            then: Plan::Pro,
+            ..deal
+        };
+        let text = to_pro
+            .warning(Plan::Enterprise, at("2027-05-31T00:00:00Z"))
+            .unwrap();
+        assert!(text.contains("moves to pro. Nothing"), "{text}");
+    }
+
+    #[test]
+    fn owners_choose_free_starter_or_pro() {
+        let chosen: Vec<Plan> = Plan::ALL
+            .into_iter()
+            .filter(|p| p.owner_may_choose())
+            .collect();
+        assert_eq!(chosen, [Plan::Free, Plan::Starter, Plan::Pro]);
     }
 }
 
@@ -206,6 +259,13 @@ pub struct UsageReport {
     /// The deal in force, if the plan ends by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal: Option<Deal>,
+}
+
+impl UsageReport {
+    /// The deal's warning, if it ends within [`DEAL_WARNING_DAYS`] of now.
+    pub fn deal_warning(&self) -> Option<String> {
+        self.deal?.warning(self.plan, Utc::now())
+    }
 }
 
 /// `GET /teams/{id}/usage` date range (inclusive days, UTC); the last 30
