@@ -218,13 +218,14 @@ impl<DB: Backend> SqlStore<DB> {
         team: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let row: Option<(
+        type Row = (
             String,
             Option<DateTime<Utc>>,
             Option<String>,
             DateTime<Utc>,
             i64,
-        )> = sqlx::query_as(
+        );
+        let row: Option<Row> = sqlx::query_as(
             "SELECT plan, plan_until, plan_after, created_at, \
                  (SELECT COUNT(*) FROM memberships WHERE team_id = $1) \
                  FROM teams WHERE id = $1",

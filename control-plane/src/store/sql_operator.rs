@@ -30,15 +30,15 @@ impl<DB: Backend> SqlStore<DB> {
         team: Uuid,
         now: DateTime<Utc>,
     ) -> Result<PlanSchedule, StoreError> {
-        let row: Option<(String, Option<DateTime<Utc>>, Option<String>, DateTime<Utc>)> =
-            sqlx::query_as(
-                "UPDATE teams SET updated_at = $2 WHERE id = $1 \
+        type Row = (String, Option<DateTime<Utc>>, Option<String>, DateTime<Utc>);
+        let row: Option<Row> = sqlx::query_as(
+            "UPDATE teams SET updated_at = $2 WHERE id = $1 \
                  RETURNING plan, plan_until, plan_after, created_at",
-            )
-            .bind(team)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await?;
+        )
+        .bind(team)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
         let (plan, until, after, created) = row.ok_or(StoreError::NotFound)?;
         PlanSchedule::from_row(&plan, until, after.as_deref(), created)
     }

@@ -51,7 +51,7 @@ impl ControlPlane {
     /// Runs the operator's `envv-control-plane admin ARGS` on this
     /// server's database; returns its standard output.
     pub fn admin(&self, args: &[&str]) -> String {
-        let out = std::process::Command::new(envv_testkit::bin("envv-control-plane"))
+        let out = Command::new(envv_testkit::bin("envv-control-plane"))
             .arg("admin")
             .args(args)
             .arg("--database-url")
