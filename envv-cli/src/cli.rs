@@ -15,8 +15,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// With none, how to start (see [`crate::WELCOME`]).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +38,14 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check this machine's set-up and say what to fix: the agent, its
+    /// socket's permissions, the server (reachable, TLS trusted), the
+    /// project file and git.
+    Doctor {
+        /// The control plane to check when no account names one.
+        #[arg(long, env = "ENVV_SERVER", value_name = "URL")]
+        server: Option<String>,
+    },
     /// Make this directory an envv project.
     ///
     /// Logged in, its files are encrypted to a team (`--team`, else the
@@ -476,7 +485,7 @@ mod tests {
     fn exec_needs_a_command_after_the_separator() {
         let cli = Cli::try_parse_from(["envv", "exec", "--only", "A,B", "--", "env", "-0"])
             .expect("parse");
-        let Command::Exec(args) = cli.command else {
+        let Some(Command::Exec(args)) = cli.command else {
             panic!("not exec")
         };
         assert_eq!(args.only, ["A", "B"]);

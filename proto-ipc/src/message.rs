@@ -86,6 +86,12 @@ pub enum Request {
     Logout,
     /// The account this agent holds, if any.
     Whoami,
+    /// Whether the control plane at `server` answers (`GET /healthz`), over
+    /// TLS the agent trusts for `https://`: `Done`, or an `offline` error
+    /// naming the cause (refused, DNS, an untrusted certificate).
+    Probe {
+        server: String,
+    },
     /// A team with the caller as owner; its first key is made here.
     CreateTeam {
         name: String,
@@ -227,6 +233,7 @@ impl Request {
             Request::Login { .. } => "login",
             Request::Logout => "logout",
             Request::Whoami => "whoami",
+            Request::Probe { .. } => "probe",
             Request::CreateTeam { .. } => "create_team",
             Request::ListTeams => "list_teams",
             Request::Members { .. } => "members",

@@ -380,6 +380,7 @@ impl Agent {
                 .map_or(Response::NoAccount, |a| Response::Account(a.describe()))),
             Request::CreateTeam { name } => self.create_team(name).await,
             Request::ListTeams => self.list_teams().await,
+            Request::Probe { server } => self.api.probe(&server).await.map(|()| Response::Done),
             Request::Members { team } => self.members(team).await,
             Request::Invite { team, email, role } => self.invite(team, email, role).await,
             Request::Join { code } => self.join(&code).await,
