@@ -140,6 +140,17 @@ fn usage_warns_before_the_operators_deal_ends() {
     );
     let report: serde_json::Value = serde_json::from_str(&s.ok(["usage", "--json"])).expect("json");
     assert_eq!(report["deal"]["then"], "free");
+
+    // Enterprise is the operator's to set: the owner is told whom to ask.
+    let out = s.run([
+        "billing",
+        "--plan",
+        "enterprise",
+        "--email",
+        "billing@example.com",
+    ]);
+    assert_eq!(code(&out), Some(9), "{}", stderr(&out));
+    assert!(stderr(&out).contains("contact us"), "{}", stderr(&out));
 }
 
 #[test]
