@@ -123,8 +123,10 @@ pub async fn invoice(
     let mut day = month.first();
     while day <= month.last() {
         let seats = match held.iter().find(|(d, _)| *d == day) {
+            // No seat before the team existed, whatever the counts say
+            // (teams older than the counters have none for their start).
+            _ if day < created => 0,
             Some((_, seats)) => *seats,
-            None if day < created => 0,
             // Not over yet: today's seats.
             None => info.seats,
         };

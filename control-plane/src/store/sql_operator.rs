@@ -298,14 +298,29 @@ impl<DB: Backend> OperatorStore for SqlStore<DB> {
     }
 
     async fn end_deals(&self, now: DateTime<Utc>) -> Result<Vec<(Uuid, PlanChange)>, StoreError> {
-        let candidates: Vec<(Uuid,)> = sqlx::query_as(
-            "SELECT id FROM teams WHERE plan_until IS NOT NULL OR plan = 'design_partner' \
-             ORDER BY id",
+        type Row = (
+            Uuid,
+            String,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            DateTime<Utc>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, plan, plan_until, plan_after, created_at FROM teams \
+             WHERE plan_until IS NOT NULL OR plan = 'design_partner' ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
+        // Only teams whose deal is over take a write transaction.
+        let mut due = Vec::new();
+        for (team, plan, until, after, created) in rows {
+            let schedule = PlanSchedule::from_row(&plan, until, after.as_deref(), created)?;
+            if schedule.ends.is_some_and(|d| now >= d.until) {
+                due.push(team);
+            }
+        }
         let mut ended = Vec::new();
-        for (team,) in candidates {
+        for team in due {
             let mut tx = self.begin_write().await?;
             let schedule = Self::lock_schedule(&mut tx, team, now).await?;
             let Some(deal) = schedule.ends.filter(|d| now >= d.until) else {
