@@ -67,7 +67,7 @@ trap 'exit 143' TERM
 
 # --- tools and binaries -------------------------------------------------------
 
-for tool in cargo curl jq openssl xxd basenc; do
+for tool in cargo curl jq openssl; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
 if [[ " $TARGETS " == *" postgres "* ]]; then
@@ -84,12 +84,16 @@ fi
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     log "building release binaries"
     [[ -n "${BENCH_CONTROL_PLANE_BIN:-}" ]] || cargo build --release -p control-plane
+    # Seeds the team as clients would, with keys and signed chain statements.
+    cargo build --release -p control-plane --example bench_seed
     # Its own workspace: without --target-dir it would build into bench/hello/target.
     cargo build --release --manifest-path bench/hello/Cargo.toml --target-dir "$TARGET_DIR"
 fi
 CP_BIN=${BENCH_CONTROL_PLANE_BIN:-$TARGET_DIR/release/envv-control-plane}
 HELLO_BIN=$TARGET_DIR/release/envv-bench-hello
+SEED_BIN=$TARGET_DIR/release/examples/bench_seed
 [[ -x "$CP_BIN" ]] || die "$CP_BIN is missing (set CARGO_TARGET_DIR?)"
+[[ -x "$SEED_BIN" ]] || die "$SEED_BIN is missing (set CARGO_TARGET_DIR?)"
 [[ -x "$HELLO_BIN" ]] || die "$HELLO_BIN is missing (set CARGO_TARGET_DIR?)"
 
 # --- helpers ------------------------------------------------------------------
@@ -123,56 +127,13 @@ api() {
     printf '%s' "$out"
 }
 
-uuid() {
-    cat /proc/sys/kernel/random/uuid
-}
-
-random_recipient() {
-    local tail
-    tail=$(LC_ALL=C tr -dc 'qpzry9x8gf2tvdw0s3jn54khce6mua7l' </dev/urandom | head -c 58 || true)
-    echo "age1$tail"
-}
-
-# signup BASE EMAIL: prints the access token.
-signup() {
-    local base=$1 email=$2 body
-    body=$(jq -nc \
-        --arg email "$email" \
-        --arg auth_key "$(openssl rand -base64 32)" \
-        --arg pk "$(random_recipient)" \
-        --arg wrapped "$(openssl rand -base64 120 | tr -d '\n')" \
-        --arg salt "$(openssl rand -base64 32)" \
-        '{email: $email, name: "Bench User", auth_key: $auth_key, identity_public_key: $pk,
-          wrapped_identity: $wrapped,
-          kdf: {algorithm: "argon2id", memory_kib: 65536, iterations: 3, parallelism: 1, salt: $salt}}')
-    api POST "$base/auth/signup" "" "$body" | jq -er '.tokens.access_token'
-}
-
 # seed BASE: signs up an owner, creates a team, has MEMBERS-1 more people join
-# through invites; prints "TEAM_ID OWNER_TOKEN".
+# through invites (control-plane/examples/bench_seed.rs: the team chain's
+# statements need real keys); prints "TEAM_ID OWNER_TOKEN".
 seed() {
-    local base=$1 owner team i email token raw accept hash invite
-    owner=$(signup "$base" "owner-$RANDOM$RANDOM@bench.example")
-    # The server only stores key material (a recipient, grants), so random
-    # stand-ins of the right shape serve here.
-    team=$(uuid)
-    api POST "$base/teams" "$owner" \
-        "$(jq -nc --arg id "$team" --arg pk "$(random_recipient)" --arg g "$(openssl rand -base64 200 | tr -d '\n')" \
-            '{id: $id, name: "Bench team", epoch_public_key: $pk, creator_grant: $g}')" >/dev/null
-    for ((i = 1; i < MEMBERS; i++)); do
-        email="member$i-$RANDOM$RANDOM@bench.example"
-        token=$(signup "$base" "$email")
-        # The accept token is 32 raw bytes, sent as base64url; the server keeps their SHA-256.
-        raw=$(openssl rand -hex 32)
-        accept=$(printf '%s' "$raw" | xxd -r -p | basenc --base64url | tr -d '=\n')
-        hash=$(printf '%s' "$raw" | xxd -r -p | sha256sum | cut -d' ' -f1)
-        invite=$(uuid)
-        api POST "$base/teams/$team/invite" "$owner" \
-            "$(jq -nc --arg id "$invite" --arg e "$email" --arg h "$hash" \
-                '{id: $id, email: $e, role: "member", accept_token_hash: $h}')" >/dev/null
-        api POST "$base/invites/$invite/accept" "$token" \
-            "$(jq -nc --arg t "$accept" '{accept_token: $t}')" >/dev/null
-    done
+    local base=$1 seeded team owner
+    seeded=$("$SEED_BIN" "$base" "$MEMBERS") || die "seeding failed"
+    read -r team owner <<<"$seeded"
     local count
     count=$(api GET "$base/teams/$team/members" "$owner" "" | jq 'length')
     [[ "$count" == "$MEMBERS" ]] || die "expected $MEMBERS members, the API lists $count"

@@ -73,8 +73,9 @@ async fn run(url: &str) {
     let mut teams = Vec::new();
     let mut owners = Vec::new();
     for t in 0..TEAMS {
-        let (owner, _) = common::user(&*store, t).await;
-        let team = common::team(&*store, format!("Team {t}"), owner).await;
+        let owner = common::user(&*store, t).await;
+        let (team, _) = common::team(&*store, format!("Team {t}"), &owner).await;
+        let owner = owner.id;
         owners.push(owner);
         let mut actors = vec![owner];
         for _ in 0..4 {

@@ -20,6 +20,8 @@ use axum::http::{Request, header};
 use control_plane::store::{self, NewInvite, Store};
 use criterion::{Criterion, criterion_group, criterion_main};
 use envv_api::Role;
+use envv_core::chain::{Body as ChainBody, Hash};
+use envv_core::crypto::InviteSecret;
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -30,35 +32,56 @@ const MEMBERS: usize = 5;
 
 /// A team of [`MEMBERS`]: the owner and members who accepted invites.
 async fn team(store: &dyn Store) -> (Uuid, Uuid) {
-    let (owner, _) = common::user(store, 0).await;
-    let team = common::team(store, "Bench".into(), owner).await;
+    let owner = common::user(store, 0).await;
+    let (team, mut chain) = common::team(store, "Bench".into(), &owner).await;
     for i in 1..MEMBERS {
-        let (member, email) = common::user(store, i).await;
+        let member = common::user(store, i).await;
         let invite = Uuid::new_v4();
         let now = store::now();
+        let secret = InviteSecret::generate();
+        let statement = chain
+            .draft(
+                owner.id,
+                now.timestamp(),
+                ChainBody::Invite {
+                    invite,
+                    email: member.email.clone(),
+                    role: Role::Member,
+                    accept: Hash([0; 32]),
+                    proof_key: secret.proof_key().verifying_key(),
+                    expires: now.timestamp() + 24 * 3600,
+                },
+            )
+            .sign(owner.keys.signing_key());
+        chain.apply(&statement).expect("invite statement");
         store
-            .create_invite(NewInvite {
-                id: invite,
-                team_id: team,
-                email: email.clone(),
-                email_norm: email,
-                role: Role::Member,
-                accept_token_hash: vec![0; 32],
-                sealed_secret: None,
-                invited_by: owner,
-                created_at: now,
-                expires_at: now + chrono::Duration::days(1),
-            })
+            .create_invite(
+                NewInvite {
+                    id: invite,
+                    team_id: team,
+                    email: member.email.clone(),
+                    email_norm: member.email.clone(),
+                    role: Role::Member,
+                    accept_token_hash: vec![0; 32],
+                    invited_by: owner.id,
+                    created_at: now,
+                    expires_at: now + chrono::Duration::days(1),
+                },
+                statement,
+            )
             .await
             .expect("invite");
+        // Stand-ins: the server keeps the acceptance's signatures for the
+        // admin's client to check.
+        let signature = member.keys.signing_key().sign(b"bench").to_base64();
         assert!(
             store
-                .accept_invite(invite, member, None, now)
+                .accept_invite(invite, member.id, signature.clone(), signature, now)
                 .await
                 .expect("accept")
         );
     }
-    (team, owner)
+    (team, owner.id)
 }
 
 async fn get(router: &Router, uri: &str, token: Option<&str>) -> usize {

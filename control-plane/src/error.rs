@@ -48,6 +48,12 @@ pub enum ApiError {
     EpochConflict { current: u32 },
     #[error("the team's members changed meanwhile; fetch the members and retry")]
     MemberSetChanged,
+    #[error("the team chain has statements this one was not made after; read the chain and retry")]
+    ChainConflict,
+    /// The message says which rule the statement breaks (no secrets: ids,
+    /// positions and kinds only).
+    #[error("the chain statement is refused: {0}")]
+    InvalidStatement(String),
     #[error("too many attempts; retry in {} seconds", retry_after.as_secs())]
     TooManyRequests { retry_after: Duration },
     /// A plan limit; the message names the plan and the limit.
@@ -62,7 +68,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidJson(_) | ApiError::InvalidStatement(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized
@@ -75,7 +83,8 @@ impl ApiError {
             ApiError::Conflict(_)
             | ApiError::LastOwner
             | ApiError::EpochConflict { .. }
-            | ApiError::MemberSetChanged => StatusCode::CONFLICT,
+            | ApiError::MemberSetChanged
+            | ApiError::ChainConflict => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -101,6 +110,8 @@ impl ApiError {
             ApiError::LastOwner => "last_owner",
             ApiError::EpochConflict { .. } => "epoch_conflict",
             ApiError::MemberSetChanged => "member_set_changed",
+            ApiError::ChainConflict => "chain_conflict",
+            ApiError::InvalidStatement(_) => "invalid_statement",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::PlanLimit(_) => "plan_limit",
             ApiError::Unavailable => "unavailable",
@@ -115,6 +126,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict => ApiError::Conflict("it already exists".into()),
             StoreError::NotFound => ApiError::NotFound("resource"),
             StoreError::PlanLimit(message) => ApiError::PlanLimit(message),
+            StoreError::ChainConflict => ApiError::ChainConflict,
+            StoreError::InvalidStatement(message) => ApiError::InvalidStatement(message),
             // Pool exhaustion is load, not a bug: tell the client to retry.
             StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::Unavailable,
             // SQLite stayed locked for the whole busy timeout: load too.

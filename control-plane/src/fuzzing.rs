@@ -15,6 +15,9 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use envv_api::Role;
+use envv_core::chain::{Body as ChainBody, Draft, Hash, TeamChain};
+use envv_core::crypto::{InviteSecret, PublicKey, UserIdentity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -24,7 +27,7 @@ use crate::store::{self, Store};
 use crate::tokens::SigningKey;
 use crate::{AppState, Config};
 
-/// A well-formed age recipient; the server only checks the shape.
+/// A well-formed age recipient: the team's first epoch key.
 const RECIPIENT: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
 
 /// The server and what the requests refer to, made once per process.
@@ -35,6 +38,8 @@ pub struct Harness {
     /// Documented operations that take a body: method and path, with the
     /// path's parameters filled in with real ids.
     targets: Vec<(axum::http::Method, String)>,
+    /// Bodies that reach the store's checks, for mutations to start from.
+    seeds: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -52,7 +57,7 @@ impl Harness {
             .expect("runtime");
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("fuzz.db").display());
-        let (router, token, ids) = runtime.block_on(async {
+        let (router, token, ids, seeds) = runtime.block_on(async {
             let store: Arc<dyn Store> = store::connect(&url).await.expect("store");
             let mut config = Config::new(SigningKey::generate());
             // Cheap hashing: the fuzzer wants many requests a second.
@@ -61,37 +66,93 @@ impl Harness {
             // One token for the whole run: a fuzzer runs for hours.
             config.access_token_ttl = std::time::Duration::from_secs(365 * 24 * 3600);
             let router = crate::routes::router(AppState::new(store, config));
-            let (_, token) = signup(&router, "owner@fuzz.example").await;
+            let owner_identity = UserIdentity::generate();
+            let (owner, token) = signup(&router, "owner@fuzz.example", &owner_identity).await;
             let team = Uuid::new_v4();
+            let now = chrono::Utc::now().timestamp();
+            let recipient: PublicKey = RECIPIENT.parse().expect("recipient");
+            let genesis = Draft {
+                team,
+                seq: 1,
+                prev: Hash::ZERO,
+                by: owner,
+                at: now,
+                body: ChainBody::Create {
+                    email: "owner@fuzz.example".into(),
+                    age: owner_identity.public_key(),
+                    signing: owner_identity.verifying_key(),
+                    epoch_key: recipient,
+                },
+            }
+            .sign(owner_identity.signing_key());
+            let mut chain = TeamChain::genesis(&genesis).expect("genesis");
+            // Made at the head after the creation and never sent: the
+            // invites below move the head on, so it is stale (409).
+            let stale = chain
+                .draft(
+                    owner,
+                    now,
+                    ChainBody::Settings {
+                        max_staleness_secs: 7200,
+                    },
+                )
+                .sign(owner_identity.signing_key());
+            let seeds = vec![
+                json!({ "max_staleness_secs": 7200, "statement": stale.as_str() }).to_string(),
+            ];
             let body = json!({
                 "id": team, "name": "Fuzz", "epoch_public_key": RECIPIENT,
-                "creator_grant": "Z3JhbnQ=",
+                "creator_grant": "Z3JhbnQ=", "statement": genesis.as_str(),
             });
             call(&router, "POST", "/teams", Some(&token), body).await;
-            let (member, member_token) = signup(&router, "member@fuzz.example").await;
+            let member_identity = UserIdentity::generate();
+            let (member, member_token) =
+                signup(&router, "member@fuzz.example", &member_identity).await;
             let raw = [7u8; 32];
-            let invite = |email: &str| {
+            let mut invite = |email: &str| {
+                let id = Uuid::new_v4();
+                let statement = chain
+                    .draft(
+                        owner,
+                        now,
+                        ChainBody::Invite {
+                            invite: id,
+                            email: email.into(),
+                            role: Role::Member,
+                            accept: Hash(Sha256::digest(raw).into()),
+                            proof_key: InviteSecret::generate().proof_key().verifying_key(),
+                            expires: now + 7 * 24 * 3600,
+                        },
+                    )
+                    .sign(owner_identity.signing_key());
+                chain.apply(&statement).expect("invite statement");
                 json!({
-                    "id": Uuid::new_v4(), "email": email, "role": "member",
+                    "id": id, "email": email, "role": "member",
                     "accept_token_hash": hex::encode(Sha256::digest(raw)),
+                    "statement": statement.as_str(),
                 })
             };
             let joined = invite("member@fuzz.example");
+            let pending = invite("pending@fuzz.example");
             let path = format!("/teams/{team}/invite");
             call(&router, "POST", &path, Some(&token), joined.clone()).await;
+            call(&router, "POST", &path, Some(&token), pending.clone()).await;
             let accept =
                 base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw);
             let path = format!("/invites/{}/accept", joined["id"].as_str().expect("id"));
-            let body = json!({ "accept_token": accept });
+            // The server checks only the signatures' shape; an admin's client
+            // checks what they sign.
+            let signature = member_identity.signing_key().sign(b"fuzz").to_base64();
+            let body = json!({
+                "accept_token": accept, "proof": signature, "consent": signature,
+            });
             call(&router, "POST", &path, Some(&member_token), body).await;
-            let pending = invite("pending@fuzz.example");
-            let path = format!("/teams/{team}/invite");
-            call(&router, "POST", &path, Some(&token), pending.clone()).await;
             let pending: Uuid = pending["id"].as_str().expect("id").parse().expect("uuid");
             (
                 router,
                 token,
                 [("team", team), ("user", member), ("invite", pending)],
+                seeds,
             )
         });
         Harness {
@@ -99,8 +160,15 @@ impl Harness {
             router,
             token,
             targets: targets(&ids),
+            seeds,
             _dir: dir,
         }
+    }
+
+    /// Request bodies made with the harness's keys (a chain statement no
+    /// fixed seed can hold), for mutations to start from.
+    pub fn seeds(&self) -> &[String] {
+        &self.seeds
     }
 
     /// The operations requests go to, in the order the first byte picks.
@@ -195,10 +263,12 @@ async fn call(
 }
 
 /// Signs up `email`; its id and access token.
-async fn signup(router: &Router, email: &str) -> (Uuid, String) {
+async fn signup(router: &Router, email: &str, identity: &UserIdentity) -> (Uuid, String) {
     let body = json!({
         "email": email, "name": "Fuzz", "auth_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        "identity_public_key": RECIPIENT, "wrapped_identity": "d3JhcHBlZA==",
+        "identity_public_key": identity.public_key().as_str(),
+        "signing_public_key": identity.verifying_key().to_hex(),
+        "wrapped_identity": "d3JhcHBlZA==",
         "kdf": {
             "algorithm": "argon2id", "memory_kib": envv_api::KDF_DEFAULT_MEMORY_KIB,
             "iterations": envv_api::KDF_DEFAULT_ITERATIONS,

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod authz;
+pub mod chain;
 pub mod cli;
 pub mod error;
 pub mod extract;

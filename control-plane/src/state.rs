@@ -38,7 +38,6 @@ pub struct Config {
     pub login_throttle: ThrottlePolicy,
     pub ip_max_failures: u32,
     pub ip_window: Duration,
-    pub invite_ttl: chrono::Duration,
     /// Behind a reverse proxy, take the client address from `X-Forwarded-For`.
     pub trust_forwarded_for: bool,
 }
@@ -64,7 +63,6 @@ impl Config {
             },
             ip_max_failures: 50,
             ip_window: Duration::from_secs(60),
-            invite_ttl: chrono::Duration::days(7),
             trust_forwarded_for: false,
         }
     }

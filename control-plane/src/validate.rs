@@ -66,6 +66,17 @@ pub fn age_recipient(field: &str, key: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An Ed25519 public key: 64 lowercase hex digits of a valid point.
+pub fn signing_key(field: &str, key: &str) -> Result<(), ApiError> {
+    if key.len() == 64 && key.parse::<envv_core::crypto::VerifyingKey>().is_ok() {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "`{field}` must be an Ed25519 public key (64 lowercase hex digits)"
+        )))
+    }
+}
+
 /// An opaque client blob: printable ASCII (base64 or armour), bounded.
 pub fn opaque_blob(field: &str, blob: &str, max: usize) -> Result<(), ApiError> {
     if blob.is_empty()

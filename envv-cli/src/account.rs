@@ -20,7 +20,8 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
             name,
             server,
             password,
-        } => signup(email, name, server.server, &password),
+            allow_weak_password,
+        } => signup(email, name, server.server, &password, allow_weak_password),
         AuthCommand::Login {
             email,
             server,
@@ -36,6 +37,7 @@ fn signup(
     name: Option<String>,
     server: String,
     password: &PasswordArgs,
+    allow_weak_password: bool,
 ) -> Result<(), Failure> {
     let email = email_from(email)?;
     let name = name.unwrap_or_else(|| {
@@ -50,6 +52,7 @@ fn signup(
         email,
         name,
         password,
+        allow_weak_password,
     })?;
     let account = expect_account(response, "signup")?;
     // A current team of an earlier account means nothing here.
@@ -110,6 +113,10 @@ fn whoami(json: bool) -> Result<(), Failure> {
                     "{} <{}> on {} (user {})",
                     account.name, account.email, account.server, account.user_id
                 );
+                match &account.fingerprint {
+                    Some(fp) => println!("fingerprint: {fp}"),
+                    None => println!("fingerprint: unlock the agent to see it"),
+                }
             }
             Ok(())
         }

@@ -257,6 +257,10 @@ pub enum AuthCommand {
         server: ServerArg,
         #[command(flatten)]
         password: PasswordArgs,
+        /// Accept a password the strength check finds easy to guess (for
+        /// scripts that must use a given one).
+        #[arg(long)]
+        allow_weak_password: bool,
     },
     /// Log in on this machine and unlock.
     Login {
@@ -295,12 +299,25 @@ pub enum TeamCommand {
     },
     /// Invite someone: prints only the invite code, to hand over out of band.
     Invite {
-        email: String,
+        /// Who to invite; only this address can accept.
+        #[arg(required_unless_present = "revoke")]
+        email: Option<String>,
+        /// The role they get on joining.
         #[arg(long, value_enum, default_value_t = Role::Member)]
         role: Role,
+        /// Withdraw the open invite with this id instead (`envv team invites` lists them).
+        #[arg(long, value_name = "INVITE_ID", conflicts_with = "email")]
+        revoke: Option<uuid::Uuid>,
         #[command(flatten)]
         team: TeamArg,
         /// `{"code": …, "invite_id": …}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The team's invites: open ones, and why the others can admit no one.
+    Invites {
+        #[command(flatten)]
+        team: TeamArg,
         #[arg(long)]
         json: bool,
     },

@@ -97,8 +97,17 @@ fn default_team(order: Prefer) -> Option<Uuid> {
 }
 
 pub fn members(team: Uuid) -> Result<Vec<MemberInfo>, Failure> {
+    members_and_head(team).map(|(members, _, _)| members)
+}
+
+/// The members, and the verified chain's length and head fingerprint.
+fn members_and_head(team: Uuid) -> Result<(Vec<MemberInfo>, u64, String), Failure> {
     match ask(&Request::Members { team })? {
-        Response::Members { members } => Ok(members),
+        Response::Members {
+            members,
+            chain_seq,
+            chain_head,
+        } => Ok((members, chain_seq, chain_head)),
         _ => Err(unexpected("members")),
     }
 }
@@ -130,11 +139,18 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
         TeamCommand::List { json } => list(json),
         TeamCommand::Members { team, json } => show_members(&team, json),
         TeamCommand::Invite {
+            revoke: Some(invite),
+            team,
+            ..
+        } => revoke_invite(&team, invite),
+        TeamCommand::Invite {
             email,
             role,
             team,
             json,
-        } => invite(&team, email, role.into(), json),
+            ..
+        } => invite(&team, email.unwrap_or_default(), role.into(), json),
+        TeamCommand::Invites { team, json } => invites(&team, json),
         TeamCommand::Join { code, .. } => join(code),
         TeamCommand::Grant { team } => grant(&team),
         TeamCommand::Settings {
@@ -186,22 +202,30 @@ fn list(json: bool) -> Result<(), Failure> {
 
 fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
     let team = resolve(team, Prefer::Current)?;
-    let members = members(team)?;
+    let (members, chain_seq, chain_head) = members_and_head(team)?;
     if json {
         print_json(&members);
         return Ok(());
     }
     println!(
-        "{:<30}  {:<7}  {:<8}  {:<36}  NAME",
-        "EMAIL", "ROLE", "KEY", "USER"
+        "{:<30}  {:<7}  {:<8}  {:<39}  NAME",
+        "EMAIL", "ROLE", "KEY", "FINGERPRINT"
     );
     for m in &members {
-        let key = if m.has_key { "yes" } else { "pending" };
+        let (key, fingerprint) = match (m.admitted, m.has_key) {
+            (false, _) => ("waiting", "not admitted yet"),
+            (true, true) => ("yes", m.fingerprint.as_str()),
+            (true, false) => ("pending", m.fingerprint.as_str()),
+        };
         println!(
-            "{:<30}  {:<7}  {:<8}  {:<36}  {}",
-            m.email, m.role, key, m.user_id, m.name
+            "{:<30}  {:<7}  {:<8}  {:<39}  {}",
+            m.email, m.role, key, fingerprint, m.name
         );
     }
+    println!(
+        "team chain: {chain_seq} statements, head {chain_head} \
+         (members who see the same head share one history)"
+    );
     Ok(())
 }
 
@@ -224,11 +248,63 @@ fn invite(team: &TeamArg, email: String, role: Role, json: bool) -> Result<(), F
         println!("{}", code.expose());
     }
     eprintln!(
-        "invited {email} as {role}: hand them this code yourself, out of band (in person, \
-         a call, a message you trust), not through envv's server; they run \
+        "invited {email} as {role} for 7 days: hand them this code yourself, out of band \
+         (in person, a call, a message you trust), not through envv's server; they run \
          `envv team join CODE`, and your agent grants them the key once it checks \
-         their proof"
+         their proof (`envv team invites` lists invites; `--revoke ID` withdraws one)"
     );
+    Ok(())
+}
+
+fn invites(team: &TeamArg, json: bool) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let Response::Invites { invites } = ask(&Request::Invites { team })? else {
+        return Err(unexpected("invites"));
+    };
+    if json {
+        print_json(&invites);
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<30}  {:<7}  {:<20}  {:<30}  STATE",
+        "ID", "EMAIL", "ROLE", "EXPIRES", "ISSUED BY"
+    );
+    for i in &invites {
+        let expires = expires_in(i.expires_at);
+        println!(
+            "{:<36}  {:<30}  {:<7}  {:<20}  {:<30}  {}",
+            i.id, i.email, i.role, expires, i.issued_by, i.state
+        );
+    }
+    Ok(())
+}
+
+/// `in 6d 23h`, `in 5h 10m`, `2d ago`: when an invite lapses, from now.
+fn expires_in(at: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let left = at - now;
+    let span = left.unsigned_abs();
+    let text = match (span / 86_400, span % 86_400 / 3600, span % 3600 / 60) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    };
+    if left >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+fn revoke_invite(team: &TeamArg, invite: Uuid) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    expect_done(
+        ask(&Request::RevokeInvite { team, invite })?,
+        "revoke_invite",
+    )?;
+    eprintln!("revoked invite {invite}: its code admits no one now");
     Ok(())
 }
 
@@ -262,9 +338,9 @@ fn grant(team: &TeamArg) -> Result<(), Failure> {
     Err(Failure::new(
         exit::VERIFY,
         format!(
-            "refused {}: their proof did not match the invite code, so the server may \
-             have substituted its own key; check with them out of band, remove them \
-             (`envv team remove`) and invite again",
+            "refused to admit {}. Where their acceptance does not verify, the server may \
+             have substituted its own key: check with them out of band, and invite them \
+             again",
             refused.join(", ")
         ),
     ))

@@ -60,6 +60,7 @@ fn loaded() -> App {
                 user_id: members[0],
                 email: "m0@example.com".into(),
                 name: "M0".into(),
+                fingerprint: None,
             }),
         })),
     );
@@ -89,8 +90,12 @@ fn loaded() -> App {
                     name: format!("M{i}"),
                     role: proto_ipc::Role::Member,
                     has_key: true,
+                    admitted: true,
+                    fingerprint: String::new(),
                 })
                 .collect(),
+            chain_seq: 1,
+            chain_head: String::new(),
         }),
     );
     let generation = app.audit.generation;

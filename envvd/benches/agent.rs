@@ -224,6 +224,7 @@ fn ten_teams() {
             email: "bench@example.com".into(),
             name: "Bench".into(),
             password: Secret::new("a bench password"),
+            allow_weak_password: false,
         })
         .expect("signup");
     let mut dirs = Vec::new();
@@ -278,6 +279,7 @@ fn account_reads_under_load() {
             email: "load@example.com".into(),
             name: "Load".into(),
             password: Secret::new("a bench password"),
+            allow_weak_password: false,
         })
         .expect("signup");
     let read = team_project(&mut client, "load", &home.path().join("project"));

@@ -11,7 +11,9 @@ use envvd::agent::{AgentConfig, bind, harden_process, serve};
 #[command(
     name = "envvd",
     version,
-    about = "The envv agent: holds unlocked keys behind a Unix socket"
+    about = "The envv agent: holds unlocked keys behind a Unix socket",
+    // A later flag wins (tests and wrappers append to a base command line).
+    args_override_self = true
 )]
 struct Args {
     /// Socket path (default: $ENVV_AGENT_SOCK, else $XDG_RUNTIME_DIR/envv/agent.sock).

@@ -75,6 +75,10 @@ pub enum Request {
         email: String,
         name: String,
         password: Secret,
+        /// Skip the password strength check (scripts that must use a
+        /// given password).
+        #[serde(default)]
+        allow_weak_password: bool,
     },
     /// Logs in on this machine (a new device) and unlocks.
     Login {
@@ -101,6 +105,15 @@ pub enum Request {
     /// A team's members, with whether each holds the current key.
     Members {
         team: Uuid,
+    },
+    /// The team's invites, from its verified chain.
+    Invites {
+        team: Uuid,
+    },
+    /// Withdraws an open invite (a `revoke-invite` statement).
+    RevokeInvite {
+        team: Uuid,
+        invite: Uuid,
     },
     /// Invites `email` with `role`; answers the invite code to hand over
     /// out of band.
@@ -237,6 +250,8 @@ impl Request {
             Request::CreateTeam { .. } => "create_team",
             Request::ListTeams => "list_teams",
             Request::Members { .. } => "members",
+            Request::Invites { .. } => "invites",
+            Request::RevokeInvite { .. } => "revoke_invite",
             Request::Invite { .. } => "invite",
             Request::Join { .. } => "join",
             Request::AdmitPending { .. } => "admit_pending",
@@ -340,6 +355,10 @@ pub struct Account {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
+    /// Grouped hex of the user's two public keys (see `MemberInfo`); known
+    /// while the agent is unlocked.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 /// Filters of an audit query; all optional.
@@ -406,6 +425,30 @@ pub struct MemberInfo {
     pub role: Role,
     /// Holds the team's current key; false while waiting for an admin.
     pub has_key: bool,
+    /// In the verified team chain. False for someone who accepted an
+    /// invite and waits for an admin to admit them: their role and keys
+    /// are only the server's word until then.
+    #[serde(default)]
+    pub admitted: bool,
+    /// Grouped hex of the member's two public keys, from the chain, to
+    /// compare out of band; empty until admitted.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// An invite as the team chain records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// The admin who issued it.
+    pub issued_by: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// `open`, or why it can admit no one: `used`, `revoked`, `expired`,
+    /// `issuer removed`, `issuer may no longer issue it`.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -466,6 +509,15 @@ pub enum Response {
     Team(TeamInfo),
     Members {
         members: Vec<MemberInfo>,
+        /// The verified chain's length and the fingerprint of its newest
+        /// statement: two members who see the same have the same history.
+        #[serde(default)]
+        chain_seq: u64,
+        #[serde(default)]
+        chain_head: String,
+    },
+    Invites {
+        invites: Vec<InviteInfo>,
     },
     /// Print once; never log.
     InviteCode {

@@ -55,6 +55,9 @@ pub struct SignupRequest {
     pub auth_key: SecretString,
     /// The user's age X25519 recipient (`age1…`).
     pub identity_public_key: String,
+    /// The user's Ed25519 public key (64 lowercase hex digits), which signs
+    /// their team chain statements.
+    pub signing_public_key: String,
     /// The user's identity, wrapped by the client's wrap key (opaque to the server).
     pub wrapped_identity: String,
     pub kdf: KdfParams,
@@ -112,5 +115,6 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub identity_public_key: String,
+    pub signing_public_key: String,
     pub created_at: DateTime<Utc>,
 }

@@ -52,12 +52,14 @@ pub struct PendingGrant {
     pub name: String,
     pub role: Role,
     pub identity_public_key: String,
+    pub signing_public_key: String,
     pub joined_at: DateTime<Utc>,
-    /// The invite they joined with, its sealed secret and their proof, so
-    /// the admin's client can verify the public key is really theirs.
+    /// The invite they joined with and their two signatures of the
+    /// acceptance, so the admin's client can check the keys against the
+    /// invite statement in the team chain before admitting them.
     pub invite_id: Option<Uuid>,
-    pub sealed_secret: Option<String>,
     pub proof: Option<String>,
+    pub consent: Option<String>,
 }
 
 /// `POST /teams/{team}/grants`: an admin's client wraps the current epoch
@@ -68,6 +70,8 @@ pub struct PostGrantRequest {
     pub user_id: Uuid,
     pub epoch: u32,
     pub grant: String,
+    /// The `admit` statement for the team chain.
+    pub statement: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +89,9 @@ pub struct RotateRequest {
     pub expected_epoch: u32,
     pub public_key: String,
     pub grants: Vec<MemberGrant>,
+    /// The `rotate` statement for the team chain: its epoch and key match
+    /// this request, its member set the grants'.
+    pub statement: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+pub mod authz;
 mod error;
 mod keys;
 mod plan;

@@ -71,6 +71,9 @@ pub struct CreateTeamRequest {
     pub epoch_public_key: String,
     /// Epoch 1's private key encrypted to the creator's identity.
     pub creator_grant: String,
+    /// The team chain's first statement (`create`), signed by the creator:
+    /// its team id, keys and epoch key must match this request.
+    pub statement: String,
 }
 
 /// A team as one of its members sees it.
@@ -106,6 +109,8 @@ pub const MAX_STALENESS_RANGE: std::ops::RangeInclusive<u32> = 1..=30 * 24 * 360
 pub struct TeamSettings {
     /// Within [`MAX_STALENESS_RANGE`].
     pub max_staleness_secs: u32,
+    /// The `settings` statement that records the change in the team chain.
+    pub statement: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +121,7 @@ pub struct Member {
     pub name: String,
     pub role: Role,
     pub identity_public_key: String,
+    pub signing_public_key: String,
     /// Holds a grant for the current epoch; false while pending a key.
     pub has_key: bool,
     pub joined_at: DateTime<Utc>,
@@ -133,10 +139,10 @@ pub struct CreateInviteRequest {
     pub role: Role,
     /// Hex SHA-256 of the (raw, 32-byte) accept token derived from the invite secret.
     pub accept_token_hash: String,
-    /// The invite secret sealed to the team key, so any admin can later
-    /// verify the invitee's proof. Opaque to the server.
-    #[serde(default)]
-    pub sealed_secret: Option<String>,
+    /// The `invite` statement for the team chain, signed by the inviter; its
+    /// id, email, role and token hash must match this request, and its
+    /// expiry becomes the invite's.
+    pub statement: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,13 +176,44 @@ pub struct InvitePreview {
 pub struct AcceptInviteRequest {
     /// The 32-byte token derived from the invite secret, base64url without padding.
     pub accept_token: SecretString,
-    /// The invitee's proof over its public key, checked later by an admin's client.
-    #[serde(default)]
-    pub proof: Option<String>,
+    /// The invitee's acceptance (`envv_core::chain::acceptance`) signed
+    /// with the invite code's proof key, base64url; checked by an admin's
+    /// client against the invite statement before admitting.
+    pub proof: String,
+    /// The same acceptance signed with the invitee's own signing key.
+    pub consent: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeRoleRequest {
     pub role: Role,
+    /// The `role` statement for the team chain.
+    pub statement: String,
+}
+
+/// The body of requests whose only content is a team chain statement
+/// (`DELETE /teams/{team}/members/{user}`: `remove`;
+/// `DELETE /teams/{team}/invites/{invite}`: `revoke-invite`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatementRequest {
+    pub statement: String,
+}
+
+/// Most statements one page of [`TeamChainPage`] holds.
+pub const CHAIN_PAGE_LEN: usize = 1000;
+
+/// `GET /teams/{team}/chain?after=N` (members) and
+/// `GET /invites/{invite}/chain?after=N` (the invitee, before accepting):
+/// the statements after the `after`th, oldest first, at most
+/// [`CHAIN_PAGE_LEN`]. Each is the statement's exact text; clients verify
+/// them, the server only stores and orders them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamChainPage {
+    pub team_id: Uuid,
+    /// The number of statements in the chain.
+    pub head_seq: u64,
+    pub statements: Vec<String>,
 }

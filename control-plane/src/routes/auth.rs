@@ -66,6 +66,7 @@ pub async fn signup(
     let name = validate::display_name("name", &req.name)?;
     let auth_key = validate::auth_key(req.auth_key.expose())?;
     validate::age_recipient("identity_public_key", &req.identity_public_key)?;
+    validate::signing_key("signing_public_key", &req.signing_public_key)?;
     validate::opaque_blob(
         "wrapped_identity",
         &req.wrapped_identity,
@@ -80,6 +81,7 @@ pub async fn signup(
         name,
         auth_key_hash: state.hasher.hash(auth_key).await?,
         identity_public_key: req.identity_public_key,
+        signing_public_key: req.signing_public_key,
         wrapped_identity: req.wrapped_identity,
         kdf: req.kdf,
         created_at: store::now(),
@@ -99,6 +101,7 @@ pub async fn signup(
         name: user.name,
         auth_key_hash: user.auth_key_hash,
         identity_public_key: user.identity_public_key,
+        signing_public_key: user.signing_public_key,
         wrapped_identity: user.wrapped_identity,
         kdf: user.kdf,
         disabled: false,

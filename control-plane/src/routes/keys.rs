@@ -8,10 +8,12 @@ use envv_api::{
     EpochGrant, ErrorBody, PendingGrant, PostGrantRequest, RotateRequest, RotateResponse, TeamKeys,
     TeamPublicKey,
 };
+use envv_core::chain::Body;
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::authz::Action;
+use crate::chain::{self, differs, wrong_kind};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, AuthUser};
 use crate::state::AppState;
@@ -84,7 +86,9 @@ pub async fn public_key(
     }))
 }
 
-/// Members waiting for the current epoch's key, with their invite binding.
+/// Newcomers who accepted an invite and wait to be admitted, with the
+/// invite and their two signatures of the acceptance, for an admin's client
+/// to check against the invite statement in the team chain.
 #[utoipa::path(get, path = "/teams/{team}/grants/pending", tag = "keys",
     params(("team" = Uuid, Path)),
     responses((status = 200, body = Vec<PendingGrant>), (status = 403, body = ErrorBody),
@@ -102,8 +106,9 @@ pub async fn pending(
     Ok(Json(state.store.pending_grants(team).await?))
 }
 
-/// Stores the current epoch's key wrapped for one member. Only members can
-/// receive a grant; the admin's client has already checked their proof.
+/// Admits a newcomer: their `admit` statement (the admin's client checked
+/// their acceptance against the invite statement) and the current epoch's
+/// key wrapped for them, in one transaction.
 #[utoipa::path(post, path = "/teams/{team}/grants", tag = "keys",
     params(("team" = Uuid, Path)),
     request_body = PostGrantRequest,
@@ -121,6 +126,13 @@ pub async fn post_grant(
         .authorize(team, caller.id, Action::ManageGrants)
         .await?;
     validate::opaque_blob("grant", &req.grant, validate::MAX_GRANT)?;
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::Admit { user, .. } = statement.body() else {
+        return Err(wrong_kind(&statement, "admit"));
+    };
+    if *user != req.user_id {
+        return Err(differs("user"));
+    }
     let outcome = state
         .store
         .post_grant(
@@ -130,6 +142,7 @@ pub async fn post_grant(
             req.epoch,
             req.grant,
             store::now(),
+            statement,
         )
         .await?;
     match outcome {
@@ -137,14 +150,16 @@ pub async fn post_grant(
         Err(GrantRefusal::NotMember) => Err(ApiError::NotFound("member")),
         Err(GrantRefusal::StaleEpoch { current }) => Err(ApiError::EpochConflict { current }),
         Err(GrantRefusal::AlreadyGranted) => Err(ApiError::Conflict(
-            "this member already holds the current epoch's key".into(),
+            "this member was admitted already".into(),
         )),
     }
 }
 
-/// Moves the team to a new epoch: a new public key and a grant for exactly
-/// the current members, applied in one transaction if `expected_epoch` is
-/// still current (409 otherwise: someone else rotated first).
+/// Moves the team to a new epoch: a new public key, a grant for exactly the
+/// chain's members (admitted ones: a newcomer still pending gets theirs when
+/// admitted) and the `rotate` statement, applied in one transaction if
+/// `expected_epoch` is still current (409 otherwise: someone else rotated
+/// first).
 #[utoipa::path(post, path = "/teams/{team}/keys/rotate", tag = "keys",
     params(("team" = Uuid, Path)),
     request_body = RotateRequest,
@@ -164,6 +179,19 @@ pub async fn rotate(
     for grant in &req.grants {
         validate::opaque_blob("grants[].grant", &grant.grant, validate::MAX_GRANT)?;
     }
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::Rotate {
+        epoch, epoch_key, ..
+    } = statement.body()
+    else {
+        return Err(wrong_kind(&statement, "rotate"));
+    };
+    if *epoch != u64::from(req.expected_epoch) + 1 {
+        return Err(differs("epoch"));
+    }
+    if epoch_key.as_str() != req.public_key {
+        return Err(differs("epoch key"));
+    }
     let next = NewEpoch {
         public_key: req.public_key,
         grants: req
@@ -174,7 +202,14 @@ pub async fn rotate(
     };
     let outcome = state
         .store
-        .rotate(team, caller.id, req.expected_epoch, next, store::now())
+        .rotate(
+            team,
+            caller.id,
+            req.expected_epoch,
+            next,
+            store::now(),
+            statement,
+        )
         .await?;
     match outcome {
         Ok(epoch) => Ok(Json(RotateResponse {

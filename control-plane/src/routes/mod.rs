@@ -76,6 +76,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(teams::revoke_invite))
         .routes(routes!(teams::preview_invite))
         .routes(routes!(teams::accept_invite))
+        .routes(routes!(teams::team_chain))
+        .routes(routes!(teams::invite_chain))
         .routes(routes!(keys::fetch))
         .routes(routes!(keys::public_key))
         .routes(body_limit(routes!(keys::rotate), keys::MAX_ROTATE_BODY))

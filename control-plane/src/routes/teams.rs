@@ -6,25 +6,34 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use envv_api::{
-    AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, ErrorBody,
-    Invite, InvitePreview, Member, Team, TeamSettings,
+    AcceptInviteRequest, CHAIN_PAGE_LEN, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest,
+    ErrorBody, Invite, InvitePreview, Member, StatementRequest, Team, TeamChainPage, TeamSettings,
 };
+use envv_core::chain::{Body, TeamChain};
+use envv_core::crypto::SignatureBytes;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::authz::{Action, authorize};
+use crate::chain::{self, differs, wrong_kind};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, AuthUser};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::AppState;
 use crate::store::{self, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, TeamRecord};
 use crate::validate;
 
-/// Largest invite secret blob (sealed to the team key) a client may store.
-const MAX_SEALED_SECRET: usize = 4 * 1024;
-/// Largest invitee proof a client may store.
-const MAX_PROOF: usize = 1024;
+/// Checks one of the newcomer's signatures of their acceptance: base64url
+/// of 64 bytes (what they sign is checked by the admin who admits them).
+fn signature(field: &str, value: &str) -> ApiResult<()> {
+    SignatureBytes::from_base64(value).map(|_| ()).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "`{field}` must be an Ed25519 signature (base64url)"
+        ))
+    })
+}
 
 pub(crate) fn team_view(team: TeamRecord, role: envv_api::Role) -> Team {
     Team {
@@ -50,8 +59,9 @@ pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<
 }
 
 /// Creates a team with the caller as its owner, at key epoch 1: the
-/// creator's client made the epoch key and sends its public half and the
-/// creator's grant.
+/// creator's client made the epoch key and sends its public half, the
+/// creator's grant and the team chain's first statement, which names the
+/// creator's registered keys and the epoch key.
 #[utoipa::path(post, path = "/teams", tag = "teams",
     request_body = CreateTeamRequest,
     responses((status = 201, body = Team), (status = 400, body = ErrorBody),
@@ -66,14 +76,34 @@ pub async fn create(
     let name = validate::display_name("name", &req.name)?;
     validate::age_recipient("epoch_public_key", &req.epoch_public_key)?;
     validate::opaque_blob("creator_grant", &req.creator_grant, validate::MAX_GRANT)?;
-    if state
+    let user = state
         .store
         .user_by_id(caller.id)
         .await?
-        .is_none_or(|u| u.disabled)
-    {
-        return Err(ApiError::Unauthorized);
+        .filter(|u| !u.disabled)
+        .ok_or(ApiError::Unauthorized)?;
+    let genesis = chain::parse(&req.statement, req.id, caller.id)?;
+    let Body::Create {
+        email,
+        age,
+        signing,
+        epoch_key,
+    } = genesis.body()
+    else {
+        return Err(wrong_kind(&genesis, "create"));
+    };
+    if validate::normalise_email(email).ok() != Some(validate::normalise_email(&user.email)?) {
+        return Err(differs("email"));
     }
+    if age.as_str() != user.identity_public_key || signing.to_hex() != user.signing_public_key {
+        return Err(ApiError::InvalidStatement(
+            "the statement names other keys than the caller registered".into(),
+        ));
+    }
+    if epoch_key.as_str() != req.epoch_public_key {
+        return Err(differs("epoch key"));
+    }
+    TeamChain::genesis(&genesis).map_err(|e| ApiError::InvalidStatement(e.to_string()))?;
     let team = TeamRecord {
         id: req.id,
         name,
@@ -88,7 +118,7 @@ pub async fn create(
     };
     match state
         .store
-        .create_team(team.clone(), caller.id, first_epoch)
+        .create_team(team.clone(), caller.id, first_epoch, genesis)
         .await
     {
         Ok(()) => {}
@@ -140,8 +170,9 @@ pub async fn members(
     Ok(Json(members))
 }
 
-/// Invites an email with a role. Single use, expiring; the invitee proves
-/// the invite secret (which the server never sees) by its accept token.
+/// Invites an email with a role, with the inviter's `invite` statement.
+/// Single use, expiring when the statement says; the invitee proves the
+/// invite secret (which the server never sees) by its accept token.
 #[utoipa::path(post, path = "/teams/{team}/invite", tag = "teams",
     params(("team" = Uuid, Path)),
     request_body = CreateInviteRequest,
@@ -164,9 +195,33 @@ pub async fn invite(
         .ok()
         .filter(|h| h.len() == 32)
         .ok_or_else(|| ApiError::BadRequest("`accept_token_hash` must be 64 hex digits".into()))?;
-    if let Some(sealed) = &req.sealed_secret {
-        validate::opaque_blob("sealed_secret", sealed, MAX_SEALED_SECRET)?;
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::Invite {
+        invite,
+        email,
+        role,
+        accept,
+        expires,
+        ..
+    } = statement.body()
+    else {
+        return Err(wrong_kind(&statement, "invite"));
+    };
+    if *invite != req.id {
+        return Err(differs("invite id"));
     }
+    if email.as_str() != req.email.trim() {
+        return Err(differs("email"));
+    }
+    if *role != req.role {
+        return Err(differs("role"));
+    }
+    if accept.0[..] != accept_token_hash[..] {
+        return Err(differs("accept token hash"));
+    }
+    let expires_at = chrono::DateTime::from_timestamp(*expires, 0)
+        .filter(|at| *at > store::now())
+        .ok_or_else(|| ApiError::InvalidStatement("the invite's expiry has passed".into()))?;
     if let Some(user) = state.store.user_by_email(&email_norm).await?
         && state.store.membership(team, user.id).await?.is_some()
     {
@@ -193,12 +248,11 @@ pub async fn invite(
         email_norm,
         role: req.role,
         accept_token_hash,
-        sealed_secret: req.sealed_secret,
         invited_by: caller.id,
         created_at: now,
-        expires_at: now + state.config.invite_ttl,
+        expires_at,
     };
-    match state.store.create_invite(invite.clone()).await {
+    match state.store.create_invite(invite.clone(), statement).await {
         Ok(()) => {}
         Err(store::StoreError::Conflict) => {
             return Err(ApiError::Conflict("an invite with this id exists".into()));
@@ -237,22 +291,35 @@ pub async fn invites(
     Ok(Json(pending.iter().map(|i| i.to_api()).collect()))
 }
 
+/// Revokes an invite, with its `revoke-invite` statement: one not yet
+/// accepted, or accepted by a newcomer not yet admitted (who then leaves
+/// the team's pending list).
 #[utoipa::path(delete, path = "/teams/{team}/invites/{invite}", tag = "teams",
     params(("team" = Uuid, Path), ("invite" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    request_body = StatementRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 #[instrument(level = "debug", skip_all)]
 pub async fn revoke_invite(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath((team, invite)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<StatementRequest>,
 ) -> ApiResult<StatusCode> {
     state
         .authorize(team, caller.id, Action::ManageInvites)
         .await?;
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::RevokeInvite { invite: revokes } = statement.body() else {
+        return Err(wrong_kind(&statement, "revoke-invite"));
+    };
+    if *revokes != invite {
+        return Err(differs("invite id"));
+    }
     if state
         .store
-        .revoke_invite(team, invite, caller.id, store::now())
+        .revoke_invite(team, invite, caller.id, store::now(), statement)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -262,7 +329,8 @@ pub async fn revoke_invite(
 }
 
 /// The invite, for its addressee only: which team, which role. Anyone else
-/// (and a spent, revoked or expired invite) gets 404.
+/// gets 404. A spent, revoked or expired invite is shown too, so the
+/// invitee's client can say which from the team chain; accepting it fails.
 #[utoipa::path(get, path = "/invites/{invite}", tag = "teams",
     params(("invite" = Uuid, Path)),
     responses((status = 200, body = InvitePreview), (status = 401, body = ErrorBody),
@@ -274,7 +342,7 @@ pub async fn preview_invite(
     caller: AuthUser,
     ApiPath(invite_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<InvitePreview>> {
-    let invite = open_invite_for(&state, caller, invite_id).await?;
+    let invite = invite_for(&state, caller, invite_id, Pending::Any).await?;
     let team = state
         .store
         .team(invite.team_id)
@@ -290,11 +358,20 @@ pub async fn preview_invite(
     }))
 }
 
-/// A pending invite addressed to the caller, or the one 404 for every other case.
-async fn open_invite_for(
+/// Whether an invite must still be usable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Required,
+    Any,
+}
+
+/// An invite addressed to the caller (and, if `pending` says so, neither
+/// spent, revoked nor expired), or the one 404 for every other case.
+async fn invite_for(
     state: &AppState,
     caller: AuthUser,
     invite_id: Uuid,
+    pending: Pending,
 ) -> ApiResult<InviteRecord> {
     let user = state
         .store
@@ -307,9 +384,11 @@ async fn open_invite_for(
         .invite(invite_id)
         .await?
         .ok_or(ApiError::NotFound("invite"))?;
-    let pending =
+    let usable =
         invite.accepted_by.is_none() && !invite.revoked && invite.expires_at > store::now();
-    if !pending || validate::normalise_email(&user.email)? != invite.email_norm {
+    if (pending == Pending::Required && !usable)
+        || validate::normalise_email(&user.email)? != invite.email_norm
+    {
         return Err(ApiError::NotFound("invite"));
     }
     Ok(invite)
@@ -330,11 +409,10 @@ pub async fn accept_invite(
     ApiPath(invite_id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<AcceptInviteRequest>,
 ) -> ApiResult<Json<Team>> {
-    if let Some(proof) = &req.proof {
-        validate::opaque_blob("proof", proof, MAX_PROOF)?;
-    }
+    signature("proof", &req.proof)?;
+    signature("consent", &req.consent)?;
     let not_found = ApiError::NotFound("invite");
-    let invite = open_invite_for(&state, caller, invite_id).await?;
+    let invite = invite_for(&state, caller, invite_id, Pending::Required).await?;
     // The token is 32 bytes, base64url; the invite stores their SHA-256.
     let token_ok = URL_SAFE_NO_PAD
         .decode(req.accept_token.expose().trim())
@@ -346,7 +424,7 @@ pub async fn accept_invite(
     }
     if !state
         .store
-        .accept_invite(invite_id, caller.id, req.proof, store::now())
+        .accept_invite(invite_id, caller.id, req.proof, req.consent, store::now())
         .await?
     {
         return Err(not_found);
@@ -374,6 +452,16 @@ pub async fn change_role(
             to: req.role,
         })
         .await?;
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::Role { user, role } = statement.body() else {
+        return Err(wrong_kind(&statement, "role"));
+    };
+    if *user != target {
+        return Err(differs("user"));
+    }
+    if *role != req.role {
+        return Err(differs("role"));
+    }
     state
         .store
         .set_role(
@@ -383,6 +471,7 @@ pub async fn change_role(
             authorised_on,
             req.role,
             store::now(),
+            statement,
         )
         .await?
         .map_err(refusal)?;
@@ -396,17 +485,20 @@ pub async fn change_role(
     Ok(Json(member))
 }
 
-/// Removes a member; a member removing themself leaves the team.
+/// Removes a member, with the `remove` statement; a member removing
+/// themself leaves the team.
 #[utoipa::path(delete, path = "/teams/{team}/members/{user}", tag = "teams",
     params(("team" = Uuid, Path), ("user" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
+    request_body = StatementRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 #[instrument(level = "debug", skip_all)]
 pub async fn remove_member(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath((team, target)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<StatementRequest>,
 ) -> ApiResult<StatusCode> {
     let authorised_on = state
         .authorize_on_member(team, caller.id, target, |current| Action::Remove {
@@ -414,9 +506,23 @@ pub async fn remove_member(
             is_self: target == caller.id,
         })
         .await?;
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::Remove { user } = statement.body() else {
+        return Err(wrong_kind(&statement, "remove"));
+    };
+    if *user != target {
+        return Err(differs("user"));
+    }
     state
         .store
-        .remove_member(team, caller.id, target, authorised_on, store::now())
+        .remove_member(
+            team,
+            caller.id,
+            target,
+            authorised_on,
+            store::now(),
+            statement,
+        )
         .await?
         .map_err(refusal)?;
     Ok(StatusCode::NO_CONTENT)
@@ -453,10 +559,81 @@ pub async fn set_settings(
             "`max_staleness_secs` must be 1 to 2592000 (30 days)".into(),
         ));
     }
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    let Body::Settings { max_staleness_secs } = statement.body() else {
+        return Err(wrong_kind(&statement, "settings"));
+    };
+    if *max_staleness_secs != req.max_staleness_secs {
+        return Err(differs("max-staleness"));
+    }
     state
         .store
-        .set_team_settings(team, caller.id, req.max_staleness_secs, store::now())
+        .set_team_settings(
+            team,
+            caller.id,
+            req.max_staleness_secs,
+            store::now(),
+            statement,
+        )
         .await?;
     let (record, role) = state.team_role(team, caller.id).await?;
     Ok(Json(team_view(record, role)))
+}
+
+/// `?after=N`: the statements after the `N`th (0: from the first).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChainQuery {
+    /// Return statements with a position above this one.
+    pub after: Option<u64>,
+}
+
+async fn chain_page(state: &AppState, team: Uuid, after: u64) -> ApiResult<TeamChainPage> {
+    let (statements, head_seq) = state.store.chain_page(team, after, CHAIN_PAGE_LEN).await?;
+    Ok(TeamChainPage {
+        team_id: team,
+        head_seq,
+        statements,
+    })
+}
+
+/// The team chain, for members to verify: the statements after `after`,
+/// oldest first, at most `CHAIN_PAGE_LEN` a page, and the chain's length.
+/// The server stores and orders them; it can sign none.
+#[utoipa::path(get, path = "/teams/{team}/chain", tag = "teams",
+    params(("team" = Uuid, Path), ChainQuery),
+    responses((status = 200, body = TeamChainPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn team_chain(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ChainQuery>,
+) -> ApiResult<Json<TeamChainPage>> {
+    state.authorize(team, caller.id, Action::ReadTeam).await?;
+    Ok(Json(chain_page(&state, team, q.after.unwrap_or(0)).await?))
+}
+
+/// The chain of the team an invite is for, for its addressee before they
+/// accept (to check the invite statement their code names, or to learn why
+/// it can no longer be used): authorised as the invite's preview, with the
+/// same 404 for everyone else.
+#[utoipa::path(get, path = "/invites/{invite}/chain", tag = "teams",
+    params(("invite" = Uuid, Path), ChainQuery),
+    responses((status = 200, body = TeamChainPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn invite_chain(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(invite_id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<ChainQuery>,
+) -> ApiResult<Json<TeamChainPage>> {
+    let invite = invite_for(&state, caller, invite_id, Pending::Any).await?;
+    Ok(Json(
+        chain_page(&state, invite.team_id, q.after.unwrap_or(0)).await?,
+    ))
 }

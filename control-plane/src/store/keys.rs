@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use envv_core::chain::Statement;
 use uuid::Uuid;
 
 use super::{StoreError, TeamRecord};
@@ -30,6 +31,7 @@ pub enum GrantRefusal {
     StaleEpoch {
         current: u32,
     },
+    /// The member was admitted already.
     AlreadyGranted,
 }
 
@@ -55,8 +57,13 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<Option<(TeamRecord, Vec<EpochGrantRecord>)>, StoreError>;
     /// The current epoch and its public key.
     async fn public_key(&self, team: Uuid) -> Result<Option<(u32, String)>, StoreError>;
-    /// Members with no grant for the current epoch, with their invite binding.
+    /// Members who accepted an invite and wait to be admitted, with the
+    /// invite and their signatures of the acceptance.
     async fn pending_grants(&self, team: Uuid) -> Result<Vec<envv_api::PendingGrant>, StoreError>;
+    /// Admits a newcomer: their `admit` statement and their grant for the
+    /// current epoch, in one transaction.
+    // Who, to whom, what, when, and the statement that records it.
+    #[allow(clippy::too_many_arguments)]
     async fn post_grant(
         &self,
         team: Uuid,
@@ -65,10 +72,12 @@ pub trait KeyStore: Send + Sync {
         epoch: u32,
         grant: String,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<Result<(), GrantRefusal>, StoreError>;
-    /// Moves the team to `expected + 1` with `next`'s grants, all in one
-    /// transaction with its audit row, if `expected` is still current and
-    /// the grants cover exactly the current members.
+    /// Moves the team to `expected + 1` with `next`'s grants and its
+    /// `rotate` statement, all in one transaction with its audit row, if
+    /// `expected` is still current and the grants cover exactly the chain's
+    /// members.
     async fn rotate(
         &self,
         team: Uuid,
@@ -76,5 +85,6 @@ pub trait KeyStore: Send + Sync {
         expected: u32,
         next: NewEpoch,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<Result<u32, RotateRefusal>, StoreError>;
 }

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use envv_api::{KdfParams, Role};
+use envv_core::chain::Statement;
 use uuid::Uuid;
 
 mod audit;
@@ -23,6 +24,7 @@ mod rows;
 mod sql;
 mod sql_accounts;
 mod sql_audit;
+mod sql_chain;
 mod sql_keys;
 mod sql_operator;
 mod sql_teams;
@@ -102,6 +104,13 @@ pub enum StoreError {
     /// A plan limit refused the change; the message names plan and limit.
     #[error("{0}")]
     PlanLimit(String),
+    /// The statement was not made at the chain's head: another append came
+    /// first. The client reads the chain again and retries.
+    #[error("the team chain moved on; read it again and retry")]
+    ChainConflict,
+    /// The statement breaks a chain rule, or says other than its request.
+    #[error("{0}")]
+    InvalidStatement(String),
 }
 
 /// The time as the database stores it: microseconds, UTC.
@@ -117,6 +126,7 @@ pub struct NewUser {
     pub name: String,
     pub auth_key_hash: String,
     pub identity_public_key: String,
+    pub signing_public_key: String,
     pub wrapped_identity: String,
     pub kdf: KdfParams,
     pub created_at: DateTime<Utc>,
@@ -129,6 +139,7 @@ pub struct UserRecord {
     pub name: String,
     pub auth_key_hash: String,
     pub identity_public_key: String,
+    pub signing_public_key: String,
     pub wrapped_identity: String,
     pub kdf: KdfParams,
     pub disabled: bool,
@@ -142,6 +153,7 @@ impl UserRecord {
             email: self.email.clone(),
             name: self.name.clone(),
             identity_public_key: self.identity_public_key.clone(),
+            signing_public_key: self.signing_public_key.clone(),
             created_at: self.created_at,
         }
     }
@@ -240,7 +252,6 @@ pub struct NewInvite {
     pub email_norm: String,
     pub role: Role,
     pub accept_token_hash: Vec<u8>,
-    pub sealed_secret: Option<String>,
     pub invited_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -254,7 +265,6 @@ pub struct InviteRecord {
     pub email_norm: String,
     pub role: Role,
     pub accept_token_hash: Vec<u8>,
-    pub sealed_secret: Option<String>,
     pub invited_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -276,6 +286,11 @@ impl InviteRecord {
     }
 }
 
+/// Every change of a chain fact writes its statement in the same
+/// transaction as its tables, after checking it there: at the chain's head
+/// (else [`StoreError::ChainConflict`]) and within the chain's rules (else
+/// [`StoreError::InvalidStatement`]), see `sql_chain.rs`.
+///
 /// Why a membership change was refused inside its transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MembershipRefusal {
@@ -356,12 +371,14 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait TeamStore: Send + Sync {
     /// Creates the team at epoch 1 with `owner` as its first owner, holding
-    /// the epoch's grant.
+    /// the epoch's grant, and `genesis` (checked by the caller with
+    /// `TeamChain::genesis`) as its chain's first statement.
     async fn create_team(
         &self,
         team: TeamRecord,
         owner: Uuid,
         first_epoch: NewEpoch,
+        genesis: Statement,
     ) -> Result<(), StoreError>;
     async fn teams_of(&self, user: Uuid) -> Result<Vec<(TeamRecord, Role)>, StoreError>;
     async fn team(&self, id: Uuid) -> Result<Option<TeamRecord>, StoreError>;
@@ -381,28 +398,50 @@ pub trait TeamStore: Send + Sync {
         user: Uuid,
     ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError>;
 
-    async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError>;
+    /// Stores the invite with its `invite` statement, which must pass the
+    /// chain's rules at its head.
+    async fn create_invite(
+        &self,
+        invite: NewInvite,
+        statement: Statement,
+    ) -> Result<(), StoreError>;
     async fn invite(&self, id: Uuid) -> Result<Option<InviteRecord>, StoreError>;
     async fn pending_invites(
         &self,
         team: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Vec<InviteRecord>, StoreError>;
+    /// Revokes an invite not yet used (one accepted by a newcomer not yet
+    /// admitted too: their pending membership goes with it), with its
+    /// `revoke-invite` statement. False when there is no such invite.
     async fn revoke_invite(
         &self,
         team: Uuid,
         id: Uuid,
         actor: Uuid,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<bool, StoreError>;
-    /// Spends the invite and adds the member, once: a second accept finds it spent.
+    /// Spends the invite and adds the member, not yet admitted, once: a
+    /// second accept finds it spent. Keeps the newcomer's two signatures of
+    /// their acceptance for the admin who admits them.
     async fn accept_invite(
         &self,
         id: Uuid,
         user: Uuid,
-        proof: Option<String>,
+        proof: String,
+        consent: String,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// The team's chain statements after the `after`th, oldest first, at
+    /// most `limit`, and the number of statements in the chain.
+    async fn chain_page(
+        &self,
+        team: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<String>, u64), StoreError>;
 
     /// Sets how long agents may read from cached keys offline, audited as
     /// `team.settings`.
@@ -412,9 +451,12 @@ pub trait TeamStore: Send + Sync {
         actor: Uuid,
         max_staleness_secs: u32,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<(), StoreError>;
     /// Sets a member's role unless that leaves the team without an owner,
     /// or the roles it was authorised on changed.
+    // Who, to whom, what, when, and the statement that records it.
+    #[allow(clippy::too_many_arguments)]
     async fn set_role(
         &self,
         team: Uuid,
@@ -423,6 +465,7 @@ pub trait TeamStore: Send + Sync {
         authorised_on: AuthorisedOn,
         role: Role,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<Result<(), MembershipRefusal>, StoreError>;
     /// Removes a member (or lets one leave) unless that leaves no owner or
     /// the roles it was authorised on changed: drops their grants and marks
@@ -434,6 +477,7 @@ pub trait TeamStore: Send + Sync {
         target: Uuid,
         authorised_on: AuthorisedOn,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<Result<(), MembershipRefusal>, StoreError>;
 
     /// A team's audit rows, oldest first.

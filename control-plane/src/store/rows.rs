@@ -15,6 +15,7 @@ pub(super) struct UserRow {
     name: String,
     auth_key_hash: String,
     identity_public_key: String,
+    signing_public_key: String,
     wrapped_identity: String,
     kdf: Json<KdfParams>,
     disabled: bool,
@@ -29,6 +30,7 @@ impl From<UserRow> for UserRecord {
             name: r.name,
             auth_key_hash: r.auth_key_hash,
             identity_public_key: r.identity_public_key,
+            signing_public_key: r.signing_public_key,
             wrapped_identity: r.wrapped_identity,
             kdf: r.kdf.0,
             disabled: r.disabled,
@@ -128,6 +130,7 @@ pub(super) struct MemberRow {
     name: String,
     role: String,
     identity_public_key: String,
+    signing_public_key: String,
     has_key: bool,
     joined_at: DateTime<Utc>,
 }
@@ -142,6 +145,7 @@ impl TryFrom<MemberRow> for envv_api::Member {
             name: r.name,
             role: parse_role(&r.role)?,
             identity_public_key: r.identity_public_key,
+            signing_public_key: r.signing_public_key,
             has_key: r.has_key,
             joined_at: r.joined_at,
         })
@@ -168,10 +172,11 @@ impl CallerMemberRow {
                 name: row.get(2)?,
                 role: row.get(3)?,
                 identity_public_key: row.get(4)?,
-                has_key: row.get(5)?,
-                joined_at: sqlite_time(row, 6)?,
+                signing_public_key: row.get(5)?,
+                has_key: row.get(6)?,
+                joined_at: sqlite_time(row, 7)?,
             },
-            caller_role: row.get(7)?,
+            caller_role: row.get(8)?,
         })
     }
 }
@@ -201,7 +206,6 @@ pub(super) struct InviteRow {
     email_norm: String,
     role: String,
     accept_token_hash: Vec<u8>,
-    sealed_secret: Option<String>,
     invited_by: Uuid,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -220,7 +224,6 @@ impl TryFrom<InviteRow> for InviteRecord {
             email_norm: r.email_norm,
             role: parse_role(&r.role)?,
             accept_token_hash: r.accept_token_hash,
-            sealed_secret: r.sealed_secret,
             invited_by: r.invited_by,
             created_at: r.created_at,
             expires_at: r.expires_at,
@@ -287,10 +290,11 @@ pub(super) struct PendingGrantRow {
     name: String,
     role: String,
     identity_public_key: String,
+    signing_public_key: String,
     joined_at: DateTime<Utc>,
     invite_id: Option<Uuid>,
-    sealed_secret: Option<String>,
     proof: Option<String>,
+    consent: Option<String>,
 }
 
 impl TryFrom<PendingGrantRow> for envv_api::PendingGrant {
@@ -303,10 +307,11 @@ impl TryFrom<PendingGrantRow> for envv_api::PendingGrant {
             name: r.name,
             role: parse_role(&r.role)?,
             identity_public_key: r.identity_public_key,
+            signing_public_key: r.signing_public_key,
             joined_at: r.joined_at,
             invite_id: r.invite_id,
-            sealed_secret: r.sealed_secret,
             proof: r.proof,
+            consent: r.consent,
         })
     }
 }
@@ -334,7 +339,7 @@ pub(super) fn conflict(e: sqlx::Error) -> StoreError {
 }
 
 pub(super) const USER_COLUMNS: &str = "id, email, name, auth_key_hash, identity_public_key, \
-     wrapped_identity, kdf, disabled, created_at";
+     signing_public_key, wrapped_identity, kdf, disabled, created_at";
 
 pub(super) const INVITE_COLUMNS: &str = "id, team_id, email, email_norm, role, accept_token_hash, \
-     sealed_secret, invited_by, created_at, expires_at, accepted_by, revoked_at";
+     invited_by, created_at, expires_at, accepted_by, revoked_at";

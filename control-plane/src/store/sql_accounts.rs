@@ -20,8 +20,8 @@ impl<DB: Backend> AccountStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, email, email_norm, name, auth_key_hash, \
-             identity_public_key, wrapped_identity, kdf, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             identity_public_key, signing_public_key, wrapped_identity, kdf, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(user.id)
         .bind(&user.email)
@@ -29,6 +29,7 @@ impl<DB: Backend> AccountStore for SqlStore<DB> {
         .bind(&user.name)
         .bind(&user.auth_key_hash)
         .bind(&user.identity_public_key)
+        .bind(&user.signing_public_key)
         .bind(&user.wrapped_identity)
         .bind(Json(user.kdf))
         .bind(user.created_at)

@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use envv_api::Role;
+use envv_core::chain::Statement;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use super::backend::{Backend, HotReads};
 use super::rows::{AuditRow, INVITE_COLUMNS, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict};
 use super::sql::SqlStore;
+use super::sql_chain::{apply, at_head};
 use super::{
     AuditEvent, AuditRecord, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
     StoreError, TeamRecord, TeamStore,
@@ -26,7 +28,7 @@ pub(super) const MEMBERSHIP: &str = "SELECT t.id, t.name, t.current_epoch, t.rek
 /// if the user is a member (no rows otherwise): the membership check and
 /// the listing in one statement.
 pub(super) const MEMBERS_AS: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, \
-     u.identity_public_key, \
+     u.identity_public_key, u.signing_public_key, \
      EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
        AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
      m.joined_at, c.role AS caller_role \
@@ -43,6 +45,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         team: TeamRecord,
         owner: Uuid,
         first_epoch: NewEpoch,
+        genesis: Statement,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -57,8 +60,8 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         .await
         .map_err(conflict)?;
         sqlx::query(
-            "INSERT INTO memberships (team_id, user_id, role, joined_at) \
-             VALUES ($1, $2, 'owner', $3)",
+            "INSERT INTO memberships (team_id, user_id, role, joined_at, admitted) \
+             VALUES ($1, $2, 'owner', $3, TRUE)",
         )
         .bind(team.id)
         .bind(owner)
@@ -66,6 +69,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         .execute(&mut *tx)
         .await?;
         Self::insert_epoch(&mut tx, team.id, 1, owner, first_epoch, team.created_at).await?;
+        Self::insert_statement(&mut tx, team.id, &genesis, team.created_at).await?;
         Self::insert_audit(
             &mut tx,
             AuditEvent::new("team.create").team(team.id).actor(owner),
@@ -111,7 +115,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
     async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError> {
         let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
-             EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
+             u.signing_public_key, EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
                AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
              m.joined_at \
              FROM memberships m JOIN users u ON u.id = m.user_id \
@@ -133,12 +137,22 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         self.reads.members_as(team, user).await
     }
 
-    async fn create_invite(&self, invite: NewInvite) -> Result<(), StoreError> {
+    async fn create_invite(
+        &self,
+        invite: NewInvite,
+        statement: Statement,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        if !Self::touch_team(&mut tx, invite.team_id, invite.created_at).await? {
+            return Err(StoreError::NotFound);
+        }
+        let mut chain = Self::load_chain(&mut tx, invite.team_id).await?;
+        at_head(&chain, &statement)?;
+        apply(&mut chain, &statement)?;
         sqlx::query(
             "INSERT INTO invites (id, team_id, email, email_norm, role, \
-             accept_token_hash, sealed_secret, invited_by, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             accept_token_hash, invited_by, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(invite.id)
         .bind(invite.team_id)
@@ -146,13 +160,13 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         .bind(&invite.email_norm)
         .bind(invite.role.as_str())
         .bind(&invite.accept_token_hash)
-        .bind(&invite.sealed_secret)
         .bind(invite.invited_by)
         .bind(invite.created_at)
         .bind(invite.expires_at)
         .execute(&mut *tx)
         .await
         .map_err(conflict)?;
+        Self::insert_statement(&mut tx, invite.team_id, &statement, invite.created_at).await?;
         Self::insert_audit(
             &mut tx,
             AuditEvent::new("invite")
@@ -203,20 +217,41 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         id: Uuid,
         actor: Uuid,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
+        if !Self::touch_team(&mut tx, team, now).await? {
+            return Ok(false);
+        }
+        let mut chain = Self::load_chain(&mut tx, team).await?;
+        at_head(&chain, &statement)?;
+        // Open, or accepted by a newcomer no admin has admitted yet.
+        let revoked: Option<(Option<Uuid>,)> = sqlx::query_as(
             "UPDATE invites SET revoked_at = $3 WHERE id = $2 AND team_id = $1 \
-             AND accepted_by IS NULL AND revoked_at IS NULL",
+             AND revoked_at IS NULL AND (accepted_by IS NULL OR EXISTS ( \
+               SELECT 1 FROM memberships m WHERE m.team_id = $1 \
+               AND m.user_id = invites.accepted_by AND NOT m.admitted)) \
+             RETURNING accepted_by",
         )
         .bind(team)
         .bind(id)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if DB::rows_affected(&done) == 0 {
+        let Some((accepted_by,)) = revoked else {
             return Ok(false);
+        };
+        apply(&mut chain, &statement)?;
+        if let Some(newcomer) = accepted_by {
+            sqlx::query(
+                "DELETE FROM memberships WHERE team_id = $1 AND user_id = $2 AND NOT admitted",
+            )
+            .bind(team)
+            .bind(newcomer)
+            .execute(&mut *tx)
+            .await?;
         }
+        Self::insert_statement(&mut tx, team, &statement, now).await?;
         Self::insert_audit(
             &mut tx,
             AuditEvent::new("invite.revoke")
@@ -234,12 +269,13 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         &self,
         id: Uuid,
         user: Uuid,
-        proof: Option<String>,
+        proof: String,
+        consent: String,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let spent: Option<(Uuid, String)> = sqlx::query_as(
-            "UPDATE invites SET accepted_by = $2, accepted_at = $3, proof = $4 \
+            "UPDATE invites SET accepted_by = $2, accepted_at = $3, proof = $4, consent = $5 \
              WHERE id = $1 AND accepted_by IS NULL AND revoked_at IS NULL \
              AND expires_at > $3 RETURNING team_id, role",
         )
@@ -247,6 +283,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         .bind(user)
         .bind(now)
         .bind(proof)
+        .bind(consent)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((team, role)) = spent else {
@@ -256,8 +293,8 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         // Under the team lock: two accepts can't both take the last seat.
         Self::check_seat(&mut tx, team, now).await?;
         sqlx::query(
-            "INSERT INTO memberships (team_id, user_id, role, joined_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, user_id) DO NOTHING",
+            "INSERT INTO memberships (team_id, user_id, role, joined_at, admitted) \
+             VALUES ($1, $2, $3, $4, FALSE) ON CONFLICT (team_id, user_id) DO NOTHING",
         )
         .bind(team)
         .bind(user)
@@ -278,12 +315,22 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         Ok(true)
     }
 
+    async fn chain_page(
+        &self,
+        team: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<String>, u64), StoreError> {
+        self.read_chain_page(team, after, limit).await
+    }
+
     async fn set_team_settings(
         &self,
         team: Uuid,
         actor: Uuid,
         max_staleness_secs: u32,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<(), StoreError> {
         let secs = i32::try_from(max_staleness_secs)
             .map_err(|_| StoreError::Corrupt("max_staleness_secs".into()))?;
@@ -291,7 +338,12 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         // Takes the row's lock first (PostgreSQL; SQLite's
         // writer lock already serialises), so the old value
         // the audit records is the one this change replaced.
-        Self::touch_team(&mut tx, team, now).await?;
+        if !Self::touch_team(&mut tx, team, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        let mut chain = Self::load_chain(&mut tx, team).await?;
+        at_head(&chain, &statement)?;
+        apply(&mut chain, &statement)?;
         let old: Option<(i32,)> =
             sqlx::query_as("SELECT max_staleness_secs FROM teams WHERE id = $1")
                 .bind(team)
@@ -304,6 +356,7 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        Self::insert_statement(&mut tx, team, &statement, now).await?;
         Self::insert_audit(
             &mut tx,
             AuditEvent::new("team.settings")
@@ -319,6 +372,8 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         Ok(())
     }
 
+    // Who, to whom, what, when, and the statement that records it.
+    #[allow(clippy::too_many_arguments)]
     async fn set_role(
         &self,
         team: Uuid,
@@ -327,9 +382,12 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         authorised_on: AuthorisedOn,
         role: Role,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<Result<(), MembershipRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
         Self::touch_team(&mut tx, team, now).await?;
+        let mut chain = Self::load_chain(&mut tx, team).await?;
+        at_head(&chain, &statement)?;
         let current =
             match Self::still_authorised(&mut tx, team, actor, target, authorised_on).await? {
                 Ok(current) => current,
@@ -341,12 +399,14 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         {
             return Ok(Err(MembershipRefusal::LastOwner));
         }
+        apply(&mut chain, &statement)?;
         sqlx::query("UPDATE memberships SET role = $3 WHERE team_id = $1 AND user_id = $2")
             .bind(team)
             .bind(target)
             .bind(role.as_str())
             .execute(&mut *tx)
             .await?;
+        Self::insert_statement(&mut tx, team, &statement, now).await?;
         Self::insert_audit(
             &mut tx,
             AuditEvent::new("role.change")
@@ -368,9 +428,12 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         target: Uuid,
         authorised_on: AuthorisedOn,
         now: DateTime<Utc>,
+        statement: Statement,
     ) -> Result<Result<(), MembershipRefusal>, StoreError> {
         let mut tx = self.begin_write().await?;
         Self::touch_team(&mut tx, team, now).await?;
+        let mut chain = Self::load_chain(&mut tx, team).await?;
+        at_head(&chain, &statement)?;
         let current =
             match Self::still_authorised(&mut tx, team, actor, target, authorised_on).await? {
                 Ok(current) => current,
@@ -379,6 +442,16 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         if current == Role::Owner && Self::owner_count(&mut tx, team).await? <= 1 {
             return Ok(Err(MembershipRefusal::LastOwner));
         }
+        if chain.member(target).is_none() {
+            // Accepted but not admitted: not in the chain, so no `remove`
+            // can name them; their invite is still open there.
+            return Err(StoreError::InvalidStatement(
+                "this newcomer was not admitted yet, so the chain can't remove them: an admin \
+                 revokes their invite instead"
+                    .into(),
+            ));
+        }
+        apply(&mut chain, &statement)?;
         sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
             .bind(team)
             .bind(target)
@@ -391,10 +464,13 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
             .bind(target)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE teams SET rekey_required = TRUE WHERE id = $1")
+        // Closed to new secrets until the next rotation, as the chain says.
+        sqlx::query("UPDATE teams SET rekey_required = $2 WHERE id = $1")
             .bind(team)
+            .bind(chain.closed_by_removal().is_some())
             .execute(&mut *tx)
             .await?;
+        Self::insert_statement(&mut tx, team, &statement, now).await?;
         let action = if actor == target {
             "member.leave"
         } else {

@@ -16,6 +16,19 @@ async fn signup_then_login_then_me(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(me["email"], email);
     assert_eq!(me["identity_public_key"], user.creds.identity_public_key);
+    assert_eq!(me["signing_public_key"], user.creds.signing_public_key);
+    // A signing key must be a valid Ed25519 point in lowercase hex.
+    for bad in [
+        "",
+        "zz",
+        &"00".repeat(32),
+        &user.creds.signing_public_key.to_uppercase(),
+    ] {
+        let mut creds = Credentials::random(&unique_email("badkey"));
+        creds.signing_public_key = bad.to_owned();
+        let (status, body) = server.post("/auth/signup", None, creds.signup_body()).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+    }
 
     let (status, session) = server
         .post("/auth/login", None, user.creds.login_body())

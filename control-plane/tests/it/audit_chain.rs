@@ -141,14 +141,7 @@ async fn a_change_whose_audit_row_fails_is_not_applied(backend: Backend) {
             .await;
         }
     }
-    let (status, _) = server
-        .call(
-            "PUT",
-            &format!("/teams/{team}/members/{}/role", member.id),
-            Some(&owner.access),
-            Some(json!({ "role": "admin" })),
-        )
-        .await;
+    let (status, _) = server.set_role(team, &owner, member.id, Role::Admin).await;
     assert_eq!(status, 500);
     let (_, members) = server
         .get(&format!("/teams/{team}/members"), &owner.access)
@@ -338,8 +331,8 @@ async fn exports_span_pages_and_verify_in_both_formats(backend: Backend) {
     let jsonl = export(&server, team, &member).await;
     assert_eq!(
         jsonl.len(),
-        1 + 2 + 2400,
-        "team.create, invite, join, the events"
+        1 + 3 + 2400,
+        "team.create, invite, join, grant, the events"
     );
     assert_eq!(verify_chain(&jsonl), Ok(()));
 

@@ -90,7 +90,7 @@ async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backe
         .await;
     let accept = |user: &TestUser, invite: &common::TestInvite| {
         let path = format!("/invites/{}/accept", invite.id);
-        let body = json!({ "accept_token": invite.accept_token });
+        let body = invite.accept_body(user);
         let token = user.access.clone();
         let server = &server;
         async move { server.post(&path, Some(&token), body).await }
@@ -105,12 +105,14 @@ async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backe
         "{message}"
     );
     // A new invite is refused up front with the same message.
+    let (seventh, _) = server
+        .invite_body(team, &owner, &unique_email("seventh"), Role::Member)
+        .await;
     let (status, body) = server
         .post(
             &format!("/teams/{team}/invite"),
             Some(&owner.access),
-            json!({ "id": Uuid::new_v4(), "email": unique_email("seventh"), "role": "member",
-                    "accept_token_hash": common::accept_token().1 }),
+            seventh,
         )
         .await;
     assert_eq!(

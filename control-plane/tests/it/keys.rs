@@ -5,7 +5,8 @@ use crate::common;
 
 use common::{Backend, TestServer};
 use envv_api::Role;
-use envv_core::crypto::{CryptoError, TeamKeyring};
+use envv_core::chain::{Body, ChainError, TeamChain};
+use envv_core::crypto::{SignatureBytes, TeamKeyring};
 use envv_core::envfile::{EnvName, ReadOptions, SecretName, edit};
 use envv_core::secret::SecretValue;
 use serde_json::json;
@@ -109,14 +110,7 @@ async fn removed_member_is_cut_off_and_rotation_moves_on(backend: Backend) {
         "old-value"
     );
 
-    let (status, _) = server
-        .call(
-            "DELETE",
-            &format!("/teams/{team}/members/{}", mallory.user.id),
-            Some(&owner.user.access),
-            None,
-        )
-        .await;
+    let (status, _) = server.remove(team, &owner, mallory.user.id).await;
     assert_eq!(status, 204);
     // At once, with the same unexpired token.
     assert_eq!(server.keyring(&mallory, team).await.unwrap_err().0, 404);
@@ -176,7 +170,7 @@ async fn substituted_public_key_gets_no_grant(backend: Backend) {
     let (granted, refused) = server.admit_pending(team, &owner, &ring).await;
     assert_eq!(granted, 0);
     assert!(
-        matches!(refused.as_slice(), [CryptoError::InviteProofMismatch]),
+        matches!(refused.as_slice(), [ChainError::BadAcceptance { .. }]),
         "{refused:?}"
     );
     assert!(server.keyring(&bob, team).await.is_err());
@@ -199,15 +193,40 @@ async fn grants_only_for_members_of_the_current_epoch(backend: Backend) {
         .grant_to(&stranger.identity.public_key())
         .unwrap();
     let grants_path = format!("/teams/{team}/grants");
-    let post = |user: Uuid, epoch: u64, grant: String| {
+    let post = |user: Uuid, epoch: u64, grant: String, statement: String| {
         server.post(
             &grants_path,
             Some(&owner.user.access),
-            json!({ "user_id": user, "epoch": epoch, "grant": grant }),
+            json!({ "user_id": user, "epoch": epoch, "grant": grant, "statement": statement }),
         )
     };
+    // An admit statement for someone who never accepted an invite.
+    let signature =
+        SignatureBytes::from_base64(&stranger.identity.signing_key().sign(b"none").to_base64())
+            .unwrap();
+    let stray = server
+        .sign(
+            team,
+            &owner,
+            Body::Admit {
+                invite: Uuid::new_v4(),
+                user: stranger.user.id,
+                age: stranger.identity.public_key(),
+                signing: stranger.identity.verifying_key(),
+                proof: signature,
+                consent: signature,
+            },
+        )
+        .await;
     assert_eq!(
-        post(stranger.user.id, 1, grant.as_str().into()).await.0,
+        post(
+            stranger.user.id,
+            1,
+            grant.as_str().into(),
+            stray.as_str().into()
+        )
+        .await
+        .0,
         404,
         "not a member"
     );
@@ -216,13 +235,16 @@ async fn grants_only_for_members_of_the_current_epoch(backend: Backend) {
         .invite_with_code(team, &owner, &ring, &bob.user.email, Role::Member)
         .await;
     server.join(&bob, &code).await;
-    server.rotate(team, &owner, &mut ring).await;
+    // A newcomer not yet admitted is not in the rotation.
+    assert_eq!(server.rotate(team, &owner, &mut ring).await.0, 200);
     let stale = ring
         .get(1)
         .unwrap()
         .grant_to(&bob.identity.public_key())
         .unwrap();
-    let (status, body) = post(bob.user.id, 1, stale.as_str().into()).await;
+    let pending = server.pending_entry(team, &owner, bob.user.id).await;
+    let admit = server.admit_statement(team, &owner, &pending).await;
+    let (status, body) = post(bob.user.id, 1, stale.as_str().into(), admit.as_str().into()).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("epoch_conflict"))
@@ -266,6 +288,12 @@ async fn concurrent_rotations_have_one_winner(backend: Backend) {
         9,
         "{statuses:?}"
     );
+    // The chain has the winner's statement alone, and verifies.
+    let chain = server.chain(team, &owner.user.access).await;
+    assert_eq!(chain.current_epoch(), 2);
+    assert_eq!(chain.epoch(2).unwrap().key, winners[0].public_key());
+    let statements = server.chain_statements(team, &owner.user.access).await;
+    assert_eq!(TeamChain::verify(&statements).unwrap().seq(), chain.seq());
     for person in [&owner, &alice] {
         let ring = server.keyring(person, team).await.unwrap();
         assert_eq!(ring.current_epoch(), 2);
@@ -279,7 +307,8 @@ async fn rotation_with_a_stale_member_list_is_refused(backend: Backend) {
     let bob = server.person("bob").await;
     let (team, mut ring) = server.found_team(&owner, "T").await;
     let (_, body) = server.prepare_rotation(team, &owner, 1).await;
-    // Bob joins between the client's member list and its rotation.
+    // Bob joins between the client's chain and its rotation: the rotation
+    // was not made at the chain's head.
     server
         .bring_in(team, &owner, &ring, &bob, Role::Member)
         .await;
@@ -292,7 +321,7 @@ async fn rotation_with_a_stale_member_list_is_refused(backend: Backend) {
         .await;
     assert_eq!(
         (status, answer["error"]["code"].as_str()),
-        (409, Some("member_set_changed"))
+        (409, Some("chain_conflict"))
     );
     assert_eq!(server.rotate(team, &owner, &mut ring).await.0, 200);
     assert_eq!(server.keyring(&bob, team).await.unwrap().current_epoch(), 2);

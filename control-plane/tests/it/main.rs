@@ -16,6 +16,7 @@ mod audit_chain;
 mod audit_ingest;
 mod authz;
 mod binary;
+mod chain;
 mod fuzz;
 #[cfg(feature = "fuzzing")]
 mod fuzz_bodies;

@@ -2,7 +2,8 @@
 
 use crate::common;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Duration;
 use common::{Backend, TestDb};
@@ -10,17 +11,56 @@ use control_plane::store::{
     self, AuditEvent, AuthorisedOn, MembershipRefusal, NewEpoch, NewInvite, NewRefreshToken,
     NewUser, RefreshOutcome, Store, StoreError, TeamRecord, ThrottlePolicy,
 };
-use envv_api::{KdfParams, Role};
+use envv_api::{CHAIN_PAGE_LEN, KdfParams, Role};
+use envv_core::chain::{Body, Draft, Hash, Statement, TeamChain, acceptance};
+use envv_core::crypto::{EpochIdentity, InviteSecret, UserIdentity};
 use uuid::Uuid;
 
+/// The test users' identities, by user id: they sign the chain statements
+/// the store is given, as each user's client would.
+fn identities() -> &'static Mutex<HashMap<Uuid, UserIdentity>> {
+    static KEYS: OnceLock<Mutex<HashMap<Uuid, UserIdentity>>> = OnceLock::new();
+    KEYS.get_or_init(Default::default)
+}
+
+fn identity(user: Uuid) -> UserIdentity {
+    identities().lock().unwrap()[&user].clone()
+}
+
+/// The team's chain as the store has it, verified.
+async fn chain(store: &Arc<dyn Store>, team: Uuid) -> TeamChain {
+    let (texts, head) = store.chain_page(team, 0, CHAIN_PAGE_LEN).await.unwrap();
+    let statements: Vec<Statement> = texts.iter().map(|t| Statement::parse(t).unwrap()).collect();
+    assert_eq!(statements.len() as u64, head);
+    TeamChain::verify(&statements).unwrap()
+}
+
+/// The next statement of the team's chain, signed by `by`, made at `at`.
+async fn sign_at(store: &Arc<dyn Store>, team: Uuid, by: Uuid, at: i64, body: Body) -> Statement {
+    chain(store, team)
+        .await
+        .draft(by, at, body)
+        .sign(identity(by).signing_key())
+}
+
+async fn sign(store: &Arc<dyn Store>, team: Uuid, by: Uuid, body: Body) -> Statement {
+    sign_at(store, team, by, store::now().timestamp(), body).await
+}
+
 fn new_user(email: &str) -> NewUser {
+    let keys = UserIdentity::generate();
+    let id = Uuid::new_v4();
+    let identity_public_key = keys.public_key().as_str().to_owned();
+    let signing_public_key = keys.verifying_key().to_hex();
+    identities().lock().unwrap().insert(id, keys);
     NewUser {
-        id: Uuid::new_v4(),
+        id,
         email: email.to_owned(),
         email_norm: email.to_lowercase(),
         name: "N".into(),
         auth_key_hash: "$argon2id$stand-in".into(),
-        identity_public_key: common::random_recipient(),
+        identity_public_key,
+        signing_public_key,
         wrapped_identity: "blob".into(),
         kdf: KdfParams {
             algorithm: "argon2id".into(),
@@ -48,12 +88,157 @@ async fn team(store: &Arc<dyn Store>, owner: Uuid) -> Uuid {
         max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
         created_at: store::now(),
     };
+    let epoch_key = EpochIdentity::generate(team.id, 1).public_key();
+    let keys = identity(owner);
+    let genesis = Draft {
+        team: team.id,
+        seq: 1,
+        prev: Hash::ZERO,
+        by: owner,
+        at: team.created_at.timestamp(),
+        body: Body::Create {
+            email: format!("{owner}@x.io"),
+            age: keys.public_key(),
+            signing: keys.verifying_key(),
+            epoch_key: epoch_key.clone(),
+        },
+    }
+    .sign(keys.signing_key());
     let first = NewEpoch {
-        public_key: common::random_recipient(),
+        public_key: epoch_key.as_str().to_owned(),
         grants: vec![(owner, "grant-for-owner".into())],
     };
-    store.create_team(team.clone(), owner, first).await.unwrap();
+    store
+        .create_team(team.clone(), owner, first, genesis)
+        .await
+        .unwrap();
     team.id
+}
+
+/// An invite of `team`'s from `owner`, created at `created` and expiring
+/// at `expires`, with its statement; and the secret behind it.
+async fn invite(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    owner: Uuid,
+    email: &str,
+    role: Role,
+    created: chrono::DateTime<chrono::Utc>,
+    expires: chrono::DateTime<chrono::Utc>,
+) -> (NewInvite, InviteSecret, Hash) {
+    let secret = InviteSecret::generate();
+    let token = envv_core::crypto::accept_token(&secret).digest();
+    let invite = NewInvite {
+        id: Uuid::new_v4(),
+        team_id: team,
+        email: email.to_owned(),
+        email_norm: email.to_lowercase(),
+        role,
+        accept_token_hash: token.to_vec(),
+        invited_by: owner,
+        created_at: created,
+        expires_at: expires,
+    };
+    let statement = sign_at(
+        store,
+        team,
+        owner,
+        created.timestamp(),
+        Body::Invite {
+            invite: invite.id,
+            email: email.to_owned(),
+            role,
+            accept: Hash(token),
+            proof_key: secret.proof_key().verifying_key(),
+            expires: expires.timestamp(),
+        },
+    )
+    .await;
+    let hash = statement.hash();
+    store
+        .create_invite(invite.clone(), statement)
+        .await
+        .unwrap();
+    (invite, secret, hash)
+}
+
+/// `user`'s two signatures of their acceptance of the invite.
+fn accepting(
+    team: Uuid,
+    invite: Uuid,
+    statement: &Hash,
+    secret: &InviteSecret,
+    user: Uuid,
+) -> (String, String) {
+    let keys = identity(user);
+    let message = acceptance(
+        team,
+        invite,
+        statement,
+        user,
+        &keys.public_key(),
+        &keys.verifying_key(),
+    );
+    (
+        secret.proof_key().sign(&message).to_base64(),
+        keys.signing_key().sign(&message).to_base64(),
+    )
+}
+
+/// Admits a newcomer who accepted `invite`, with their grant for epoch 1.
+async fn admit(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    owner: Uuid,
+    user: Uuid,
+    invite: Uuid,
+    signatures: &(String, String),
+) {
+    let keys = identity(user);
+    let signature = |s: &str| envv_core::crypto::SignatureBytes::from_base64(s).unwrap();
+    let statement = sign(
+        store,
+        team,
+        owner,
+        Body::Admit {
+            invite,
+            user,
+            age: keys.public_key(),
+            signing: keys.verifying_key(),
+            proof: signature(&signatures.0),
+            consent: signature(&signatures.1),
+        },
+    )
+    .await;
+    store
+        .post_grant(
+            team,
+            owner,
+            user,
+            1,
+            "grant".into(),
+            store::now(),
+            statement,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// A `role` statement.
+async fn role_statement(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    by: Uuid,
+    user: Uuid,
+    role: Role,
+) -> Statement {
+    sign(store, team, by, Body::Role { user, role }).await
+}
+
+/// A `remove` statement.
+async fn remove_statement(store: &Arc<dyn Store>, team: Uuid, by: Uuid, user: Uuid) -> Statement {
+    sign(store, team, by, Body::Remove { user }).await
 }
 
 async fn users_round_trip_and_emails_are_unique(backend: Backend) {
@@ -207,28 +392,49 @@ async fn login_throttle_locks_and_clears(backend: Backend) {
     store.clear_login_failures("x@y.z").await.unwrap();
 }
 
-/// `user` joins `team` with `role` through an invite from `owner`.
+/// `user` joins `team` with `role` through an invite from `owner`, and
+/// is admitted.
 async fn join(store: &Arc<dyn Store>, team: Uuid, owner: Uuid, user: Uuid, role: Role) {
+    let invite = join_pending(store, team, owner, user, role).await;
+    let signatures = invite.1;
+    admit(store, team, owner, user, invite.0, &signatures).await;
+}
+
+/// `user` accepts an invite to `team`: they wait to be admitted. Returns
+/// the invite and their signatures of the acceptance.
+async fn join_pending(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    owner: Uuid,
+    user: Uuid,
+    role: Role,
+) -> (Uuid, (String, String)) {
     let now = store::now();
-    let invite = NewInvite {
-        id: Uuid::new_v4(),
-        team_id: team,
-        email: format!("{user}@x.io"),
-        email_norm: format!("{user}@x.io"),
+    let email = format!("{user}@x.io");
+    let (invite, secret, hash) = invite(
+        store,
+        team,
+        owner,
+        &email,
         role,
-        accept_token_hash: vec![0; 32],
-        sealed_secret: None,
-        invited_by: owner,
-        created_at: now,
-        expires_at: now + Duration::days(1),
-    };
-    store.create_invite(invite.clone()).await.unwrap();
+        now,
+        now + Duration::days(1),
+    )
+    .await;
+    let signatures = accepting(team, invite.id, &hash, &secret, user);
     assert!(
         store
-            .accept_invite(invite.id, user, None, now)
+            .accept_invite(
+                invite.id,
+                user,
+                signatures.0.clone(),
+                signatures.1.clone(),
+                now
+            )
             .await
             .unwrap()
     );
+    (invite.id, signatures)
 }
 
 /// What a change authorised for an owner on a target with `target`'s role
@@ -252,28 +458,38 @@ async fn memberships_keep_an_owner(backend: Backend) {
     );
     assert!(store.membership(team, member).await.unwrap().is_none());
 
-    let invite = NewInvite {
-        id: Uuid::new_v4(),
-        team_id: team,
-        email: "m@x.io".into(),
-        email_norm: "m@x.io".into(),
-        role: Role::Member,
-        accept_token_hash: vec![0; 32],
-        sealed_secret: None,
-        invited_by: owner,
-        created_at: now,
-        expires_at: now + Duration::days(1),
-    };
-    store.create_invite(invite.clone()).await.unwrap();
+    let (invite, secret, hash) = invite(
+        &store,
+        team,
+        owner,
+        "m@x.io",
+        Role::Member,
+        now,
+        now + Duration::days(1),
+    )
+    .await;
+    let signatures = accepting(team, invite.id, &hash, &secret, member);
     assert!(
         store
-            .accept_invite(invite.id, member, Some("proof".into()), now)
+            .accept_invite(
+                invite.id,
+                member,
+                signatures.0.clone(),
+                signatures.1.clone(),
+                now
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .accept_invite(invite.id, member, None, now)
+            .accept_invite(
+                invite.id,
+                member,
+                signatures.0.clone(),
+                signatures.1.clone(),
+                now
+            )
             .await
             .unwrap(),
         "single use"
@@ -282,35 +498,65 @@ async fn memberships_keep_an_owner(backend: Backend) {
         store.invite(invite.id).await.unwrap().unwrap().accepted_by,
         Some(member)
     );
+    let pending = store.pending_grants(team).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (
+            pending[0].user_id,
+            pending[0].proof.as_deref(),
+            pending[0].consent.as_deref()
+        ),
+        (
+            member,
+            Some(signatures.0.as_str()),
+            Some(signatures.1.as_str())
+        )
+    );
+    admit(&store, team, owner, member, invite.id, &signatures).await;
+    assert!(store.pending_grants(team).await.unwrap().is_empty());
 
-    assert_eq!(
-        store
-            .set_role(team, owner, owner, as_owner(Role::Owner), Role::Admin, now)
-            .await
-            .unwrap(),
-        Err(MembershipRefusal::LastOwner)
-    );
-    assert_eq!(
-        store
-            .remove_member(team, owner, owner, as_owner(Role::Owner), now)
-            .await
-            .unwrap(),
-        Err(MembershipRefusal::LastOwner)
-    );
+    let demote_self = role_statement(&store, team, owner, owner, Role::Admin).await;
     assert_eq!(
         store
             .set_role(
                 team,
                 owner,
-                Uuid::new_v4(),
+                owner,
+                as_owner(Role::Owner),
+                Role::Admin,
+                now,
+                demote_self
+            )
+            .await
+            .unwrap(),
+        Err(MembershipRefusal::LastOwner)
+    );
+    let leave = remove_statement(&store, team, owner, owner).await;
+    assert_eq!(
+        store
+            .remove_member(team, owner, owner, as_owner(Role::Owner), now, leave)
+            .await
+            .unwrap(),
+        Err(MembershipRefusal::LastOwner)
+    );
+    let stranger = Uuid::new_v4();
+    let nobody = role_statement(&store, team, owner, stranger, Role::Admin).await;
+    assert_eq!(
+        store
+            .set_role(
+                team,
+                owner,
+                stranger,
                 as_owner(Role::Member),
                 Role::Admin,
-                now
+                now,
+                nobody
             )
             .await
             .unwrap(),
         Err(MembershipRefusal::NotMember)
     );
+    let promote = role_statement(&store, team, owner, member, Role::Owner).await;
     store
         .set_role(
             team,
@@ -319,18 +565,26 @@ async fn memberships_keep_an_owner(backend: Backend) {
             as_owner(Role::Member),
             Role::Owner,
             now,
+            promote,
         )
         .await
         .unwrap()
         .unwrap();
+    let leave = remove_statement(&store, team, owner, owner).await;
     store
-        .remove_member(team, owner, owner, as_owner(Role::Owner), now)
+        .remove_member(team, owner, owner, as_owner(Role::Owner), now, leave)
         .await
         .unwrap()
         .unwrap();
     let members = store.members(team).await.unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!((members[0].user_id, members[0].role), (member, Role::Owner));
+    // The tables are an index of the chain.
+    let chain = chain(&store, team).await;
+    assert_eq!(chain.members().keys().collect::<Vec<_>>(), [&member]);
+    assert_eq!(chain.members()[&member].role, Role::Owner);
+    assert!(chain.closed_by_removal().is_some());
+    assert!(store.team(team).await.unwrap().unwrap().rekey_required);
 }
 
 /// An admin's removal of a member, decided before an owner made that member
@@ -350,6 +604,7 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
     };
 
     // The owner promotes the member between the admin's check and its write.
+    let promote = role_statement(&store, team, owner, member, Role::Owner).await;
     store
         .set_role(
             team,
@@ -358,20 +613,31 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
             as_owner(Role::Member),
             Role::Owner,
             now,
+            promote,
         )
         .await
         .unwrap()
         .unwrap();
+    let removal = remove_statement(&store, team, admin, member).await;
     assert_eq!(
         store
-            .remove_member(team, admin, member, admin_on_member, now)
+            .remove_member(team, admin, member, admin_on_member, now, removal)
             .await
             .unwrap(),
         Err(MembershipRefusal::Changed)
     );
+    let demotion = role_statement(&store, team, admin, member, Role::Member).await;
     assert_eq!(
         store
-            .set_role(team, admin, member, admin_on_member, Role::Member, now)
+            .set_role(
+                team,
+                admin,
+                member,
+                admin_on_member,
+                Role::Member,
+                now,
+                demotion
+            )
             .await
             .unwrap(),
         Err(MembershipRefusal::Changed)
@@ -382,6 +648,7 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
     );
 
     // The admin is demoted before its change commits.
+    let step_down = role_statement(&store, team, member, member, Role::Member).await;
     store
         .set_role(
             team,
@@ -390,18 +657,29 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
             as_owner(Role::Owner),
             Role::Member,
             now,
+            step_down,
         )
         .await
         .unwrap()
         .unwrap();
+    let demote = role_statement(&store, team, owner, admin, Role::Member).await;
     store
-        .set_role(team, owner, admin, as_owner(Role::Admin), Role::Member, now)
+        .set_role(
+            team,
+            owner,
+            admin,
+            as_owner(Role::Admin),
+            Role::Member,
+            now,
+            demote,
+        )
         .await
         .unwrap()
         .unwrap();
+    let removal = remove_statement(&store, team, admin, member).await;
     assert_eq!(
         store
-            .remove_member(team, admin, member, admin_on_member, now)
+            .remove_member(team, admin, member, admin_on_member, now, removal)
             .await
             .unwrap(),
         Err(MembershipRefusal::Changed)
@@ -409,12 +687,89 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
     assert!(store.membership(team, member).await.unwrap().is_some());
 
     // Decided on the roles that hold now, a removal goes through.
+    let removal = remove_statement(&store, team, owner, member).await;
     store
-        .remove_member(team, owner, member, as_owner(Role::Member), now)
+        .remove_member(team, owner, member, as_owner(Role::Member), now, removal)
         .await
         .unwrap()
         .unwrap();
     assert!(store.membership(team, member).await.unwrap().is_none());
+}
+
+/// A statement is stored only at the chain's head and within its rules;
+/// the refused change leaves the tables as they were.
+async fn statements_are_checked_inside_the_write(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (owner, member) = (user(&store).await, user(&store).await);
+    let team = team(&store, owner).await;
+    join(&store, team, owner, member, Role::Member).await;
+    let now = store::now();
+
+    // Two statements made at one head: the second is a conflict.
+    let first = role_statement(&store, team, owner, member, Role::Admin).await;
+    let second = role_statement(&store, team, owner, member, Role::Admin).await;
+    store
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Member),
+            Role::Admin,
+            now,
+            first,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let stale = store
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Admin),
+            Role::Admin,
+            now,
+            second,
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::ChainConflict)), "{stale:?}");
+
+    // Signed by someone else's key than the one the chain has for `by`.
+    let forged = chain(&store, team)
+        .await
+        .draft(
+            owner,
+            now.timestamp(),
+            Body::Role {
+                user: member,
+                role: Role::Member,
+            },
+        )
+        .sign(identity(member).signing_key());
+    let refused = store
+        .set_role(
+            team,
+            owner,
+            member,
+            as_owner(Role::Admin),
+            Role::Member,
+            now,
+            forged,
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::InvalidStatement(m)) if m.contains("signature")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.membership(team, member).await.unwrap().unwrap().1,
+        Role::Admin
+    );
+    assert_eq!(
+        chain(&store, team).await.members()[&member].role,
+        Role::Admin
+    );
 }
 
 async fn expired_invite_cannot_be_accepted(backend: Backend) {
@@ -423,23 +778,21 @@ async fn expired_invite_cannot_be_accepted(backend: Backend) {
     let (owner, invitee) = (user(&store).await, user(&store).await);
     let team = team(&store, owner).await;
     let now = store::now();
-    let invite = NewInvite {
-        id: Uuid::new_v4(),
-        team_id: team,
-        email: "i@x.io".into(),
-        email_norm: "i@x.io".into(),
-        role: Role::Member,
-        accept_token_hash: vec![0; 32],
-        sealed_secret: Some("sealed".into()),
-        invited_by: owner,
-        created_at: now - Duration::days(8),
-        expires_at: now - Duration::days(1),
-    };
-    store.create_invite(invite.clone()).await.unwrap();
+    let (invite, secret, hash) = invite(
+        &store,
+        team,
+        owner,
+        "i@x.io",
+        Role::Member,
+        now - Duration::days(8),
+        now - Duration::days(1),
+    )
+    .await;
     assert!(store.pending_invites(team, now).await.unwrap().is_empty());
+    let (proof, consent) = accepting(team, invite.id, &hash, &secret, invitee);
     assert!(
         !store
-            .accept_invite(invite.id, invitee, None, now)
+            .accept_invite(invite.id, invitee, proof, consent, now)
             .await
             .unwrap()
     );
@@ -451,9 +804,11 @@ async fn members_as_lists_only_for_members(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let (owner, member, outsider) = (user(&store).await, user(&store).await, user(&store).await);
+    let newcomer = user(&store).await;
     let other_team = team(&store, outsider).await;
     let team = team(&store, owner).await;
     join(&store, team, owner, member, Role::Member).await;
+    join_pending(&store, team, owner, newcomer, Role::Member).await;
     let now = store::now();
 
     let listed = store.members(team).await.unwrap();
@@ -465,10 +820,14 @@ async fn members_as_lists_only_for_members(backend: Backend) {
         assert_eq!(members, listed);
         assert_eq!(
             members.iter().map(|m| m.has_key).collect::<Vec<_>>(),
-            [true, false]
+            [true, true, false]
+        );
+        assert_eq!(
+            members[2].signing_public_key,
+            identity(newcomer).verifying_key().to_hex()
         );
     }
-    assert_eq!(listed.len(), 2);
+    assert_eq!(listed.len(), 3);
     assert!(store.members_as(team, outsider).await.unwrap().is_none());
     assert!(store.members_as(other_team, owner).await.unwrap().is_none());
     assert!(
@@ -479,8 +838,9 @@ async fn members_as_lists_only_for_members(backend: Backend) {
             .is_none()
     );
 
+    let removal = remove_statement(&store, team, owner, member).await;
     store
-        .remove_member(team, owner, member, as_owner(Role::Member), now)
+        .remove_member(team, owner, member, as_owner(Role::Member), now, removal)
         .await
         .unwrap()
         .unwrap();
@@ -494,6 +854,7 @@ on_both_backends!(
     login_throttle_locks_and_clears,
     memberships_keep_an_owner,
     membership_changes_need_the_roles_they_were_authorised_on,
+    statements_are_checked_inside_the_write,
     expired_invite_cannot_be_accepted,
     members_as_lists_only_for_members,
 );

@@ -4,6 +4,7 @@ use crate::common;
 
 use common::{Backend, TestServer, unique_email};
 use envv_api::Role;
+use envv_core::chain::Body;
 use serde_json::json;
 
 async fn creator_owns_the_team_and_sees_it_listed(backend: Backend) {
@@ -38,7 +39,11 @@ async fn invite_is_single_use_and_bound_to_its_email(backend: Backend) {
     let invite = server
         .invite(team, &owner, &invitee.email.to_uppercase(), Role::Admin)
         .await;
-    let accept = |token: &str| json!({ "accept_token": token, "proof": "cHJvb2Y=" });
+    let accept = |token: &str| {
+        let mut body = invite.accept_body(&invitee);
+        body["accept_token"] = json!(token);
+        body
+    };
     let path = format!("/invites/{}/accept", invite.id);
 
     // Someone else, or the wrong token: the same 404.
@@ -89,22 +94,9 @@ async fn revoked_invite_cannot_be_accepted(backend: Backend) {
         .get(&format!("/teams/{team}/invites"), &owner.access)
         .await;
     assert_eq!(pending[0]["id"], invite.id.to_string());
-    let (status, _) = server
-        .call(
-            "DELETE",
-            &format!("/teams/{team}/invites/{}", invite.id),
-            Some(&owner.access),
-            None,
-        )
-        .await;
+    let (status, _) = server.revoke(team, &owner, invite.id).await;
     assert_eq!(status, 204);
-    let (status, _) = server
-        .post(
-            &format!("/invites/{}/accept", invite.id),
-            Some(&invitee.access),
-            json!({ "accept_token": invite.accept_token }),
-        )
-        .await;
+    let (status, _) = server.accept(&invite, &invitee).await;
     assert_eq!(status, 404);
 }
 
@@ -114,17 +106,11 @@ async fn inviting_a_member_again_conflicts(backend: Backend) {
     let member = server.signup(&unique_email("member")).await;
     let team = server.create_team(&owner, "T").await;
     server.add_member(team, &owner, &member, Role::Member).await;
+    let (body, _) = server
+        .invite_body(team, &owner, &member.email, Role::Member)
+        .await;
     let (status, body) = server
-        .post(
-            &format!("/teams/{team}/invite"),
-            Some(&owner.access),
-            json!({
-                "id": uuid::Uuid::new_v4(),
-                "email": member.email,
-                "role": "member",
-                "accept_token_hash": "00".repeat(32),
-            }),
-        )
+        .post(&format!("/teams/{team}/invite"), Some(&owner.access), body)
         .await;
     assert_eq!(status, 409, "{body}");
 }
@@ -134,50 +120,22 @@ async fn last_owner_can_neither_leave_nor_be_demoted(backend: Backend) {
     let owner = server.signup(&unique_email("owner")).await;
     let second = server.signup(&unique_email("second")).await;
     let team = server.create_team(&owner, "T").await;
-    let me = format!("/teams/{team}/members/{}", owner.id);
 
-    let (status, body) = server.call("DELETE", &me, Some(&owner.access), None).await;
+    let (status, body) = server.remove(team, &owner, owner.id).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("last_owner"))
     );
-    let (status, _) = server
-        .call(
-            "PUT",
-            &format!("{me}/role"),
-            Some(&owner.access),
-            Some(json!({ "role": "admin" })),
-        )
-        .await;
+    let (status, _) = server.set_role(team, &owner, owner.id, Role::Admin).await;
     assert_eq!(status, 409);
 
     // With a second owner, the first may step down, and then leave.
     server.add_member(team, &owner, &second, Role::Owner).await;
-    let (status, member) = server
-        .call(
-            "PUT",
-            &format!("{me}/role"),
-            Some(&owner.access),
-            Some(json!({ "role": "admin" })),
-        )
-        .await;
+    let (status, member) = server.set_role(team, &owner, owner.id, Role::Admin).await;
     assert_eq!((status, member["role"].as_str()), (200, Some("admin")));
-    let (status, _) = server
-        .call(
-            "PUT",
-            &format!("{me}/role"),
-            Some(&owner.access),
-            Some(json!({ "role": "owner" })),
-        )
-        .await;
+    let (status, _) = server.set_role(team, &owner, owner.id, Role::Owner).await;
     assert_eq!(status, 403, "an admin cannot make themself owner again");
-    assert_eq!(
-        server
-            .call("DELETE", &me, Some(&owner.access), None)
-            .await
-            .0,
-        204
-    );
+    assert_eq!(server.remove(team, &owner, owner.id).await.0, 204);
     assert_eq!(
         server.get(&format!("/teams/{team}"), &owner.access).await.0,
         404
@@ -190,15 +148,36 @@ async fn concurrent_demotions_keep_an_owner(backend: Backend) {
     let b = server.signup(&unique_email("b")).await;
     let team = server.create_team(&a, "T").await;
     server.add_member(team, &a, &b, Role::Owner).await;
-    // Each owner demotes themself at the same moment: one must be refused.
-    let demote = |user: &common::TestUser| {
+    // Each owner demotes themself at the same moment, each with a
+    // statement made at the same head: one must be refused.
+    let sa = server
+        .sign(
+            team,
+            &a,
+            Body::Role {
+                user: a.id,
+                role: Role::Member,
+            },
+        )
+        .await;
+    let sb = server
+        .sign(
+            team,
+            &b,
+            Body::Role {
+                user: b.id,
+                role: Role::Member,
+            },
+        )
+        .await;
+    let demote = |user: &common::TestUser, statement: String| {
         let http = server.http.clone();
         let url = server.url(&format!("/teams/{team}/members/{}/role", user.id));
         let token = user.access.clone();
         tokio::spawn(async move {
             http.put(url)
                 .bearer_auth(token)
-                .json(&json!({ "role": "member" }))
+                .json(&json!({ "role": "member", "statement": statement }))
                 .send()
                 .await
                 .unwrap()
@@ -206,7 +185,10 @@ async fn concurrent_demotions_keep_an_owner(backend: Backend) {
                 .as_u16()
         })
     };
-    let (x, y) = (demote(&a), demote(&b));
+    let (x, y) = (
+        demote(&a, sa.as_str().to_owned()),
+        demote(&b, sb.as_str().to_owned()),
+    );
     let mut statuses = [x.await.unwrap(), y.await.unwrap()];
     statuses.sort();
     assert_eq!(statuses, [200, 409]);
@@ -220,6 +202,15 @@ async fn concurrent_demotions_keep_an_owner(backend: Backend) {
         .filter(|m| m["role"] == "owner")
         .count();
     assert_eq!(owners, 1);
+    let chain = server.chain(team, &a.access).await;
+    assert_eq!(
+        chain
+            .members()
+            .values()
+            .filter(|m| m.role == Role::Owner)
+            .count(),
+        1
+    );
 }
 
 async fn removed_member_loses_access_at_once(backend: Backend) {
@@ -236,14 +227,7 @@ async fn removed_member_loses_access_at_once(backend: Backend) {
         200
     );
 
-    let (status, _) = server
-        .call(
-            "DELETE",
-            &format!("/teams/{team}/members/{}", member.id),
-            Some(&owner.access),
-            None,
-        )
-        .await;
+    let (status, _) = server.remove(team, &owner, member.id).await;
     assert_eq!(status, 204);
     // Same access token, still unexpired: membership is checked on every call.
     assert_eq!(
@@ -263,22 +247,14 @@ async fn team_changes_are_audited_in_their_transaction(backend: Backend) {
     let member = server.signup(&unique_email("member")).await;
     let team = server.create_team(&owner, "T").await;
     server.add_member(team, &owner, &member, Role::Member).await;
-    server
-        .call(
-            "PUT",
-            &format!("/teams/{team}/members/{}/role", member.id),
-            Some(&owner.access),
-            Some(json!({ "role": "admin" })),
-        )
-        .await;
-    server
-        .call(
-            "DELETE",
-            &format!("/teams/{team}/members/{}", member.id),
-            Some(&owner.access),
-            None,
-        )
-        .await;
+    assert_eq!(
+        server
+            .set_role(team, &owner, member.id, Role::Admin)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(server.remove(team, &owner, member.id).await.0, 204);
     let events = server.state.store.audit_events(team, 100).await.unwrap();
     let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
@@ -287,12 +263,13 @@ async fn team_changes_are_audited_in_their_transaction(backend: Backend) {
             "team.create",
             "invite",
             "join",
+            "grant",
             "role.change",
             "member.remove"
         ]
     );
     assert_eq!(
-        events[4].target.as_deref(),
+        events[5].target.as_deref(),
         Some(member.id.to_string().as_str())
     );
     let account = server
@@ -312,15 +289,7 @@ async fn admins_set_how_long_agents_work_offline(backend: Backend) {
     let (_, shown) = server.get(&format!("/teams/{team}"), &owner.access).await;
     assert_eq!(shown["max_staleness_secs"], 72 * 3600);
 
-    let path = format!("/teams/{team}/settings");
-    let (status, updated) = server
-        .call(
-            "PUT",
-            &path,
-            Some(&owner.access),
-            Some(json!({ "max_staleness_secs": 3600 })),
-        )
-        .await;
+    let (status, updated) = server.set_settings(team, &owner, 3600).await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["max_staleness_secs"], 3600);
     // Agents learn it with their grants.
@@ -328,15 +297,13 @@ async fn admins_set_how_long_agents_work_offline(backend: Backend) {
         .get(&format!("/teams/{team}/keys"), &owner.access)
         .await;
     assert_eq!(keys["max_staleness_secs"], 3600);
-    for bad in [
-        json!({ "max_staleness_secs": 0 }),
-        json!({ "max_staleness_secs": 2_592_001 }),
-    ] {
-        let (status, body) = server
-            .call("PUT", &path, Some(&owner.access), Some(bad))
-            .await;
+    for bad in [0, 2_592_001] {
+        let (status, body) = server.set_settings(team, &owner, bad).await;
         assert_eq!(status, 400, "{body}");
     }
+    // The chain records it: every member's client reads it there.
+    let chain = server.chain(team, &owner.access).await;
+    assert_eq!(chain.max_staleness_secs(), Some(3600));
     let (_, audit) = server
         .get(
             &format!("/teams/{team}/audit?action=team.settings"),

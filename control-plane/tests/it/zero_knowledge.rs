@@ -98,14 +98,7 @@ async fn no_canary_reaches_the_database_or_the_log(backend: Backend) {
     let bob_ring = server.keyring(&bob, team).await.unwrap();
     let (status, _) = server.rotate(team, &owner, &mut ring).await;
     assert_eq!(status, 200);
-    server
-        .call(
-            "DELETE",
-            &format!("/teams/{team}/members/{}", bob.user.id),
-            Some(&owner.user.access),
-            None,
-        )
-        .await;
+    assert_eq!(server.remove(team, &owner, bob.user.id).await.0, 204);
     let again = server.log_in(&owner.user.email, &owner_pw).await;
     server
         .post(

@@ -10,4 +10,5 @@ mod demo;
 mod doctor;
 mod exec;
 mod secrecy;
+mod team_chain;
 mod ui;

@@ -67,7 +67,7 @@ impl App {
                     self.info(format!("copied {name} to the clipboard"));
                 }
             }
-            (Tag::Members(team), Response::Members { members }) => {
+            (Tag::Members(team), Response::Members { members, .. }) => {
                 if Some(team) == self.team {
                     self.member_selected =
                         self.member_selected.min(members.len().saturating_sub(1));

@@ -40,6 +40,7 @@ pub fn status(locked: bool, online: bool) -> AgentStatus {
             user_id: ME,
             email: "alice@example.com".into(),
             name: "Alice".into(),
+            fingerprint: None,
         }),
     }
 }
@@ -122,6 +123,8 @@ pub fn members() -> Response {
         name: name.into(),
         role: role.parse().expect("a role"),
         has_key,
+        admitted: true,
+        fingerprint: String::new(),
     };
     Response::Members {
         members: vec![
@@ -129,6 +132,8 @@ pub fn members() -> Response {
             member(BOB, "bob@example.com", "Bob", "admin", true),
             member(CAROL, "carol@example.com", "Carol", "member", false),
         ],
+        chain_seq: 5,
+        chain_head: String::new(),
     }
 }
 

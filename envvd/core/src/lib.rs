@@ -2,7 +2,8 @@
 //! fuzz targets share, as plain synchronous code (no async runtime, no
 //! HTTP, no argument parsing).
 //!
-//! [`crypto`] holds keys and who can open what: password derivation,
+//! [`chain`] is the team chain: the signed statements from which clients
+//! learn members, roles and epoch keys. [`crypto`] holds keys and who can open what: password derivation,
 //! identities, team epochs and grants, invite binding. [`envfile`] is the
 //! `.env.enc` format, its editing and the dotenv reader. [`project`] is the
 //! project file that binds a directory to a team and the names of its
@@ -13,6 +14,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "format")]
+pub mod chain;
 #[cfg(feature = "format")]
 pub mod crypto;
 #[cfg(feature = "format")]

@@ -88,6 +88,7 @@ impl AccountFile {
             user_id: self.user_id,
             email: self.email.clone(),
             name: self.name.clone(),
+            fingerprint: None,
         }
     }
 }

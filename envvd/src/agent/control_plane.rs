@@ -17,7 +17,8 @@ use envv_api::{
     CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse, Invite, InvitePreview,
     LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest, PreloginRequest,
     PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString, Session,
-    SignupRequest, Team, TeamKeys, TeamSettings, TokenPair, UsageReport,
+    SignupRequest, StatementRequest, Team, TeamChainPage, TeamKeys, TeamSettings, TokenPair,
+    UsageReport,
 };
 use proto_ipc::ErrorCode;
 use serde::Serialize;
@@ -177,11 +178,29 @@ impl ControlPlane {
             .await
     }
 
-    pub async fn remove_member(&self, at: &Authed, team: Uuid, user: Uuid) -> Result<(), Failure> {
+    pub async fn remove_member(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        user: Uuid,
+        body: &StatementRequest,
+    ) -> Result<(), Failure> {
         let request = self
             .http
-            .delete(url(&at.server, &format!("/teams/{team}/members/{user}")));
+            .delete(url(&at.server, &format!("/teams/{team}/members/{user}")))
+            .json(body);
         self.send_empty(authed(request, at), &at.server).await
+    }
+
+    /// The team chain's statements after the `after`th, one page.
+    pub async fn chain(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        after: u64,
+    ) -> Result<TeamChainPage, Failure> {
+        self.get(at, &format!("/teams/{team}/chain?after={after}"))
+            .await
     }
 
     pub async fn set_settings(
@@ -210,6 +229,32 @@ impl ControlPlane {
         invite: Uuid,
     ) -> Result<InvitePreview, Failure> {
         self.get(at, &format!("/invites/{invite}")).await
+    }
+
+    /// The chain of the team an invite is for, as the invitee sees it
+    /// before accepting.
+    pub async fn invite_chain(
+        &self,
+        at: &Authed,
+        invite: Uuid,
+        after: u64,
+    ) -> Result<TeamChainPage, Failure> {
+        self.get(at, &format!("/invites/{invite}/chain?after={after}"))
+            .await
+    }
+
+    pub async fn revoke_invite(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        invite: Uuid,
+        body: &StatementRequest,
+    ) -> Result<(), Failure> {
+        let request = self
+            .http
+            .delete(url(&at.server, &format!("/teams/{team}/invites/{invite}")))
+            .json(body);
+        self.send_empty(authed(request, at), &at.server).await
     }
 
     pub async fn accept_invite(

@@ -9,6 +9,7 @@
 
 mod account;
 mod cache;
+mod chain;
 mod clock;
 mod conn;
 mod control_plane;
@@ -19,7 +20,6 @@ mod ops_account;
 mod ops_audit;
 mod ops_files;
 mod ops_team;
-mod pins;
 mod socket;
 mod spool;
 mod state;

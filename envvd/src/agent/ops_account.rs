@@ -12,6 +12,7 @@ use super::account::{AccountFile, Session};
 use super::cache::{CachedGrant, CachedTeam};
 use super::control_plane::Authed;
 use super::state::{Agent, Failure, Outcome, Unlocked};
+use envv_core::chain::{Body, TeamChain};
 use envv_core::crypto::{
     ClientKeys, EpochIdentity, Grant, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity,
     WrappedIdentity, derive_keys,
@@ -50,6 +51,62 @@ fn checked_kdf(kdf: KdfParams) -> Result<KdfParams, Failure> {
     Ok(kdf)
 }
 
+/// The least zxcvbn score (0 to 4) a new password needs: 3 is "safely
+/// unguessable: moderate protection from offline slow-hash attacks", which
+/// is what a leaked wrapped identity faces.
+const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Refuses a password a guesser would find soon, saying why and what helps.
+fn strong_enough(password: &Secret, email: &str, name: &str) -> Result<(), Failure> {
+    let user_inputs = [email, name, "envv"];
+    let estimate = zxcvbn::zxcvbn(password.expose(), &user_inputs);
+    if estimate.score() >= MIN_PASSWORD_SCORE {
+        return Ok(());
+    }
+    let mut why = String::from("this password is too easy to guess");
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            why.push_str(&format!(" ({warning})"));
+        }
+        for tip in feedback.suggestions() {
+            why.push_str(&format!("; {tip}"));
+        }
+    }
+    why.push_str(
+        ". A few unrelated words make a strong one; `--allow-weak-password` skips this check",
+    );
+    Err(Failure(ErrorCode::Invalid, why))
+}
+
+impl Agent {
+    /// Refuses KDF parameters weaker than this client's own at signup (a
+    /// server that lowers them for a new device makes the password cheaper
+    /// to guess from what it stores).
+    fn at_least_signup_strength(&self, kdf: &KdfParams) -> Result<(), Failure> {
+        let salt_len = kdf.validate().map_err(crypto)?.len();
+        let weaker = kdf.memory_kib < self.config.kdf_memory_kib
+            || kdf.iterations < self.config.kdf_iterations
+            || salt_len < envv_api::KDF_SALT_LEN;
+        if weaker {
+            return Err(Failure(
+                ErrorCode::Crypto,
+                format!(
+                    "the control plane asks for a weaker password derivation ({} MiB, {} passes, \
+                     {salt_len}-byte salt) than this client uses at signup ({} MiB, {} passes, \
+                     {}-byte salt): refused, nothing was sent. A server that lowers it makes \
+                     your password cheaper to guess",
+                    kdf.memory_kib / 1024,
+                    kdf.iterations,
+                    self.config.kdf_memory_kib / 1024,
+                    self.config.kdf_iterations,
+                    envv_api::KDF_SALT_LEN
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn team_info(team: &Team) -> TeamInfo {
     TeamInfo {
         id: team.id,
@@ -61,26 +118,55 @@ pub(super) fn team_info(team: &Team) -> TeamInfo {
     }
 }
 
-/// Opens `team`'s keyring from its grants (or says the key is still to come).
+/// Opens `team`'s keyring from its grants (or says the key is still to
+/// come), accepting only epoch keys the verified chain names: a grant of a
+/// key no rotation statement made is the server's, and is refused. The
+/// current epoch is the chain's, whatever the server says.
 pub(super) fn open_grants(
     identity: &UserIdentity,
-    team: Uuid,
+    chain: &TeamChain,
     cached: &CachedTeam,
 ) -> Result<TeamKeyring, Failure> {
-    let grants = cached
-        .grants
-        .iter()
-        .map(|g| Ok((g.epoch, Grant::parse(&g.grant).map_err(crypto)?)))
-        .collect::<Result<Vec<_>, Failure>>()?;
-    let mut ring = TeamKeyring::from_grants(identity, team, grants.iter().map(|(e, g)| (*e, g)))
-        .map_err(crypto)?
-        .ok_or_else(|| {
-            Failure(
-                ErrorCode::Locked,
-                "an admin has not given you this team's key yet; an admin's unlocked agent grants it".into(),
-            )
-        })?;
-    ring.note_team_epoch(cached.current_epoch);
+    let team = chain.team();
+    if cached.current_epoch > chain.current_epoch() {
+        return Err(Failure(
+            ErrorCode::Crypto,
+            format!(
+                "the control plane says team {team} is at epoch {}, but its chain's newest \
+                 rotation is epoch {}: no admin rotated to that key, so it is refused",
+                cached.current_epoch,
+                chain.current_epoch()
+            ),
+        ));
+    }
+    let mut ring: Option<TeamKeyring> = None;
+    for g in &cached.grants {
+        let grant = Grant::parse(&g.grant).map_err(crypto)?;
+        let key = grant.open(identity, team, g.epoch).map_err(crypto)?;
+        let named = chain.epoch(g.epoch).map(|e| &e.key);
+        if named != Some(&key.public_key()) {
+            return Err(Failure(
+                ErrorCode::Crypto,
+                format!(
+                    "the control plane offers a key for epoch {} of team {team} that no rotation \
+                     in the team chain made; refused, and nothing will be encrypted to it",
+                    g.epoch
+                ),
+            ));
+        }
+        match ring.as_mut() {
+            Some(r) => r.insert(key).map_err(crypto)?,
+            None => ring = Some(TeamKeyring::new(key)),
+        }
+    }
+    let mut ring = ring.ok_or_else(|| {
+        Failure(
+            ErrorCode::Locked,
+            "an admin has not given you this team's key yet; an admin's unlocked agent grants it"
+                .into(),
+        )
+    })?;
+    ring.note_team_epoch(chain.current_epoch());
     Ok(ring)
 }
 
@@ -98,8 +184,12 @@ impl Agent {
         email: String,
         name: String,
         password: &Secret,
+        allow_weak_password: bool,
     ) -> Outcome {
         self.no_account_yet()?;
+        if !allow_weak_password {
+            strong_enough(password, &email, &name)?;
+        }
         let kdf =
             KdfParams::generate_with(self.config.kdf_memory_kib, self.config.kdf_iterations, 1);
         let keys = derive(password, &kdf).await?;
@@ -110,6 +200,7 @@ impl Agent {
             name,
             auth_key: keys.auth_key.to_base64().into(),
             identity_public_key: identity.public_key().as_str().to_owned(),
+            signing_public_key: identity.verifying_key().to_hex(),
             wrapped_identity: wrapped.as_str().to_owned(),
             kdf: kdf.clone(),
         };
@@ -121,6 +212,7 @@ impl Agent {
         self.no_account_yet()?;
         let pre = self.reached(self.api.prelogin(&server, &email).await)?;
         let kdf = checked_kdf(pre.kdf)?;
+        self.at_least_signup_strength(&kdf)?;
         let keys = derive(password, &kdf).await?;
         let body = LoginRequest {
             email,
@@ -294,22 +386,52 @@ impl Agent {
         let epoch = EpochIdentity::generate(id, 1);
         let generation = self.generation();
         let at = self.session().await?;
-        let grant = {
+        let (grant, genesis) = {
             let inner = self.inner();
+            let (me, email) = inner
+                .account
+                .as_ref()
+                .map(|a| (a.user_id, a.email.clone()))
+                .ok_or_else(Failure::no_account)?;
             let identity = inner
                 .keys
                 .as_ref()
                 .and_then(|k| k.identity.as_ref())
                 .ok_or_else(Failure::locked)?;
-            epoch.grant_to(&identity.public_key()).map_err(crypto)?
+            let grant = epoch.grant_to(&identity.public_key()).map_err(crypto)?;
+            let genesis = envv_core::chain::Draft {
+                team: id,
+                seq: 1,
+                prev: envv_core::chain::Hash::ZERO,
+                by: me,
+                at: Utc::now().timestamp(),
+                body: Body::Create {
+                    email,
+                    age: identity.public_key(),
+                    signing: identity.verifying_key(),
+                    epoch_key: epoch.public_key(),
+                },
+            }
+            .sign(identity.signing_key());
+            (grant, genesis)
         };
         let body = CreateTeamRequest {
             id,
             name,
             epoch_public_key: epoch.public_key().as_str().to_owned(),
             creator_grant: grant.as_str().to_owned(),
+            statement: genesis.as_str().to_owned(),
         };
         let team = self.reached(self.api.create_team(&at, &body).await)?;
+        let chain = TeamChain::verify(std::slice::from_ref(&genesis))
+            .map_err(|e| super::chain::refused(id, &e))?;
+        self.keep_chain(
+            id,
+            &super::chain::Known {
+                chain,
+                texts: vec![genesis.as_str().to_owned()],
+            },
+        );
         let cached = CachedTeam {
             fetched_at: Utc::now(),
             current_epoch: 1,
@@ -471,4 +593,30 @@ fn human(d: std::time::Duration) -> String {
     };
     let s = if n == 1 { "" } else { "s" };
     format!("{n} {unit}{s}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_strength_check_refuses_guessable_passwords_and_says_why() {
+        for weak in ["password123", "ada@example.com1", "qwertyuiop", "envv2026"] {
+            let Err(Failure(code, why)) =
+                strong_enough(&Secret::new(weak), "ada@example.com", "Ada")
+            else {
+                panic!("{weak} was accepted");
+            };
+            assert_eq!(code, ErrorCode::Invalid);
+            assert!(why.contains("too easy to guess"), "{why}");
+            assert!(why.contains("--allow-weak-password"), "{why}");
+            assert!(!why.contains(weak), "the message repeats the password");
+        }
+        strong_enough(
+            &Secret::new("correct horse battery staple"),
+            "ada@example.com",
+            "Ada",
+        )
+        .expect("four random words are strong enough");
+    }
 }

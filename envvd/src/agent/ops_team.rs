@@ -1,21 +1,36 @@
-//! Team requests that need the team key: invites bound to it, admitting
-//! newcomers, removal and rotation.
+//! Team requests: members, invites, joining, admitting newcomers, roles,
+//! removal and rotation. Every change is a statement this user signs and
+//! appends to the team chain (`chain.rs`); every answer about who is in the
+//! team comes from the verified chain.
 
 use std::path::Path;
 
+use chrono::Utc;
 use envv_api::{
     AcceptInviteRequest, ChangeRoleRequest, CreateInviteRequest, Member, MemberGrant,
-    PostGrantRequest, Role, RotateRequest, TeamSettings,
+    PostGrantRequest, Role, RotateRequest, StatementRequest, TeamSettings,
 };
-use proto_ipc::{ErrorCode, MemberInfo, Response, Secret};
-use uuid::Uuid;
-
-use super::ops_account::{crypto, team_info};
-use super::pins::PinError;
-use super::state::{Agent, Failure, Outcome};
-use envv_core::crypto::{self, EpochIdentity, InviteCode, Newcomer, PublicKey, TeamKeyring};
+use envv_core::chain::{Body, ChainError, Hash, InviteState, Statement, TeamChain, acceptance};
+use envv_core::crypto::{
+    self, EpochIdentity, InviteCode, InviteSecret, SignatureBytes, TeamKeyring, UserIdentity,
+    fingerprint,
+};
 use envv_core::envfile::{EnvName, edit};
 use envv_core::project;
+use proto_ipc::{ErrorCode, InviteInfo, MemberInfo, Response, Secret};
+use uuid::Uuid;
+
+use super::chain::Known;
+use super::ops_account::{crypto, team_info};
+use super::state::{Agent, Failure, Outcome};
+
+/// How long an invite stays valid.
+const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
+/// Appends retried after another admin's landed first.
+const APPEND_ATTEMPTS: usize = 3;
+
+/// A request carrying a statement, on its way.
+type Sending<'a, T> = std::pin::Pin<Box<dyn Future<Output = Result<T, Failure>> + Send + 'a>>;
 
 /// Epoch numbers are `u32` on the wire.
 fn wire_epoch(epoch: u64) -> Result<u32, Failure> {
@@ -27,115 +42,402 @@ fn wire_epoch(epoch: u64) -> Result<u32, Failure> {
     })
 }
 
+/// A statement this user may not make, said as the rule it breaks.
+fn not_allowed(e: &ChainError) -> Failure {
+    match e {
+        ChainError::NotAllowed {
+            kind, role, needs, ..
+        } => Failure(
+            ErrorCode::Forbidden,
+            format!("you are {role} in this team; that ({kind}) needs {needs}"),
+        ),
+        other => Failure(ErrorCode::Invalid, other.to_string()),
+    }
+}
+
 impl Agent {
-    pub(super) async fn members(&self, team: Uuid) -> Outcome {
-        let at = self.session().await?;
-        let members = self.reached(self.api.members(&at, team).await)?;
-        // First sight pins each key, so a later swap is caught at rotation.
-        let mut pins = self.pins();
-        for m in &members {
-            if pins.check(team, m.user_id, &m.identity_public_key).is_err() {
-                tracing::warn!(team = %team, user = %m.user_id, "the control plane presents a member key other than the pinned one");
+    /// This user's id and unlocked identity.
+    fn me(&self) -> Result<(Uuid, UserIdentity), Failure> {
+        let inner = self.inner();
+        let me = inner
+            .account
+            .as_ref()
+            .map(|a| a.user_id)
+            .ok_or_else(Failure::no_account)?;
+        let identity = inner
+            .keys
+            .as_ref()
+            .and_then(|k| k.identity.clone())
+            .ok_or_else(Failure::locked)?;
+        Ok((me, identity))
+    }
+
+    /// Makes the statement `body` says (given the chain up to date), signs
+    /// it, checks it as every verifier will, and has `send` deliver it with
+    /// its request. If another admin appended first the server answers 409:
+    /// then the chain is brought up to date and the statement made again.
+    async fn append<'a, T>(
+        &'a self,
+        team: Uuid,
+        body: impl Fn(&TeamChain) -> Result<Body, Failure>,
+        send: impl Fn(Statement) -> Sending<'a, T>,
+    ) -> Result<(T, TeamChain), Failure> {
+        let (me, identity) = self.me()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut chain = self.sync_chain(team).await?;
+            let head = chain.head();
+            let statement = chain
+                .draft(me, Utc::now().timestamp(), body(&chain)?)
+                .sign(identity.signing_key());
+            let mut next = chain.clone();
+            next.apply(&statement).map_err(|e| not_allowed(&e))?;
+            match send(statement.clone()).await {
+                Ok(answer) => {
+                    chain = next;
+                    let mut texts = self.known_chain(team).map(|k| k.texts).unwrap_or_default();
+                    texts.push(statement.as_str().to_owned());
+                    if texts.len() as u64 == chain.seq() {
+                        self.keep_chain(
+                            team,
+                            &Known {
+                                chain: chain.clone(),
+                                texts,
+                            },
+                        );
+                    }
+                    return Ok((answer, chain));
+                }
+                Err(Failure(ErrorCode::Conflict, why)) if attempt < APPEND_ATTEMPTS => {
+                    let now = self.sync_chain(team).await?;
+                    if now.head() == head {
+                        return Err(Failure(ErrorCode::Conflict, why));
+                    }
+                }
+                Err(other) => return Err(other),
             }
         }
-        drop(pins);
-        Ok(Response::Members {
-            members: members
-                .into_iter()
+    }
+
+    pub(super) async fn members(&self, team: Uuid) -> Outcome {
+        let at = self.session().await?;
+        let at = &at;
+        let listed = self.reached(self.api.members(at, team).await)?;
+        let chain = self.team_chain(team).await?;
+        // The server's list is an index of the chain; where they disagree
+        // the server is wrong, and saying so is the answer.
+        for m in &listed {
+            let Some(known) = chain.member(m.user_id) else {
+                continue;
+            };
+            if known.role != m.role {
+                return Err(Failure(
+                    ErrorCode::Crypto,
+                    format!(
+                        "the control plane lists {} as {}, but the team chain says {}: the \
+                         server's tables were changed outside the chain; trust the chain",
+                        known.email, m.role, known.role
+                    ),
+                ));
+            }
+            if m.identity_public_key != known.age.as_str()
+                || m.signing_public_key != known.signing.to_hex()
+            {
+                return Err(Failure(
+                    ErrorCode::Crypto,
+                    format!(
+                        "the control plane presents other keys for {} than the team chain holds: \
+                         a key swap; nothing will be encrypted to them",
+                        known.email
+                    ),
+                ));
+            }
+        }
+        let by_id: std::collections::HashMap<Uuid, &Member> =
+            listed.iter().map(|m| (m.user_id, m)).collect();
+        let mut members: Vec<MemberInfo> = chain
+            .members()
+            .values()
+            .map(|m| {
+                let server = by_id.get(&m.user);
+                MemberInfo {
+                    user_id: m.user,
+                    email: m.email.clone(),
+                    name: server.map(|s| s.name.clone()).unwrap_or_default(),
+                    role: m.role,
+                    has_key: server.is_some_and(|s| s.has_key),
+                    admitted: true,
+                    fingerprint: fingerprint(&m.age, &m.signing),
+                }
+            })
+            .collect();
+        // Accepted an invite, not admitted yet: shown, never trusted.
+        members.extend(
+            listed
+                .iter()
+                .filter(|m| chain.member(m.user_id).is_none())
                 .map(|m| MemberInfo {
                     user_id: m.user_id,
-                    email: m.email,
-                    name: m.name,
+                    email: m.email.clone(),
+                    name: m.name.clone(),
                     role: m.role,
-                    has_key: m.has_key,
-                })
-                .collect(),
+                    has_key: false,
+                    admitted: false,
+                    fingerprint: String::new(),
+                }),
+        );
+        Ok(Response::Members {
+            members,
+            chain_seq: chain.seq(),
+            chain_head: chain.head().fingerprint(),
         })
     }
 
     pub(super) async fn invite(&self, team: Uuid, email: String, role: Role) -> Outcome {
-        let ring = self.keyring(team).await?;
-        let code = InviteCode::generate();
-        let sealed = crypto::seal_invite_secret(
-            &code.secret,
-            team,
-            code.invite_id,
-            &ring.current().public_key(),
-        )
-        .map_err(crypto)?;
-        drop(ring);
-        let body = CreateInviteRequest {
-            id: code.invite_id,
-            email,
-            role,
-            accept_token_hash: crypto::accept_token(&code.secret).server_hash(),
-            sealed_secret: Some(sealed.0),
-        };
+        let secret = InviteSecret::generate();
+        let token = crypto::accept_token(&secret);
+        let proof_key = secret.proof_key().verifying_key();
+        let invite = Uuid::new_v4();
+        let (email, token) = (&email, &token);
         let at = self.session().await?;
-        self.reached(self.api.invite(&at, team, &body).await)?;
+        let at = &at;
+        let (_, chain) = self
+            .append(
+                team,
+                |_| {
+                    let now = Utc::now().timestamp();
+                    Ok(Body::Invite {
+                        invite,
+                        email: email.clone(),
+                        role,
+                        accept: Hash(token.digest()),
+                        proof_key,
+                        expires: now + INVITE_TTL_SECS,
+                    })
+                },
+                move |statement| {
+                    Box::pin(async move {
+                        let body = CreateInviteRequest {
+                            id: invite,
+                            email: email.clone(),
+                            role,
+                            accept_token_hash: token.server_hash(),
+                            statement: statement.as_str().to_owned(),
+                        };
+                        self.reached(self.api.invite(at, team, &body).await)
+                    })
+                },
+            )
+            .await?;
+        let issued = chain
+            .invites()
+            .get(&invite)
+            .ok_or_else(|| Failure(ErrorCode::Internal, "the invite is not in the chain".into()))?;
+        let mut prefix = [0u8; 16];
+        prefix.copy_from_slice(&issued.statement.0[..16]);
+        let code = InviteCode {
+            invite_id: invite,
+            team_id: team,
+            statement: prefix,
+            secret,
+        };
         Ok(Response::InviteCode {
             code: Secret::new(code.to_code_string().as_str()),
-            invite_id: code.invite_id,
+            invite_id: invite,
         })
     }
 
-    pub(super) async fn join(&self, code: &Secret) -> Outcome {
-        let code = InviteCode::parse(code.expose()).map_err(crypto)?;
-        let at = self.session().await?;
-        let public_key = self
-            .inner()
-            .keys
-            .as_ref()
-            .and_then(|k| k.identity.as_ref())
-            .map(|identity| identity.public_key())
-            .ok_or_else(Failure::locked)?;
-        let preview = self.reached(self.api.preview_invite(&at, code.invite_id).await)?;
-        let proof =
-            crypto::invite_proof(&code.secret, preview.team_id, code.invite_id, &public_key);
-        let body = AcceptInviteRequest {
-            accept_token: crypto::accept_token(&code.secret).to_base64().into(),
-            proof: Some(proof.to_base64()),
+    /// The team's invites as its verified chain records them.
+    pub(super) async fn invites(&self, team: Uuid) -> Outcome {
+        let chain = self.team_chain(team).await?;
+        let now = Utc::now().timestamp();
+        let email_of = |user: Uuid| {
+            chain
+                .member(user)
+                .map(|m| m.email.clone())
+                .or_else(|| chain.former(user).map(|f| f.email.clone()))
+                .unwrap_or_else(|| user.to_string())
         };
-        let team = self.reached(self.api.accept_invite(&at, code.invite_id, &body).await)?;
-        Ok(Response::Team(team_info(&team)))
+        let mut invites: Vec<InviteInfo> = chain
+            .invites()
+            .values()
+            .map(|i| InviteInfo {
+                id: i.id,
+                email: i.email.clone(),
+                role: i.role,
+                issued_by: email_of(i.issuer),
+                expires_at: i.expires,
+                state: match (i.state, chain.invite_void(i, now)) {
+                    (InviteState::Consumed { .. }, _) => "used".into(),
+                    (InviteState::Revoked, _) => "revoked".into(),
+                    (_, None) => "open".into(),
+                    (_, Some("has expired")) => "expired".into(),
+                    (_, Some(why)) => why.trim_start_matches("was ").into(),
+                },
+            })
+            .collect();
+        invites.sort_by_key(|i| std::cmp::Reverse(i.expires_at));
+        Ok(Response::Invites { invites })
     }
 
-    /// Checks each newcomer's proof against the key the server presents and
-    /// grants the current epoch only to those that verify.
+    /// Withdraws an open invite: a `revoke-invite` statement.
+    pub(super) async fn revoke_invite(&self, team: Uuid, invite: Uuid) -> Outcome {
+        let at = self.session().await?;
+        let at = &at;
+        self.append(
+            team,
+            |_| Ok(Body::RevokeInvite { invite }),
+            move |statement| {
+                Box::pin(async move {
+                    let body = StatementRequest {
+                        statement: statement.as_str().to_owned(),
+                    };
+                    self.reached(self.api.revoke_invite(at, team, invite, &body).await)
+                })
+            },
+        )
+        .await?;
+        Ok(Response::Done)
+    }
+
+    /// Accepts an invite, after checking that the server shows the team
+    /// and the history the code names, and that the invite in it is the
+    /// one the code's secret belongs to.
+    pub(super) async fn join(&self, code: &Secret) -> Outcome {
+        let code = InviteCode::parse(code.expose()).map_err(|e| {
+            Failure(
+                ErrorCode::Invalid,
+                format!("{e}; check that the whole code was copied"),
+            )
+        })?;
+        let (me, identity) = self.me()?;
+        let at = self.session().await?;
+        let at = &at;
+        let preview = match self.reached(self.api.preview_invite(at, code.invite_id).await) {
+            Err(Failure(ErrorCode::NotFound, _)) => {
+                return Err(Failure(
+                    ErrorCode::NotFound,
+                    "the control plane knows no invite of this code for your address: check you \
+                     are logged in with the address it was sent to (`envv auth whoami`), or ask \
+                     for a new one"
+                        .into(),
+                ));
+            }
+            other => other?,
+        };
+        let team = code.team_id;
+        if preview.team_id != team {
+            return Err(Failure(
+                ErrorCode::Crypto,
+                format!(
+                    "the control plane says this invite is for team {}, but the code names team \
+                     {team}: refused",
+                    preview.team_id
+                ),
+            ));
+        }
+        let known = self.invite_chain(at, team, code.invite_id).await?;
+        let chain = &known.chain;
+        let other_history = || {
+            Failure(
+                ErrorCode::Crypto,
+                "the control plane shows a history of the team other than the one this invite \
+                 code was made in: refused, nothing was accepted"
+                    .to_owned(),
+            )
+        };
+        let issued = chain
+            .invites()
+            .get(&code.invite_id)
+            .ok_or_else(other_history)?;
+        if issued.statement.0[..16] != code.statement {
+            return Err(other_history());
+        }
+        let token = crypto::accept_token(&code.secret);
+        if issued.accept != Hash(token.digest())
+            || issued.proof_key != code.secret.proof_key().verifying_key()
+        {
+            return Err(other_history());
+        }
+        if let Some(why) = chain.invite_void(issued, Utc::now().timestamp()) {
+            return Err(Failure(
+                ErrorCode::Invalid,
+                format!("this invite {why}; ask an admin for a new one"),
+            ));
+        }
+        let accepted = acceptance(
+            team,
+            code.invite_id,
+            &issued.statement,
+            me,
+            &identity.public_key(),
+            &identity.verifying_key(),
+        );
+        let body = AcceptInviteRequest {
+            accept_token: token.to_base64().into(),
+            proof: code.secret.proof_key().sign(&accepted).to_base64(),
+            consent: identity.signing_key().sign(&accepted).to_base64(),
+        };
+        let joined = self.reached(self.api.accept_invite(at, code.invite_id, &body).await)?;
+        // The code anchored this chain: later syncs extend it.
+        self.keep_chain(team, &known);
+        Ok(Response::Team(team_info(&joined)))
+    }
+
+    /// Admits each newcomer whose acceptance verifies against an invite in
+    /// the chain that can still admit, and grants them the current key.
     pub(super) async fn admit_pending(&self, team: Uuid) -> Outcome {
         let _one_at_a_time = self.admitting.lock().await;
         let ring = self.keyring(team).await?;
         let at = self.session().await?;
-        let pending = self.reached(self.api.pending_grants(&at, team).await)?;
+        let at = &at;
+        let pending = self.reached(self.api.pending_grants(at, team).await)?;
+        let ring = &ring;
         let mut granted = 0;
-        let mut refused = Vec::new();
+        let mut refused_emails = Vec::new();
         for newcomer in &pending {
-            let checked = Newcomer {
-                invite_id: newcomer.invite_id.unwrap_or_default(),
-                identity_public_key: &newcomer.identity_public_key,
-                sealed_secret: newcomer.sealed_secret.as_deref().unwrap_or_default(),
-                proof: newcomer.proof.as_deref().unwrap_or_default(),
-            };
-            match crypto::admit(&checked, &ring) {
-                Ok(grant) => {
-                    self.pins()
-                        .verified(team, newcomer.user_id, &newcomer.identity_public_key);
-                    let body = PostGrantRequest {
-                        user_id: newcomer.user_id,
-                        epoch: wire_epoch(ring.current_epoch())?,
-                        grant: grant.as_str().to_owned(),
-                    };
-                    let at = self.session().await?;
-                    self.reached(self.api.grant(&at, team, &body).await)?;
-                    granted += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(team = %team, user = %newcomer.user_id, error = %e, "refused to grant: the proof does not verify");
-                    refused.push(newcomer.email.clone());
+            let admitted = self
+                .append(
+                    team,
+                    |chain| admit_body(chain, newcomer),
+                    move |statement| {
+                        Box::pin(async move {
+                            if ring.current_epoch() != ring.team_epoch() {
+                                return Err(Failure(
+                                    ErrorCode::Locked,
+                                    "this agent does not hold the team's current key".into(),
+                                ));
+                            }
+                            let Body::Admit { age, .. } = statement.body() else {
+                                return Err(Failure(ErrorCode::Internal, "not an admit".into()));
+                            };
+                            let grant = ring.current().grant_to(age).map_err(crypto)?;
+                            let body = PostGrantRequest {
+                                user_id: newcomer.user_id,
+                                epoch: wire_epoch(ring.current_epoch())?,
+                                grant: grant.as_str().to_owned(),
+                                statement: statement.as_str().to_owned(),
+                            };
+                            let at = self.session().await?;
+                            let at = &at;
+                            self.reached(self.api.grant(at, team, &body).await)
+                        })
+                    },
+                )
+                .await;
+            match admitted {
+                Ok(_) => granted += 1,
+                Err(Failure(_, why)) => {
+                    tracing::warn!(team = %team, user = %newcomer.user_id, reason = why, "refused to admit");
+                    refused_emails.push(format!("{} ({why})", newcomer.email));
                 }
             }
         }
-        Ok(Response::Admitted { granted, refused })
+        Ok(Response::Admitted {
+            granted,
+            refused: refused_emails,
+        })
     }
 
     /// What an admin's agent does on its own while unlocked. Not a use of
@@ -158,53 +460,127 @@ impl Agent {
     }
 
     pub(super) async fn set_role(&self, team: Uuid, user: Uuid, role: Role) -> Outcome {
-        let body = ChangeRoleRequest { role };
         let at = self.session().await?;
-        self.reached(self.api.set_role(&at, team, user, &body).await)?;
+        let at = &at;
+        self.append(
+            team,
+            |_| Ok(Body::Role { user, role }),
+            move |statement| {
+                Box::pin(async move {
+                    let body = ChangeRoleRequest {
+                        role,
+                        statement: statement.as_str().to_owned(),
+                    };
+                    self.reached(self.api.set_role(at, team, user, &body).await)
+                })
+            },
+        )
+        .await?;
         Ok(Response::Done)
     }
 
     pub(super) async fn set_team_settings(&self, team: Uuid, max_staleness_secs: u32) -> Outcome {
-        let body = TeamSettings { max_staleness_secs };
         let at = self.session().await?;
-        let updated = self.reached(self.api.set_settings(&at, team, &body).await)?;
+        let at = &at;
+        let (updated, _) = self
+            .append(
+                team,
+                |_| Ok(Body::Settings { max_staleness_secs }),
+                move |statement| {
+                    Box::pin(async move {
+                        let body = TeamSettings {
+                            max_staleness_secs,
+                            statement: statement.as_str().to_owned(),
+                        };
+                        self.reached(self.api.set_settings(at, team, &body).await)
+                    })
+                },
+            )
+            .await?;
         Ok(Response::Team(team_info(&updated)))
     }
 
     pub(super) async fn remove_member(&self, team: Uuid, user: Uuid) -> Outcome {
         let at = self.session().await?;
-        self.reached(self.api.remove_member(&at, team, user).await)?;
-        self.pins().forget(team, user);
+        let at = &at;
+        self.append(
+            team,
+            |_| Ok(Body::Remove { user }),
+            move |statement| {
+                Box::pin(async move {
+                    let body = StatementRequest {
+                        statement: statement.as_str().to_owned(),
+                    };
+                    self.reached(self.api.remove_member(at, team, user, &body).await)
+                })
+            },
+        )
+        .await?;
         Ok(Response::Done)
     }
 
-    /// A new epoch for exactly the current members, then the projects'
+    /// A new epoch for exactly the chain's members, then the projects'
     /// files re-encrypted to it. If another admin rotated first, the server
     /// answers 409 and nothing changed.
     pub(super) async fn rotate(&self, team: Uuid, dirs: &[std::path::PathBuf]) -> Outcome {
         let generation = self.generation();
         let mut ring = TeamKeyring::clone(&*self.keyring(team).await?);
         let at = self.session().await?;
-        let members: Vec<Member> = self.reached(self.api.members(&at, team).await)?;
-        self.check_pins(team, &members)?;
-        let expected = ring.team_epoch();
-        let next = EpochIdentity::generate(team, expected + 1);
-        let grants = members
-            .iter()
-            .map(|m| {
-                let key: PublicKey = m.identity_public_key.parse().map_err(crypto)?;
-                Ok(MemberGrant {
-                    user_id: m.user_id,
-                    grant: next.grant_to(&key).map_err(crypto)?.as_str().to_owned(),
-                })
-            })
-            .collect::<Result<Vec<_>, Failure>>()?;
-        let body = RotateRequest {
-            expected_epoch: wire_epoch(expected)?,
-            public_key: next.public_key().as_str().to_owned(),
-            grants,
-        };
-        let rotated = self.reached(self.api.rotate(&at, team, &body).await)?;
+        let at = &at;
+        // The key and its grants, made with each attempt's statement.
+        let made: std::sync::Mutex<Option<(EpochIdentity, Vec<MemberGrant>)>> =
+            std::sync::Mutex::new(None);
+        let made = &made;
+        let (rotated, _) = self
+            .append(
+                team,
+                |chain| {
+                    let next = EpochIdentity::generate(team, chain.current_epoch() + 1);
+                    let grants = chain
+                        .members()
+                        .values()
+                        .map(|m| {
+                            Ok(MemberGrant {
+                                user_id: m.user,
+                                grant: next.grant_to(&m.age).map_err(crypto)?.as_str().to_owned(),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, Failure>>()?;
+                    let body = Body::Rotate {
+                        epoch: next.epoch(),
+                        epoch_key: next.public_key(),
+                        members: chain.member_set_hash(),
+                    };
+                    *made.lock().unwrap_or_else(|e| e.into_inner()) = Some((next, grants));
+                    Ok(body)
+                },
+                move |statement| {
+                    Box::pin(async move {
+                        let Body::Rotate { epoch, .. } = statement.body() else {
+                            return Err(Failure(ErrorCode::Internal, "not a rotation".into()));
+                        };
+                        let grants = made
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .as_ref()
+                            .map(|(_, grants)| grants.clone())
+                            .unwrap_or_default();
+                        let body = RotateRequest {
+                            expected_epoch: wire_epoch(epoch - 1)?,
+                            public_key: statement_epoch_key(&statement),
+                            grants,
+                            statement: statement.as_str().to_owned(),
+                        };
+                        self.reached(self.api.rotate(at, team, &body).await)
+                    })
+                },
+            )
+            .await?;
+        let (next, _) = made
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(|| Failure(ErrorCode::Internal, "no key was made".into()))?;
         ring.insert(next).map_err(crypto)?;
         let files = tokio::task::block_in_place(|| reencrypt_projects(dirs, team, &ring))?;
         self.replace_team_keyring(team, ring, generation);
@@ -214,6 +590,52 @@ impl Agent {
             files,
         })
     }
+}
+
+fn statement_epoch_key(statement: &Statement) -> String {
+    match statement.body() {
+        Body::Rotate { epoch_key, .. } => epoch_key.as_str().to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The admit statement for one newcomer, if the chain lets them in.
+fn admit_body(chain: &TeamChain, newcomer: &envv_api::PendingGrant) -> Result<Body, Failure> {
+    let invalid = |why: String| Failure(ErrorCode::Crypto, why);
+    let invite = newcomer
+        .invite_id
+        .ok_or_else(|| invalid("the server names no invite for them".into()))?;
+    let issued = chain
+        .invites()
+        .get(&invite)
+        .ok_or_else(|| invalid("no admin issued the invite the server names".into()))?;
+    if let Some(why) = chain.invite_void(issued, Utc::now().timestamp()) {
+        return Err(Failure(ErrorCode::Invalid, format!("their invite {why}")));
+    }
+    if issued.state != InviteState::Open {
+        return Err(Failure(ErrorCode::Invalid, "their invite was used".into()));
+    }
+    let age = newcomer
+        .identity_public_key
+        .parse()
+        .map_err(|_| invalid("their key is not a key".into()))?;
+    let signing = newcomer
+        .signing_public_key
+        .parse()
+        .map_err(|_| invalid("their signing key is not a key".into()))?;
+    let signature = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| SignatureBytes::from_base64(s).ok())
+            .ok_or_else(|| invalid("their acceptance is missing or malformed".into()))
+    };
+    Ok(Body::Admit {
+        invite,
+        user: newcomer.user_id,
+        age,
+        signing,
+        proof: signature(&newcomer.proof)?,
+        consent: signature(&newcomer.consent)?,
+    })
 }
 
 /// Re-encrypts every `.env*.enc` file at the roots of the projects in
@@ -241,40 +663,4 @@ fn reencrypt_projects(
         }
     }
     Ok(files)
-}
-
-impl Agent {
-    /// Refuses to encrypt a new team key to a member key other than the one
-    /// this machine saw before (a member first seen now is pinned).
-    fn check_pins(&self, team: Uuid, members: &[Member]) -> Result<(), Failure> {
-        let mut pins = self.pins();
-        for m in members {
-            match pins.check(team, m.user_id, &m.identity_public_key) {
-                Ok(()) => {}
-                Err(PinError::Mismatch) => {
-                    return Err(Failure(
-                        ErrorCode::Crypto,
-                        format!(
-                            "the control plane presents a different identity key for {} than this \
-                             machine saw before; a member's key never changes, so the server or its \
-                             database has been tampered with. Nothing was rotated",
-                            m.email
-                        ),
-                    ));
-                }
-                Err(PinError::Damaged) => {
-                    return Err(Failure(
-                        ErrorCode::Crypto,
-                        format!(
-                            "{} (the member keys this machine pinned) can't be read, so a swapped key \
-                             would go unnoticed; nothing was rotated. Move the file away to start \
-                             pinning afresh",
-                            pins.path().display()
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
 }

@@ -19,13 +19,14 @@ use proto_ipc::{AgentStatus, ErrorCode, Event, Mode, PROTOCOL_VERSION, Request, 
 use uuid::Uuid;
 
 use super::account::{AccountFile, Session};
+use super::chain::Known;
 use super::control_plane::ControlPlane;
 use super::known::KnownProjects;
 use super::ops_files::Cached;
-use super::pins::Pins;
 use super::spool::Spool;
 use super::watch::Watch;
 use super::{AgentConfig, local};
+use envv_core::crypto::fingerprint;
 use envv_core::crypto::{TeamKeyring, UserIdentity};
 use envv_core::envfile::EnvFileError;
 
@@ -43,8 +44,8 @@ pub(super) struct Agent {
     last_sync: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// Project roots seen, for the dashboard.
     projects: Mutex<KnownProjects>,
-    /// Members' identity keys as first seen or verified.
-    pins: Mutex<Pins>,
+    /// Each team's chain as this machine verified it (see `chain.rs`).
+    chains: Mutex<HashMap<Uuid, Known>>,
     /// Directories of cached files, watched for changes.
     watch: Mutex<Watch>,
     /// One refresh of the session at a time: a refresh token is single use,
@@ -180,6 +181,7 @@ fn counts_as_use(request: &Request) -> bool {
             | Request::Init { .. }
             | Request::CreateTeam { .. }
             | Request::Invite { .. }
+            | Request::RevokeInvite { .. }
             | Request::Join { .. }
             | Request::AdmitPending { .. }
             | Request::SetRole { .. }
@@ -203,7 +205,6 @@ impl Agent {
         };
         let spool = Arc::new(Spool::new(&config.data_dir));
         let projects = Mutex::new(KnownProjects::load(&config.data_dir));
-        let pins = Mutex::new(Pins::load(&config.data_dir));
         Agent {
             config,
             inner: Mutex::new(Inner {
@@ -217,7 +218,7 @@ impl Agent {
             online: std::sync::atomic::AtomicBool::new(true),
             last_sync: Mutex::new(None),
             projects,
-            pins,
+            chains: Mutex::new(HashMap::new()),
             watch: Mutex::new(Watch::new(changed)),
             refreshing: tokio::sync::Mutex::new(()),
             admitting: tokio::sync::Mutex::new(()),
@@ -297,8 +298,8 @@ impl Agent {
         self.watch.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    pub(super) fn pins(&self) -> MutexGuard<'_, Pins> {
-        self.pins.lock().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn chains(&self) -> MutexGuard<'_, HashMap<Uuid, Known>> {
+        self.chains.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Remembers a project root for the dashboard.
@@ -366,23 +367,38 @@ impl Agent {
                 email,
                 name,
                 password,
-            } => self.signup(server, email, name, &password).await,
+                allow_weak_password,
+            } => {
+                self.signup(server, email, name, &password, allow_weak_password)
+                    .await
+            }
             Request::Login {
                 server,
                 email,
                 password,
             } => self.login(server, email, &password).await,
             Request::Logout => self.logout().await,
-            Request::Whoami => Ok(self
-                .inner()
-                .account
-                .as_ref()
-                .map_or(Response::NoAccount, |a| Response::Account(a.describe()))),
+            Request::Whoami => {
+                let inner = self.inner();
+                let fingerprint = inner
+                    .keys
+                    .as_ref()
+                    .and_then(|k| k.identity.as_ref())
+                    .map(|id| fingerprint(&id.public_key(), &id.verifying_key()));
+                Ok(inner.account.as_ref().map_or(Response::NoAccount, |a| {
+                    Response::Account(proto_ipc::Account {
+                        fingerprint,
+                        ..a.describe()
+                    })
+                }))
+            }
             Request::CreateTeam { name } => self.create_team(name).await,
             Request::ListTeams => self.list_teams().await,
             Request::Probe { server } => self.api.probe(&server).await.map(|()| Response::Done),
             Request::Members { team } => self.members(team).await,
             Request::Invite { team, email, role } => self.invite(team, email, role).await,
+            Request::Invites { team } => self.invites(team).await,
+            Request::RevokeInvite { team, invite } => self.revoke_invite(team, invite).await,
             Request::Join { code } => self.join(&code).await,
             Request::AdmitPending { team } => self.admit_pending(team).await,
             Request::SetRole { team, user, role } => self.set_role(team, user, role).await,
@@ -526,14 +542,17 @@ impl Agent {
             }
             inner.generation
         };
+        // The grants first: a rotation between the two fetches then shows
+        // as a chain ahead of the grants (writes wait), never the reverse.
         let grants = self.team_grants(team).await?;
+        let chain = self.team_chain(team).await?;
         let mut inner = self.inner();
         if inner.generation != generation {
             return Err(Failure::locked_meanwhile());
         }
         let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
         let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
-        let fetched = super::ops_account::open_grants(identity, team, &grants)?;
+        let fetched = super::ops_account::open_grants(identity, &chain, &grants)?;
         // A rotation may have installed a newer ring while these grants
         // were on their way: never go back to an older epoch.
         if let Some(held) = keys.teams.get(&team)

@@ -60,6 +60,72 @@ pub struct ControlPlane {
     dir: PathBuf,
     pub port: u16,
     extra: Vec<std::ffi::OsString>,
+    /// A PostgreSQL database of its own instead of the SQLite file.
+    postgres: Option<Postgres>,
+}
+
+/// A database of its own on the test PostgreSQL server
+/// (`$ENVV_TEST_POSTGRES_URL`), created with `psql` and dropped with the
+/// control plane.
+struct Postgres {
+    admin_url: String,
+    name: String,
+}
+
+impl Postgres {
+    fn create() -> Postgres {
+        let admin_url = std::env::var("ENVV_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!(
+            "envv_e2e_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        );
+        let db = Postgres { admin_url, name };
+        db.psql(&format!("CREATE DATABASE {}", db.name));
+        db
+    }
+
+    fn url(&self) -> String {
+        match self.admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{}", self.name),
+            None => panic!("ENVV_TEST_POSTGRES_URL has no database part"),
+        }
+    }
+
+    fn psql(&self, sql: &str) {
+        let status = Command::new("psql")
+            .args(["-q", "-v", "ON_ERROR_STOP=1", &self.admin_url, "-c", sql])
+            .stdout(Stdio::null())
+            .status()
+            .expect("psql (PostgreSQL's client) runs");
+        assert!(status.success(), "psql failed: {sql}");
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-q",
+                &self.admin_url,
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Which database a control plane of the tests runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 impl ControlPlane {
@@ -74,6 +140,21 @@ impl ControlPlane {
             dir: dir.to_path_buf(),
             port,
             extra: extra.iter().map(|a| a.to_os_string()).collect(),
+            postgres: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// On `backend`: the SQLite file in `dir`, or a fresh PostgreSQL
+    /// database of its own.
+    pub fn start_on(backend: Backend, dir: &Path, port: u16) -> ControlPlane {
+        let mut server = ControlPlane {
+            child: None,
+            dir: dir.to_path_buf(),
+            port,
+            extra: Vec::new(),
+            postgres: (backend == Backend::Postgres).then(Postgres::create),
         };
         server.restart();
         server
@@ -102,7 +183,10 @@ impl ControlPlane {
                 &format!("127.0.0.1:{}", self.port),
                 "--database-url",
             ])
-            .arg(format!("sqlite:{}", self.dir.join("cp.db").display()))
+            .arg(match &self.postgres {
+                Some(db) => db.url(),
+                None => format!("sqlite:{}", self.dir.join("cp.db").display()),
+            })
             .arg("--signing-key-file")
             .arg(self.dir.join("cp-key"))
             .args(&self.extra)

@@ -16,6 +16,7 @@ fn signup_team_init_set_read_lock_unlock_and_restart() {
             email: "ada@example.com".into(),
             name: "Ada".into(),
             password: Secret::new(PASSWORD),
+            allow_weak_password: false,
         })
         .unwrap();
     let Response::Account(account) = signed_up else {
@@ -107,6 +108,7 @@ fn login_on_a_second_machine_reads_the_same_team() {
             email: "grace@example.com".into(),
             name: "Grace".into(),
             password: Secret::new(PASSWORD),
+            allow_weak_password: false,
         })
         .unwrap();
     client
@@ -170,6 +172,7 @@ fn unlock_works_offline() {
             email: "off@example.com".into(),
             name: "Off".into(),
             password: Secret::new(PASSWORD),
+            allow_weak_password: false,
         })
         .unwrap();
     client.request(&Request::Lock).unwrap();
@@ -288,6 +291,7 @@ fn the_agent_talks_to_a_control_plane_over_https() {
         email: "tls@example.com".into(),
         name: "TLS".into(),
         password: Secret::new(PASSWORD),
+        allow_weak_password: false,
     });
     assert!(matches!(answer, Ok(Response::Account(_))), "{answer:?}");
     assert!(matches!(

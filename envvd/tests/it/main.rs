@@ -7,4 +7,5 @@ mod world;
 mod account;
 mod agent;
 mod audit;
+mod hostile;
 mod team;

@@ -78,7 +78,8 @@ fn invite_join_admit_then_remove_and_rotate() {
         }
     };
     assert_eq!(bob_read, [("DB".to_owned(), "postgres://prod".to_owned())]);
-    let Response::Members { members } = owner.request(&Request::Members { team: team.id }).unwrap()
+    let Response::Members { members, .. } =
+        owner.request(&Request::Members { team: team.id }).unwrap()
     else {
         panic!()
     };
@@ -140,53 +141,4 @@ fn invite_join_admit_then_remove_and_rotate() {
         })
         .unwrap();
     assert_eq!(read(&mut owner, &project).unwrap().len(), 2);
-}
-
-/// A server that swaps a member's identity key for one of its own would
-/// get the next epoch's key; the admin's agent pinned the key it verified
-/// when it admitted the member, and refuses.
-#[test]
-fn a_member_key_swapped_by_the_server_stops_the_rotation() {
-    let world = World::new();
-    let (mut owner, team) = owner_of_a_team(&world);
-    let (_bob_agent, _bob) = invite_and_join(&world, &mut owner, team.id, "bob");
-    let Response::Admitted { granted, .. } = owner
-        .request(&Request::AdmitPending { team: team.id })
-        .unwrap()
-    else {
-        panic!("admitted");
-    };
-    // The owner's own admit loop may have been first.
-    assert!(granted <= 1);
-
-    // The server now presents a key it holds the private half of.
-    let swapped = envv_core::crypto::EpochIdentity::generate(team.id, 99).public_key();
-    let db = world.home.path().join("cp.db");
-    let status = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); \
-             c.execute('UPDATE users SET identity_public_key = ? WHERE email = ?', (sys.argv[2], 'bob@example.com')); \
-             c.commit()",
-        ])
-        .arg(&db)
-        .arg(swapped.as_str())
-        .status()
-        .expect("python3");
-    assert!(status.success());
-
-    let refused = owner
-        .request(&Request::Rotate {
-            team: team.id,
-            dirs: vec![],
-        })
-        .unwrap_err();
-    assert!(
-        matches!(&refused, IpcError::Agent { code: ErrorCode::Crypto, message } if message.contains("bob@example.com")),
-        "{refused}"
-    );
-    let Response::Teams { teams } = owner.request(&Request::ListTeams).unwrap() else {
-        panic!("teams");
-    };
-    assert_eq!(teams[0].current_epoch, 1, "nothing was rotated");
 }

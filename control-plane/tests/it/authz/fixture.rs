@@ -215,22 +215,33 @@ impl Fixture {
                 let refresh = self.fresh_refresh_token().await;
                 with(row.pattern.into(), json!({ "refresh_token": refresh }))
             }
-            Case::CreateTeam => with(row.pattern.into(), common::team_body("Created")),
-            Case::Invite(role) => with(
-                format!("/teams/{team}/invite"),
-                json!({
-                    "id": Uuid::new_v4(),
-                    "email": unique_email("invitee"),
-                    "role": role,
-                    "accept_token_hash": common::accept_token().1,
-                }),
+            Case::CreateTeam => with(
+                row.pattern.into(),
+                common::team_body(self.identity(who), "Created"),
             ),
+            Case::Invite(role) => {
+                let (statement, issued) = self
+                    .server
+                    .invite_statement_at(
+                        team,
+                        &self.owner.access,
+                        self.identity(who),
+                        &unique_email("invitee"),
+                        role,
+                    )
+                    .await;
+                let body = self.server.invite_request(&statement, &issued);
+                with(format!("/teams/{team}/invite"), body)
+            }
             Case::RevokeInvite => {
                 let invite = self
                     .server
                     .invite(team, &self.owner, &unique_email("revokee"), Role::Member)
                     .await;
-                at(format!("/teams/{team}/invites/{}", invite.id))
+                let body = self
+                    .statement(team, who, Body::RevokeInvite { invite: invite.id })
+                    .await;
+                with(format!("/teams/{team}/invites/{}", invite.id), body)
             }
             Case::RevokeForeignInvite => {
                 let invite = self
@@ -242,44 +253,101 @@ impl Fixture {
                         Role::Member,
                     )
                     .await;
-                at(format!("/teams/{team}/invites/{}", invite.id))
+                let body = self
+                    .statement(team, who, Body::RevokeInvite { invite: invite.id })
+                    .await;
+                with(format!("/teams/{team}/invites/{}", invite.id), body)
             }
             Case::Remove(role) => {
                 let target = self.fresh_member(role).await;
-                at(format!("/teams/{team}/members/{}", target.id))
+                let body = self
+                    .statement(team, who, Body::Remove { user: target.id })
+                    .await;
+                with(format!("/teams/{team}/members/{}", target.id), body)
             }
-            Case::RemoveForeign => at(format!("/teams/{team}/members/{}", self.host.id)),
+            Case::RemoveForeign => {
+                let body = self
+                    .statement(team, who, Body::Remove { user: self.host.id })
+                    .await;
+                with(format!("/teams/{team}/members/{}", self.host.id), body)
+            }
             Case::Leave => match who.role() {
                 Some(role) => {
                     let me = self.fresh_member(role).await;
+                    let statement = self
+                        .server
+                        .sign(team, &me, Body::Remove { user: me.id })
+                        .await;
                     Call {
                         path: format!("/teams/{team}/members/{}", me.id),
                         token: Some(me.access),
-                        body: None,
+                        body: Some(json!({ "statement": statement.as_str() })),
                     }
                 }
-                None => at(format!("/teams/{team}/members/{}", self.identity(who).id)),
+                None => {
+                    let me = self.identity(who).id;
+                    let body = self.statement(team, who, Body::Remove { user: me }).await;
+                    with(format!("/teams/{team}/members/{me}"), body)
+                }
             },
             Case::LastOwnerLeaves => {
                 let solo = self.solo_team().await;
-                at(format!("/teams/{solo}/members/{}", self.owner.id))
+                let body = self
+                    .statement(
+                        solo,
+                        who,
+                        Body::Remove {
+                            user: self.owner.id,
+                        },
+                    )
+                    .await;
+                with(format!("/teams/{solo}/members/{}", self.owner.id), body)
             }
             Case::ChangeRole { from, to } => {
                 let target = self.fresh_member(from).await;
-                with(
-                    format!("/teams/{team}/members/{}/role", target.id),
-                    json!({ "role": to }),
-                )
+                let mut body = self
+                    .statement(
+                        team,
+                        who,
+                        Body::Role {
+                            user: target.id,
+                            role: to,
+                        },
+                    )
+                    .await;
+                body["role"] = json!(to);
+                with(format!("/teams/{team}/members/{}/role", target.id), body)
             }
-            Case::ChangeForeignRole => with(
-                format!("/teams/{team}/members/{}/role", self.host.id),
-                json!({ "role": Role::Admin }),
-            ),
+            Case::ChangeForeignRole => {
+                let mut body = self
+                    .statement(
+                        team,
+                        who,
+                        Body::Role {
+                            user: self.host.id,
+                            role: Role::Admin,
+                        },
+                    )
+                    .await;
+                body["role"] = json!(Role::Admin);
+                with(format!("/teams/{team}/members/{}/role", self.host.id), body)
+            }
             Case::LastOwnerStepsDown => {
                 let solo = self.solo_team().await;
+                let mut body = self
+                    .statement(
+                        solo,
+                        who,
+                        Body::Role {
+                            user: self.owner.id,
+                            role: Role::Admin,
+                        },
+                    )
+                    .await;
+                body["role"] = json!(Role::Admin);
                 with(
                     format!("/teams/{solo}/members/{}/role", self.owner.id),
-                    json!({ "role": Role::Admin }),
+                    body,
                 )
             }
             Case::Accept(kind) => self.prepare_accept(kind, who).await,
@@ -291,17 +359,61 @@ impl Fixture {
                     body: None,
                 }
             }
+            Case::InviteChain(kind) => {
+                let accept = self.prepare_accept(kind, who).await;
+                Call {
+                    path: accept.path.replace("/accept", "/chain"),
+                    token: accept.token,
+                    body: None,
+                }
+            }
             Case::Grant => {
-                let target = self.fresh_member(Role::Member).await;
+                let target = self.server.signup(&unique_email("newcomer")).await;
+                self.server
+                    .add_pending(team, &self.owner, &target, Role::Member)
+                    .await;
+                let pending = self
+                    .server
+                    .pending_entry(team, &self.owner, target.id)
+                    .await;
+                let statement = self
+                    .server
+                    .admit_statement_at(team, &self.owner.access, self.identity(who), &pending)
+                    .await;
                 with(
                     format!("/teams/{team}/grants"),
-                    json!({ "user_id": target.id, "epoch": 1, "grant": random_b64(200) }),
+                    json!({
+                        "user_id": target.id,
+                        "epoch": 1,
+                        "grant": random_b64(200),
+                        "statement": statement.as_str(),
+                    }),
                 )
             }
-            Case::GrantForeign => with(
-                format!("/teams/{team}/grants"),
-                json!({ "user_id": self.host.id, "epoch": 1, "grant": random_b64(200) }),
-            ),
+            Case::GrantForeign => {
+                let keys = &self.host.creds.identity;
+                let signature =
+                    SignatureBytes::from_base64(&keys.signing_key().sign(b"stray").to_base64())
+                        .expect("signature");
+                let mut body = self
+                    .statement(
+                        team,
+                        who,
+                        Body::Admit {
+                            invite: Uuid::new_v4(),
+                            user: self.host.id,
+                            age: keys.public_key(),
+                            signing: keys.verifying_key(),
+                            proof: signature,
+                            consent: signature,
+                        },
+                    )
+                    .await;
+                body["user_id"] = json!(self.host.id);
+                body["epoch"] = json!(1);
+                body["grant"] = json!(random_b64(200));
+                with(format!("/teams/{team}/grants"), body)
+            }
             Case::Rotate | Case::RotateStale => {
                 let solo = self.solo_team().await;
                 let expected = if matches!(row.case, Case::Rotate) {
@@ -309,18 +421,11 @@ impl Fixture {
                 } else {
                     0
                 };
-                let grants: Vec<Value> = [&self.owner, &self.admin, &self.member]
-                    .iter()
-                    .map(|u| json!({ "user_id": u.id, "grant": random_b64(200) }))
-                    .collect();
-                with(
-                    format!("/teams/{solo}/keys/rotate"),
-                    json!({
-                        "expected_epoch": expected,
-                        "public_key": common::random_recipient(),
-                        "grants": grants,
-                    }),
-                )
+                let body = self
+                    .server
+                    .rotation_body(solo, &self.owner.access, self.identity(who), expected)
+                    .await;
+                with(format!("/teams/{solo}/keys/rotate"), body)
             }
             Case::Ingest => {
                 let event = |action: &str| {
@@ -341,11 +446,35 @@ impl Fixture {
                 format!("/teams/{team}/billing"),
                 json!({ "plan": "pro", "billing_email": "billing@example.com" }),
             ),
-            Case::Settings => with(
-                format!("/teams/{team}/settings"),
-                json!({ "max_staleness_secs": 3600 }),
-            ),
+            Case::Settings => {
+                let mut body = self
+                    .statement(
+                        team,
+                        who,
+                        Body::Settings {
+                            max_staleness_secs: 3600,
+                        },
+                    )
+                    .await;
+                body["max_staleness_secs"] = json!(3600);
+                with(format!("/teams/{team}/settings"), body)
+            }
         }
+    }
+
+    /// `{"statement": …}` saying `body`, signed by the caller (the account
+    /// it is or claims to be) at the team's head as its owner sees it.
+    pub(crate) async fn statement(&self, team: Uuid, who: Who, body: Body) -> Value {
+        let viewer = if team == self.elsewhere {
+            &self.host.access
+        } else {
+            &self.owner.access
+        };
+        let statement = self
+            .server
+            .sign_at(team, viewer, self.identity(who), body)
+            .await;
+        json!({ "statement": statement.as_str() })
     }
 
     /// Each accept row gets a side team of its own, so accepting never
@@ -370,35 +499,22 @@ impl Fixture {
                 invite.accept_token.clone(),
             ),
             AcceptCase::Revoked => {
-                let (status, body) = self
-                    .server
-                    .call(
-                        "DELETE",
-                        &format!("/teams/{side}/invites/{}", invite.id),
-                        Some(&self.host.access),
-                        None,
-                    )
-                    .await;
+                let (status, body) = self.server.revoke(side, &self.host, invite.id).await;
                 assert_eq!(status, 204, "revoke for the accept row: {body}");
                 (path, invite.accept_token.clone())
             }
             AcceptCase::Spent => {
-                let (status, body) = self
-                    .server
-                    .post(
-                        &path,
-                        Some(&me.access),
-                        json!({ "accept_token": invite.accept_token }),
-                    )
-                    .await;
+                let (status, body) = self.server.accept(&invite, me).await;
                 assert_eq!(status, 200, "first accept for the spent row: {body}");
                 (path, invite.accept_token.clone())
             }
         };
+        let mut body = invite.accept_body(me);
+        body["accept_token"] = json!(token);
         Call {
             path,
             token: self.token(who),
-            body: Some(json!({ "accept_token": token })),
+            body: Some(body),
         }
     }
 }

@@ -12,6 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Backend, Credentials, TestServer, TestUser, random_b64, unique_email};
 use envv_api::Role;
+use envv_core::chain::Body;
+use envv_core::crypto::SignatureBytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -79,6 +81,9 @@ impl fmt::Display for Who {
 /// How a row builds its request: path parameters, body and any fresh state
 /// (a target member, an invite, a side team) it needs so that it does not
 /// depend on what other rows did.
+/// A row that changes a team chain fact carries the statement the caller
+/// (the account it is or claims to be) signs at the team's head, so a cell's
+/// status is the authorisation's answer, not a refused statement's.
 #[derive(Debug, Clone, Copy)]
 enum Case {
     /// No body; `{team}` is the fixture team.
@@ -119,9 +124,11 @@ enum Case {
     Accept(AcceptCase),
     /// Look at an invite before accepting it (no body).
     Preview(AcceptCase),
-    /// Wrap the current epoch's key for a fresh member who has none.
+    /// Read the chain of an invite's team before accepting it (no body).
+    InviteChain(AcceptCase),
+    /// Admit a fresh newcomer who accepted: the `admit` statement and their grant.
     Grant,
-    /// A grant for someone in another team but not this one.
+    /// An admission of someone in another team but not this one.
     GrantForeign,
     /// Rotate a fresh team (the fixture's three roles, the outsider out)
     /// from the epoch it is at.
@@ -194,6 +201,8 @@ const MEMBER: &str = "/teams/{team}/members/{user}";
 const ROLE: &str = "/teams/{team}/members/{user}/role";
 const ACCEPT: &str = "/invites/{invite}/accept";
 const PREVIEW: &str = "/invites/{invite}";
+const INVITE_CHAIN: &str = "/invites/{invite}/chain";
+const CHAIN: &str = "/teams/{team}/chain";
 const KEYS: &str = "/teams/{team}/keys";
 const PUBLIC_KEY: &str = "/teams/{team}/keys/public";
 const ROTATE: &str = "/teams/{team}/keys/rotate";
@@ -230,6 +239,9 @@ const TABLE: &[Row] = {
         row("GET",    TEAM,    Case::NoBody,                              team(404, 200, 200, 200)),
         row("GET",    TEAM,    Case::NoSuchTeam,                          team(404, 404, 404, 404)),
         row("GET",    MEMBERS, Case::NoBody,                              team(404, 200, 200, 200)),
+        // The team chain: every member reads it (and verifies it).
+        row("GET",    CHAIN,   Case::NoBody,                              team(404, 200, 200, 200)),
+        row("GET",    CHAIN,   Case::NoSuchTeam,                          team(404, 404, 404, 404)),
         // Settings (how long agents work offline): admins.
         row("PUT",    SETTINGS, Case::Settings,                           team(404, 403, 200, 200)),
         // Invites: admins invite members and admins; only owners invite owners.
@@ -263,12 +275,19 @@ const TABLE: &[Row] = {
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Unknown),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Revoked),         authed(404)),
         row("POST",   ACCEPT,  Case::Accept(AcceptCase::Spent),           authed(404)),
-        // Looking before accepting: the addressee only.
+        // Looking before accepting: the addressee only, spent or revoked
+        // invites included (their client says why from the chain).
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Own),            authed(200)),
         row("GET",    PREVIEW, Case::Preview(AcceptCase::SomeoneElses),   authed(404)),
         row("GET",    PREVIEW, Case::Preview(AcceptCase::Unknown),        authed(404)),
-        row("GET",    PREVIEW, Case::Preview(AcceptCase::Revoked),        authed(404)),
-        row("GET",    PREVIEW, Case::Preview(AcceptCase::Spent),          authed(404)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Revoked),        authed(200)),
+        row("GET",    PREVIEW, Case::Preview(AcceptCase::Spent),          authed(200)),
+        // The invite's team chain, before accepting: as the preview.
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Own),          authed(200)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::SomeoneElses), authed(404)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Unknown),      authed(404)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Revoked),      authed(200)),
+        row("GET",    INVITE_CHAIN, Case::InviteChain(AcceptCase::Spent),        authed(200)),
         // Keys: members fetch their grants and the public key; admins wrap
         // keys for newcomers and rotate.
         row("GET",    KEYS,       Case::NoBody,                           team(404, 200, 200, 200)),

@@ -4,15 +4,16 @@
 //! client would send.
 
 use envv_api::Role;
+use envv_core::chain::{Body, ChainError, Statement, TeamChain};
 use envv_core::crypto::{
-    self, EpochIdentity, Grant, InviteCode, KdfParams, KdfParamsExt, Newcomer, TeamKeyring,
-    UserIdentity, WrappedIdentity, derive_keys,
+    self, EpochIdentity, Grant, InviteCode, KdfParams, KdfParamsExt, TeamKeyring, UserIdentity,
+    WrappedIdentity, derive_keys,
 };
 use envv_core::secret::Password;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{TestServer, TestUser};
+use super::{TestServer, TestUser, chain};
 
 /// Someone with a password and an identity that never left this process.
 pub struct Person {
@@ -38,6 +39,7 @@ impl TestServer {
             "name": "Person",
             "auth_key": keys.auth_key.to_base64(),
             "identity_public_key": identity.public_key().as_str(),
+            "signing_public_key": identity.verifying_key().to_hex(),
             "wrapped_identity": wrapped.as_str(),
             "kdf": serde_json::to_value(&params).expect("kdf json"),
         });
@@ -80,16 +82,19 @@ impl TestServer {
         }
     }
 
-    /// Creates a team at epoch 1, granting its key to the creator.
+    /// Creates a team at epoch 1, granting its key to the creator, with
+    /// the chain's first statement.
     pub async fn found_team(&self, owner: &Person, name: &str) -> (Uuid, TeamKeyring) {
         let team = Uuid::new_v4();
         let epoch = EpochIdentity::generate(team, 1);
         let grant = epoch.grant_to(&owner.identity.public_key()).expect("grant");
+        let genesis = chain::genesis(team, owner, epoch.public_key());
         let body = json!({
             "id": team,
             "name": name,
             "epoch_public_key": epoch.public_key().as_str(),
             "creator_grant": grant.as_str(),
+            "statement": genesis.as_str(),
         });
         let (status, created) = self.post("/teams", Some(&owner.user.access), body).await;
         assert_eq!(status, 201, "create team: {created}");
@@ -124,42 +129,38 @@ impl TestServer {
         Ok(ring)
     }
 
-    /// Invites `email`, sealing the invite secret to the team's current key.
+    /// Invites `email` with the admin's signed `invite` statement; the code
+    /// names the statement.
     pub async fn invite_with_code(
         &self,
         team: Uuid,
         admin: &Person,
-        ring: &TeamKeyring,
+        _ring: &TeamKeyring,
         email: &str,
         role: Role,
     ) -> InviteCode {
-        let code = InviteCode::generate();
-        let sealed = crypto::seal_invite_secret(
-            &code.secret,
-            team,
-            code.invite_id,
-            &ring.current().public_key(),
-        )
-        .expect("seal");
-        let body = json!({
-            "id": code.invite_id,
-            "email": email,
-            "role": role,
-            "accept_token_hash": crypto::accept_token(&code.secret).server_hash(),
-            "sealed_secret": sealed.0,
-        });
-        let (status, invite) = self
+        let (body, invite) = self.invite_body(team, admin, email, role).await;
+        let (status, answer) = self
             .post(
                 &format!("/teams/{team}/invite"),
                 Some(&admin.user.access),
                 body,
             )
             .await;
-        assert_eq!(status, 201, "invite: {invite}");
-        code
+        assert_eq!(status, 201, "invite: {answer}");
+        let mut statement = [0u8; 16];
+        statement.copy_from_slice(&invite.issued.statement.0[..16]);
+        InviteCode {
+            invite_id: invite.id,
+            team_id: team,
+            statement,
+            secret: invite.issued.secret,
+        }
     }
 
-    /// Joins with a code: looks at the invite, proves the identity, accepts.
+    /// Joins with a code as a client does: looks at the invite, reads and
+    /// verifies the team's chain up to the invite statement the code names,
+    /// and accepts with both signatures of its keys.
     pub async fn join(&self, person: &Person, code: &InviteCode) -> Uuid {
         let path = format!("/invites/{}", code.invite_id);
         let (status, preview) = self.get(&path, &person.user.access).await;
@@ -169,15 +170,37 @@ impl TestServer {
             .expect("team")
             .parse()
             .expect("uuid");
-        let proof = crypto::invite_proof(
-            &code.secret,
-            team,
-            code.invite_id,
-            &person.identity.public_key(),
+        assert_eq!(team, code.team_id);
+        let (status, page) = self
+            .get(&format!("{path}/chain"), &person.user.access)
+            .await;
+        assert_eq!(status, 200, "invite chain: {page}");
+        let statements: Vec<Statement> = page["statements"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .map(|t| Statement::parse(t.as_str().expect("text")).expect("statement"))
+            .collect();
+        let chain = TeamChain::verify(&statements).expect("the chain verifies");
+        let invite = &chain.invites()[&code.invite_id];
+        assert_eq!(
+            invite.statement.0[..16],
+            code.statement,
+            "the code names this invite"
         );
+        let issued = chain::IssuedInvite {
+            id: code.invite_id,
+            team,
+            email: invite.email.clone(),
+            role: invite.role,
+            secret: code.secret.clone(),
+            statement: invite.statement,
+        };
+        let (proof, consent) = issued.acceptance(person);
         let body = json!({
-            "accept_token": crypto::accept_token(&code.secret).to_base64(),
-            "proof": proof.to_base64(),
+            "accept_token": issued.accept_token(),
+            "proof": proof,
+            "consent": consent,
         });
         let (status, joined) = self
             .post(&format!("{path}/accept"), Some(&person.user.access), body)
@@ -186,14 +209,16 @@ impl TestServer {
         team
     }
 
-    /// What an admin's agent does on its own: verify every newcomer's proof
-    /// and post their grant. Returns how many were granted and the refusals.
+    /// What an admin's agent does on its own: check every newcomer's
+    /// acceptance against the chain (by applying their `admit` statement to
+    /// it), and post the statement with their grant. Returns how many were
+    /// admitted and the refusals.
     pub async fn admit_pending(
         &self,
         team: Uuid,
         admin: &Person,
         ring: &TeamKeyring,
-    ) -> (usize, Vec<crypto::CryptoError>) {
+    ) -> (usize, Vec<ChainError>) {
         let (status, pending) = self
             .get(&format!("/teams/{team}/grants/pending"), &admin.user.access)
             .await;
@@ -201,34 +226,33 @@ impl TestServer {
         let mut granted = 0;
         let mut refused = Vec::new();
         for p in pending.as_array().expect("pending list") {
-            let newcomer = Newcomer {
-                invite_id: p["invite_id"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_default(),
-                identity_public_key: p["identity_public_key"].as_str().unwrap_or_default(),
-                sealed_secret: p["sealed_secret"].as_str().unwrap_or_default(),
-                proof: p["proof"].as_str().unwrap_or_default(),
-            };
-            match crypto::admit(&newcomer, ring) {
-                Ok(grant) => {
-                    let body = json!({
-                        "user_id": p["user_id"],
-                        "epoch": ring.current_epoch(),
-                        "grant": grant.as_str(),
-                    });
-                    let (status, answer) = self
-                        .post(
-                            &format!("/teams/{team}/grants"),
-                            Some(&admin.user.access),
-                            body,
-                        )
-                        .await;
-                    assert_eq!(status, 204, "post grant: {answer}");
-                    granted += 1;
-                }
-                Err(e) => refused.push(e),
+            let statement = self.admit_statement(team, admin, p).await;
+            let mut chain = self.chain(team, &admin.user.access).await;
+            if let Err(e) = chain.apply(&statement) {
+                refused.push(e);
+                continue;
             }
+            let key: crypto::PublicKey = p["identity_public_key"]
+                .as_str()
+                .expect("key")
+                .parse()
+                .expect("recipient");
+            let grant = ring.current().grant_to(&key).expect("grant");
+            let body = json!({
+                "user_id": p["user_id"],
+                "epoch": ring.current_epoch(),
+                "grant": grant.as_str(),
+                "statement": statement.as_str(),
+            });
+            let (status, answer) = self
+                .post(
+                    &format!("/teams/{team}/grants"),
+                    Some(&admin.user.access),
+                    body,
+                )
+                .await;
+            assert_eq!(status, 204, "post grant: {answer}");
+            granted += 1;
         }
         (granted, refused)
     }
@@ -253,34 +277,84 @@ impl TestServer {
         );
     }
 
-    /// A rotation body: a fresh epoch key wrapped for every current member.
+    /// A rotation body: a fresh epoch key wrapped for every member of the
+    /// verified chain, with the `rotate` statement.
     pub async fn prepare_rotation(
         &self,
         team: Uuid,
         admin: &Person,
         expected: u64,
     ) -> (EpochIdentity, Value) {
-        let (status, members) = self
-            .get(&format!("/teams/{team}/members"), &admin.user.access)
-            .await;
-        assert_eq!(status, 200, "members: {members}");
+        let chain = self.chain(team, &admin.user.access).await;
         let next = EpochIdentity::generate(team, expected + 1);
-        let grants: Vec<Value> = members
-            .as_array()
-            .expect("members")
-            .iter()
+        let grants: Vec<Value> = chain
+            .members()
+            .values()
             .map(|m| {
-                let key: crypto::PublicKey =
-                    m["identity_public_key"].as_str().expect("key").parse().expect("recipient");
-                json!({ "user_id": m["user_id"], "grant": next.grant_to(&key).expect("grant").as_str() })
+                json!({ "user_id": m.user, "grant": next.grant_to(&m.age).expect("grant").as_str() })
             })
             .collect();
+        let statement = chain
+            .draft(
+                admin.user.id,
+                chain::unix_now(),
+                Body::Rotate {
+                    epoch: expected + 1,
+                    epoch_key: next.public_key(),
+                    members: chain.member_set_hash(),
+                },
+            )
+            .sign(admin.identity.signing_key());
         let body = json!({
             "expected_epoch": expected,
             "public_key": next.public_key().as_str(),
             "grants": grants,
+            "statement": statement.as_str(),
         });
         (next, body)
+    }
+
+    /// `count` rotation bodies in a row from epoch `expected`, each made at
+    /// the head the one before it leaves (the chain is advanced here, as the
+    /// client would once each was accepted).
+    pub async fn prepare_rotations(
+        &self,
+        team: Uuid,
+        admin: &Person,
+        expected: u64,
+        count: u64,
+    ) -> Vec<Value> {
+        let mut chain = self.chain(team, &admin.user.access).await;
+        let mut bodies = Vec::new();
+        for expected in expected..expected + count {
+            let next = EpochIdentity::generate(team, expected + 1);
+            let grants: Vec<Value> = chain
+                .members()
+                .values()
+                .map(|m| {
+                    json!({ "user_id": m.user, "grant": next.grant_to(&m.age).expect("grant").as_str() })
+                })
+                .collect();
+            let statement = chain
+                .draft(
+                    admin.user.id,
+                    chain::unix_now(),
+                    Body::Rotate {
+                        epoch: expected + 1,
+                        epoch_key: next.public_key(),
+                        members: chain.member_set_hash(),
+                    },
+                )
+                .sign(admin.identity.signing_key());
+            chain.apply(&statement).expect("the rotation follows");
+            bodies.push(json!({
+                "expected_epoch": expected,
+                "public_key": next.public_key().as_str(),
+                "grants": grants,
+                "statement": statement.as_str(),
+            }));
+        }
+        bodies
     }
 
     /// Rotates from `ring`'s epoch; on success the new key joins the ring.

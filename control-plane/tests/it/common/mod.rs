@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod audit;
+pub mod chain;
 pub mod client;
 pub mod process;
 
@@ -15,6 +16,8 @@ use control_plane::store::{self, Store};
 use control_plane::tokens::SigningKey;
 use control_plane::{AppState, Config};
 use envv_api::{KdfParams, Role, Session, SignupRequest};
+use envv_core::chain::Body;
+use envv_core::crypto::{EpochIdentity, UserIdentity};
 use rand::{Rng, RngCore};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -271,23 +274,58 @@ impl TestServer {
 
     pub async fn create_team(&self, owner: &TestUser, name: &str) -> Uuid {
         let (status, body) = self
-            .post("/teams", Some(&owner.access), team_body(name))
+            .post("/teams", Some(&owner.access), team_body(owner, name))
             .await;
         assert_eq!(status, 201, "create team failed: {body}");
         body["id"].as_str().expect("team id").parse().expect("uuid")
     }
 
-    /// Invites `user` with `role` and has them accept.
+    /// Invites `user` with `role`, has them accept, and admits them: a
+    /// member of the team's chain, holding the current epoch's (stand-in) grant.
     pub async fn add_member(&self, team: Uuid, admin: &TestUser, user: &TestUser, role: Role) {
+        self.add_pending(team, admin, user, role).await;
+        self.admit(team, admin, user).await;
+    }
+
+    /// Invites `user` with `role` and has them accept: they wait to be admitted.
+    pub async fn add_pending(&self, team: Uuid, admin: &TestUser, user: &TestUser, role: Role) {
         let invite = self.invite(team, admin, &user.email, role).await;
-        let (status, body) = self
-            .post(
-                &format!("/invites/{}/accept", invite.id),
-                Some(&user.access),
-                json!({ "accept_token": invite.accept_token }),
-            )
-            .await;
+        let (status, body) = self.accept(&invite, user).await;
         assert_eq!(status, 200, "accept failed: {body}");
+    }
+
+    /// Accepts `invite` as `user`, with both signatures of the acceptance.
+    pub async fn accept(&self, invite: &TestInvite, user: &TestUser) -> (u16, Value) {
+        self.post(
+            &format!("/invites/{}/accept", invite.id),
+            Some(&user.access),
+            invite.accept_body(user),
+        )
+        .await
+    }
+
+    /// Admits a newcomer who accepted: the `admit` statement and a
+    /// stand-in grant for the team's current epoch.
+    pub async fn admit(&self, team: Uuid, admin: &TestUser, user: &TestUser) {
+        let (status, body) = self.try_admit(team, admin, user).await;
+        assert_eq!(status, 204, "admit failed: {body}");
+    }
+
+    pub async fn try_admit(&self, team: Uuid, admin: &TestUser, user: &TestUser) -> (u16, Value) {
+        let pending = self.pending_entry(team, admin, user.id).await;
+        let statement = self.admit_statement(team, admin, &pending).await;
+        let epoch = self.chain(team, &admin.access).await.current_epoch();
+        self.post(
+            &format!("/teams/{team}/grants"),
+            Some(&admin.access),
+            json!({
+                "user_id": user.id,
+                "epoch": epoch,
+                "grant": random_b64(200),
+                "statement": statement.as_str(),
+            }),
+        )
+        .await
     }
 
     pub async fn invite(
@@ -297,23 +335,148 @@ impl TestServer {
         email: &str,
         role: Role,
     ) -> TestInvite {
-        let (accept_token, hash) = accept_token();
-        let (status, body) = self
-            .post(
-                &format!("/teams/{team}/invite"),
-                Some(&admin.access),
-                json!({ "id": Uuid::new_v4(), "email": email, "role": role, "accept_token_hash": hash }),
+        let (body, invite) = self.invite_body(team, admin, email, role).await;
+        let (status, answer) = self
+            .post(&format!("/teams/{team}/invite"), Some(&admin.access), body)
+            .await;
+        assert_eq!(status, 201, "invite failed: {answer}");
+        assert_eq!(answer["id"], invite.id.to_string());
+        invite
+    }
+
+    /// An invite request with its statement signed at the current head, not
+    /// sent yet.
+    pub async fn invite_body(
+        &self,
+        team: Uuid,
+        admin: &impl chain::Signer,
+        email: &str,
+        role: Role,
+    ) -> (Value, TestInvite) {
+        let (statement, issued) = self.invite_statement(team, admin, email, role).await;
+        let body = self.invite_request(&statement, &issued);
+        (
+            body,
+            TestInvite {
+                id: issued.id,
+                accept_token: issued.accept_token(),
+                issued,
+            },
+        )
+    }
+
+    /// A `remove` statement and its request: `target` leaves or is removed.
+    pub async fn remove(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        target: Uuid,
+    ) -> (u16, Value) {
+        let statement = self.sign(team, actor, Body::Remove { user: target }).await;
+        self.call(
+            "DELETE",
+            &format!("/teams/{team}/members/{target}"),
+            Some(actor.token()),
+            Some(json!({ "statement": statement.as_str() })),
+        )
+        .await
+    }
+
+    /// A `role` statement and its request.
+    pub async fn set_role(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        target: Uuid,
+        role: Role,
+    ) -> (u16, Value) {
+        let statement = self
+            .sign(team, actor, Body::Role { user: target, role })
+            .await;
+        self.call(
+            "PUT",
+            &format!("/teams/{team}/members/{target}/role"),
+            Some(actor.token()),
+            Some(json!({ "role": role, "statement": statement.as_str() })),
+        )
+        .await
+    }
+
+    /// A `revoke-invite` statement and its request.
+    pub async fn revoke(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        invite: Uuid,
+    ) -> (u16, Value) {
+        let statement = self.sign(team, actor, Body::RevokeInvite { invite }).await;
+        self.call(
+            "DELETE",
+            &format!("/teams/{team}/invites/{invite}"),
+            Some(actor.token()),
+            Some(json!({ "statement": statement.as_str() })),
+        )
+        .await
+    }
+
+    /// A `settings` statement and its request.
+    pub async fn set_settings(
+        &self,
+        team: Uuid,
+        actor: &impl chain::Signer,
+        secs: u32,
+    ) -> (u16, Value) {
+        let statement = self
+            .sign(
+                team,
+                actor,
+                Body::Settings {
+                    max_staleness_secs: secs,
+                },
             )
             .await;
-        assert_eq!(status, 201, "invite failed: {body}");
-        TestInvite {
-            id: body["id"]
-                .as_str()
-                .expect("invite id")
-                .parse()
-                .expect("uuid"),
-            accept_token,
-        }
+        self.call(
+            "PUT",
+            &format!("/teams/{team}/settings"),
+            Some(actor.token()),
+            Some(json!({ "max_staleness_secs": secs, "statement": statement.as_str() })),
+        )
+        .await
+    }
+
+    /// A rotation request with stand-in grants for every member of the
+    /// team's chain and its `rotate` statement, from epoch `expected`.
+    pub async fn rotation_body(
+        &self,
+        team: Uuid,
+        viewer: &str,
+        admin: &impl chain::Signer,
+        expected: u64,
+    ) -> Value {
+        let chain = self.chain(team, viewer).await;
+        let key = EpochIdentity::generate(team, expected + 1).public_key();
+        let statement = chain
+            .draft(
+                admin.user_id(),
+                chain::unix_now(),
+                Body::Rotate {
+                    epoch: expected + 1,
+                    epoch_key: key.clone(),
+                    members: chain.member_set_hash(),
+                },
+            )
+            .sign(admin.identity().signing_key());
+        let grants: Vec<Value> = chain
+            .members()
+            .keys()
+            .map(|id| json!({ "user_id": id, "grant": random_b64(200) }))
+            .collect();
+        json!({
+            "expected_epoch": expected,
+            "public_key": key.as_str(),
+            "grants": grants,
+            "statement": statement.as_str(),
+        })
     }
 }
 
@@ -328,6 +491,15 @@ impl Drop for TestServer {
 pub struct TestInvite {
     pub id: Uuid,
     pub accept_token: String,
+    pub issued: chain::IssuedInvite,
+}
+
+impl TestInvite {
+    /// The accept request `user` sends: the token and both signatures.
+    pub fn accept_body(&self, user: &impl chain::Signer) -> Value {
+        let (proof, consent) = self.issued.acceptance(user);
+        json!({ "accept_token": self.accept_token, "proof": proof, "consent": consent })
+    }
 }
 
 /// What a client derives and holds; random stand-ins for the real KDF output.
@@ -335,17 +507,23 @@ pub struct TestInvite {
 pub struct Credentials {
     pub email: String,
     pub auth_key: String,
+    /// A real identity: its keys sign the user's chain statements.
+    pub identity: UserIdentity,
     pub identity_public_key: String,
+    pub signing_public_key: String,
     pub wrapped_identity: String,
     pub kdf: KdfParams,
 }
 
 impl Credentials {
     pub fn random(email: &str) -> Credentials {
+        let identity = UserIdentity::generate();
         Credentials {
             email: email.to_owned(),
             auth_key: random_b64(32),
-            identity_public_key: random_recipient(),
+            identity_public_key: identity.public_key().as_str().to_owned(),
+            signing_public_key: identity.verifying_key().to_hex(),
+            identity,
             wrapped_identity: random_b64(120),
             kdf: KdfParams {
                 algorithm: "argon2id".into(),
@@ -363,6 +541,7 @@ impl Credentials {
             name: "Test User".into(),
             auth_key: self.auth_key.clone().into(),
             identity_public_key: self.identity_public_key.clone(),
+            signing_public_key: self.signing_public_key.clone(),
             wrapped_identity: self.wrapped_identity.clone(),
             kdf: self.kdf.clone(),
         })
@@ -391,21 +570,31 @@ pub fn accept_token() -> (String, String) {
     (URL_SAFE_NO_PAD.encode(raw), hash)
 }
 
+/// The hex SHA-256 of a base64url accept token, as the inviter sends it.
+pub fn accept_token_hash(token: &str) -> String {
+    let raw = URL_SAFE_NO_PAD.decode(token).expect("base64url token");
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw))
+}
+
 pub fn random_b64(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rand::thread_rng().fill_bytes(&mut bytes);
     STANDARD.encode(bytes)
 }
 
-/// A team creation body with stand-in key material: the server stores the
-/// epoch's public key and the creator's grant without being able to check
-/// more than their shape.
-pub fn team_body(name: &str) -> Value {
+/// A team creation body with a real epoch key and a stand-in grant (the
+/// server stores the grant without being able to check more than its
+/// shape), and the chain's first statement signed by `owner`.
+pub fn team_body(owner: &impl chain::Signer, name: &str) -> Value {
+    let team = Uuid::new_v4();
+    let epoch_key = EpochIdentity::generate(team, 1).public_key();
+    let genesis = chain::genesis(team, owner, epoch_key.clone());
     json!({
-        "id": Uuid::new_v4(),
+        "id": team,
         "name": name,
-        "epoch_public_key": random_recipient(),
+        "epoch_public_key": epoch_key.as_str(),
         "creator_grant": random_b64(200),
+        "statement": genesis.as_str(),
     })
 }
 

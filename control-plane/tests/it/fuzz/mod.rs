@@ -1,4 +1,4 @@
-//! Random bytes and random JSON at every POST and PUT route, with random
+//! Random bytes and random JSON at every route that takes a body, with random
 //! content types and random path segments: never a 5xx, every 4xx in the
 //! error format, no error echoing a planted input, and the server still up.
 
@@ -7,11 +7,11 @@ use crate::common;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::{
-    Backend, Credentials, TestServer, TestUser, random_b64, random_recipient, unique_email,
-};
+use common::{Backend, Credentials, TestServer, TestUser, random_b64, unique_email};
 use control_plane::routes::{audit, keys};
 use envv_api::{MAX_BODY_BYTES, Role};
+use envv_core::chain::Body;
+use envv_core::crypto::SignatureBytes;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
-/// Cases per route; fourteen routes, so about 2,800 requests per backend.
+/// Cases per route; sixteen routes, so about 3,200 requests per backend.
 /// `PROPTEST_CASES` raises it for a longer soak.
 const CASES: u32 = 200;
 
@@ -57,10 +57,11 @@ fn number_placeholder(i: usize) -> String {
     format!("__NUMBER_{i}__")
 }
 
-/// The POST and PUT routes of the router, every route that takes a body,
+/// Every route of the router that takes a body (POST, PUT, and the DELETEs
+/// that carry a chain statement),
 /// with its body limit. `fuzzed_routes_are_the_documented_bodies` checks the
 /// list against `/openapi.json`.
-const ROUTES: [(&str, &str, usize); 14] = [
+const ROUTES: [(&str, &str, usize); 16] = [
     ("POST", "/auth/prelogin", MAX_BODY_BYTES),
     ("POST", "/auth/signup", MAX_BODY_BYTES),
     ("POST", "/auth/login", MAX_BODY_BYTES),
@@ -70,6 +71,8 @@ const ROUTES: [(&str, &str, usize); 14] = [
     ("POST", "/teams/{team}/invite", MAX_BODY_BYTES),
     ("POST", "/invites/{invite}/accept", MAX_BODY_BYTES),
     ("PUT", "/teams/{team}/members/{user}/role", MAX_BODY_BYTES),
+    ("DELETE", "/teams/{team}/members/{user}", MAX_BODY_BYTES),
+    ("DELETE", "/teams/{team}/invites/{invite}", MAX_BODY_BYTES),
     ("POST", "/teams/{team}/keys/rotate", keys::MAX_ROTATE_BODY),
     ("POST", "/teams/{team}/grants", MAX_BODY_BYTES),
     ("POST", "/teams/{team}/audit", audit::MAX_INGEST_BODY),
@@ -107,6 +110,13 @@ impl Ctx {
     }
 }
 
+/// 64 random bytes, base64url: shaped like a signature, signing nothing.
+fn random_signature() -> String {
+    let mut bytes = [0u8; 64];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
@@ -118,6 +128,8 @@ async fn targets(
     account: &TestUser,
     owner: &TestUser,
     team: Uuid,
+    user: Uuid,
+    invite: Uuid,
 ) -> Vec<Target> {
     let creds = Credentials::random(&unique_email("fuzz-signup"));
     let fresh = || async {
@@ -131,16 +143,38 @@ async fn targets(
     };
     let refresh = fresh().await;
     let logout = fresh().await;
-    // A rotation needs a grant for exactly the current members.
-    let (_, members) = server
-        .get(&format!("/teams/{team}/members"), &owner.access)
+    // Each template carries a statement that would pass at the chain's
+    // head now (a mutation of it mostly won't).
+    let rotation = server.rotation_body(team, &owner.access, owner, 1).await;
+    let (invite_body, _) = server
+        .invite_body(team, owner, &unique_email("fuzz-invitee"), Role::Member)
         .await;
-    let grants: Vec<Value> = members
-        .as_array()
-        .expect("members")
-        .iter()
-        .map(|m| json!({ "user_id": m["user_id"], "grant": random_b64(200) }))
-        .collect();
+    let statement = |body: Body| async move {
+        let statement = server.sign(team, owner, body).await;
+        Value::String(statement.as_str().to_owned())
+    };
+    let role = statement(Body::Role {
+        user,
+        role: Role::Admin,
+    })
+    .await;
+    let removal = statement(Body::Remove { user }).await;
+    let revocation = statement(Body::RevokeInvite { invite }).await;
+    let settings = statement(Body::Settings {
+        max_staleness_secs: 7200,
+    })
+    .await;
+    let stranger = &account.creds.identity;
+    let signature = SignatureBytes::from_base64(&random_signature()).expect("signature");
+    let admission = statement(Body::Admit {
+        invite: Uuid::new_v4(),
+        user: account.id,
+        age: stranger.public_key(),
+        signing: stranger.verifying_key(),
+        proof: signature,
+        consent: signature,
+    })
+    .await;
     ROUTES
         .iter()
         .map(|&(method, pattern, limit)| {
@@ -150,27 +184,24 @@ async fn targets(
                 "/auth/login" => account.creds.login_body(),
                 "/auth/refresh" => json!({ "refresh_token": refresh }),
                 "/auth/logout" => json!({ "refresh_token": logout }),
-                "/teams" => common::team_body("Fuzzed"),
-                "/teams/{team}/invite" => json!({
-                    "email": unique_email("fuzz-invitee"),
-                    "role": Role::Member,
-                    "accept_token_hash": sha256_hex("token"),
-                    "id": Uuid::new_v4(),
-                    "sealed_secret": random_b64(48),
+                "/teams" => common::team_body(owner, "Fuzzed"),
+                "/teams/{team}/invite" => invite_body.clone(),
+                "/invites/{invite}/accept" => json!({
+                    "accept_token": "token",
+                    "proof": random_signature(),
+                    "consent": random_signature(),
                 }),
-                "/invites/{invite}/accept" => {
-                    json!({ "accept_token": "token", "proof": random_b64(24) })
+                "/teams/{team}/members/{user}/role" => {
+                    json!({ "role": Role::Admin, "statement": role })
                 }
-                "/teams/{team}/members/{user}/role" => json!({ "role": Role::Admin }),
-                "/teams/{team}/keys/rotate" => json!({
-                    "expected_epoch": 1,
-                    "public_key": random_recipient(),
-                    "grants": grants,
-                }),
+                "/teams/{team}/members/{user}" => json!({ "statement": removal }),
+                "/teams/{team}/invites/{invite}" => json!({ "statement": revocation }),
+                "/teams/{team}/keys/rotate" => rotation.clone(),
                 "/teams/{team}/grants" => json!({
-                    "user_id": Uuid::new_v4(),
+                    "user_id": account.id,
                     "epoch": 1,
                     "grant": random_b64(200),
+                    "statement": admission,
                 }),
                 "/teams/{team}/audit" => json!({
                     "events": [{
@@ -186,7 +217,9 @@ async fn targets(
                 "/teams/{team}/billing" => {
                     json!({ "plan": "pro", "billing_email": "billing@example.com" })
                 }
-                "/teams/{team}/settings" => json!({ "max_staleness_secs": 7200 }),
+                "/teams/{team}/settings" => {
+                    json!({ "max_staleness_secs": 7200, "statement": settings })
+                }
                 other => panic!("no template for {other}"),
             };
             Target {
@@ -331,7 +364,7 @@ async fn post_and_put_routes_survive_random_input(backend: Backend) {
     let invite = server
         .invite(team, &owner, &unique_email("pending"), Role::Member)
         .await;
-    let targets = targets(&server, &account, &owner, team).await;
+    let targets = targets(&server, &account, &owner, team, target_user.id, invite.id).await;
     let ctx = Arc::new(Ctx {
         http: server.http.clone(),
         base: server.base.clone(),

@@ -129,7 +129,8 @@ pub(crate) fn json_key() -> impl Strategy<Value = String> {
         2 => prop::sample::select(vec![
             "email", "name", "auth_key", "identity_public_key", "wrapped_identity", "kdf",
             "algorithm", "memory_kib", "iterations", "parallelism", "salt", "refresh_token",
-            "role", "accept_token_hash", "sealed_secret", "accept_token", "proof", "",
+            "role", "accept_token_hash", "statement", "accept_token", "proof", "consent",
+            "signing_public_key", "",
         ])
         .prop_map(str::to_owned),
         1 => json_string(),

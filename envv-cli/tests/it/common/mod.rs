@@ -32,11 +32,17 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn start() -> Self {
+        ControlPlane::start_on(envv_testkit::Backend::Sqlite)
+    }
+
+    /// On SQLite or on a PostgreSQL database of its own.
+    pub fn start_on(backend: envv_testkit::Backend) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("envv-cp-")
             .tempdir()
             .expect("temp dir");
-        let server = envv_testkit::ControlPlane::start(dir.path(), envv_testkit::free_port());
+        let server =
+            envv_testkit::ControlPlane::start_on(backend, dir.path(), envv_testkit::free_port());
         ControlPlane {
             url: server.url(),
             server,

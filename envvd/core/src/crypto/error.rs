@@ -47,18 +47,18 @@ pub enum CryptoError {
         found_epoch: u64,
     },
 
-    /// A sealed invite secret opened but belongs to another team or invite.
-    #[error("sealed invite secret belongs to another team or invite")]
-    InviteMismatch,
-
-    /// The invitee's proof does not match the public key the server gave us:
-    /// the key was substituted or the proof forged.
-    #[error("invite proof does not match the invitee's public key")]
-    InviteProofMismatch,
-
     /// An invite code string could not be parsed.
     #[error("invalid invite code: {reason}")]
     InvalidInviteCode { reason: &'static str },
+
+    /// A signing key string is not 64 lowercase hex digits of a usable
+    /// Ed25519 public key.
+    #[error("invalid signing key: expected 64 hex digits of an Ed25519 public key")]
+    InvalidSigningKey,
+
+    /// An Ed25519 signature does not verify.
+    #[error("signature does not verify")]
+    BadSignature,
 
     /// A public key string is not an age X25519 recipient.
     #[error("invalid public key: expected an age X25519 recipient (age1...)")]

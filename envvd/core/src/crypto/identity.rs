@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::kdf::WrapKey;
+use super::signing::{SigningKey, VerifyingKey};
 use super::{CryptoError, b64url, b64url_decode, open, seal};
 
 /// Prefix of the text form of a wrapped identity; the digit is the version.
@@ -88,24 +89,40 @@ impl<'de> Deserialize<'de> for PublicKey {
 
 /// A user's private identity. Made on the user's machine at signup; its
 /// secret half exists in clear only in this process's memory.
+///
+/// It holds two keys: the age X25519 key that grants are encrypted to, and
+/// an Ed25519 key derived from it that signs the team chain's statements.
 #[derive(Clone)]
-pub struct UserIdentity(age::x25519::Identity);
+pub struct UserIdentity {
+    age: age::x25519::Identity,
+    signing: SigningKey,
+}
 
 impl UserIdentity {
     /// A fresh identity from the OS CSPRNG.
     pub fn generate() -> Self {
-        Self(age::x25519::Identity::generate())
+        Self::from_age(age::x25519::Identity::generate())
     }
 
     /// The public half, sent to the server at signup.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from_recipient(&self.0.to_public())
+        PublicKey::from_recipient(&self.age.to_public())
+    }
+
+    /// The public half of the signing key, published beside [`Self::public_key`].
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// Signs team chain statements and invite acceptances.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing
     }
 
     /// Parses an `AGE-SECRET-KEY-1...` string (test vectors, local mode).
     pub fn from_secret_str(s: &str) -> Result<Self, CryptoError> {
         age::x25519::Identity::from_str(s.trim())
-            .map(Self)
+            .map(Self::from_age)
             .map_err(|_| CryptoError::Malformed {
                 what: "identity",
                 reason: "not an age X25519 secret key",
@@ -114,15 +131,16 @@ impl UserIdentity {
 
     /// The `AGE-SECRET-KEY-1...` string, in a zeroising buffer.
     pub fn to_secret_string(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.0.to_string().expose_secret().to_owned())
+        Zeroizing::new(self.age.to_string().expose_secret().to_owned())
     }
 
     pub(crate) fn age(&self) -> &age::x25519::Identity {
-        &self.0
+        &self.age
     }
 
-    pub(crate) fn from_age(identity: age::x25519::Identity) -> Self {
-        Self(identity)
+    pub(crate) fn from_age(age: age::x25519::Identity) -> Self {
+        let signing = SigningKey::for_identity(age.to_string().expose_secret());
+        Self { age, signing }
     }
 
     /// Encrypts this identity under the password-derived wrap key.

@@ -1,35 +1,33 @@
-//! Binding an invitee's public key to an out-of-band invite code.
+//! Invite codes: what an admin hands a newcomer out of band.
 //!
-//! The admin's client makes a 32-byte invite secret and prints it inside the
-//! invite code; the server only ever sees (a) the SHA-256 of the accept
-//! token, to authenticate acceptance, and (b) the secret sealed to the team's
-//! epoch key, so any admin can later recover it. The invitee proves its
-//! public key with an HMAC keyed from the secret; an admin's agent verifies
-//! that proof against the key the server hands it before granting. A server
-//! that swaps in its own key cannot produce a matching proof.
+//! The code holds a 32-byte invite secret and names the team and the invite
+//! statement in the team chain (a 16-byte prefix of its hash). From the
+//! secret come (a) the accept token, whose SHA-256 the server stores to
+//! authenticate acceptance, and (b) an Ed25519 *proof key*, whose public
+//! half is in the signed invite statement. The newcomer signs their keys
+//! with the proof key; any admin checks that signature against the chain
+//! before admitting them. The server sees neither the secret nor the proof
+//! key's private half, so it can't make an acceptance that verifies, and it
+//! can't change the invite statement, which an admin signed.
 
 use std::fmt;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::identity::PublicKey;
-use super::team::EpochIdentity;
-use super::{AgeOpenError, CryptoError, age_decrypt, age_encrypt, b64url, b64url_decode, hkdf32};
+use super::signing::SigningKey;
+use super::{CryptoError, b64url, b64url_decode, hkdf32};
 use crate::secret::Key32;
 
-const CODE_PREFIX: &str = "envv-inv1";
-/// `envv-inv1.` + 32 hex + `.` + 43 base64url characters.
-const CODE_LEN: usize = CODE_PREFIX.len() + 1 + 32 + 1 + 43;
-const INFO_ACCEPT: &[u8] = b"envv/invite/v1 accept-token";
-const INFO_PROOF: &[u8] = b"envv/invite/v1 proof-key";
-const SEALED_PREFIX: &str = "envv-invs1.";
-const SEALED_MAGIC: &[u8] = b"envv-invite-secret/v1\n";
-const MAX_SEALED_LEN: usize = 1024;
-
-type HmacSha256 = Hmac<Sha256>;
+const CODE_PREFIX: &str = "envv-inv2.";
+/// Invite id (16), team id (16), invite statement prefix (16), secret (32).
+const CODE_BYTES: usize = 16 + 16 + 16 + 32;
+/// `envv-inv2.` + 107 base64url characters.
+const CODE_LEN: usize = CODE_PREFIX.len() + (CODE_BYTES * 4).div_ceil(3);
+const INFO_ACCEPT: &[u8] = b"envv/invite/v2 accept-token";
+const PROOF_SALT: &[u8] = b"envv/invite/v2";
+const INFO_PROOF: &[u8] = b"envv/invite/v2 proof-key";
 
 /// The 32 random bytes at the heart of an invite.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -42,6 +40,12 @@ impl InviteSecret {
         super::fill_random(&mut s);
         Self(s)
     }
+
+    /// The key whose public half the invite statement carries; the
+    /// newcomer signs their acceptance with it.
+    pub fn proof_key(&self) -> SigningKey {
+        SigningKey::derive(PROOF_SALT, &self.0, INFO_PROOF)
+    }
 }
 
 impl fmt::Debug for InviteSecret {
@@ -51,60 +55,64 @@ impl fmt::Debug for InviteSecret {
 }
 
 /// What the admin hands the invitee out of band:
-/// `envv-inv1.<invite id, uuid simple>.<secret, base64url no padding>`.
+/// `envv-inv2.` + base64url(invite id || team id || first 16 bytes of the
+/// invite statement's hash || secret), 117 characters in all.
 #[derive(Clone)]
 pub struct InviteCode {
-    /// The server's id for the invite (not secret).
+    /// The invite's id (not secret).
     pub invite_id: Uuid,
-    /// The secret (never sent to the server in clear).
+    /// The team it admits to (not secret).
+    pub team_id: Uuid,
+    /// The first 16 bytes of the invite statement's hash: it fixes the
+    /// team's history up to the invite, so a joiner refuses any other.
+    pub statement: [u8; 16],
+    /// The secret (never sent to the server).
     pub secret: InviteSecret,
 }
 
 impl InviteCode {
-    /// A new code for a new invite.
-    pub fn generate() -> Self {
-        Self {
-            invite_id: Uuid::new_v4(),
-            secret: InviteSecret::generate(),
-        }
-    }
-
     /// The string to print. Holds the secret: show it once, never log it.
-    pub fn to_code_string(&self) -> zeroize::Zeroizing<String> {
-        zeroize::Zeroizing::new(format!(
-            "{CODE_PREFIX}.{}.{}",
-            self.invite_id.simple(),
-            b64url(&self.secret.0)
-        ))
+    pub fn to_code_string(&self) -> Zeroizing<String> {
+        let mut bytes = Zeroizing::new(Vec::with_capacity(CODE_BYTES));
+        bytes.extend_from_slice(self.invite_id.as_bytes());
+        bytes.extend_from_slice(self.team_id.as_bytes());
+        bytes.extend_from_slice(&self.statement);
+        bytes.extend_from_slice(&self.secret.0);
+        Zeroizing::new(format!("{CODE_PREFIX}{}", b64url(&bytes)))
     }
 
-    /// Strict parse: exact prefix, lowercase hex id, 32-byte canonical secret.
-    /// Surrounding whitespace (from copy and paste) is ignored.
+    /// Strict parse. Surrounding whitespace (from copy and paste) is ignored.
     pub fn parse(code: &str) -> Result<Self, CryptoError> {
         let bad = |reason| CryptoError::InvalidInviteCode { reason };
         let code = code.trim();
+        if code.starts_with("envv-inv1.") {
+            return Err(bad("it is from an older envv; ask for a new invite"));
+        }
+        let body = code
+            .strip_prefix(CODE_PREFIX)
+            .ok_or(bad("it does not start with envv-inv2."))?;
         if code.len() != CODE_LEN {
-            return Err(bad("wrong length"));
+            return Err(bad("wrong length (was it cut when copied?)"));
         }
-        let mut parts = code.split('.');
-        let (Some(CODE_PREFIX), Some(id), Some(secret), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("expected envv-inv1.<id>.<secret>"));
-        };
-        if id.len() != 32 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(bad("invite id is not 32 lowercase hex digits"));
+        let bytes = Zeroizing::new(b64url_decode(body).ok_or(bad("it is not base64url"))?);
+        if bytes.len() != CODE_BYTES {
+            return Err(bad("wrong length (was it cut when copied?)"));
         }
-        let invite_id = Uuid::try_parse(id).map_err(|_| bad("invite id is not a UUID"))?;
-        let mut bytes = b64url_decode(secret).ok_or(bad("secret is not base64url"))?;
-        let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-            bytes.zeroize();
-            return Err(bad("secret is not 32 bytes"));
+        let uuid = |range: std::ops::Range<usize>| {
+            Uuid::from_slice(&bytes[range]).map_err(|_| bad("bad id"))
         };
-        bytes.zeroize();
+        let invite_id = uuid(0..16)?;
+        let team_id = uuid(16..32)?;
+        let mut statement = [0u8; 16];
+        statement.copy_from_slice(&bytes[32..48]);
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&bytes[48..80]);
+        let secret = InviteSecret(secret);
         Ok(Self {
             invite_id,
-            secret: InviteSecret(arr),
+            team_id,
+            statement,
+            secret,
         })
     }
 }
@@ -113,6 +121,7 @@ impl fmt::Debug for InviteCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InviteCode")
             .field("invite_id", &self.invite_id)
+            .field("team_id", &self.team_id)
             .field("secret", &"<redacted>")
             .finish()
     }
@@ -133,6 +142,11 @@ impl AcceptToken {
     pub fn server_hash(&self) -> String {
         hash_accept_token(self.0.expose())
     }
+
+    /// The raw SHA-256, as the invite statement carries it.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.0.expose()).into()
+    }
 }
 
 impl fmt::Debug for AcceptToken {
@@ -144,179 +158,44 @@ impl fmt::Debug for AcceptToken {
 /// Lowercase hex SHA-256 of raw accept-token bytes (the control plane calls
 /// this on the decoded token it receives and compares with what it stored).
 pub fn hash_accept_token(token: &[u8]) -> String {
-    let digest = Sha256::digest(token);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(token))
 }
 
-/// Derives the accept token: HKDF-SHA256(ikm = secret, info = "envv/invite/v1 accept-token").
+/// Derives the accept token: HKDF-SHA256(ikm = secret, info = "envv/invite/v2 accept-token").
 pub fn accept_token(secret: &InviteSecret) -> AcceptToken {
     AcceptToken(hkdf32(None, &secret.0, INFO_ACCEPT))
-}
-
-/// The invite secret encrypted to a team epoch key:
-/// `envv-invs1.` + base64url(binary age file). Stored by the server.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct SealedInviteSecret(pub String);
-
-/// Seals `secret` so any holder of the team's epoch key can recover it; the
-/// plaintext names the team and invite so a blob cannot be moved between
-/// invites.
-pub fn seal_invite_secret(
-    secret: &InviteSecret,
-    team_id: Uuid,
-    invite_id: Uuid,
-    team_epoch_recipient: &PublicKey,
-) -> Result<SealedInviteSecret, CryptoError> {
-    let mut payload = zeroize::Zeroizing::new(Vec::with_capacity(96));
-    payload.extend_from_slice(SEALED_MAGIC);
-    payload.extend_from_slice(team_id.as_bytes());
-    payload.extend_from_slice(invite_id.as_bytes());
-    payload.extend_from_slice(&secret.0);
-    let ct = age_encrypt(&team_epoch_recipient.to_recipient(), &payload)?;
-    Ok(SealedInviteSecret(format!(
-        "{SEALED_PREFIX}{}",
-        b64url(&ct)
-    )))
-}
-
-/// Recovers an invite secret sealed by [`seal_invite_secret`].
-pub fn open_invite_secret(
-    sealed: &SealedInviteSecret,
-    team_id: Uuid,
-    invite_id: Uuid,
-    team_epoch_identity: &EpochIdentity,
-) -> Result<InviteSecret, CryptoError> {
-    let malformed = |reason| CryptoError::Malformed {
-        what: "sealed invite secret",
-        reason,
-    };
-    if sealed.0.len() > MAX_SEALED_LEN {
-        return Err(malformed("too long"));
-    }
-    let body = sealed
-        .0
-        .strip_prefix(SEALED_PREFIX)
-        .ok_or(malformed("unknown version prefix"))?;
-    let ct = b64url_decode(body).ok_or(malformed("not base64url"))?;
-    let plain = age_decrypt(team_epoch_identity.age(), &ct, 256).map_err(|e| match e {
-        AgeOpenError::NotForThisKey => CryptoError::NotARecipient {
-            what: "sealed invite secret",
-        },
-        AgeOpenError::Corrupt => malformed("does not decrypt"),
-    })?;
-    let rest = plain
-        .strip_prefix(SEALED_MAGIC)
-        .ok_or(malformed("wrong payload"))?;
-    if rest.len() != 16 + 16 + 32 {
-        return Err(malformed("wrong payload length"));
-    }
-    if rest[..16] != *team_id.as_bytes() || rest[16..32] != *invite_id.as_bytes() {
-        return Err(CryptoError::InviteMismatch);
-    }
-    let mut s = [0u8; 32];
-    s.copy_from_slice(&rest[32..]);
-    Ok(InviteSecret(s))
-}
-
-/// The invitee's proof of its public key (32 bytes; base64url on the wire).
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct InviteProof(pub [u8; 32]);
-
-impl InviteProof {
-    /// base64url, no padding.
-    pub fn to_base64(&self) -> String {
-        b64url(&self.0)
-    }
-
-    /// Strict inverse of [`InviteProof::to_base64`].
-    pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let bytes =
-            b64url_decode(text)
-                .filter(|_| text.len() == 43)
-                .ok_or(CryptoError::Malformed {
-                    what: "invite proof",
-                    reason: "not 32 bytes of base64url",
-                })?;
-        let arr = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| CryptoError::Malformed {
-            what: "invite proof",
-            reason: "not 32 bytes",
-        })?;
-        Ok(Self(arr))
-    }
-}
-
-fn proof_mac(
-    secret: &InviteSecret,
-    team_id: Uuid,
-    invite_id: Uuid,
-    invitee_public_key: &PublicKey,
-) -> HmacSha256 {
-    let key = hkdf32(None, &secret.0, INFO_PROOF);
-    let mut mac = match HmacSha256::new_from_slice(key.expose()) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC accepts any key length"),
-    };
-    mac.update(
-        format!(
-            "envv/invite/v1 proof\nteam {}\ninvite {}\nkey {}",
-            team_id.hyphenated(),
-            invite_id.hyphenated(),
-            invitee_public_key.as_str()
-        )
-        .as_bytes(),
-    );
-    mac
-}
-
-/// HMAC-SHA256 under HKDF(secret, "envv/invite/v1 proof-key") over the team,
-/// the invite and the invitee's public key.
-pub fn invite_proof(
-    secret: &InviteSecret,
-    team_id: Uuid,
-    invite_id: Uuid,
-    invitee_public_key: &PublicKey,
-) -> InviteProof {
-    InviteProof(
-        proof_mac(secret, team_id, invite_id, invitee_public_key)
-            .finalize()
-            .into_bytes()
-            .into(),
-    )
-}
-
-/// Constant-time check of an invitee's proof against the public key the
-/// server presents. Call before granting; a mismatch means the server (or
-/// someone) substituted the key.
-pub fn verify_invite_proof(
-    secret: &InviteSecret,
-    team_id: Uuid,
-    invite_id: Uuid,
-    invitee_public_key: &PublicKey,
-    proof: &InviteProof,
-) -> Result<(), CryptoError> {
-    proof_mac(secret, team_id, invite_id, invitee_public_key)
-        .verify_slice(&proof.0)
-        .map_err(|_| CryptoError::InviteProofMismatch)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::UserIdentity;
+
+    fn code() -> InviteCode {
+        InviteCode {
+            invite_id: Uuid::new_v4(),
+            team_id: Uuid::new_v4(),
+            statement: [7; 16],
+            secret: InviteSecret::generate(),
+        }
+    }
 
     #[test]
     fn invite_code_round_trips_and_parsing_is_strict() {
-        let code = InviteCode::generate();
+        let code = code();
         let text = code.to_code_string();
-        let back = InviteCode::parse(&text).expect("parse");
-        assert_eq!(back.invite_id, code.invite_id);
+        assert_eq!(text.len(), CODE_LEN);
+        let back = InviteCode::parse(&format!(" {}\n", text.as_str())).expect("parse");
+        assert_eq!(
+            (back.invite_id, back.team_id, back.statement),
+            (code.invite_id, code.team_id, code.statement)
+        );
         assert_eq!(accept_token(&back.secret), accept_token(&code.secret));
         let bad = [
             "",
-            "envv-inv1..",
-            &text.replace("envv-inv1", "envv-inv2"),
-            &text.to_uppercase(),
-            &format!("{}x", text.as_str()),
+            "envv-inv2.",
+            &text.replace("envv-inv2", "envv-inv3"),
+            &text[..text.len() - 1],
+            &format!("{}A", text.as_str()),
             &text.replacen('.', ":", 1),
         ];
         for b in bad {
@@ -325,52 +204,22 @@ mod tests {
     }
 
     #[test]
-    fn substituted_public_key_is_rejected() {
-        let team = Uuid::new_v4();
-        let code = InviteCode::generate();
-        let invitee = UserIdentity::generate().public_key();
-        let proof = invite_proof(&code.secret, team, code.invite_id, &invitee);
-        // The server swaps in a key it controls.
-        let attacker = UserIdentity::generate().public_key();
-        assert!(matches!(
-            verify_invite_proof(&code.secret, team, code.invite_id, &attacker, &proof),
-            Err(CryptoError::InviteProofMismatch)
-        ));
-        assert!(verify_invite_proof(&code.secret, team, code.invite_id, &invitee, &proof).is_ok());
-        // And it cannot move the proof to another invite or team.
-        assert!(verify_invite_proof(&code.secret, team, Uuid::new_v4(), &invitee, &proof).is_err());
-        assert!(
-            verify_invite_proof(
-                &code.secret,
-                Uuid::new_v4(),
-                code.invite_id,
-                &invitee,
-                &proof
-            )
-            .is_err()
+    fn the_proof_key_and_token_come_from_the_secret_alone() {
+        let a = code();
+        let b = code();
+        assert_eq!(
+            a.secret.proof_key().verifying_key(),
+            a.secret.clone().proof_key().verifying_key()
         );
-        let wire = InviteProof::from_base64(&proof.to_base64()).expect("decode");
-        assert_eq!(wire, proof);
-    }
-
-    #[test]
-    fn any_team_key_holder_recovers_the_sealed_secret() {
-        let team = Uuid::new_v4();
-        let epoch = EpochIdentity::generate(team, 1);
-        let code = InviteCode::generate();
-        let sealed = seal_invite_secret(&code.secret, team, code.invite_id, &epoch.public_key())
-            .expect("seal");
-        let opened = open_invite_secret(&sealed, team, code.invite_id, &epoch).expect("open");
-        assert_eq!(accept_token(&opened), accept_token(&code.secret));
-        assert!(matches!(
-            open_invite_secret(&sealed, team, Uuid::new_v4(), &epoch),
-            Err(CryptoError::InviteMismatch)
-        ));
-        let other = EpochIdentity::generate(team, 2);
-        assert!(matches!(
-            open_invite_secret(&sealed, team, code.invite_id, &other),
-            Err(CryptoError::NotARecipient { .. })
-        ));
-        assert_eq!(accept_token(&code.secret).server_hash().len(), 64);
+        assert_ne!(
+            a.secret.proof_key().verifying_key(),
+            b.secret.proof_key().verifying_key()
+        );
+        assert_ne!(accept_token(&a.secret), accept_token(&b.secret));
+        assert_eq!(accept_token(&a.secret).server_hash().len(), 64);
+        assert_eq!(
+            hex::encode(accept_token(&a.secret).digest()),
+            accept_token(&a.secret).server_hash()
+        );
     }
 }

@@ -5,21 +5,18 @@
 //! and `rage` tools; everything symmetric is XChaCha20-Poly1305, HKDF-SHA256
 //! and HMAC-SHA256. The exact byte layouts are in `docs/format.md`.
 
-pub mod admit;
 mod error;
 pub mod identity;
 pub mod invite;
 pub mod kdf;
+pub mod signing;
 pub mod team;
 
-pub use admit::{Newcomer, admit};
 pub use error::CryptoError;
 pub use identity::{PublicKey, UserIdentity, WrappedIdentity};
-pub use invite::{
-    AcceptToken, InviteCode, InviteProof, InviteSecret, SealedInviteSecret, accept_token,
-    hash_accept_token, invite_proof, open_invite_secret, seal_invite_secret, verify_invite_proof,
-};
+pub use invite::{AcceptToken, InviteCode, InviteSecret, accept_token, hash_accept_token};
 pub use kdf::{AuthKey, ClientKeys, KdfParams, KdfParamsExt, WrapKey, derive_keys};
+pub use signing::{SignatureBytes, SigningKey, VerifyingKey, fingerprint};
 pub use team::{EpochIdentity, Grant, TeamKeyring};
 
 use base64::Engine as _;

@@ -22,6 +22,12 @@ const MAX_GRANT_LEN: usize = 2048;
 const FILE_AUTH_SALT: &[u8] = b"envv-env/v1";
 const FILE_AUTH_INFO: &[u8] = b"envv-env/v1 team-file-auth";
 
+/// An age identity's `AGE-SECRET-KEY-1...` string, in a zeroising buffer.
+fn secret_string(identity: &age::x25519::Identity) -> zeroize::Zeroizing<String> {
+    use secrecy::ExposeSecret as _;
+    zeroize::Zeroizing::new(identity.to_string().expose_secret().to_owned())
+}
+
 /// One epoch's key pair for one team, held in clear only in memory.
 #[derive(Clone)]
 pub struct EpochIdentity {
@@ -51,7 +57,7 @@ impl EpochIdentity {
     }
 
     fn from_age(team: Uuid, epoch: u64, identity: age::x25519::Identity) -> Self {
-        let secret = UserIdentity::from_age(identity.clone()).to_secret_string();
+        let secret = secret_string(&identity);
         let file_auth = hkdf32(Some(FILE_AUTH_SALT), secret.as_bytes(), FILE_AUTH_INFO);
         Self {
             team,
@@ -88,7 +94,7 @@ impl EpochIdentity {
     /// Encrypts this epoch key to one member. Only clients call this: an
     /// admin's agent after verifying an invite proof, or the rotating client.
     pub fn grant_to(&self, member: &PublicKey) -> Result<Grant, CryptoError> {
-        let secret = UserIdentity::from_age(self.identity.clone()).to_secret_string();
+        let secret = secret_string(&self.identity);
         let payload = zeroize::Zeroizing::new(format!(
             "{GRANT_MAGIC}\nteam {}\nepoch {}\n{}",
             self.team.hyphenated(),

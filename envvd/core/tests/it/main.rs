@@ -4,6 +4,7 @@
 
 mod common;
 
+mod chain;
 mod crash;
 mod dotenv;
 mod edit;

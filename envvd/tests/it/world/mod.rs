@@ -185,6 +185,7 @@ pub fn signup(client: &mut Client, server: &str, email: &str) {
             email: email.into(),
             name: email.into(),
             password: Secret::new(PASSWORD),
+            allow_weak_password: false,
         })
         .unwrap();
 }
