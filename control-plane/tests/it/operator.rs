@@ -10,10 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 use common::{Backend, TestDb};
 use control_plane::invoice::{self, Month};
 use control_plane::store::{
-    self, AccountAction, AccountRefusal, AccountState, AuthorisedOn, ChainItem, NewEpoch,
-    NewInvite, NewRefreshToken, NewUser, RefreshOutcome, Store, StoreError, TeamRecord,
+    self, AccountAction, AccountRefusal, AccountState, AuthorisedOn, ChainItem, NewRefreshToken,
+    RefreshOutcome, Store, StoreError,
 };
-use envv_api::{KdfParams, Plan, Role};
+use envv_api::{Plan, Role};
+
+use crate::store as store_suite;
 use uuid::Uuid;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -21,52 +23,55 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn user_at(store: &Arc<dyn Store>, email: &str, created_at: DateTime<Utc>) -> Uuid {
-    let id = Uuid::new_v4();
-    store
-        .create_user(NewUser {
-            id,
-            email: email.to_owned(),
-            email_norm: email.to_lowercase(),
-            name: "N".into(),
-            auth_key_hash: "$argon2id$stand-in".into(),
-            identity_public_key: common::random_recipient(),
-            wrapped_identity: "blob".into(),
-            kdf: KdfParams {
-                algorithm: "argon2id".into(),
-                memory_kib: 65536,
-                iterations: 3,
-                parallelism: 1,
-                salt: "c2FsdHNhbHRzYWx0c2FsdA==".into(),
-            },
-            created_at,
-        })
-        .await
-        .unwrap();
-    id
+    let mut user = store_suite::new_user(email);
+    user.created_at = created_at;
+    store.create_user(user.clone()).await.unwrap();
+    user.id
 }
 
 async fn user(store: &Arc<dyn Store>) -> Uuid {
-    user_at(store, &common::unique_email("u"), store::now()).await
+    store_suite::user(store).await
 }
 
 async fn team_at(store: &Arc<dyn Store>, owner: Uuid, created_at: DateTime<Utc>) -> Uuid {
-    let team = TeamRecord {
-        id: Uuid::new_v4(),
-        name: "T".into(),
-        current_epoch: 1,
-        rekey_required: false,
-        max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
-        created_at,
-    };
-    let first = NewEpoch {
-        public_key: common::random_recipient(),
-        grants: vec![(owner, "grant".into())],
-    };
-    store.create_team(team.clone(), owner, first).await.unwrap();
-    team.id
+    store_suite::team_at(store, owner, created_at).await
 }
 
-/// Invites and admits `user` at `now`.
+/// `user` accepts an invite to `team` at `now` (a seat from then on,
+/// admitted or not), the invite valid until `expires`; returns the
+/// invite's id and the acceptance.
+async fn accept_at(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    owner: Uuid,
+    user: Uuid,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<(Uuid, (String, String)), StoreError> {
+    let (invite, secret, hash) = store_suite::invite(
+        store,
+        team,
+        owner,
+        &format!("{user}@x.io"),
+        Role::Member,
+        now,
+        expires,
+    )
+    .await;
+    let signatures = store_suite::accepting(team, invite.id, &hash, &secret, user);
+    let accepted = store
+        .accept_invite(
+            invite.id,
+            user,
+            signatures.0.clone(),
+            signatures.1.clone(),
+            now,
+        )
+        .await?;
+    assert!(accepted, "the invite was accepted");
+    Ok((invite.id, signatures))
+}
+
 async fn join_at(
     store: &Arc<dyn Store>,
     team: Uuid,
@@ -74,20 +79,9 @@ async fn join_at(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let invite = NewInvite {
-        id: Uuid::new_v4(),
-        team_id: team,
-        email: format!("{user}@x.io"),
-        email_norm: format!("{user}@x.io"),
-        role: Role::Member,
-        accept_token_hash: vec![0; 32],
-        sealed_secret: None,
-        invited_by: owner,
-        created_at: now,
-        expires_at: now + Duration::days(1),
-    };
-    store.create_invite(invite.clone()).await.unwrap();
-    store.accept_invite(invite.id, user, None, now).await
+    accept_at(store, team, owner, user, now, now + Duration::days(1))
+        .await
+        .map(|_| true)
 }
 
 /// A deal reverts on its date to the plan after it, once, with its audit
@@ -342,13 +336,40 @@ async fn invoices_equal_previews_with_seats_changing_mid_month(backend: Backend)
         .await
         .unwrap();
     let (a, b) = (user(&store).await, user(&store).await);
+    let mut accepted = Vec::new();
     for member in [a, b] {
-        assert!(
-            join_at(&store, team, owner, member, at("2026-03-10T09:00:00Z"))
-                .await
-                .unwrap()
+        accepted.push(
+            accept_at(
+                &store,
+                team,
+                owner,
+                member,
+                at("2026-03-10T09:00:00Z"),
+                at("2026-03-11T09:00:00Z"),
+            )
+            .await
+            .unwrap(),
         );
     }
+    // Admitted (a removal is of an admitted member), then removed.
+    store_suite::admit_at(
+        &store,
+        team,
+        owner,
+        a,
+        accepted[0].0,
+        &accepted[0].1,
+        at("2026-03-10T10:00:00Z"),
+    )
+    .await;
+    let removal = store_suite::sign_at(
+        &store,
+        team,
+        owner,
+        at("2026-03-20T15:00:00Z").timestamp(),
+        envv_core::chain::Body::Remove { user: a },
+    )
+    .await;
     store
         .remove_member(
             team,
@@ -359,6 +380,7 @@ async fn invoices_equal_previews_with_seats_changing_mid_month(backend: Backend)
                 target: Role::Member,
             },
             at("2026-03-20T15:00:00Z"),
+            removal,
         )
         .await
         .unwrap()
