@@ -97,7 +97,12 @@ async fn run(url: &str) {
                 while done < per_team {
                     let n = BATCH.min(per_team - done);
                     let out = store
-                        .ingest(team, batch(&actors, n, done, per_team), None, store::now())
+                        .ingest(
+                            team,
+                            batch(&actors, n, done, per_team),
+                            Vec::new(),
+                            store::now(),
+                        )
                         .await
                         .expect("ingest");
                     assert_eq!(out.accepted as usize, n);

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{AuthCommand, PasswordArgs};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::{ask, config, unexpected};
 
 pub fn run(command: AuthCommand) -> Result<(), Failure> {
@@ -21,15 +22,57 @@ pub fn run(command: AuthCommand) -> Result<(), Failure> {
             server,
             password,
             allow_weak_password,
-        } => signup(email, name, server.server, &password, allow_weak_password),
+        } => signup(
+            email,
+            name,
+            server_for(server.server)?,
+            &password,
+            allow_weak_password,
+        ),
         AuthCommand::Login {
             email,
             server,
             password,
-        } => login(email, server.server, &password),
+        } => login(email, server_for(server.server)?, &password),
+        AuthCommand::Passwd => passwd(),
         AuthCommand::Logout => logout(),
         AuthCommand::Whoami { json } => whoami(json),
     }
+}
+
+/// The server default when neither `--server`, `$ENVV_SERVER` nor the
+/// project names one.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8420";
+
+/// `--server` (or `$ENVV_SERVER`), else the control plane the project here
+/// is bound to (a clone of the team's repository names it), else the
+/// default; checked to answer before anyone is asked for a password.
+fn server_for(given: Option<String>) -> Result<String, Failure> {
+    let from_project = || {
+        let dir = std::env::current_dir().ok()?;
+        match envv_core::project::find_root(&dir)?.1.binding {
+            envv_core::project::Binding::Team { server } => Some(server),
+            envv_core::project::Binding::Local => None,
+        }
+    };
+    let server = given
+        .or_else(from_project)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    ask(&Request::CheckServer {
+        server: server.clone(),
+    })
+    .map_err(|f| match f.code {
+        exit::OFFLINE => Failure::new(
+            f.code,
+            format!(
+                "{}; nothing was asked or sent. Start it, or name the team's control plane \
+                 with `--server URL` or ENVV_SERVER",
+                f.message
+            ),
+        ),
+        _ => f,
+    })?;
+    Ok(server)
 }
 
 fn signup(
@@ -78,6 +121,14 @@ fn login(email: Option<String>, server: String, password: &PasswordArgs) -> Resu
         server,
         email,
         password,
+    })
+    // Refused: the command just run is not the next step.
+    .map_err(|f| match f.code {
+        exit::NOT_LOGGED_IN => Failure::new(
+            f.code,
+            "the email or password is incorrect; check the email and password, then try again",
+        ),
+        _ => f,
     })?;
     let account = expect_account(response, "login")?;
     config::set_current_team(None)?;
@@ -86,6 +137,53 @@ fn login(email: Option<String>, server: String, password: &PasswordArgs) -> Resu
         account.email, account.server
     );
     Ok(())
+}
+
+/// The current password (`$ENVV_PASSWORD` or a prompt), then the new one
+/// (`$ENVV_NEW_PASSWORD`, or a prompt asked twice).
+fn passwd() -> Result<(), Failure> {
+    let current = secret_from("ENVV_PASSWORD", "current password (not echoed): ", None)?;
+    let new = secret_from(
+        "ENVV_NEW_PASSWORD",
+        "new password (not echoed): ",
+        Some("the same new password again: "),
+    )?;
+    let response = ask(&Request::ChangePassword { current, new })?;
+    let account = expect_account(response, "passwd")?;
+    eprintln!(
+        "password changed for {} on {}: every other session of the account has ended; \
+         other machines unlock and log in with the new password",
+        account.email, account.server
+    );
+    Ok(())
+}
+
+/// A password from `$var`, else a prompt (twice with `again`).
+fn secret_from(var: &str, prompt_text: &str, again: Option<&str>) -> Result<Secret, Failure> {
+    let secret = if let Some(value) = std::env::var_os(var) {
+        let value = Zeroizing::new(
+            value
+                .into_string()
+                .map_err(|_| Failure::usage(format!("${var} is not UTF-8 text")))?,
+        );
+        Secret::new(value.as_str())
+    } else if io::stdin().is_terminal() {
+        let first = prompt(prompt_text)?;
+        if let Some(again) = again
+            && first != prompt(again)?
+        {
+            return Err(Failure::usage("the passwords differ; nothing was changed"));
+        }
+        first
+    } else {
+        return Err(Failure::usage(format!(
+            "no password: set {var}, or run in a terminal to be prompted"
+        )));
+    };
+    if secret.expose().is_empty() {
+        return Err(Failure::usage("the password is empty"));
+    }
+    Ok(secret)
 }
 
 fn logout() -> Result<(), Failure> {
@@ -104,18 +202,21 @@ fn whoami(json: bool) -> Result<(), Failure> {
     match ask(&Request::Whoami)? {
         Response::Account(account) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&account).unwrap_or_default()
                 );
             } else {
-                println!(
+                outln!(
                     "{} <{}> on {} (user {})",
-                    account.name, account.email, account.server, account.user_id
+                    account.name,
+                    account.email,
+                    account.server,
+                    account.user_id
                 );
                 match &account.fingerprint {
-                    Some(fp) => println!("fingerprint: {fp}"),
-                    None => println!("fingerprint: unlock the agent to see it"),
+                    Some(fp) => outln!("fingerprint: {fp}"),
+                    None => outln!("fingerprint: unlock the agent to see it"),
                 }
             }
             Ok(())

@@ -11,12 +11,13 @@ use crate::account;
 use crate::cli::PasswordArgs;
 use crate::connect::{self, connect_existing};
 use crate::error::{Failure, exit, from_ipc};
+use crate::out::outln;
 use crate::unexpected;
 
 pub fn start() -> Result<(), Failure> {
     match connect_existing() {
         Ok(client) => {
-            println!("the agent is already running (pid {})", client.agent_pid);
+            outln!("the agent is already running (pid {})", client.agent_pid);
             return Ok(());
         }
         Err(IpcError::AgentNotRunning { .. }) => {}
@@ -27,9 +28,10 @@ pub fn start() -> Result<(), Failure> {
         Err(e) => return Err(from_ipc(e)),
     }
     let client = connect::start_and_connect()?;
-    println!(
+    outln!(
         "started the agent (pid {}, envvd {})",
-        client.agent_pid, client.agent_version
+        client.agent_pid,
+        client.agent_version
     );
     Ok(())
 }
@@ -38,12 +40,12 @@ pub fn stop() -> Result<(), Failure> {
     let mut client = match connect_existing() {
         Ok(client) => client,
         Err(IpcError::AgentNotRunning { .. }) => {
-            println!("the agent is not running");
+            outln!("the agent is not running");
             return Ok(());
         }
         Err(IpcError::VersionMismatch { pid, .. }) => {
             connect::stop_pid(pid)?;
-            println!("stopped the agent (pid {pid})");
+            outln!("stopped the agent (pid {pid})");
             return Ok(());
         }
         Err(e) => return Err(from_ipc(e)),
@@ -56,7 +58,7 @@ pub fn stop() -> Result<(), Failure> {
         Err(e) => return Err(from_ipc(e)),
     }
     connect::wait_gone(i32::try_from(pid).ok().and_then(Pid::from_raw));
-    println!("stopped the agent (pid {pid})");
+    outln!("stopped the agent (pid {pid})");
     Ok(())
 }
 
@@ -111,11 +113,19 @@ fn human(s: &AgentStatus, socket: &str) -> String {
         (Mode::Account, None) => "account".to_owned(),
         (Mode::Local, _) => "local (personal key, no account)".to_owned(),
     };
+    let server = match (s.mode, s.online) {
+        (Mode::Local, _) => "none (local mode)",
+        (Mode::Account, true) => "online",
+        (Mode::Account, false) => "offline (the agent reconnects by itself)",
+    };
+    let last_sync = s.last_sync.as_deref().unwrap_or("never");
     format!(
         "agent:          running, pid {}\n\
          version:        envvd {} (protocol {})\n\
          socket:         {socket}\n\
          mode:           {mode}\n\
+         control plane:  {server}\n\
+         last sync:      {last_sync}\n\
          locked:         {}\n\
          idle lock in:   {}\n\
          hard lock in:   {}\n\
@@ -159,6 +169,17 @@ pub fn unlock(args: &PasswordArgs) -> Result<(), Failure> {
     client
         .request(&Request::Unlock { password })
         .map_err(from_ipc)?;
-    eprintln!("unlocked");
+    let offline = match client.request(&Request::Status) {
+        Ok(Response::Status(status)) => !status.online,
+        _ => false,
+    };
+    if offline {
+        eprintln!(
+            "unlocked on this machine; the control plane did not renew the session \
+             (unreachable or refusing for now): the agent logs in by itself once it answers"
+        );
+    } else {
+        eprintln!("unlocked");
+    }
     Ok(())
 }

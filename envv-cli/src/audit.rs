@@ -1,13 +1,13 @@
 //! `envv audit`: query, export and verify a team's audit trail.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write;
 
 use proto_ipc::{AuditFilter, AuditRow, Request, Response};
 use uuid::Uuid;
 
 use crate::cli::{AuditArgs, AuditCommand, AuditExport};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::team::{self, Prefer};
 use crate::{ask, unexpected};
 
@@ -29,20 +29,28 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
             "{pending} events from this machine are not shipped yet (control plane unreachable)"
         );
     }
-    let actor = match &args.actor {
-        None => None,
-        Some(given) => Some(match given.parse::<Uuid>() {
-            Ok(id) => id,
-            Err(_) => team::member(team, given)?.user_id,
-        }),
+    // An id, a member's email, or a former member's (the server knows
+    // them by email once they are no longer members).
+    let (actor, actor_email) = match &args.actor {
+        None => (None, None),
+        Some(given) => match given.parse::<Uuid>() {
+            Ok(id) => (Some(id), None),
+            Err(_) => match team::member(team, given) {
+                Ok(member) => (Some(member.user_id), None),
+                Err(_) if given.contains('@') => (None, Some(given.clone())),
+                Err(e) => return Err(e),
+            },
+        },
     };
     let limit = match (args.limit, args.export) {
         (Some(n), _) => Some(n as usize),
         (None, Some(_)) => None,
         (None, None) => Some(DEFAULT_LIMIT),
     };
+    let by_email = actor_email.clone();
     let filter = AuditFilter {
         actor,
+        actor_email,
         action: args.action.clone(),
         secret: args.secret.clone(),
         since: args.since.clone(),
@@ -53,6 +61,11 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
         newest_first: limit.is_some(),
     };
     let mut rows = fetch(team, filter, limit)?;
+    if let Some(email) = by_email
+        && rows.is_empty()
+    {
+        eprintln!("no matching events by {email}, who is not a member now: check the address");
+    }
     if limit.is_some() {
         rows.reverse();
     }
@@ -70,10 +83,7 @@ pub fn run(args: AuditArgs) -> Result<(), Failure> {
         }
         None => table(&rows, &names(team)),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(exit::ERROR, format!("could not write to stdout: {e}")))
+    crate::out::bytes(text.as_bytes())
 }
 
 /// Pages through `next_cursor` until the end or `limit` rows.
@@ -142,23 +152,38 @@ fn names(team: Uuid) -> HashMap<Uuid, String> {
 }
 
 fn table(rows: &[AuditRow], names: &HashMap<Uuid, String>) -> String {
+    // Emails: the page's (former members too), else the members'.
+    let email = |id: Uuid, given: &Option<String>| {
+        given
+            .clone()
+            .or_else(|| names.get(&id).cloned())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let actors: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            row.actor
+                .map_or_else(|| "-".to_owned(), |id| email(id, &row.actor_email))
+        })
+        .collect();
+    let width = actors
+        .iter()
+        .map(|a| a.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("ACTOR".len());
     let mut out = format!(
-        "{:<19}  {:<24}  {:<18}  TARGET / DETAILS\n",
+        "{:<19}  {:<width$}  {:<18}  TARGET / DETAILS\n",
         "TIME (UTC)", "ACTOR", "ACTION"
     );
-    for row in rows {
-        let actor = row.actor.map_or_else(
-            || "-".to_owned(),
-            |id| names.get(&id).cloned().unwrap_or_else(|| id.to_string()),
-        );
-        let what: Vec<String> = row
-            .target
-            .iter()
-            .cloned()
-            .chain(details(&row.details))
-            .collect();
+    for (row, actor) in rows.iter().zip(actors) {
+        let target = row.target.as_ref().map(|t| match t.parse::<Uuid>() {
+            Ok(id) => email(id, &row.target_email),
+            Err(_) => t.clone(),
+        });
+        let what: Vec<String> = target.into_iter().chain(details(&row.details)).collect();
         let line = format!(
-            "{:<19}  {:<24}  {:<18}  {}",
+            "{:<19}  {:<width$}  {:<18}  {}",
             time(&row.at),
             actor,
             row.action,
@@ -245,7 +270,7 @@ fn verify(team: Uuid) -> Result<(), Failure> {
     };
     match problem {
         None => {
-            println!("OK: {events} events checked, the hash chain is intact");
+            outln!("OK: {events} events checked, the hash chain is intact");
             Ok(())
         }
         Some(problem) => Err(Failure::new(

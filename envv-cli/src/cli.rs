@@ -4,6 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
+
+use crate::complete::{secret_names, team_names};
 
 /// Encrypted team secrets, next to your code.
 ///
@@ -22,18 +25,23 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The environment: `.env.NAME.enc` instead of `.env.enc`.
-    #[arg(
-        long,
-        short = 'e',
-        global = true,
-        env = "ENVV_ENV",
-        value_name = "NAME"
-    )]
+    /// The environment for the commands that read or write secrets: the file
+    /// `.env.NAME.enc` instead of `.env.enc`.
+    #[arg(long, short = 'e', env = "ENVV_ENV", value_name = "NAME")]
     pub env: Option<String>,
-    /// Run as if envv was started in DIR.
-    #[arg(short = 'C', global = true, value_name = "DIR")]
+    /// Run as if envv was started in DIR (give it before the command, as
+    /// with `git -C`).
+    #[arg(short = 'C', value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `-e NAME` after a command that reads or writes an environment; the
+/// same as `envv -e NAME COMMAND` (and `$ENVV_ENV`).
+#[derive(Debug, Args, Default)]
+pub struct EnvArg {
+    /// The environment: the file `.env.NAME.enc` instead of `.env.enc`.
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,22 +58,25 @@ pub enum Command {
     ///
     /// Logged in, its files are encrypted to a team (`--team`, else the
     /// current team, else your only team); with no account, to your
-    /// personal key on this machine.
-    Init {
-        #[command(flatten)]
-        team: TeamArg,
-    },
+    /// personal key on this machine. `--move` moves an existing project
+    /// (a local one after `envv auth signup`) to the team: its files are
+    /// re-encrypted to the team's key.
+    Init(InitArgs),
     /// Set a secret.
     ///
     /// Without VALUE, prompts for it (no echo) or reads `--stdin`, so the
-    /// value stays out of your shell history.
+    /// value stays out of your shell history. Writing to an environment
+    /// that has no file yet creates it.
     Set(SetArgs),
     /// Print one secret's value.
     Get(GetArgs),
     /// Remove a secret.
     Unset {
         /// The secret's name.
+        #[arg(add = ArgValueCompleter::new(secret_names))]
         name: String,
+        #[command(flatten)]
+        env: EnvArg,
     },
     /// List the secrets' names (never their values).
     #[command(visible_alias = "list")]
@@ -73,6 +84,8 @@ pub enum Command {
         /// A JSON array of names.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        env: EnvArg,
     },
     /// Merge a dotenv (or JSON) file into the environment, all or nothing.
     ///
@@ -83,13 +96,19 @@ pub enum Command {
     Import(ImportArgs),
     /// Print every secret of the environment, with values.
     Export {
+        /// dotenv (`KEY="value"`), json (one object) or shell (`export
+        /// KEY='value'`).
         #[arg(long, short, value_enum, default_value_t = ExportFormat::Dotenv)]
         format: ExportFormat,
+        #[command(flatten)]
+        env: EnvArg,
     },
     /// Run a command with the secrets in its environment.
     ///
-    /// envv replaces itself with the command: signals and stdio go straight
-    /// to it, and envv's exit status is the command's.
+    /// `envv exec node server.js` and `envv exec -- node server.js` are the
+    /// same: everything from the command on is the command's. envv replaces
+    /// itself with the command: signals and stdio go straight to it, and
+    /// envv's exit status is the command's.
     Exec(ExecArgs),
     /// Start, stop or inspect the agent.
     #[command(subcommand)]
@@ -111,17 +130,28 @@ pub enum Command {
     Rotate {
         #[command(flatten)]
         team: TeamArg,
+        /// Don't ask for confirmation outside a project of the team (where
+        /// nothing is re-encrypted).
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Query, export or verify the team's audit trail.
     Audit(AuditArgs),
     /// The team's plan, seats, limits, usage and invoice preview.
+    ///
+    /// Secrets are counted per file: a name in `.env.enc` and the same name
+    /// in `.env.production.enc` are two secrets.
     Usage {
         #[command(flatten)]
         team: TeamArg,
+        /// The report as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Set the team's plan and billing contact (owners).
+    ///
+    /// Asks for confirmation first; `--yes` for scripts (without a
+    /// terminal it is required).
     Billing {
         #[command(flatten)]
         team: TeamArg,
@@ -131,6 +161,10 @@ pub enum Command {
         /// Where invoices go.
         #[arg(long, value_name = "EMAIL")]
         email: String,
+        /// Don't ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        /// The new report as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -141,6 +175,7 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions {
+        /// The shell the script is for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -149,8 +184,20 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub team: TeamArg,
+    /// Move a project already bound to another key (your personal key, or
+    /// another team) to this team: re-encrypt its files and rewrite
+    /// `.envv.json`.
+    #[arg(long = "move")]
+    pub move_files: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SetArgs {
     /// The secret's name (`[A-Za-z0-9_][A-Za-z0-9_.-]*`).
+    #[arg(add = ArgValueCompleter::new(secret_names))]
     pub name: String,
     /// The value. Visible in your shell history and the process list: prefer
     /// the prompt or `--stdin`.
@@ -159,6 +206,8 @@ pub struct SetArgs {
     /// Read the value from stdin (one trailing newline is dropped).
     #[arg(long)]
     pub stdin: bool,
+    #[command(flatten)]
+    pub env: EnvArg,
 }
 
 #[derive(Debug, Args)]
@@ -179,24 +228,42 @@ pub struct ImportArgs {
     /// Print the names and their status as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub env: EnvArg,
 }
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// The secret's name.
+    #[arg(add = ArgValueCompleter::new(secret_names))]
     pub name: String,
     /// Don't print a newline after the value.
     #[arg(long, short = 'n')]
     pub no_newline: bool,
+    #[command(flatten)]
+    pub env: EnvArg,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Pass only these secrets (comma-separated names).
-    #[arg(long, value_delimiter = ',', value_name = "K1,K2")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "K1,K2",
+        add = ArgValueCompleter::new(secret_names)
+    )]
     pub only: Vec<String>,
-    /// The command and its arguments.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// The command and its arguments (after `--`, or from the first word
+    /// that isn't an option of `envv exec`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<std::ffi::OsString>,
 }
 
@@ -209,6 +276,7 @@ pub enum AgentCommand {
     Stop,
     /// The agent's pid, version, lock state and timers.
     Status {
+        /// The status as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -227,20 +295,18 @@ pub struct PasswordArgs {
 /// switch`), else the project's team, else your only team.
 #[derive(Debug, Args)]
 pub struct TeamArg {
-    #[arg(long, value_name = "ID|NAME")]
+    /// The team, by id or name (default: the current team, else the
+    /// project's, else your only team).
+    #[arg(long, value_name = "ID|NAME", add = ArgValueCompleter::new(team_names))]
     pub team: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ServerArg {
-    /// The control plane.
-    #[arg(
-        long,
-        env = "ENVV_SERVER",
-        default_value = "http://127.0.0.1:8420",
-        value_name = "URL"
-    )]
-    pub server: String,
+    /// The control plane. Default: the one the project here names in
+    /// `.envv.json`, else http://127.0.0.1:8420.
+    #[arg(long, env = "ENVV_SERVER", value_name = "URL")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,10 +338,17 @@ pub enum AuthCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Change your password: your key is re-wrapped on this machine, and
+    /// every other session of the account ends.
+    ///
+    /// The current password comes from `$ENVV_PASSWORD` or a prompt, the
+    /// new one from `$ENVV_NEW_PASSWORD` or a prompt (asked twice).
+    Passwd,
     /// End the session and forget the account on this machine.
     Logout,
     /// The account the agent holds.
     Whoami {
+        /// The account as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -284,9 +357,13 @@ pub enum AuthCommand {
 #[derive(Debug, Subcommand)]
 pub enum TeamCommand {
     /// Create a team with you as its owner, and make it the current team.
-    Create { name: String },
+    Create {
+        /// The team's name, as its members see it.
+        name: String,
+    },
     /// Your teams.
     List {
+        /// A JSON array of teams.
         #[arg(long)]
         json: bool,
     },
@@ -294,12 +371,14 @@ pub enum TeamCommand {
     Members {
         #[command(flatten)]
         team: TeamArg,
+        /// A JSON array of members.
         #[arg(long)]
         json: bool,
     },
     /// Invite someone: prints only the invite code, to hand over out of band.
     Invite {
-        /// Who to invite; only this address can accept.
+        /// The address of the person invited; only an account with this
+        /// email can join with the code.
         #[arg(required_unless_present = "revoke")]
         email: Option<String>,
         /// The role they get on joining.
@@ -337,8 +416,10 @@ pub enum TeamCommand {
     },
     /// Change a member's role.
     Role {
+        /// The member, by user id or email.
         #[arg(value_name = "USER_OR_EMAIL")]
         user: String,
+        /// The new role.
         #[arg(value_enum)]
         role: Role,
         #[command(flatten)]
@@ -346,6 +427,7 @@ pub enum TeamCommand {
     },
     /// Remove a member (their key fetches stop at once); then run `envv rotate`.
     Remove {
+        /// The member, by user id or email.
         #[arg(value_name = "USER_OR_EMAIL")]
         user: String,
         /// Don't ask for confirmation.
@@ -356,7 +438,8 @@ pub enum TeamCommand {
     },
     /// Make a team the default for team commands and `envv init`.
     Switch {
-        #[arg(value_name = "ID|NAME")]
+        /// The team, by id or name.
+        #[arg(value_name = "ID|NAME", add = ArgValueCompleter::new(team_names))]
         team: String,
     },
     /// Show the team's settings; admins change them with the options.
@@ -367,18 +450,26 @@ pub enum TeamCommand {
         /// control plane is unreachable: `30m`, `72h`, `7d` (1s to 30d).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         max_offline: Option<u32>,
+        /// The settings as one JSON object.
         #[arg(long)]
         json: bool,
     },
 }
 
-/// `90s`, `30m`, `72h`, `7d`, or plain seconds.
-fn parse_duration(text: &str) -> Result<u32, String> {
+/// `90s`, `30m`, `72h`, `7d`: a number and its unit. A bare number is
+/// refused: `3` could mean seconds, minutes or days.
+pub(crate) fn parse_duration(text: &str) -> Result<u32, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
+    // A duration is a few characters; a longer one is not worth reading.
+    if text.len() > 16 {
+        return Err("not a duration: use a number and a unit, such as 90s, 30m, 72h or 7d".into());
+    }
+    let Some(at) = text.find(|c: char| !c.is_ascii_digit()) else {
+        return Err(format!(
+            "`{text}` has no unit: write {text}s, {text}m, {text}h or {text}d"
+        ));
     };
+    let (number, unit) = text.split_at(at);
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -386,22 +477,28 @@ fn parse_duration(text: &str) -> Result<u32, String> {
         "d" => 86_400,
         _ => {
             return Err(format!(
-                "`{text}` is not a duration: use 90s, 30m, 72h or 7d"
+                "`{text}` is not a duration: use a number and a unit, such as 90s, 30m, 72h or 7d"
             ));
         }
     };
-    number
+    let secs = number
         .parse::<u32>()
         .ok()
         .and_then(|n| n.checked_mul(scale))
-        .filter(|secs| (1..=30 * 86_400).contains(secs))
-        .ok_or_else(|| format!("`{text}` must be between 1s and 30d"))
+        .ok_or_else(|| format!("`{text}` is not a duration: use 90s, 30m, 72h or 7d"))?;
+    if !(1..=30 * 86_400).contains(&secs) {
+        return Err(format!("`{text}` must be between 1s and 30d"));
+    }
+    Ok(secs)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
+    /// Reads and writes the team's secrets.
     Member,
+    /// Also invites, grants, changes roles, removes and rotates.
     Admin,
+    /// Also sets the plan and billing.
     Owner,
 }
 
@@ -438,10 +535,10 @@ pub struct AuditArgs {
     /// Only events about this secret name.
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
-    /// From this time (RFC 3339).
+    /// From this time: an age (`1h`, `7d`), a date (`2026-12-05`) or RFC 3339.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Up to this time (RFC 3339).
+    /// Up to this time: an age, a date or RFC 3339.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// The latest N events, oldest of them first (default 100; with
@@ -467,7 +564,9 @@ pub enum AuditCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditExport {
+    /// One JSON object per line.
     Jsonl,
+    /// Comma-separated values with a header line.
     Csv,
 }
 
@@ -499,25 +598,98 @@ mod tests {
     }
 
     #[test]
-    fn exec_needs_a_command_after_the_separator() {
-        let cli = Cli::try_parse_from(["envv", "exec", "--only", "A,B", "--", "env", "-0"])
-            .expect("parse");
-        let Some(Command::Exec(args)) = cli.command else {
-            panic!("not exec")
+    fn exec_takes_the_command_with_or_without_the_separator() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parse");
+            let Some(Command::Exec(args)) = cli.command else {
+                panic!("not exec")
+            };
+            args
         };
+        let args = parse(&["envv", "exec", "--only", "A,B", "--", "env", "-0"]);
         assert_eq!(args.only, ["A", "B"]);
         assert_eq!(args.command, ["env", "-0"]);
+        // Everything from the first word on is the command's, its options
+        // (even ones envv also has) included.
+        let args = parse(&[
+            "envv",
+            "exec",
+            "-e",
+            "staging",
+            "node",
+            "server.js",
+            "--only",
+            "x",
+            "-e",
+            "y",
+        ]);
+        assert_eq!(args.env.env.as_deref(), Some("staging"));
+        assert!(args.only.is_empty());
+        assert_eq!(
+            args.command,
+            ["node", "server.js", "--only", "x", "-e", "y"]
+        );
         assert!(Cli::try_parse_from(["envv", "exec"]).is_err());
+        assert!(Cli::try_parse_from(["envv", "exec", "--only", "A"]).is_err());
     }
 
     #[test]
-    fn global_flags_go_anywhere() {
+    fn env_goes_before_or_after_an_environment_command_only() {
+        let cli = Cli::try_parse_from(["envv", "ls", "--env", "staging"]).expect("parse");
+        let Some(Command::Ls { env, .. }) = cli.command else {
+            panic!("not ls")
+        };
+        assert_eq!(env.env.as_deref(), Some("staging"));
         let cli =
-            Cli::try_parse_from(["envv", "ls", "--env", "staging", "-C", "/tmp"]).expect("parse");
+            Cli::try_parse_from(["envv", "-e", "staging", "-C", "/tmp", "ls"]).expect("parse");
         assert_eq!(cli.global.env.as_deref(), Some("staging"));
         assert_eq!(
             cli.global.dir.as_deref(),
             Some(std::path::Path::new("/tmp"))
         );
+        // Where they would mean nothing, they are refused.
+        assert!(Cli::try_parse_from(["envv", "team", "list", "-e", "staging"]).is_err());
+        assert!(Cli::try_parse_from(["envv", "agent", "status", "-C", "/tmp"]).is_err());
+        assert!(Cli::try_parse_from(["envv", "ls", "-C", "/tmp"]).is_err());
+    }
+
+    /// Every argument of every command says what it is for.
+    #[test]
+    fn every_argument_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path != " envv" {
+                missing.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path}: {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:#?}");
+    }
+
+    #[test]
+    fn a_duration_needs_its_unit() {
+        assert_eq!(parse_duration("90m"), Ok(5400));
+        assert_eq!(parse_duration("7d"), Ok(7 * 86_400));
+        let bare = parse_duration("3").expect_err("no unit");
+        assert!(bare.contains("no unit") && bare.contains("3h"), "{bare}");
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("31d").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 }

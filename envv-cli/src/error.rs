@@ -10,28 +10,107 @@ use proto_ipc::{ErrorCode, IpcError};
 
 /// Exit codes. `exec` exits with its command's status instead.
 pub mod exit {
-    pub const OK: u8 = 0;
-    pub const ERROR: u8 = 1;
-    /// Bad arguments (clap's own code), a bad name or input.
-    pub const USAGE: u8 = 2;
-    /// The agent can't be reached or started.
-    pub const AGENT: u8 = 3;
-    pub const LOCKED: u8 = 4;
-    /// No project, no such secret or environment.
-    pub const NOT_FOUND: u8 = 5;
-    /// A file failed to verify: tampered with, or encrypted to another key.
-    pub const VERIFY: u8 = 6;
-    /// The control plane is unreachable (and the cache can't stand in).
-    pub const OFFLINE: u8 = 7;
-    /// No account on this machine, or the session or password was refused.
-    pub const NOT_LOGGED_IN: u8 = 8;
-    /// Your role doesn't allow it, or you aren't in that team.
-    pub const FORBIDDEN: u8 = 9;
-    /// `exec`: the command exists but can't be run (as shells do).
-    pub const CANNOT_EXECUTE: u8 = 126;
-    /// `exec`: no such command (as shells do).
-    pub const COMMAND_NOT_FOUND: u8 = 127;
+    /// Defines the codes and [`ALL`], which lists every one of them (so
+    /// the documented table can be checked against all the codes).
+    macro_rules! codes {
+        ($($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+            $($(#[$doc])* pub const $name: u8 = $value;)*
+            /// Every exit code envv itself chooses, by name.
+            pub const ALL: &[(&str, u8)] = &[$((stringify!($name), $value)),*];
+        };
+    }
+
+    codes! {
+        OK = 0;
+        ERROR = 1;
+        /// Bad arguments (clap's own code), a bad name or input.
+        USAGE = 2;
+        /// The agent can't be reached or started.
+        AGENT = 3;
+        LOCKED = 4;
+        /// No project, no such secret or environment.
+        NOT_FOUND = 5;
+        /// A file failed to verify: tampered with, or encrypted to another key.
+        VERIFY = 6;
+        /// The control plane is unreachable (and the cache can't stand in).
+        OFFLINE = 7;
+        /// No account on this machine, or the session or password was refused.
+        NOT_LOGGED_IN = 8;
+        /// Your role doesn't allow it, or you aren't in that team.
+        FORBIDDEN = 9;
+        /// The control plane refused for now: too many attempts.
+        RATE_LIMITED = 10;
+        /// `exec`: the command exists but can't be run (as shells do).
+        CANNOT_EXECUTE = 126;
+        /// `exec`: no such command (as shells do).
+        COMMAND_NOT_FOUND = 127;
+        /// stdout was closed before envv was done (`envv ls | head -1`):
+        /// what a shell shows for a process killed by SIGPIPE.
+        CLOSED_PIPE = 141;
+    }
 }
+
+/// The exit-code table, as `docs/cli.md` and the man page show it: the
+/// codes of a row (none for the last, "other"), and what they mean.
+pub const EXIT_TABLE: &[(&[u8], &str)] = &[
+    (&[exit::OK], "Success."),
+    (
+        &[exit::ERROR],
+        "Any other error (I/O, the agent or the control plane failed).",
+    ),
+    (
+        &[exit::USAGE],
+        "Usage: bad arguments, a bad secret or environment name, no value given, unreadable \
+         input, a confirmation needed without a terminal (give `--yes`).",
+    ),
+    (
+        &[exit::AGENT],
+        "The agent can't be reached, started or understood; `agent status`: not running.",
+    ),
+    (
+        &[exit::LOCKED],
+        "The agent is locked and needs `envv unlock`.",
+    ),
+    (
+        &[exit::NOT_FOUND],
+        "Not found: not in a project (run `envv init`), no such secret, environment, team or \
+         file.",
+    ),
+    (
+        &[exit::VERIFY],
+        "A file failed to verify: it was tampered with, encrypted to another key, or at a key \
+         epoch the agent doesn't hold yet; `audit verify`: the chain is broken; `team grant`: a \
+         newcomer was refused.",
+    ),
+    (
+        &[exit::OFFLINE],
+        "Offline: the control plane is unreachable and the agent's cache can't stand in.",
+    ),
+    (
+        &[exit::NOT_LOGGED_IN],
+        "Not logged in (run `envv auth login`), the session ended, or the password was refused \
+         (by the control plane, or by `envv unlock`).",
+    ),
+    (
+        &[exit::FORBIDDEN],
+        "Forbidden: your role doesn't allow it, or you aren't a member of that team (removed, \
+         or never added).",
+    ),
+    (
+        &[exit::RATE_LIMITED],
+        "Too many attempts: the control plane refuses for a while; the message says how long.",
+    ),
+    (
+        &[exit::CANNOT_EXECUTE, exit::COMMAND_NOT_FOUND],
+        "`exec`: the command can't be run / wasn't found.",
+    ),
+    (
+        &[exit::CLOSED_PIPE],
+        "stdout was closed before envv was done (`envv ls | head -1`): envv stops quietly, \
+         with the status of a process killed by SIGPIPE.",
+    ),
+    (&[], "`exec`: the command's own status."),
+];
 
 /// A failure to report: one sentence (with the next step) and an exit code.
 #[derive(Debug)]
@@ -92,16 +171,16 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
     let message = sentence(message);
     match code {
         ErrorCode::Locked => Failure::new(exit::LOCKED, "the agent is locked; run `envv unlock`"),
+        // Nothing to unlock: the agent's message names the team's admins.
+        ErrorCode::AwaitingKey => Failure::new(exit::LOCKED, message),
         ErrorCode::NotFound => Failure::new(exit::NOT_FOUND, message),
         ErrorCode::Invalid => Failure::new(exit::USAGE, message),
-        ErrorCode::Crypto => Failure::new(
-            exit::VERIFY,
-            format!(
-                "{message}; the file was changed outside envv or encrypted to another key \
-                 (restore it from version control)"
-            ),
-        ),
-        ErrorCode::NotLoggedIn if message.contains("envv auth") => {
+        // The agent says what went wrong and what to do: a damaged file,
+        // a file at an old epoch, a mistyped invite code are not alike.
+        ErrorCode::Crypto => Failure::new(exit::VERIFY, message),
+        ErrorCode::NotLoggedIn
+            if message.contains("envv auth") || message.contains("try again") =>
+        {
             Failure::new(exit::NOT_LOGGED_IN, message)
         }
         ErrorCode::NotLoggedIn => Failure::new(
@@ -116,6 +195,7 @@ fn from_agent(code: ErrorCode, message: String) -> Failure {
             format!("offline, the control plane is unreachable: {message}"),
         ),
         ErrorCode::Forbidden => Failure::new(exit::FORBIDDEN, message),
+        ErrorCode::RateLimited => Failure::new(exit::RATE_LIMITED, message),
         ErrorCode::Conflict | ErrorCode::Server | ErrorCode::Io | ErrorCode::Internal => {
             Failure::new(exit::ERROR, message)
         }
@@ -131,8 +211,92 @@ fn sentence(message: String) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The rows of the markdown table under `heading` in docs/cli.md.
+    pub(crate) fn docs_table(heading: &str) -> Vec<(String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md");
+        let docs = std::fs::read_to_string(path).expect("docs/cli.md");
+        let start = docs.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+        docs[start..]
+            .lines()
+            .skip(1)
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|row| {
+                let row = row.trim().trim_start_matches('|').trim_end_matches('|');
+                let (left, right) = row.split_once(" | ").expect("two columns");
+                // A `|` in a cell is written `\|`.
+                let cell = |c: &str| c.trim().replace("\\|", "|");
+                (cell(left), cell(right))
+            })
+            .collect()
+    }
+
+    fn label(codes: &[u8]) -> String {
+        if codes.is_empty() {
+            return "other".to_owned();
+        }
+        codes
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// docs/cli.md's table is the code's, row for row; every code the code
+    /// defines is in it, and it names no code the code doesn't have.
+    #[test]
+    fn the_documented_exit_codes_are_the_codes() {
+        let documented = docs_table("## Exit codes");
+        let ours: Vec<(String, String)> = EXIT_TABLE
+            .iter()
+            .map(|(codes, meaning)| (label(codes), (*meaning).to_owned()))
+            .collect();
+        assert_eq!(
+            documented, ours,
+            "docs/cli.md's exit codes differ from EXIT_TABLE"
+        );
+        let in_table: std::collections::BTreeSet<u8> = EXIT_TABLE
+            .iter()
+            .flat_map(|(c, _)| c.iter().copied())
+            .collect();
+        let defined: std::collections::BTreeSet<u8> = exit::ALL.iter().map(|(_, c)| *c).collect();
+        assert_eq!(
+            in_table, defined,
+            "a code is defined but not documented, or the reverse"
+        );
+        assert_eq!(defined.len(), exit::ALL.len(), "two names for one code");
+    }
+
+    /// Every code the agent can answer maps to a documented exit code.
+    #[test]
+    fn every_agent_error_has_a_documented_code() {
+        use ErrorCode::*;
+        for code in [
+            Locked,
+            NotLoggedIn,
+            Offline,
+            NotFound,
+            Forbidden,
+            Conflict,
+            Invalid,
+            Server,
+            Crypto,
+            Io,
+            Internal,
+            RateLimited,
+        ] {
+            let failure = from_agent(code, "x".into());
+            assert!(
+                exit::ALL.iter().any(|(_, c)| *c == failure.code),
+                "{code:?} gives {}",
+                failure.code
+            );
+        }
+    }
 
     #[test]
     fn agent_errors_map_to_documented_codes() {

@@ -25,7 +25,12 @@ const CREDENTIALS: &[&str] = &["ENVV_PASSWORD"];
 pub fn exec(ctx: &Context, args: ExecArgs) -> Failure {
     let secrets = match ctx.read(args.only.clone(), ReadPurpose::Exec) {
         Ok(secrets) => secrets,
-        Err(failure) => return failure,
+        Err(failure) => {
+            return match args.only.as_slice() {
+                [one] => ctx.or_not_found(failure, one),
+                _ => failure,
+            };
+        }
     };
     if let Some(missing) = args
         .only
@@ -35,7 +40,7 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Failure {
         return ctx.not_found(missing);
     }
     let Some((program, rest)) = args.command.split_first() else {
-        return Failure::usage("give a command after `--`: `envv exec -- CMD ARGS...`");
+        return Failure::usage("give a command: `envv exec CMD ARGS...`");
     };
     let mut command = Command::new(program);
     command.args(rest);

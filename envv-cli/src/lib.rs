@@ -10,26 +10,33 @@ mod agent;
 mod audit;
 mod billing;
 pub mod cli;
+mod complete;
 mod config;
 mod connect;
 mod doctor;
 pub mod error;
 mod exec;
+mod man;
+mod out;
 mod secrets;
 mod team;
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
 
-use crate::cli::{AgentCommand, Cli, Command, Global};
+use crate::cli::{AgentCommand, Cli, Command, EnvArg};
 use crate::error::{Failure, exit, from_ipc};
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
+    // `ENVV_COMPLETE=bash envv`: the shell's completion asking; answers
+    // and exits. (Not `COMPLETE`, which a CI environment might well set.)
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var("ENVV_COMPLETE")
+        .complete();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
@@ -69,43 +76,52 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         print!("{WELCOME}");
         return Ok(());
     };
-    // Only commands about a project look for one.
-    let ctx = || Context::new(&global);
+    // Only commands about a project look for one; `-e` after the command
+    // wins over `-e` before it (and `$ENVV_ENV`).
+    let ctx = |env: Option<&EnvArg>| {
+        let env = env
+            .and_then(|e| e.env.clone())
+            .or_else(|| global.env.clone());
+        Context::new(global.dir.as_deref(), env)
+    };
     match command {
-        Command::Doctor { server } => ctx().and_then(|ctx| doctor::doctor(&ctx.dir, server)),
-        Command::Init { team } => secrets::init(&ctx()?, &team),
-        Command::Set(args) => secrets::set(&ctx()?, args),
-        Command::Get(args) => secrets::get(&ctx()?, args),
-        Command::Unset { name } => secrets::unset(&ctx()?, name),
-        Command::Ls { json } => secrets::ls(&ctx()?, json),
-        Command::Import(args) => secrets::import(&ctx()?, &args),
-        Command::Export { format } => secrets::export(&ctx()?, format),
-        Command::Exec(args) => Err(exec::exec(&ctx()?, args)),
+        Command::Doctor { server } => ctx(None).and_then(|ctx| doctor::doctor(&ctx.dir, server)),
+        Command::Init(args) => secrets::init(&ctx(None)?, &args),
+        Command::Set(args) => secrets::set(&ctx(Some(&args.env))?, args),
+        Command::Get(args) => secrets::get(&ctx(Some(&args.env))?, args),
+        Command::Unset { name, env } => secrets::unset(&ctx(Some(&env))?, name),
+        Command::Ls { json, env } => secrets::ls(&ctx(Some(&env))?, json),
+        Command::Import(args) => secrets::import(&ctx(Some(&args.env))?, &args),
+        Command::Export { format, env } => secrets::export(&ctx(Some(&env))?, format),
+        Command::Exec(args) => Err(exec::exec(&ctx(Some(&args.env))?, args)),
         Command::Agent(AgentCommand::Start) => agent::start(),
         Command::Agent(AgentCommand::Stop) => agent::stop(),
         Command::Agent(AgentCommand::Status { json }) => agent::status(json),
         Command::Lock => agent::lock(),
         Command::Unlock(password) => agent::unlock(&password),
-        Command::Auth(command) => account::run(command),
+        // Signup and login look for the project's control plane.
+        Command::Auth(command) => ctx(None).and_then(|_| account::run(command)),
         // These default `--team` to the project around the directory, so
         // `-C DIR` is honoured first.
-        Command::Team(command) => ctx().and_then(|_| team::run(command)),
-        Command::Rotate { team } => ctx().and_then(|_| team::rotate(&team)),
-        Command::Audit(args) => ctx().and_then(|_| audit::run(args)),
-        Command::Usage { team, json } => ctx().and_then(|_| billing::usage(&team, json)),
+        Command::Team(command) => ctx(None).and_then(|_| team::run(command)),
+        Command::Rotate { team, yes } => ctx(None).and_then(|_| team::rotate(&team, yes)),
+        Command::Audit(args) => ctx(None).and_then(|_| audit::run(args)),
+        Command::Usage { team, json } => ctx(None).and_then(|_| billing::usage(&team, json)),
         Command::Billing {
             team,
             plan,
             email,
+            yes,
             json,
-        } => ctx().and_then(|_| billing::set(&team, plan, email, json)),
-        Command::Ui { team } => ctx().and_then(|ctx| ui(&ctx, &team)),
+        } => ctx(None).and_then(|_| billing::set(&team, plan, email, yes, json)),
+        Command::Ui { team } => ctx(None).and_then(|ctx| ui(&ctx, &team)),
         Command::Completions { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(shell, &mut command, "envv", &mut std::io::stdout());
-            Ok(())
+            // Into memory first: the generator panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "envv", &mut script);
+            out::bytes(&script)
         }
-        Command::Man => man(),
+        Command::Man => out::bytes(&man::page()),
     }
 }
 
@@ -121,17 +137,6 @@ fn ui(ctx: &Context, team: &cli::TeamArg) -> Result<(), Failure> {
     .map_err(|e| Failure::new(exit::ERROR, format!("the dashboard failed: {e:#}")))
 }
 
-fn man() -> Result<(), Failure> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .map_err(|e| Failure::new(exit::ERROR, format!("could not render the man page: {e}")))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&page)
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(exit::ERROR, format!("could not write to stdout: {e}")))
-}
-
 /// Where a command acts: the directory (the agent walks up to the project
 /// root) and the environment.
 pub(crate) struct Context {
@@ -140,10 +145,10 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    fn new(global: &Global) -> Result<Self, Failure> {
+    fn new(dir: Option<&Path>, env: Option<String>) -> Result<Self, Failure> {
         // `-C DIR` as git does it: everything, the exec'd command and
         // relative file names included, runs from DIR.
-        if let Some(dir) = &global.dir {
+        if let Some(dir) = dir {
             std::env::set_current_dir(dir)
                 .map_err(|e| Failure::usage(format!("cannot change to {}: {e}", dir.display())))?;
         }
@@ -153,10 +158,7 @@ impl Context {
                 format!("cannot read the current directory: {e}"),
             )
         })?;
-        Ok(Context {
-            dir,
-            env: global.env.clone(),
-        })
+        Ok(Context { dir, env })
     }
 
     fn at(&self) -> EnvRef {
@@ -171,14 +173,29 @@ impl Context {
         envv_core::project::env_file_name(self.env.as_deref())
     }
 
+    /// No secret `name` here: says which name was probably meant.
     fn not_found(&self, name: &str) -> Failure {
+        let names = match self.request(&Request::Names { at: self.at() }) {
+            Ok(Response::Names { names }) => names,
+            _ => Vec::new(),
+        };
+        let hint = match closest(name, &names) {
+            Some(near) => format!("did you mean {near}? (`envv ls` lists the names)"),
+            None => "run `envv ls` to see the names".to_owned(),
+        };
         Failure::new(
             exit::NOT_FOUND,
-            format!(
-                "no secret named {name} in {}; run `envv ls` to see the names",
-                self.file_name()
-            ),
+            format!("no secret named {name} in {}; {hint}", self.file_name()),
         )
+    }
+
+    /// The agent's "no secret named …" for `name`, with a suggestion; any
+    /// other failure as it is.
+    fn or_not_found(&self, failure: Failure, name: &str) -> Failure {
+        if failure.code == exit::NOT_FOUND && failure.message.starts_with("no secret named") {
+            return self.not_found(name);
+        }
+        failure
     }
 
     fn client(&self) -> Result<Client, Failure> {
@@ -203,6 +220,26 @@ impl Context {
             _ => Err(unexpected("read")),
         }
     }
+}
+
+/// The name in `names` nearest to `typed`, if near enough to be a typo:
+/// a small edit distance for its length, case aside.
+fn closest<'a>(typed: &str, names: &'a [String]) -> Option<&'a str> {
+    let typed_upper = typed.to_ascii_uppercase();
+    let allowed = match typed.chars().count() {
+        0..=3 => 1,
+        4..=8 => 2,
+        _ => 3,
+    };
+    names
+        .iter()
+        .map(|n| {
+            let distance = strsim::damerau_levenshtein(&typed_upper, &n.to_ascii_uppercase());
+            (distance, n)
+        })
+        .filter(|(d, n)| *d <= allowed && n.as_str() != typed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n.as_str())
 }
 
 /// One request to the agent (started if needed).

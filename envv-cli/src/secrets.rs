@@ -5,17 +5,23 @@ use std::io::{self, IsTerminal, Read, Write};
 use proto_ipc::{ImportOptions, ImportStatus, ReadPurpose, Request, Response, Secret};
 use zeroize::Zeroizing;
 
-use crate::cli::{ExportFormat, GetArgs, ImportArgs, SetArgs, TeamArg};
+use crate::cli::{ExportFormat, GetArgs, ImportArgs, InitArgs, SetArgs};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::{Context, config, team, unexpected};
 
 /// Binds the directory: to `--team` or the current team when given, else
 /// (the agent decides) to the only team in account mode or the personal key.
-pub fn init(ctx: &Context, arg: &TeamArg) -> Result<(), Failure> {
+/// With `--move`, moves the project around it to that team.
+pub fn init(ctx: &Context, args: &InitArgs) -> Result<(), Failure> {
+    let arg = &args.team;
     let team = match &arg.team {
         Some(_) => Some(team::resolve(arg, team::Prefer::Current)?),
         None => config::current_team(),
     };
+    if args.move_files {
+        return move_project(ctx, team);
+    }
     let response = ctx.request(&Request::Init {
         dir: ctx.dir.clone(),
         team,
@@ -27,11 +33,33 @@ pub fn init(ctx: &Context, arg: &TeamArg) -> Result<(), Failure> {
         Some((_, Some(_))) => "team",
         _ => "your personal key",
     };
-    println!(
+    outln!(
         "envv project at {} (its files are encrypted to {to} {team})",
         root.display()
     );
-    println!("next: `envv set KEY value`, then `envv exec -- your-command`");
+    outln!("next: `envv set KEY value`, then `envv exec -- your-command`");
+    Ok(())
+}
+
+fn move_project(ctx: &Context, team: Option<uuid::Uuid>) -> Result<(), Failure> {
+    let Response::Moved { root, team, files } = ctx.request(&Request::MoveProject {
+        dir: ctx.dir.clone(),
+        team,
+    })?
+    else {
+        return Err(unexpected("move"));
+    };
+    let name = team::name_of(team);
+    let s = if files == 1 { "" } else { "s" };
+    eprintln!(
+        "moved {} to team {name}: {files} file{s} re-encrypted to the team's key, .envv.json \
+         rewritten",
+        root.display()
+    );
+    eprintln!(
+        "next: commit .envv.json and the .env*.enc files; the team's members read them once \
+         they hold the team's key"
+    );
     Ok(())
 }
 
@@ -87,7 +115,9 @@ fn prompt_value(name: &str) -> Result<Secret, Failure> {
 }
 
 pub fn get(ctx: &Context, args: GetArgs) -> Result<(), Failure> {
-    let secrets = ctx.read(vec![args.name.clone()], ReadPurpose::Get)?;
+    let secrets = ctx
+        .read(vec![args.name.clone()], ReadPurpose::Get)
+        .map_err(|f| ctx.or_not_found(f, &args.name))?;
     let Some((_, value)) = secrets.iter().find(|(name, _)| *name == args.name) else {
         return Err(ctx.not_found(&args.name));
     };
@@ -269,9 +299,5 @@ fn write_out(out: &mut impl Write, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 fn stdout_failed(e: io::Error) -> Failure {
-    // `envv export | head`: the reader has all it wanted.
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        return Failure::new(exit::ERROR, "");
-    }
-    Failure::new(exit::ERROR, format!("could not write to stdout: {e}"))
+    crate::out::failed(e)
 }

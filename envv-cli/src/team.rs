@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{TeamArg, TeamCommand};
 use crate::error::{Failure, exit};
+use crate::out::outln;
 use crate::{ask, config, unexpected};
 
 /// Which of `--team`, the current team and the project's team comes first
@@ -26,6 +27,14 @@ pub fn list_teams() -> Result<Vec<TeamInfo>, Failure> {
         Response::Teams { teams } => Ok(teams),
         _ => Err(unexpected("list_teams")),
     }
+}
+
+/// A team's name for a message, else its id.
+pub fn name_of(team: Uuid) -> String {
+    list_teams()
+        .ok()
+        .and_then(|teams| teams.into_iter().find(|t| t.id == team))
+        .map_or_else(|| team.to_string(), |t| t.name)
 }
 
 /// A team given by id or by name.
@@ -126,11 +135,12 @@ pub fn member(team: Uuid, given: &str) -> Result<MemberInfo, Failure> {
         })
 }
 
-fn print_json(value: &impl Serialize) {
-    println!(
+fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+    Ok(())
 }
 
 pub fn run(command: TeamCommand) -> Result<(), Failure> {
@@ -169,7 +179,7 @@ fn create(name: String) -> Result<(), Failure> {
         return Err(unexpected("create_team"));
     };
     config::set_current_team(Some(team.id))?;
-    println!("{}", team.id);
+    outln!("{}", team.id);
     eprintln!(
         "created team {:?} with you as owner; it is now your current team",
         team.name
@@ -181,7 +191,7 @@ fn create(name: String) -> Result<(), Failure> {
 fn list(json: bool) -> Result<(), Failure> {
     let teams = list_teams()?;
     if json {
-        print_json(&teams);
+        print_json(&teams)?;
         return Ok(());
     }
     if teams.is_empty() {
@@ -189,12 +199,15 @@ fn list(json: bool) -> Result<(), Failure> {
         return Ok(());
     }
     let current = config::current_team();
-    println!("  {:<36}  {:<7}  {:>5}  NAME", "ID", "ROLE", "EPOCH");
+    outln!("  {:<36}  {:<7}  {:>5}  NAME", "ID", "ROLE", "EPOCH");
     for t in &teams {
         let mark = if Some(t.id) == current { '*' } else { ' ' };
-        println!(
+        outln!(
             "{mark} {:<36}  {:<7}  {:>5}  {}",
-            t.id, t.role, t.current_epoch, t.name
+            t.id,
+            t.role,
+            t.current_epoch,
+            t.name
         );
     }
     Ok(())
@@ -204,12 +217,15 @@ fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
     let team = resolve(team, Prefer::Current)?;
     let (members, chain_seq, chain_head) = members_and_head(team)?;
     if json {
-        print_json(&members);
+        print_json(&members)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<30}  {:<7}  {:<8}  {:<39}  NAME",
-        "EMAIL", "ROLE", "KEY", "FINGERPRINT"
+        "EMAIL",
+        "ROLE",
+        "KEY",
+        "FINGERPRINT"
     );
     for m in &members {
         let (key, fingerprint) = match (m.admitted, m.has_key) {
@@ -217,12 +233,16 @@ fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
             (true, true) => ("yes", m.fingerprint.as_str()),
             (true, false) => ("pending", m.fingerprint.as_str()),
         };
-        println!(
+        outln!(
             "{:<30}  {:<7}  {:<8}  {:<39}  {}",
-            m.email, m.role, key, fingerprint, m.name
+            m.email,
+            m.role,
+            key,
+            fingerprint,
+            m.name
         );
     }
-    println!(
+    outln!(
         "team chain: {chain_seq} statements, head {chain_head} \
          (members who see the same head share one history)"
     );
@@ -243,9 +263,9 @@ fn invite(team: &TeamArg, email: String, role: Role, json: bool) -> Result<(), F
         print_json(&serde_json::json!({
             "code": code.expose(),
             "invite_id": invite_id,
-        }));
+        }))?;
     } else {
-        println!("{}", code.expose());
+        outln!("{}", code.expose());
     }
     eprintln!(
         "invited {email} as {role} for 7 days: hand them this code yourself, out of band \
@@ -262,18 +282,26 @@ fn invites(team: &TeamArg, json: bool) -> Result<(), Failure> {
         return Err(unexpected("invites"));
     };
     if json {
-        print_json(&invites);
-        return Ok(());
+        return print_json(&invites);
     }
-    println!(
+    outln!(
         "{:<36}  {:<30}  {:<7}  {:<20}  {:<30}  STATE",
-        "ID", "EMAIL", "ROLE", "EXPIRES", "ISSUED BY"
+        "ID",
+        "EMAIL",
+        "ROLE",
+        "EXPIRES",
+        "ISSUED BY"
     );
     for i in &invites {
         let expires = expires_in(i.expires_at);
-        println!(
+        outln!(
             "{:<36}  {:<30}  {:<7}  {:<20}  {:<30}  {}",
-            i.id, i.email, i.role, expires, i.issued_by, i.state
+            i.id,
+            i.email,
+            i.role,
+            expires,
+            i.issued_by,
+            i.state
         );
     }
     Ok(())
@@ -316,7 +344,7 @@ fn join(code: Option<String>) -> Result<(), Failure> {
     let Response::Team(team) = ask(&Request::Join { code })? else {
         return Err(unexpected("join"));
     };
-    println!("{}", team.id);
+    outln!("{}", team.id);
     eprintln!(
         "joined team {:?} as {}; an admin's agent grants you the team key once it \
          checks your proof (on its own while it is unlocked, or `envv team grant`)",
@@ -383,7 +411,7 @@ fn remove(team: &TeamArg, user: &str, yes: bool) -> Result<(), Failure> {
         Ok(names) => {
             eprintln!("they decrypted these secrets (per the audit trail); change their values:");
             for name in names {
-                println!("{name}");
+                outln!("{name}");
             }
         }
         Err(failure) => eprintln!(
@@ -410,12 +438,24 @@ fn switch(team: &str) -> Result<(), Failure> {
 }
 
 /// `envv rotate`: a new key epoch, and this project's files re-encrypted.
-pub fn rotate(arg: &TeamArg) -> Result<(), Failure> {
+pub fn rotate(arg: &TeamArg, yes: bool) -> Result<(), Failure> {
     let team = resolve(arg, Prefer::Project)?;
     let project = std::env::current_dir()
         .ok()
         .and_then(|dir| config::project(&dir))
         .filter(|(_, bound)| *bound == Some(team));
+    // Outside the team's projects a rotation re-encrypts nothing, and the
+    // files left at the old epoch are unreadable to anyone who joins later.
+    if project.is_none() && !yes {
+        confirm_or(
+            &format!(
+                "This directory is not one of team {team}'s projects: the team moves to a new \
+                 key and no file is re-encrypted; run `envv rotate` inside each project later. \
+                 Rotate anyway?"
+            ),
+            "nothing rotated; run `envv rotate` inside one of the team's projects",
+        )?;
+    }
     let dirs = project.iter().map(|(root, _)| root.clone()).collect();
     eprintln!("rotating team {team}…");
     let Response::Rotated { epoch, files, .. } = ask(&Request::Rotate { team, dirs })? else {
@@ -423,11 +463,11 @@ pub fn rotate(arg: &TeamArg) -> Result<(), Failure> {
     };
     let s = if files == 1 { "" } else { "s" };
     match &project {
-        Some((root, _)) => println!(
+        Some((root, _)) => outln!(
             "team {team} is at key epoch {epoch}; re-encrypted {files} file{s} in {}",
             root.display()
         ),
-        None => println!(
+        None => outln!(
             "team {team} is at key epoch {epoch}; re-encrypted {files} file{s} \
              (run `envv rotate` inside each of the team's projects to re-encrypt theirs)"
         ),
@@ -458,6 +498,12 @@ fn read_code() -> Result<Secret, Failure> {
 }
 
 fn confirm(question: &str) -> Result<(), Failure> {
+    confirm_or(question, "nothing removed")
+}
+
+/// Asks `question` on a terminal; a no (or no terminal, without `--yes`)
+/// fails with `declined`.
+fn confirm_or(question: &str, declined: &str) -> Result<(), Failure> {
     if !io::stdin().is_terminal() {
         return Err(Failure::usage(format!(
             "{question} Not a terminal: pass `--yes` to confirm"
@@ -472,7 +518,7 @@ fn confirm(question: &str) -> Result<(), Failure> {
     if matches!(answer.trim(), "y" | "Y" | "yes") {
         Ok(())
     } else {
-        Err(Failure::new(exit::ERROR, "nothing removed"))
+        Err(Failure::new(exit::ERROR, declined))
     }
 }
 
@@ -496,9 +542,9 @@ fn settings(team: &TeamArg, max_offline: Option<u32>, json: bool) -> Result<(), 
             "id": info.id,
             "name": info.name,
             "max_staleness_secs": info.max_staleness_secs,
-        }));
+        }))?;
     } else {
-        println!(
+        outln!(
             "max offline: {} (agents read from cached keys this long while the control plane is unreachable)",
             offline(info.max_staleness_secs)
         );

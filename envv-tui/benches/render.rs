@@ -27,6 +27,8 @@ fn row(seq: i64, members: &[Uuid]) -> AuditRow {
             seq % 60
         ),
         actor: Some(members[seq as usize % members.len()]),
+        actor_email: None,
+        target_email: None,
         action: ["decrypt", "exec", "set", "unset"][seq as usize % 4].into(),
         target: None,
         details: format!(

@@ -205,6 +205,36 @@ impl App {
         }
     }
 
+    /// Whether you may invite, change roles, remove others, rotate and
+    /// admit in the current team.
+    pub fn is_admin(&self) -> bool {
+        self.current_team()
+            .is_some_and(|t| matches!(t.role, Role::Admin | Role::Owner))
+    }
+
+    /// The current team's files still at an older key epoch than the
+    /// team's: (project root, file name, epoch).
+    pub fn old_epoch_files(&self) -> Vec<(std::path::PathBuf, String, u64)> {
+        let (Some(team), Loadable::Ready(projects)) = (self.current_team(), &self.secrets.projects)
+        else {
+            return Vec::new();
+        };
+        let current = u64::from(team.current_epoch);
+        projects
+            .iter()
+            .filter(|p| p.team == team.id)
+            .flat_map(|p| {
+                p.envs.iter().zip(&p.epochs).filter_map(|(env, epoch)| {
+                    let epoch = (*epoch)?;
+                    (epoch < current).then(|| {
+                        let file = envv_core::project::env_file_name(env.as_deref());
+                        (p.root.clone(), file, epoch)
+                    })
+                })
+            })
+            .collect()
+    }
+
     pub fn my_id(&self) -> Option<Uuid> {
         self.status.as_ref()?.account.as_ref().map(|a| a.user_id)
     }
@@ -391,6 +421,7 @@ impl App {
                     event_id: id,
                     at,
                     actor: self.my_id(),
+                    actor_email: None,
                     action,
                     target: None,
                     details: serde_json::json!({ "secret_names": names }).to_string(),

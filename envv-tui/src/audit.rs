@@ -19,6 +19,8 @@ pub struct Row {
     /// RFC 3339.
     pub at: String,
     pub actor: Option<Uuid>,
+    /// The actor's email as the control plane knows it (former members too).
+    pub actor_email: Option<String>,
     pub action: String,
     pub target: Option<String>,
     /// The secret names (or the target) in one line, made once.
@@ -42,12 +44,15 @@ impl Row {
                 )
             })
             .filter(|n| !n.is_empty());
+        // A user as a target (role changes, removals, grants) by email.
+        let target = row.target_email.clone().or_else(|| row.target.clone());
         Row {
-            summary: names.or_else(|| row.target.clone()).unwrap_or_default(),
+            summary: names.or(target).unwrap_or_default(),
             seq: Some(row.seq),
             event_id: row.event_id,
             at: row.at,
             actor: row.actor,
+            actor_email: row.actor_email,
             action: row.action,
             target: row.target,
             details: row.details,
@@ -167,6 +172,16 @@ impl AuditView {
 
     /// This machine recorded an event; it shows before the server has it,
     /// if the filter would let it through.
+    /// The user id of an actor the loaded rows name by `email`.
+    pub fn actor_by_email(&self, email: &str) -> Option<Uuid> {
+        self.rows.iter().find_map(|r| {
+            r.actor_email
+                .as_deref()
+                .filter(|e| e.eq_ignore_ascii_case(email))
+                .and(r.actor)
+        })
+    }
+
     pub fn on_local(&mut self, row: Row) {
         let f = &self.filter;
         let passes = f.action.as_deref().is_none_or(|a| a == row.action)
@@ -211,7 +226,7 @@ impl AuditView {
     }
 }
 
-/// Parses the filter line: `action:get secret:DB_URL actor:bob@example.com
+/// Parses the filter line: `action:decrypt secret:DB_URL actor:bob@example.com
 /// since:2d until:2026-11-01`; a bare word is a secret name. Emails are
 /// looked up with `actor_id`.
 pub fn parse_filter(
@@ -279,6 +294,8 @@ mod tests {
             event_id: Uuid::from_u128(seq as u128),
             at: "2026-11-28T10:00:00+00:00".into(),
             actor: None,
+            actor_email: None,
+            target_email: None,
             action: "get".into(),
             target: None,
             details: r#"{"secret_names":["A","B"]}"#.into(),

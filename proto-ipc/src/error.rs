@@ -14,6 +14,8 @@ pub enum ErrorCode {
     Offline,
     NotFound,
     Forbidden,
+    /// The control plane refuses for a while: too many attempts.
+    RateLimited,
     Conflict,
     /// The request itself is wrong (a bad name, a bad path).
     Invalid,
@@ -23,6 +25,9 @@ pub enum ErrorCode {
     Crypto,
     Io,
     Internal,
+    /// A member whose team key an admin has not granted yet: nothing to
+    /// unlock; an admin's agent grants it.
+    AwaitingKey,
 }
 
 #[derive(Debug, thiserror::Error)]

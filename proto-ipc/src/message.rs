@@ -88,6 +88,17 @@ pub enum Request {
     },
     /// Ends the session and forgets the account on this machine.
     Logout,
+    /// Whether the control plane at `server` answers (before asking a
+    /// person for an email and password to send it).
+    CheckServer {
+        server: String,
+    },
+    /// Re-wraps the identity under `new`, replaces the account's auth key
+    /// on the control plane and ends its other sessions.
+    ChangePassword {
+        current: Secret,
+        new: Secret,
+    },
     /// The account this agent holds, if any.
     Whoami,
     /// Whether the control plane at `server` answers (`GET /healthz`), over
@@ -197,6 +208,15 @@ pub enum Request {
         dir: PathBuf,
         team: Option<Uuid>,
     },
+    /// Moves the project around `dir`, bound to another key (the personal
+    /// key, or another team), to `team` (else the only team): every
+    /// environment's file is re-encrypted to the team's current key, then
+    /// `.envv.json` is rewritten. A file already moved is left as is, so
+    /// an interrupted move can be run again.
+    MoveProject {
+        dir: PathBuf,
+        team: Option<Uuid>,
+    },
     /// Decrypted secrets of an environment (all, or `only` these names).
     Read {
         at: EnvRef,
@@ -245,6 +265,8 @@ impl Request {
             Request::Signup { .. } => "signup",
             Request::Login { .. } => "login",
             Request::Logout => "logout",
+            Request::CheckServer { .. } => "check_server",
+            Request::ChangePassword { .. } => "change_password",
             Request::Whoami => "whoami",
             Request::Probe { .. } => "probe",
             Request::CreateTeam { .. } => "create_team",
@@ -269,6 +291,7 @@ impl Request {
             Request::Unlock { .. } => "unlock",
             Request::Projects { .. } => "projects",
             Request::Init { .. } => "init",
+            Request::MoveProject { .. } => "move_project",
             Request::Read { .. } => "read",
             Request::Names { .. } => "names",
             Request::Export { .. } => "export",
@@ -365,11 +388,14 @@ pub struct Account {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditFilter {
     pub actor: Option<Uuid>,
+    /// The actor by email, former members included.
+    #[serde(default)]
+    pub actor_email: Option<String>,
     pub action: Option<String>,
     pub secret: Option<String>,
-    /// RFC 3339.
+    /// RFC 3339, a date (`2026-12-05`, midnight UTC) or an age (`1h`, `7d`).
     pub since: Option<String>,
-    /// RFC 3339.
+    /// As `since`.
     pub until: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
@@ -411,8 +437,15 @@ pub struct AuditRow {
     /// RFC 3339.
     pub at: String,
     pub actor: Option<Uuid>,
+    /// The actor's email, also once they left the team.
+    #[serde(default)]
+    pub actor_email: Option<String>,
     pub action: String,
     pub target: Option<String>,
+    /// The target's email when the target is a user (role changes,
+    /// removals, grants).
+    #[serde(default)]
+    pub target_email: Option<String>,
     /// The event's details as JSON text (names, never values).
     pub details: String,
 }
@@ -473,6 +506,11 @@ pub struct ProjectInfo {
     /// Its environments, from the `.env*.enc` files at its root, sorted;
     /// `None` is `.env.enc`.
     pub envs: Vec<Option<String>>,
+    /// The key epoch each of `envs` is encrypted at, as its header says
+    /// (unverified; `None`: no file yet, or unreadable). Files below the
+    /// team's current epoch wait for `envv rotate`.
+    #[serde(default)]
+    pub epochs: Vec<Option<u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -532,6 +570,13 @@ pub enum Response {
     Rotated {
         team: Uuid,
         epoch: u32,
+        files: usize,
+    },
+    /// `MoveProject`: the project now bound to `team`, and how many files
+    /// were re-encrypted.
+    Moved {
+        root: PathBuf,
+        team: Uuid,
         files: usize,
     },
     AuditPage {

@@ -93,6 +93,19 @@ pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// Who the page's user ids are (actors, and targets that are user ids),
+    /// members or not any more: an audit outlives memberships.
+    #[serde(default)]
+    pub people: Vec<AuditPerson>,
+}
+
+/// A user named in an audit page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPerson {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
 }
 
 /// Filters of `GET /teams/{id}/audit` (all optional).
@@ -100,6 +113,9 @@ pub struct AuditPage {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct AuditQuery {
     pub actor: Option<Uuid>,
+    /// The actor by email, former members included (an unknown email
+    /// matches nothing).
+    pub actor_email: Option<String>,
     pub action: Option<String>,
     /// Events listing this secret name.
     pub secret: Option<String>,

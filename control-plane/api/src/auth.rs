@@ -63,6 +63,23 @@ pub struct SignupRequest {
     pub kdf: KdfParams,
 }
 
+/// `POST /auth/password`: the password changes on the client; the server
+/// checks the current auth key and swaps in the new one, the identity
+/// wrapped under the new password, and its KDF parameters. No `Debug`, as
+/// [`SignupRequest`].
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    /// Base64 of the auth key the current password derives.
+    pub current_auth_key: SecretString,
+    /// Base64 of the auth key the new password derives.
+    pub new_auth_key: SecretString,
+    /// The same identity, wrapped by the new password's wrap key.
+    pub wrapped_identity: String,
+    /// The new password's KDF parameters (a fresh salt).
+    pub kdf: KdfParams,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {

@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::SubsecRound;
 use envv_api::{
-    AuditEntry, AuditOrder, AuditPage, AuditQuery, CLIENT_ACTIONS, ClientEvent, ErrorBody,
-    Exposure, IngestRequest, IngestResponse, MAX_BATCH_EVENTS, MAX_CLOCK_SKEW_SECS,
+    AuditEntry, AuditOrder, AuditPage, AuditPerson, AuditQuery, CLIENT_ACTIONS, ClientEvent,
+    ErrorBody, Exposure, IngestRequest, IngestResponse, MAX_BATCH_EVENTS, MAX_CLOCK_SKEW_SECS,
     MAX_EVENT_SECRETS, MAX_PAGE,
 };
 use serde::Deserialize;
@@ -149,12 +149,29 @@ pub async fn ingest(
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     let max_secrets = plan.plan.limits().max_secrets;
-    let reported = req
-        .events
-        .iter()
-        .filter(|e| matches!(e.action.as_str(), "set" | "unset" | "import"))
-        .max_by_key(|e| e.occurred_at)
-        .and_then(|e| e.secret_count);
+    // Each written file's latest count: the team's count is their sum.
+    let mut latest: std::collections::BTreeMap<String, store::FileCount> =
+        std::collections::BTreeMap::new();
+    for e in &req.events {
+        let (true, Some(count)) = (
+            matches!(e.action.as_str(), "set" | "unset" | "import"),
+            e.secret_count,
+        ) else {
+            continue;
+        };
+        let path_hash = e.path_hash.clone().unwrap_or_default().to_ascii_lowercase();
+        let at = e.occurred_at.trunc_subsecs(6);
+        let file = latest.entry(path_hash.clone()).or_insert(store::FileCount {
+            path_hash,
+            count,
+            at,
+        });
+        if at >= file.at {
+            file.count = count;
+            file.at = at;
+        }
+    }
+    let reported: Vec<store::FileCount> = latest.into_values().collect();
     let mut warning = None;
     let mut items = Vec::with_capacity(req.events.len());
     for (i, e) in req.events.into_iter().enumerate() {
@@ -253,8 +270,26 @@ pub async fn query(
         AuditOrder::Oldest => Page::After(from.unwrap_or(0)),
         AuditOrder::Newest => Page::Before(from.unwrap_or(i64::MAX)),
     };
+    // By email: whoever has that address now, member or not any more (the
+    // question after an offboarding). Nobody with it matches nothing.
+    let mut actor = q.actor;
+    if let Some(email) = &q.actor_email {
+        let email = validate::normalise_email(email)?;
+        let found = state.store.user_by_email(&email).await?.map(|u| u.id);
+        match (found, actor) {
+            (Some(id), None) => actor = Some(id),
+            (Some(id), Some(given)) if id == given => {}
+            _ => {
+                return Ok(Json(AuditPage {
+                    events: Vec::new(),
+                    next_cursor: None,
+                    people: Vec::new(),
+                }));
+            }
+        }
+    }
     let filter = AuditFilter {
-        actor: q.actor,
+        actor,
         action: q.action,
         secret: q.secret,
         since: q.since,
@@ -267,10 +302,36 @@ pub async fn query(
     let next_cursor = (events.len() == limit as usize)
         .then(|| events.last().map(|e| encode_cursor(order, e.chain_seq)))
         .flatten();
+    let people = people(&state, &events).await?;
     Ok(Json(AuditPage {
         events,
         next_cursor,
+        people,
     }))
+}
+
+/// The users a page names, by id: its actors and the targets that are user
+/// ids (role changes, removals, grants). Looked up as users, not members,
+/// so former members keep their names. A page names at most a few hundred.
+async fn people(state: &AppState, events: &[AuditEntry]) -> ApiResult<Vec<AuditPerson>> {
+    let ids: std::collections::BTreeSet<Uuid> = events
+        .iter()
+        .flat_map(|e| {
+            let target = e.target.as_deref().and_then(|t| t.parse::<Uuid>().ok());
+            e.actor_id.into_iter().chain(target)
+        })
+        .collect();
+    let mut people = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(user) = state.store.user_by_id(id).await? {
+            people.push(AuditPerson {
+                user_id: user.id,
+                email: user.email,
+                name: user.name,
+            });
+        }
+    }
+    Ok(people)
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]

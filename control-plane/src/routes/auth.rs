@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use envv_api::{
-    ErrorBody, KDF_SALT_LEN, KdfParams, LoginRequest, LogoutRequest, PreloginRequest,
-    PreloginResponse, RefreshRequest, Session, SignupRequest, TokenPair, User,
+    ChangePasswordRequest, ErrorBody, KDF_SALT_LEN, KdfParams, LoginRequest, LogoutRequest,
+    PreloginRequest, PreloginResponse, RefreshRequest, Session, SignupRequest, TokenPair, User,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, AuthUser, ClientIp};
 use crate::state::AppState;
-use crate::store::{self, AuditEvent, NewRefreshToken, NewUser, RefreshOutcome, UserRecord};
+use crate::store::{
+    self, AuditEvent, NewRefreshToken, NewUser, PasswordChange, RefreshOutcome, UserRecord,
+};
 use crate::tokens::{hash_refresh_token, new_refresh_token};
 use crate::validate;
 
@@ -160,6 +162,83 @@ pub async fn login(
             Err(ApiError::InvalidCredentials)
         }
     }
+}
+
+/// Changes the caller's password: the current auth key must verify (a
+/// stolen access token alone changes nothing); then the new auth key,
+/// wrapped identity and KDF parameters replace the old, every session of
+/// the account is revoked and a new one starts for the caller. Access
+/// tokens already issued run out on their own (minutes).
+#[utoipa::path(post, path = "/auth/password", tag = "auth",
+    request_body = ChangePasswordRequest,
+    responses((status = 200, body = Session), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Json<Session>> {
+    let current = validate::auth_key(req.current_auth_key.expose())?;
+    let new = validate::auth_key(req.new_auth_key.expose())?;
+    validate::opaque_blob(
+        "wrapped_identity",
+        &req.wrapped_identity,
+        MAX_WRAPPED_IDENTITY,
+    )?;
+    validate::kdf(&req.kdf)?;
+    if let Some(ip) = ip {
+        state
+            .ip_limiter
+            .check(ip)
+            .map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    }
+    let user = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(ApiError::Unauthorized)?;
+    let verified = state
+        .hasher
+        .verify(current, Some(user.auth_key_hash.clone()))
+        .await?;
+    if !verified {
+        if let Some(ip) = ip {
+            state.ip_limiter.record_failure(ip);
+        }
+        return Err(ApiError::InvalidCredentials);
+    }
+    let change = PasswordChange {
+        user: user.id,
+        auth_key_hash: state.hasher.hash(new).await?,
+        wrapped_identity: req.wrapped_identity.clone(),
+        kdf: req.kdf.clone(),
+    };
+    let (refresh_token, token_hash) = new_refresh_token();
+    let now = store::now();
+    let family_id = Uuid::new_v4();
+    state
+        .store
+        .change_password(
+            change,
+            NewRefreshToken {
+                token_hash,
+                family_id,
+                user_id: user.id,
+                created_at: now,
+                expires_at: now + state.keys.refresh_ttl,
+            },
+        )
+        .await?;
+    Ok(Json(Session {
+        tokens: token_pair(&state, user.id, family_id, refresh_token)?,
+        user: user.to_api(),
+        wrapped_identity: req.wrapped_identity,
+        kdf: req.kdf,
+    }))
 }
 
 fn too_many(wait: chrono::Duration) -> ApiError {

@@ -49,6 +49,16 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// The number of secrets a client reported for one file after writing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCount {
+    /// The hash of the file's path (`""` from clients that send none).
+    pub path_hash: String,
+    pub count: u32,
+    /// When the client wrote the file.
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PlanInfo {
     /// The plan in force (see [`PlanSchedule::in_force`]).
@@ -70,13 +80,15 @@ pub trait AuditStore: Send + Sync {
     /// Appends the client's events not already stored (by event id) to the
     /// team's chain, with their usage counts, in one transaction. The team
     /// row is locked first, so concurrent batches (on any replica)
-    /// serialise and each event is stored once. `secret_count`, if any
-    /// event reported one, becomes the team's reported secret count.
+    /// serialise and each event is stored once. `file_counts` are the
+    /// secret counts the batch reported per file; a file's count replaces
+    /// an older one, and the team's secret count becomes their sum over
+    /// its files.
     async fn ingest(
         &self,
         team: Uuid,
         items: Vec<ChainItem>,
-        secret_count: Option<u32>,
+        file_counts: Vec<FileCount>,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError>;
     /// Up to `limit` chained events from `page`, in its direction.

@@ -366,6 +366,24 @@ pub trait AccountStore: Send + Sync {
         audit: AuditEvent,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
     async fn clear_login_failures(&self, email_norm: &str) -> Result<(), StoreError>;
+    /// A new password: the auth key's hash, the identity wrapped anew and
+    /// the KDF parameters replaced together; every session of the user
+    /// revoked; `session` (the caller's new one) stored; a
+    /// `password.change` audit row. One transaction.
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+        session: NewRefreshToken,
+    ) -> Result<(), StoreError>;
+}
+
+/// What [`AccountStore::change_password`] writes.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub user: Uuid,
+    pub auth_key_hash: String,
+    pub wrapped_identity: String,
+    pub kdf: KdfParams,
 }
 
 #[async_trait]

@@ -10,8 +10,8 @@ use super::backend::Backend;
 use super::rows::{USER_COLUMNS, UserRow, conflict};
 use super::sql::SqlStore;
 use super::{
-    AccountStore, AuditEvent, NewRefreshToken, NewUser, RefreshOutcome, StoreError, ThrottlePolicy,
-    UserRecord,
+    AccountStore, AuditEvent, NewRefreshToken, NewUser, PasswordChange, RefreshOutcome, StoreError,
+    ThrottlePolicy, UserRecord,
 };
 
 #[async_trait]
@@ -62,6 +62,52 @@ impl<DB: Backend> AccountStore for SqlStore<DB> {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(Into::into))
+    }
+
+    async fn change_password(
+        &self,
+        change: PasswordChange,
+        session: NewRefreshToken,
+    ) -> Result<(), StoreError> {
+        let now = session.created_at;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE users SET auth_key_hash = $2, wrapped_identity = $3, kdf = $4 WHERE id = $1",
+        )
+        .bind(change.user)
+        .bind(&change.auth_key_hash)
+        .bind(&change.wrapped_identity)
+        .bind(Json(change.kdf))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(change.user)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens \
+             (token_hash, family_id, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.token_hash)
+        .bind(session.family_id)
+        .bind(session.user_id)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("password.change").actor(change.user),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn start_session(

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::backend::Backend;
 use super::operator::PlanSchedule;
 use super::sql::SqlStore;
-use super::{AuditEvent, AuditFilter, AuditStore, ChainItem, IngestOutcome, PlanInfo, StoreError};
+use super::{
+    AuditEvent, AuditFilter, AuditStore, ChainItem, FileCount, IngestOutcome, PlanInfo, StoreError,
+};
 
 #[derive(sqlx::FromRow)]
 struct ChainRow {
@@ -49,7 +51,7 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
         &self,
         team: Uuid,
         items: Vec<ChainItem>,
-        secret_count: Option<u32>,
+        file_counts: Vec<FileCount>,
         now: DateTime<Utc>,
     ) -> Result<IngestOutcome, StoreError> {
         let total = u32::try_from(items.len()).unwrap_or(u32::MAX);
@@ -77,12 +79,31 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
             .collect();
         let accepted = u32::try_from(fresh.len()).unwrap_or(u32::MAX);
         Self::append_chain(&mut tx, team, head, fresh, now).await?;
-        if let (Some(n), true) = (secret_count, accepted > 0) {
-            sqlx::query("UPDATE teams SET secret_count = $2 WHERE id = $1")
+        if accepted > 0 && !file_counts.is_empty() {
+            for file in &file_counts {
+                // A count older than the stored one (a late batch) loses.
+                sqlx::query(
+                    "INSERT INTO file_secret_counts (team_id, path_hash, count, reported_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (team_id, path_hash) DO UPDATE \
+                     SET count = excluded.count, reported_at = excluded.reported_at \
+                     WHERE excluded.reported_at >= file_secret_counts.reported_at",
+                )
                 .bind(team)
-                .bind(i64::from(n))
+                .bind(&file.path_hash)
+                .bind(i64::from(file.count))
+                .bind(file.at)
                 .execute(&mut *tx)
                 .await?;
+            }
+            sqlx::query(
+                "UPDATE teams SET secret_count = \
+                 (SELECT COALESCE(SUM(count), 0) FROM file_secret_counts WHERE team_id = $1) \
+                 WHERE id = $1",
+            )
+            .bind(team)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(IngestOutcome {

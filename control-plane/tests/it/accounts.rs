@@ -329,7 +329,88 @@ async fn logout_ends_the_session(backend: Backend) {
     assert_eq!(status, 401);
 }
 
+/// A password change: the current auth key must verify; then only the new
+/// one logs in, the identity comes back as re-wrapped, the other sessions'
+/// refresh tokens are spent, and the caller gets a session of its own.
+async fn a_password_change_swaps_the_key_and_ends_other_sessions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.signup(&unique_email("pat")).await;
+    let fresh = Credentials::random(&user.email);
+    let body = |current: &str| {
+        json!({
+            "current_auth_key": current,
+            "new_auth_key": fresh.auth_key,
+            "wrapped_identity": fresh.wrapped_identity,
+            "kdf": fresh.kdf,
+        })
+    };
+    // A wrong current key changes nothing.
+    let wrong = Credentials::random(&user.email);
+    let (status, refused) = server
+        .post("/auth/password", Some(&user.access), body(&wrong.auth_key))
+        .await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_credentials");
+    assert_eq!(
+        login_answer(&server, &user.email, &user.creds.auth_key)
+            .await
+            .0,
+        200
+    );
+    // Without a token, nothing either.
+    let (status, _) = server
+        .post("/auth/password", None, body(&user.creds.auth_key))
+        .await;
+    assert_eq!(status, 401);
+
+    let (status, session) = server
+        .post(
+            "/auth/password",
+            Some(&user.access),
+            body(&user.creds.auth_key),
+        )
+        .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["wrapped_identity"], fresh.wrapped_identity);
+    let refresh = session["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(
+        login_answer(&server, &user.email, &user.creds.auth_key)
+            .await
+            .0,
+        401
+    );
+    let (status, _, after) = login_answer(&server, &user.email, &fresh.auth_key).await;
+    assert_eq!(status, 200);
+    assert!(
+        after.contains(&fresh.wrapped_identity),
+        "the login answer carries the new wrapped identity"
+    );
+    let (status, prelogin) = server
+        .post("/auth/prelogin", None, json!({ "email": user.email }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(prelogin["kdf"]["salt"], fresh.kdf.salt);
+    // The session from before the change is over; the caller's new one works.
+    let (status, _) = server
+        .post(
+            "/auth/refresh",
+            None,
+            json!({ "refresh_token": user.refresh }),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = server
+        .post("/auth/refresh", None, json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(status, 200);
+}
+
 on_both_backends!(
+    a_password_change_swaps_the_key_and_ends_other_sessions,
     signup_then_login_then_me,
     signup_twice_with_one_email_conflicts,
     prelogin_is_stable_and_alike_for_unknown_emails,

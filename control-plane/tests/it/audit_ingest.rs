@@ -362,7 +362,50 @@ async fn secret_counts_over_the_plan_are_flagged(backend: Backend) {
     server.stop().await;
 }
 
+/// The team's secret count is the sum of each file's latest count: a
+/// write to one file doesn't hide the others, and a late batch with an
+/// older count doesn't undo a newer one.
+async fn secrets_are_counted_over_all_the_teams_files(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.signup(&unique_email("owner")).await;
+    let team = server.create_team(&owner, "Files").await;
+    let file = |action: &str, path: char, count: u32, age_secs: i64| {
+        let mut e = event(action, &["A"]);
+        e["path_hash"] = json!(path.to_string().repeat(64));
+        e["secret_count"] = json!(count);
+        e["occurred_at"] = json!(Utc::now() - Duration::seconds(age_secs));
+        e
+    };
+    let secrets = || async {
+        let (_, usage) = server
+            .get(&format!("/teams/{team}/usage"), &owner.access)
+            .await;
+        usage["secrets"].clone()
+    };
+    // Production holds 3, staging 2: 5, whichever was written last.
+    ingest(
+        &server,
+        team,
+        &owner,
+        &[file("set", 'a', 3, 30), file("import", 'b', 2, 20)],
+    )
+    .await;
+    assert_eq!(secrets().await, 5);
+    // One secret less in production.
+    ingest(&server, team, &owner, &[file("unset", 'a', 2, 10)]).await;
+    assert_eq!(secrets().await, 4);
+    // A batch another machine held back, older than what is stored: kept
+    // in the trail, but not the count.
+    ingest(&server, team, &owner, &[file("set", 'a', 9, 25)]).await;
+    assert_eq!(secrets().await, 4);
+    // Reads report no count.
+    ingest(&server, team, &owner, &[event("decrypt", &["A"])]).await;
+    assert_eq!(secrets().await, 4);
+    server.stop().await;
+}
+
 on_both_backends!(
+    secrets_are_counted_over_all_the_teams_files,
     each_event_is_stored_once_however_often_it_is_sent,
     sixth_member_of_a_free_team_is_refused_until_it_upgrades,
     queries_filter_and_page_and_exposure_lists_decrypted_names,

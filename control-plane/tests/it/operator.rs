@@ -586,7 +586,7 @@ async fn weekly_stats_count_signups_active_teams_and_decrypts(backend: Backend) 
                 read("exec", "2026-11-17T11:00:00Z"),
                 read("set", "2026-11-17T12:00:00Z"),
             ],
-            None,
+            Vec::new(),
             now,
         )
         .await

@@ -100,6 +100,7 @@ fn usage_shows_the_plan_and_billing_changes_it() {
         "free",
         "--email",
         "billing@example.com",
+        "--yes",
     ]);
     assert!(changed.contains("plan:     free"), "{changed}");
     assert!(changed.contains("billing@example.com"), "{changed}");
@@ -148,6 +149,7 @@ fn usage_warns_before_the_operators_deal_ends() {
         "enterprise",
         "--email",
         "billing@example.com",
+        "--yes",
     ]);
     assert_eq!(code(&out), Some(9), "{}", stderr(&out));
     assert!(stderr(&out).contains("contact us"), "{}", stderr(&out));

@@ -297,6 +297,6 @@ fn completions_and_man_page_are_generated() {
     assert!(bash.contains("envv") && bash.contains("complete"), "{bash}");
     assert!(!s.ok(["completions", "zsh"]).is_empty());
     let man = s.ok(["man"]);
-    assert!(man.contains(".TH envv"), "{}", &man[..man.len().min(200)]);
+    assert!(man.contains(".TH ENVV 1"), "{}", &man[..man.len().min(200)]);
     assert!(man.contains("exec"));
 }

@@ -9,6 +9,8 @@ mod agent;
 mod demo;
 mod doctor;
 mod exec;
+mod first_steps;
+mod next_step;
 mod secrecy;
 mod team_chain;
 mod ui;

@@ -228,3 +228,118 @@ fn unlock_reveal_and_see_the_reveal_in_the_audit_screen() {
         "the revealed value reached the agent's log"
     );
 }
+
+/// `envv ui` for sandbox `s`, in its project, on a `width`-column terminal.
+fn dashboard(s: &Sandbox, width: u16) -> Tmux {
+    let env: Vec<String> = s
+        .vars()
+        .into_iter()
+        .map(|(k, v)| quote(&format!("{k}={}", v.to_string_lossy())))
+        .collect();
+    let script = format!(
+        "cd {dir} && env -i TERM=xterm-256color {env} {envv} ui; sleep 600",
+        dir = quote(&s.project.display().to_string()),
+        env = env.join(" "),
+        envv = quote(ENVV),
+    );
+    Tmux::start(width, 40, &script)
+}
+
+/// The team's files, as a clone of the repository brings them.
+fn clone_project(from: &Sandbox, to: &Sandbox) {
+    for file in [".envv.json", ".env.enc"] {
+        std::fs::copy(from.project.join(file), to.project.join(file)).expect("copy");
+    }
+}
+
+/// Issue 21, point 1: a member waiting for the team key sees an unlocked
+/// agent (never LOCKED), is told an admin grants the key and who the admins
+/// are, and is not offered the admins' actions.
+#[test]
+fn a_waiting_member_sees_who_grants_the_key_and_no_admin_actions() {
+    let cp = ControlPlane::start();
+    let owner = Sandbox::signed_up(&cp, "ann@example.com");
+    owner.ok(["team", "create", "Acme"]);
+    owner.init();
+    owner.ok(["set", "KEY", "v"]);
+    let bob = Sandbox::signed_up(&cp, "bob@example.com");
+    clone_project(&owner, &bob);
+    let code = owner.ok(["team", "invite", "bob@example.com"]);
+    // A locked admin's agent grants nothing: Bob waits.
+    owner.ok(["lock"]);
+    bob.envv(["team", "join", "--stdin"])
+        .write_stdin(code)
+        .assert()
+        .success();
+
+    let tmux = dashboard(&bob, 140);
+    let secrets = tmux.wait_for_text("waiting for an admin to grant you");
+    assert!(secrets.contains("UNLOCKED"), "{secrets}");
+    // The dashboard polls; the answer never flips it to LOCKED.
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(250));
+        let screen = tmux.screen();
+        assert!(!screen.contains(" LOCKED "), "{screen}");
+    }
+    tmux.keys(&["2"]);
+    let team = tmux.wait_for_text("you are waiting for an admin to grant you the key");
+    assert!(team.contains("ann@example.com"), "{team}");
+    assert!(!team.contains("a admits now"), "{team}");
+    assert!(
+        !team.contains("R rotate"),
+        "no admin keys in the hints: {team}"
+    );
+    tmux.keys(&["a"]);
+    let refused = tmux.wait_for_text("only the team's admins can do that");
+    assert!(refused.contains("UNLOCKED"), "{refused}");
+}
+
+/// Issue 21, point 3: the Team screen lists the files still at an older
+/// key epoch than the team's (rotated outside the project), instead of
+/// "no re-key needed".
+#[test]
+fn the_team_screen_lists_files_at_an_old_epoch() {
+    let cp = ControlPlane::start();
+    let owner = Sandbox::signed_up(&cp, "ann@example.com");
+    owner.ok(["team", "create", "Acme"]);
+    owner.init();
+    owner.ok(["set", "KEY", "v"]);
+    let elsewhere = owner.root().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    owner.ok(["-C", elsewhere.to_str().expect("utf-8"), "rotate", "--yes"]);
+
+    let tmux = dashboard(&owner, 220);
+    tmux.wait_for_text("UNLOCKED");
+    tmux.keys(&["2"]);
+    let team = tmux.wait_for_text("old-epoch files");
+    assert!(team.contains(".env.enc (epoch 1)"), "{team}");
+    assert!(team.contains("R re-encrypts them"), "{team}");
+    assert!(!team.contains("no re-key needed"), "{team}");
+}
+
+/// Issue 21, point 8: unlocked while the control plane was down, the
+/// dashboard says OFFLINE; when the server is back the agent reconnects by
+/// itself and the dashboard says online, with no key pressed.
+#[test]
+fn the_dashboard_goes_online_when_the_agent_reconnects() {
+    let mut cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "ann@example.com");
+    s.ok(["team", "create", "Acme"]);
+    s.init();
+    s.ok(["set", "KEY", "v"]);
+    s.ok(["agent", "stop"]);
+    cp.stop();
+    s.envv(["unlock"])
+        .env("ENVV_PASSWORD", PASSWORD)
+        .assert()
+        .success();
+
+    let tmux = dashboard(&s, 140);
+    let offline = tmux.wait_for_text("OFFLINE");
+    assert!(offline.contains("UNLOCKED"), "{offline}");
+    cp.restart();
+    let online = tmux.wait_for("online", |screen| {
+        screen.contains("online") && !screen.contains("OFFLINE")
+    });
+    assert!(online.contains("synced"), "{online}");
+}

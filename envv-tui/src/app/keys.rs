@@ -146,6 +146,19 @@ impl App {
         let (team_id, team_name) = (team.id, team.name.clone());
         let (user, email) = (member.user_id, member.email.clone());
         let current_role = ROLES.iter().position(|r| *r == member.role).unwrap_or(0);
+        let leaving = Some(user) == self.my_id();
+        let admin_only = match key.code {
+            KeyCode::Char('i' | 'r' | 'R' | 'a') => true,
+            KeyCode::Char('x') | KeyCode::Delete => !leaving,
+            _ => false,
+        };
+        if admin_only && !self.is_admin() {
+            self.error(format!(
+                "only the team's admins can do that; you are a {} of {team_name}",
+                team.role
+            ));
+            return true;
+        }
         match key.code {
             KeyCode::Char('i') => {
                 self.popup = Some(Popup::Input {
@@ -161,7 +174,6 @@ impl App {
                 });
             }
             KeyCode::Char('x') | KeyCode::Delete => {
-                let leaving = Some(user) == self.my_id();
                 self.popup = Some(Popup::Confirm {
                     question: if leaving {
                         format!("Leave {team_name}? Your access ends now.")
@@ -357,13 +369,15 @@ impl App {
             InputKind::Search => self.live_search(&kind, &text),
             InputKind::AuditFilter => {
                 let parsed = parse_filter(&text, self.now, |email| {
-                    let Loadable::Ready(members) = &self.members else {
-                        return None;
+                    let member = match &self.members {
+                        Loadable::Ready(members) => members
+                            .iter()
+                            .find(|m| m.email.eq_ignore_ascii_case(email))
+                            .map(|m| m.user_id),
+                        _ => None,
                     };
-                    members
-                        .iter()
-                        .find(|m| m.email.eq_ignore_ascii_case(email))
-                        .map(|m| m.user_id)
+                    // A former member, as the trail loaded so far names them.
+                    member.or_else(|| self.audit.actor_by_email(email))
                 });
                 match parsed {
                     Ok(filter) => {

@@ -72,12 +72,13 @@ fn short_time(rfc3339: &str) -> String {
     )
 }
 
-fn actor(app: &App, id: Option<Uuid>) -> String {
+fn actor(app: &App, id: Option<Uuid>, email: Option<&str>) -> String {
     match id {
         None => "server".to_owned(),
         Some(id) if Some(id) == app.my_id() => "you".to_owned(),
         Some(id) => app
             .email_of(id)
+            .or(email)
             .map_or_else(|| id.to_string()[..8].to_owned(), str::to_owned),
     }
 }
@@ -105,7 +106,7 @@ fn draw_rows(frame: &mut Frame, app: &mut App, area: Rect) {
             Row::new([
                 seq,
                 Line::from(short_time(&row.at)),
-                Line::from(actor(app, row.actor)),
+                Line::from(actor(app, row.actor, row.actor_email.as_deref())),
                 Line::from(row.action.clone()),
                 Line::from(row.summary.clone()),
             ])
@@ -145,7 +146,10 @@ fn draw_detail(frame: &mut Frame, app: &App, area: Rect) {
         |s| s.to_string(),
     );
     let actor = match row.actor {
-        Some(id) => format!("{} ({id})", actor(app, Some(id))),
+        Some(id) => format!(
+            "{} ({id})",
+            actor(app, Some(id), row.actor_email.as_deref())
+        ),
         None => "the server".to_owned(),
     };
     let field = |name: &str, value: String| {

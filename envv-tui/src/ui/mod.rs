@@ -71,7 +71,10 @@ fn draw_hint(frame: &mut Frame, app: &App, area: Rect) {
 fn hints(app: &App) -> &'static str {
     match app.screen {
         Screen::Secrets => "↑↓ move  ⏎ open/reveal  c copy  / search  tab next screen  q quit",
-        Screen::Team => "↑↓ move  i invite  r role  x remove  R rotate  a admit  t team",
+        Screen::Team if app.is_admin() => {
+            "↑↓ move  i invite  r role  x remove  R rotate  a admit  t team"
+        }
+        Screen::Team => "↑↓ move  x leave (on yourself)  t team  q quit",
         Screen::Audit => "↑↓ PgUp PgDn g G move  / filter  c clear  t team  q quit",
         Screen::Plan => "t team  ctrl-r refresh  tab next screen  q quit",
     }

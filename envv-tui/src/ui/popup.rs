@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 InputKind::Search => ("Search", "Names containing:"),
                 InputKind::AuditFilter => (
                     "Filter",
-                    "action:get secret:NAME actor:EMAIL since:2d until:2026-11-01",
+                    "action:decrypt secret:NAME actor:EMAIL since:2d until:2026-11-01",
                 ),
                 InputKind::InviteEmail => ("Invite", "Email of the person to invite:"),
             };

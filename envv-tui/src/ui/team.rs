@@ -17,22 +17,63 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let [summary, list] = Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(area);
-    let pending = match &app.members {
-        Loadable::Ready(members) => members.iter().filter(|m| !m.has_key).count(),
-        _ => 0,
+    let (pending, waiting_me, admins) = match &app.members {
+        Loadable::Ready(members) => (
+            members.iter().filter(|m| !m.has_key).count(),
+            members
+                .iter()
+                .any(|m| !m.has_key && Some(m.user_id) == app.my_id()),
+            members
+                .iter()
+                .filter(|m| matches!(m.role, proto_ipc::Role::Admin | proto_ipc::Role::Owner))
+                .map(|m| m.email.clone())
+                .collect::<Vec<_>>(),
+        ),
+        _ => (0, false, Vec::new()),
     };
+    let admin = app.is_admin();
+    let old = app.old_epoch_files();
     let rekey = if team.rekey_required {
-        Span::raw("re-key required: a member was removed (R rotates)")
-            .fg(Color::Yellow)
-            .bold()
+        Span::raw(if admin {
+            "re-key required: a member was removed (R rotates)"
+        } else {
+            "re-key required: a member was removed; an admin rotates"
+        })
+        .fg(Color::Yellow)
+        .bold()
+    } else if !old.is_empty() {
+        let files: Vec<String> = old
+            .iter()
+            .map(|(root, file, epoch)| format!("{} (epoch {epoch})", root.join(file).display()))
+            .collect();
+        Span::raw(format!(
+            "old-epoch files, unreadable to newer members: {}; {}",
+            files.join(", "),
+            if admin {
+                "R re-encrypts them"
+            } else {
+                "an admin should run `envv rotate` there"
+            }
+        ))
+        .fg(Color::Yellow)
     } else {
         Span::raw("no re-key needed").dim()
     };
     let grants = match pending {
+        _ if waiting_me => Span::raw(format!(
+            "you are waiting for an admin to grant you the key (admins: {})",
+            admins.join(", ")
+        ))
+        .fg(Color::Yellow),
         0 => Span::raw("every member holds the current key").dim(),
         n => Span::raw(format!(
-            "{n} member{} waiting for the key (a admits now)",
-            if n == 1 { "" } else { "s" }
+            "{n} member{} waiting for the key ({})",
+            if n == 1 { "" } else { "s" },
+            if admin {
+                "a admits now"
+            } else {
+                "an admin's agent grants it"
+            }
         ))
         .fg(Color::Yellow),
     };

@@ -93,11 +93,13 @@ pub fn app(locked: bool, online: bool) -> App {
                     root: root(),
                     team: TEAM,
                     envs: vec![None, Some("production".into()), Some("staging".into())],
+                    epochs: vec![Some(3), Some(3), Some(2)],
                 },
                 ProjectInfo {
                     root: PathBuf::from("/srv/billing"),
                     team: TEAM,
                     envs: vec![None],
+                    epochs: vec![Some(3)],
                 },
             ],
         }),
@@ -153,6 +155,8 @@ pub fn audit_row(seq: i64) -> AuditRow {
         // Thirty seconds apart, the newest at noon.
         at: (now() - chrono::Duration::seconds((100_000 - seq) * 30)).to_rfc3339(),
         actor: actors[i],
+        actor_email: None,
+        target_email: None,
         action: actions[i].into(),
         target: names[i].is_empty().then(|| "dave@example.com".into()),
         details,

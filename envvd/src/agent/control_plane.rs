@@ -13,12 +13,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use envv_api::{
-    AcceptInviteRequest, AuditOrder, AuditPage, AuditQuery, BillingRequest, ChangeRoleRequest,
-    CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse, Invite, InvitePreview,
-    LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest, PreloginRequest,
-    PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString, Session,
-    SignupRequest, StatementRequest, Team, TeamChainPage, TeamKeys, TeamSettings, TokenPair,
-    UsageReport,
+    AcceptInviteRequest, AuditOrder, AuditPage, AuditQuery, BillingRequest, ChangePasswordRequest,
+    ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse,
+    Invite, InvitePreview, LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest,
+    PreloginRequest, PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString,
+    Session, SignupRequest, StatementRequest, Team, TeamChainPage, TeamKeys, TeamSettings,
+    TokenPair, UsageReport,
 };
 use proto_ipc::ErrorCode;
 use serde::Serialize;
@@ -147,6 +147,20 @@ impl ControlPlane {
             server,
         )
         .await
+    }
+
+    /// Whether the server answers at all (`GET /healthz`).
+    pub async fn healthz(&self, server: &str) -> Result<(), Failure> {
+        self.send_empty(self.http.get(url(server, "/healthz")), server)
+            .await
+    }
+
+    pub async fn change_password(
+        &self,
+        at: &Authed,
+        body: &ChangePasswordRequest,
+    ) -> Result<Session, Failure> {
+        self.post(at, "/auth/password", body).await
     }
 
     // Teams and members.
@@ -430,6 +444,7 @@ fn query_string(q: &AuditQuery) -> String {
         pairs.push(("actor", actor.to_string()));
     }
     for (key, value) in [
+        ("actor_email", &q.actor_email),
         ("action", &q.action),
         ("secret", &q.secret),
         ("cursor", &q.cursor),
@@ -534,11 +549,22 @@ async fn refusal(response: reqwest::Response) -> Failure {
             || format!("the control plane answered {status}"),
             |b| b.error.message,
         );
+    // The control plane answers a non-member as if the team didn't exist
+    // (ids don't leak); to its user that means not, or no longer, in it.
+    if status == 404 && message == "team not found" {
+        return Failure(
+            ErrorCode::Forbidden,
+            "you are not a member of this team: removed from it, or never added \
+             (or it doesn't exist); `envv team list` shows your teams"
+                .into(),
+        );
+    }
     let code = match status {
         401 => ErrorCode::NotLoggedIn,
         403 => ErrorCode::Forbidden,
         404 => ErrorCode::NotFound,
         409 => ErrorCode::Conflict,
+        429 => ErrorCode::RateLimited,
         400..=499 => ErrorCode::Invalid,
         _ => ErrorCode::Server,
     };

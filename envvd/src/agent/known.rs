@@ -9,7 +9,7 @@ use proto_ipc::{ProjectInfo, Response};
 
 use super::cache::{read_json, write_private};
 use super::state::{Agent, Outcome};
-use envv_core::envfile::EnvName;
+use envv_core::envfile::{EnvName, format};
 use envv_core::project;
 
 /// A generous bound on the file: thousands of paths.
@@ -46,7 +46,7 @@ impl KnownProjects {
 
 /// A project's environments, `.env.enc` first; a project with no file yet
 /// shows its default environment.
-fn environments(root: &Path) -> Vec<Option<String>> {
+pub(super) fn environments(root: &Path) -> Vec<Option<String>> {
     let mut envs: Vec<Option<String>> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
@@ -61,6 +61,20 @@ fn environments(root: &Path) -> Vec<Option<String>> {
     }
     envs.sort();
     envs
+}
+
+/// The epoch in an environment file's header, if it reads (see
+/// [`format::unverified_epoch`]); the file's size is bounded by the reader.
+fn epoch_of(root: &Path, env: Option<&str>) -> Option<u64> {
+    use std::io::Read;
+    let path = root.join(project::env_file_name(env));
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(format::MAX_EPOCH_PREFIX as u64)
+        .read_to_end(&mut text)
+        .ok()?;
+    format::unverified_epoch(&text).ok()
 }
 
 impl Agent {
@@ -78,10 +92,17 @@ impl Agent {
                     // Still a project root: not deleted, not unbound.
                     .filter_map(|root| project::find_root(root).filter(|(r, _)| r == root)),
             )
-            .map(|(root, file)| ProjectInfo {
-                envs: environments(&root),
-                root,
-                team: file.team,
+            .map(|(root, file)| {
+                let envs = environments(&root);
+                ProjectInfo {
+                    epochs: envs
+                        .iter()
+                        .map(|env| epoch_of(&root, env.as_deref()))
+                        .collect(),
+                    envs,
+                    root,
+                    team: file.team,
+                }
             })
             .collect();
         // The project around the client's directory stays first.

@@ -39,6 +39,17 @@ pub(super) fn load_or_create(data_dir: &Path) -> std::io::Result<TeamKeyring> {
     }
 }
 
+/// The personal keyring if this machine has one; never makes one (an
+/// account's agent reads it only to move a local project to a team).
+pub(super) fn load_existing(data_dir: &Path) -> std::io::Result<Option<TeamKeyring>> {
+    let path = data_dir.join(PERSONAL_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => open(&Zeroizing::new(bytes), &path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn open(bytes: &[u8], path: &Path) -> std::io::Result<TeamKeyring> {
     let mode = std::fs::metadata(path)?.permissions().mode();
     if mode & 0o077 != 0 {

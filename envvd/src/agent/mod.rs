@@ -19,7 +19,9 @@ mod local;
 mod ops_account;
 mod ops_audit;
 mod ops_files;
+mod ops_password;
 mod ops_team;
+mod reconnect;
 mod socket;
 mod spool;
 mod state;
@@ -97,6 +99,7 @@ pub async fn serve(
     let timer = tokio::spawn(state::lock_timer(agent.clone()));
     let admitter = tokio::spawn(admit_loop(agent.clone()));
     let shipper = tokio::spawn(ship_loop(agent.clone()));
+    let reconnecter = tokio::spawn(reconnect::reconnect_loop(agent.clone()));
     let stop = agent.stopped();
     tokio::pin!(shutdown);
     tokio::pin!(stop);
@@ -118,6 +121,7 @@ pub async fn serve(
     timer.abort();
     admitter.abort();
     shipper.abort();
+    reconnecter.abort();
     agent.lock();
     Ok(())
 }

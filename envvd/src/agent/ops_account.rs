@@ -22,9 +22,10 @@ use envv_core::secret::Password;
 
 pub(super) fn crypto(e: envv_core::crypto::CryptoError) -> Failure {
     match e {
-        envv_core::crypto::CryptoError::WrongPassword => {
-            Failure(ErrorCode::Invalid, "wrong password".into())
-        }
+        envv_core::crypto::CryptoError::WrongPassword => Failure(
+            ErrorCode::NotLoggedIn,
+            "wrong password: it does not open this account's key; try again".into(),
+        ),
         other => Failure(ErrorCode::Crypto, other.to_string()),
     }
 }
@@ -35,7 +36,7 @@ static DERIVING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 /// argon2id: CPU and memory for a good fraction of a second, so off the
 /// runtime's worker (other connections keep being served), and one at a
 /// time.
-async fn derive(password: &Secret, kdf: &KdfParams) -> Result<ClientKeys, Failure> {
+pub(super) async fn derive(password: &Secret, kdf: &KdfParams) -> Result<ClientKeys, Failure> {
     let _turn = DERIVING
         .acquire()
         .await
@@ -57,7 +58,7 @@ fn checked_kdf(kdf: KdfParams) -> Result<KdfParams, Failure> {
 const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
 
 /// Refuses a password a guesser would find soon, saying why and what helps.
-fn strong_enough(password: &Secret, email: &str, name: &str) -> Result<(), Failure> {
+pub(super) fn strong_enough(password: &Secret, email: &str, name: &str) -> Result<(), Failure> {
     let user_inputs = [email, name, "envv"];
     let estimate = zxcvbn::zxcvbn(password.expose(), &user_inputs);
     if estimate.score() >= MIN_PASSWORD_SCORE {
@@ -161,9 +162,8 @@ pub(super) fn open_grants(
     }
     let mut ring = ring.ok_or_else(|| {
         Failure(
-            ErrorCode::Locked,
-            "an admin has not given you this team's key yet; an admin's unlocked agent grants it"
-                .into(),
+            ErrorCode::AwaitingKey,
+            "waiting for an admin to grant you this team's key; an admin's unlocked agent grants it by itself".into(),
         )
     })?;
     ring.note_team_epoch(chain.current_epoch());
@@ -171,6 +171,48 @@ pub(super) fn open_grants(
 }
 
 impl Agent {
+    /// What a member still waiting for `team`'s key is told: who can grant
+    /// it (the admins, if the control plane lists them).
+    pub(super) async fn awaiting_key(&self, team: Uuid) -> Failure {
+        let members = match self.session().await {
+            Ok(at) => self.reached(self.api.members(&at, team).await).ok(),
+            Err(_) => None,
+        };
+        let names: std::collections::HashMap<Uuid, String> = members
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.user_id, m.name))
+            .collect();
+        // Who is an admin is the verified chain's word, not the server's.
+        let admins: Vec<String> = self
+            .known_chain(team)
+            .map(|known| {
+                known
+                    .chain
+                    .members()
+                    .values()
+                    .filter(|m| m.role >= envv_api::Role::Admin)
+                    .map(|m| match names.get(&m.user) {
+                        Some(name) => format!("{name} <{}>", m.email),
+                        None => m.email.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let who = if admins.is_empty() {
+            "an admin".to_owned()
+        } else {
+            format!("an admin ({})", admins.join(", "))
+        };
+        Failure(
+            ErrorCode::AwaitingKey,
+            format!(
+                "waiting for an admin to grant you this team's key: ask {who} to unlock \
+                 their agent, which grants it by itself, or to run `envv team grant`"
+            ),
+        )
+    }
+
     fn no_account_yet(&self) -> Result<(), Failure> {
         match &self.inner().account {
             Some(account) => Err(logged_in_as(account)),
@@ -279,8 +321,11 @@ impl Agent {
         Ok(Response::Done)
     }
 
-    /// The password unwraps the identity on this machine; a login then
-    /// renews the session, unless the control plane is unreachable.
+    /// The password unwraps the identity on this machine, which is all an
+    /// unlock needs: the control plane's answer to the login that follows
+    /// only decides whether the session is renewed. Unreachable, or
+    /// refusing for a while (too many wrong passwords from elsewhere), the
+    /// agent keeps the session it had and logs in by itself later.
     pub(super) async fn unlock_account(&self, password: &Secret) -> Result<(), Failure> {
         let (account, generation) = {
             let inner = self.inner();
@@ -294,77 +339,121 @@ impl Agent {
         };
         let keys = derive(password, &account.kdf).await?;
         let wrapped = WrappedIdentity::parse(&account.wrapped_identity).map_err(crypto)?;
-        let identity = wrapped.unwrap(&keys.wrap_key).map_err(crypto)?;
+        let identity = match wrapped.unwrap(&keys.wrap_key) {
+            Ok(identity) => identity,
+            // Perhaps the password changed on another machine.
+            Err(envv_core::crypto::CryptoError::WrongPassword) => {
+                return self.unlock_changed(&account, password, generation).await;
+            }
+            Err(e) => return Err(crypto(e)),
+        };
         let body = LoginRequest {
             email: account.email.clone(),
             auth_key: keys.auth_key.to_base64().into(),
         };
-        let session = match self.reached(self.api.login(&account.server, &body).await) {
-            Ok(session) => Some(Session::from_pair(session.tokens)),
-            Err(Failure(ErrorCode::Offline, why)) => {
-                tracing::info!(reason = why, "unlocked offline");
-                None
+        let (session, retry) = match self.reached(self.api.login(&account.server, &body).await) {
+            Ok(session) => (Some(Session::from_pair(session.tokens)), None),
+            // The password no longer logs in (changed on another machine):
+            // trying again would only count as a failure.
+            Err(Failure(ErrorCode::NotLoggedIn, why)) => {
+                tracing::warn!(
+                    reason = why,
+                    "unlocked; the control plane refused the login"
+                );
+                (None, None)
             }
-            Err(other) => return Err(other),
+            Err(Failure(code, why)) => {
+                tracing::info!(?code, reason = why, "unlocked; the session was not renewed");
+                (None, Some(body))
+            }
         };
         let mut inner = self.inner();
         // A lock or logout that came in while the login was under way wins.
         if inner.generation != generation {
             return Err(Failure::locked_meanwhile());
         }
-        inner.session = session;
-        inner.keys = Some(Unlocked::new(Some(identity), None, self.config.clock.now()));
+        let renewed = session.is_some();
+        if renewed {
+            inner.session = session;
+        }
+        let mut unlocked = Unlocked::new(Some(identity), None, self.config.clock.now());
+        // Owed, in case the session kept (if any) can't be refreshed.
+        if !renewed {
+            unlocked.login = retry;
+        }
+        inner.keys = Some(unlocked);
         inner.generation += 1;
         Ok(())
     }
 
-    /// The control plane's address and a valid access token, refreshed
-    /// first if it is about to expire.
+    /// The control plane's address and a valid access token: refreshed
+    /// first if it is about to expire, or logged in first if the agent was
+    /// unlocked without a session.
     pub(super) async fn session(&self) -> Result<Authed, Failure> {
         let needs_login = || {
             Failure(
                 ErrorCode::Locked,
-                "the session with the control plane has ended; run `envv unlock`".into(),
+                "the session with the control plane has ended; run `envv unlock` (with the new \
+                 password, if it was changed on another machine)"
+                    .into(),
             )
         };
+        enum Renew {
+            Refresh(envv_api::SecretString),
+            Login(LoginRequest),
+        }
         // One refresh at a time; a request that waited here finds the
         // session already renewed.
         let mut gate = None;
         loop {
-            let (server, refresh) = {
+            let (server, renew, generation) = {
                 let inner = self.inner();
                 let account = inner.account.as_ref().ok_or_else(Failure::no_account)?;
-                if inner.keys.is_none() {
+                let Some(keys) = inner.keys.as_ref() else {
                     return Err(Failure::locked());
-                }
-                // Unlocked while the control plane was unreachable: no session yet.
-                let current = inner.session.as_ref().ok_or_else(|| {
-                    Failure(
-                        ErrorCode::Offline,
-                        "the control plane was unreachable when the agent was unlocked; run `envv unlock` once it answers".into(),
-                    )
-                })?;
-                if current.fresh() {
-                    return Ok(Authed {
-                        server: account.server.clone(),
-                        token: current.access.clone(),
-                    });
-                }
-                (account.server.clone(), current.refresh.clone())
+                };
+                let renew = match (&inner.session, &keys.login) {
+                    (Some(current), _) if current.fresh() => {
+                        return Ok(Authed {
+                            server: account.server.clone(),
+                            token: current.access.clone(),
+                        });
+                    }
+                    (Some(current), _) => Renew::Refresh(current.refresh.clone()),
+                    (None, Some(login)) => Renew::Login(login.clone()),
+                    (None, None) => return Err(needs_login()),
+                };
+                (account.server.clone(), renew, inner.generation)
             };
             if gate.is_none() {
                 gate = Some(self.refreshing.lock().await);
                 continue;
             }
-            let pair = self
-                .reached(self.api.refresh(&server, &refresh).await)
-                .map_err(|e| {
-                    if e.0 == ErrorCode::NotLoggedIn {
-                        needs_login()
-                    } else {
-                        e
+            let refresh = match renew {
+                Renew::Refresh(refresh) => refresh,
+                Renew::Login(body) => return self.log_in_again(server, &body, generation).await,
+            };
+            let pair = match self.reached(self.api.refresh(&server, &refresh).await) {
+                Ok(pair) => pair,
+                Err(Failure(ErrorCode::NotLoggedIn, _)) => {
+                    let mut inner = self.inner();
+                    let can_log_in = inner.keys.as_ref().is_some_and(|k| k.login.is_some());
+                    if !can_log_in {
+                        return Err(needs_login());
                     }
-                })?;
+                    // Spent or expired: the login owed since the unlock
+                    // replaces it.
+                    if inner
+                        .session
+                        .as_ref()
+                        .is_some_and(|s| s.refresh.expose() == refresh.expose())
+                    {
+                        inner.session = None;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let renewed = Session::from_pair(pair);
             let token = renewed.access.clone();
             let mut inner = self.inner();
@@ -376,8 +465,70 @@ impl Agent {
                 .is_some_and(|s| s.refresh.expose() == refresh.expose())
             {
                 inner.session = Some(renewed);
+                // Renewed: no login is owed any more.
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.login = None;
+                }
             }
             return Ok(Authed { server, token });
+        }
+    }
+
+    /// The login owed since an unlock without a session (called with the
+    /// refresh gate held). Kept only if nothing locked the agent meanwhile.
+    async fn log_in_again(
+        &self,
+        server: String,
+        body: &LoginRequest,
+        generation: u64,
+    ) -> Result<Authed, Failure> {
+        match self.reached(self.api.login(&server, body).await) {
+            Ok(session) => {
+                let renewed = Session::from_pair(session.tokens);
+                let token = renewed.access.clone();
+                let mut inner = self.inner();
+                if inner.generation != generation {
+                    return Err(Failure::locked_meanwhile());
+                }
+                inner.session = Some(renewed);
+                if let Some(keys) = inner.keys.as_mut() {
+                    keys.login = None;
+                }
+                drop(inner);
+                tracing::info!("reconnected: logged in to the control plane again");
+                Ok(Authed { server, token })
+            }
+            Err(Failure(ErrorCode::NotLoggedIn, _)) => {
+                let mut inner = self.inner();
+                if inner.generation == generation
+                    && let Some(keys) = inner.keys.as_mut()
+                {
+                    keys.login = None;
+                }
+                Err(Failure(
+                    ErrorCode::NotLoggedIn,
+                    "the control plane no longer takes this password (was it changed on \
+                     another machine?); run `envv auth logout`, then `envv auth login`"
+                        .into(),
+                ))
+            }
+            Err(Failure(ErrorCode::Offline, why)) => Err(Failure(
+                ErrorCode::Offline,
+                format!("{why}; the agent logs in by itself once it answers"),
+            )),
+            // Refusing logins for a while (429: wrong passwords typed
+            // somewhere else): for this machine, as good as unreachable, so
+            // reads fall back on the cached keys within their bound.
+            Err(Failure(ErrorCode::Invalid, why)) if why.starts_with("too many attempts") => {
+                Err(Failure(
+                    ErrorCode::Offline,
+                    format!(
+                        "the control plane refuses logins to this account for now ({why}); \
+                         the agent logs in by itself later"
+                    ),
+                ))
+            }
+            Err(other) => Err(other),
         }
     }
 
@@ -476,7 +627,7 @@ impl Agent {
         let chosen = match team {
             Some(id) => teams.iter().find(|t| t.id == id).ok_or_else(|| {
                 Failure(
-                    ErrorCode::NotFound,
+                    ErrorCode::Forbidden,
                     format!("you are not in team {id}; `envv team list` shows yours"),
                 )
             })?,
@@ -516,8 +667,11 @@ impl Agent {
             }
             Err(Failure(ErrorCode::Offline, why)) => self.cached_team(team, &why),
             Err(Failure(ErrorCode::NotFound, _)) => Err(Failure(
-                ErrorCode::NotFound,
-                format!("you are not a member of team {team}: removed from it, or never added"),
+                ErrorCode::Forbidden,
+                format!(
+                    "you are not a member of team {team}: removed from it, or never added; \
+                     `envv team list` shows your teams"
+                ),
             )),
             Err(other) => Err(other),
         }

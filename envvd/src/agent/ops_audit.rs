@@ -107,11 +107,12 @@ impl Agent {
             value
                 .as_deref()
                 .map(|v| {
-                    v.parse::<DateTime<Utc>>().map_err(|_| {
+                    parse_time(v, Utc::now()).ok_or_else(|| {
                         Failure(
                             ErrorCode::Invalid,
                             format!(
-                                "--{what} takes an RFC 3339 time, such as 2026-12-05T09:00:00Z"
+                                "--{what} takes an age (30m, 12h, 7d), a date (2026-12-05, \
+                                 midnight UTC) or an RFC 3339 time (2026-12-05T09:00:00Z)"
                             ),
                         )
                     })
@@ -120,6 +121,7 @@ impl Agent {
         };
         let query = AuditQuery {
             actor: filter.actor,
+            actor_email: filter.actor_email.clone(),
             action: filter.action.clone(),
             secret: filter.secret.clone(),
             since: time("since", &filter.since)?,
@@ -132,8 +134,23 @@ impl Agent {
         self.ship_spool().await;
         let at = self.session().await?;
         let page = self.reached(self.api.audit(&at, team, &query).await)?;
+        let email = |id: Option<Uuid>| {
+            let id = id?;
+            page.people
+                .iter()
+                .find(|p| p.user_id == id)
+                .map(|p| p.email.clone())
+        };
         Ok(Response::AuditPage {
-            events: page.events.iter().map(row).collect(),
+            events: page
+                .events
+                .iter()
+                .map(|e| AuditRow {
+                    actor_email: email(e.actor_id),
+                    target_email: email(e.target.as_deref().and_then(|t| t.parse().ok())),
+                    ..row(e)
+                })
+                .collect(),
             next_cursor: page.next_cursor,
         })
     }
@@ -182,14 +199,75 @@ impl Agent {
     }
 }
 
+/// `--since`/`--until`: an RFC 3339 time, a date (midnight UTC), or an age
+/// before `now` (`30m`, `12h`, `7d`), as the dashboard's filter takes them.
+fn parse_time(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if value.len() > 64 {
+        return None;
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Some(at.with_timezone(&Utc));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Some(day.and_hms_opt(0, 0, 0)?.and_utc());
+    }
+    let split = value.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = value.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let age = match unit {
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        "w" => chrono::Duration::try_weeks(n),
+        _ => None,
+    }?;
+    now.checked_sub_signed(age)
+}
+
 fn row(e: &AuditEntry) -> AuditRow {
     AuditRow {
         seq: e.chain_seq,
         event_id: e.event_id,
         at: e.occurred_at.to_rfc3339(),
         actor: e.actor_id,
+        actor_email: None,
         action: e.action.clone(),
         target: e.target.clone(),
+        target_email: None,
         details: e.details.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_ages_dates_or_rfc3339() {
+        let now: DateTime<Utc> = "2026-12-05T12:00:00Z".parse().unwrap();
+        let at = |v: &str| parse_time(v, now).map(|t| t.to_rfc3339());
+        assert_eq!(at("1h").as_deref(), Some("2026-12-05T11:00:00+00:00"));
+        assert_eq!(at("2d").as_deref(), Some("2026-12-03T12:00:00+00:00"));
+        assert_eq!(
+            at("2026-12-01").as_deref(),
+            Some("2026-12-01T00:00:00+00:00")
+        );
+        assert_eq!(
+            at("2026-12-05T09:00:00+01:00").as_deref(),
+            Some("2026-12-05T08:00:00+00:00")
+        );
+        for bad in [
+            "",
+            "h",
+            "1y",
+            "-1h",
+            "soon",
+            "99999999999999999999d",
+            "2026-13-01",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 }

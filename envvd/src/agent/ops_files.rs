@@ -13,10 +13,12 @@ use proto_ipc::{
 };
 use uuid::Uuid;
 
+use super::known::environments;
+use super::local;
 use super::state::{Agent, Failure, Outcome};
 use envv_core::crypto::TeamKeyring;
 use envv_core::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
-use envv_core::project::{self, ProjectFile};
+use envv_core::project::{self, Binding, ProjectFile};
 use envv_core::secret::SecretValue;
 
 pub(super) struct Cached {
@@ -53,6 +55,42 @@ struct Located {
     team: Uuid,
 }
 
+impl Located {
+    /// A named environment with no file is a typo more often than an empty
+    /// environment: reading it is an error that lists the ones there are
+    /// (writing creates it). The default environment of a new project
+    /// just has no secrets yet.
+    fn must_exist(&self) -> Result<(), Failure> {
+        if self.env == EnvName::default_env() || self.path.exists() {
+            return Ok(());
+        }
+        let default_exists = self.root.join(project::env_file_name(None)).exists();
+        let there: Vec<String> = environments(&self.root)
+            .into_iter()
+            .filter_map(|env| match env {
+                Some(name) => Some(format!("{name} ({})", project::env_file_name(Some(&name)))),
+                None => default_exists
+                    .then(|| format!("the default ({})", project::env_file_name(None))),
+            })
+            .collect();
+        let there = if there.is_empty() {
+            "this project has no environment files yet".to_owned()
+        } else {
+            format!("the environments here: {}", there.join(", "))
+        };
+        let name = self.env.as_str();
+        Err(Failure(
+            ErrorCode::NotFound,
+            format!(
+                "no environment {name} in {} (no {}); {there}. \
+                 `envv -e {name} set KEY` creates it",
+                self.root.display(),
+                self.env.file_name()
+            ),
+        ))
+    }
+}
+
 impl Agent {
     pub(super) async fn init(&self, dir: &Path, team: Option<Uuid>) -> Outcome {
         let (team, binding) = self.binding_for(team).await?;
@@ -61,14 +99,7 @@ impl Agent {
                 self.note_project(&root);
                 return Ok(Response::Project { root, team });
             }
-            return Err(Failure(
-                ErrorCode::Conflict,
-                format!(
-                    "{} is already bound to team {} by its .envv.json",
-                    root.display(),
-                    file.team
-                ),
-            ));
+            return Err(self.bound_elsewhere(&root, &file, team).await);
         }
         let file = ProjectFile {
             version: 1,
@@ -80,6 +111,114 @@ impl Agent {
         Ok(Response::Project {
             root: dir.to_path_buf(),
             team,
+        })
+    }
+
+    /// Why `init` won't bind an already bound project to `team`, and the
+    /// way to move it there.
+    async fn bound_elsewhere(&self, root: &Path, file: &ProjectFile, team: Uuid) -> Failure {
+        let name = self.team_name(team).await;
+        let now = match file.binding {
+            Binding::Local => {
+                "a local-mode project: its files are encrypted to a personal key".to_owned()
+            }
+            Binding::Team { .. } => format!("bound to team {}", self.team_name(file.team).await),
+        };
+        Failure(
+            ErrorCode::Conflict,
+            format!(
+                "{} is already {now}; to re-encrypt its files to team {name} and bind it there, \
+                 run `envv init --team {name} --move`",
+                root.display()
+            ),
+        )
+    }
+
+    /// A team's name for a message, else its id.
+    async fn team_name(&self, team: Uuid) -> String {
+        if let Ok(Response::Teams { teams }) = self.list_teams().await
+            && let Some(info) = teams.iter().find(|t| t.id == team)
+        {
+            return info.name.clone();
+        }
+        team.to_string()
+    }
+
+    /// See [`proto_ipc::Request::MoveProject`].
+    pub(super) async fn move_project(&self, dir: &Path, team: Option<Uuid>) -> Outcome {
+        let Some((root, file)) = project::find_root(dir) else {
+            return Err(Failure(
+                ErrorCode::NotFound,
+                format!(
+                    "{} is not in an envv project, so there is nothing to move; \
+                     `envv init` makes one",
+                    dir.display()
+                ),
+            ));
+        };
+        let (team, binding) = self.binding_for(team).await?;
+        if binding == Binding::Local {
+            return Err(Failure(
+                ErrorCode::NotLoggedIn,
+                "moving a project to a team needs an account; run `envv auth signup` or \
+                 `envv auth login`"
+                    .into(),
+            ));
+        }
+        let to = self.keyring(team).await?;
+        let from = match file.binding {
+            _ if file.team == team => to.clone(),
+            Binding::Team { .. } => self.keyring(file.team).await?,
+            Binding::Local => {
+                let personal = local::load_existing(&self.config.data_dir)?
+                    .filter(|ring| ring.team() == file.team);
+                Arc::new(personal.ok_or_else(|| {
+                    Failure(
+                        ErrorCode::NotFound,
+                        format!(
+                            "{} is encrypted to a personal key this machine doesn't have; \
+                             move it from the machine where it was made",
+                            root.display()
+                        ),
+                    )
+                })?)
+            }
+        };
+        let envs: Vec<EnvName> = std::fs::read_dir(&root)?
+            .filter_map(|entry| EnvName::from_file_name(entry.ok()?.file_name().to_str()?))
+            .collect();
+        let mut moved = Vec::new();
+        for env in envs {
+            let path = edit::env_path(&root, &env);
+            let names = tokio::task::block_in_place(|| edit::move_to(&path, &env, &from, &to))?;
+            self.inner().cache.remove(&path);
+            if let Some(names) = names {
+                moved.push((env, names));
+            }
+        }
+        let bound = ProjectFile {
+            version: 1,
+            team,
+            binding,
+        };
+        if file != bound {
+            project::write(&root, &bound)?;
+        }
+        self.note_project(&root);
+        // The team's trail shows what came into it, file by file.
+        for (env, names) in &moved {
+            let at = EnvRef {
+                dir: root.clone(),
+                env: (*env != EnvName::default_env()).then(|| env.as_str().to_owned()),
+            };
+            let count = u32::try_from(names.len()).unwrap_or(u32::MAX);
+            let names = names.iter().map(|n| n.as_str().to_owned()).collect();
+            self.record(&at, "import", names, Some(count)).await?;
+        }
+        Ok(Response::Moved {
+            root,
+            team,
+            files: moved.len(),
         })
     }
 
@@ -97,6 +236,19 @@ impl Agent {
                 ),
             ));
         };
+        // An account's agent opens team files only: the personal key is
+        // local mode's.
+        if file.binding == Binding::Local && self.inner().account.is_some() {
+            return Err(Failure(
+                ErrorCode::Conflict,
+                format!(
+                    "{} is a local-mode project: its files are encrypted to a personal key, \
+                     not to a team. Now that you have an account, move it to a team: \
+                     `envv init --team NAME --move`",
+                    root.display()
+                ),
+            ));
+        }
         Ok(Located {
             path: edit::env_path(&root, &env),
             root,
@@ -121,6 +273,7 @@ impl Agent {
             // this team's files at all.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.keyring(located.team).await?;
+                located.must_exist()?;
                 return Ok(Arc::new(Vec::new()));
             }
             Err(e) => return Err(e.into()),
@@ -144,7 +297,12 @@ impl Agent {
         let opts = ReadOptions::any_epoch(located.env.clone());
         let file = self
             .with_current_keys(located.team, |ring| edit::read(&located.path, ring, &opts))
-            .await?;
+            .await
+            // Which file: a project has several environments.
+            .map_err(|Failure(code, why)| match code {
+                ErrorCode::Crypto => Failure(code, format!("{}: {why}", located.path.display())),
+                _ => Failure(code, why),
+            })?;
         let secrets: Arc<Vec<(String, Secret)>> = Arc::new(
             file.iter()
                 .map(|(name, value)| (name.as_str().to_owned(), Secret::new(value.expose())))
@@ -273,6 +431,7 @@ impl Agent {
     }
 
     pub(super) async fn unset(&self, at: &EnvRef, name: &str) -> Outcome {
+        self.locate(at)?.must_exist()?;
         let count = self.edit(at, |file| file.unset(name).map(drop)).await?;
         self.record(at, "unset", vec![name.to_owned()], Some(count))
             .await?;
@@ -313,7 +472,15 @@ impl Agent {
             Some(_) => ImportStatus::Changed,
         };
         let changes = if options.dry_run {
-            let current = self.decrypted(at).await?;
+            // A dry run into an environment the import would create:
+            // everything is new.
+            let located = self.locate(at)?;
+            let current = if located.must_exist().is_err() {
+                self.keyring(located.team).await?;
+                Arc::new(Vec::new())
+            } else {
+                self.decrypted(at).await?
+            };
             let changes = parsed
                 .secrets
                 .iter()

@@ -39,7 +39,7 @@ pub(super) struct Agent {
     /// For dashboards subscribed to what happens.
     events: tokio::sync::broadcast::Sender<Event>,
     /// Whether the last call to the control plane got through.
-    online: std::sync::atomic::AtomicBool,
+    pub(super) online: std::sync::atomic::AtomicBool,
     /// When one last did.
     last_sync: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// Project roots seen, for the dashboard.
@@ -77,6 +77,11 @@ pub(super) struct Unlocked {
     /// Account mode: team keyrings opened so far. Shared with requests in
     /// flight, which drop theirs when done; locking drops these.
     pub(super) teams: HashMap<Uuid, Arc<TeamKeyring>>,
+    /// Account mode, unlocked without a new session (the control plane
+    /// was unreachable or refused the login): the login the password gave,
+    /// so the agent logs in by itself once the server answers. Its auth key
+    /// zeroises on drop, with the rest of the keys.
+    pub(super) login: Option<envv_api::LoginRequest>,
     /// On the agent's clock (see `clock.rs`).
     pub(super) since: Duration,
     pub(super) last_used: Duration,
@@ -92,6 +97,7 @@ impl Unlocked {
             identity,
             personal: personal.map(Arc::new),
             teams: HashMap::new(),
+            login: None,
             since: now,
             last_used: now,
         }
@@ -151,7 +157,27 @@ impl From<EnvFileError> for Failure {
             EnvFileError::Io { .. } => ErrorCode::Io,
             _ => ErrorCode::Crypto,
         };
-        Failure(code, e.to_string())
+        let message = match &e {
+            // Older than any key this member holds: not damage, a file the
+            // team never re-encrypted after this member joined.
+            EnvFileError::NoKeyForEpoch { epoch } => format!(
+                "this file is still encrypted at key epoch {epoch}, which you were never \
+                 granted (you joined later); an admin should run `envv rotate` in this \
+                 project to re-encrypt it to the team's current key"
+            ),
+            // Their own messages name the next step.
+            EnvFileError::StaleEpoch { .. }
+            | EnvFileError::NewerEpoch { .. }
+            | EnvFileError::CurrentKeyMissing { .. }
+            | EnvFileError::WrongTeam { .. }
+            | EnvFileError::Truncated => e.to_string(),
+            _ if code == ErrorCode::Crypto => format!(
+                "{e}; the file was changed outside envv or encrypted to another key \
+                 (restore it from version control)"
+            ),
+            _ => e.to_string(),
+        };
+        Failure(code, message)
     }
 }
 
@@ -179,6 +205,7 @@ fn counts_as_use(request: &Request) -> bool {
             | Request::Unset { .. }
             | Request::Import { .. }
             | Request::Init { .. }
+            | Request::MoveProject { .. }
             | Request::CreateTeam { .. }
             | Request::Invite { .. }
             | Request::RevokeInvite { .. }
@@ -378,6 +405,8 @@ impl Agent {
                 password,
             } => self.login(server, email, &password).await,
             Request::Logout => self.logout().await,
+            Request::CheckServer { server } => self.check_server(&server).await,
+            Request::ChangePassword { current, new } => self.change_password(&current, &new).await,
             Request::Whoami => {
                 let inner = self.inner();
                 let fingerprint = inner
@@ -429,6 +458,7 @@ impl Agent {
             Request::Subscribe => Ok(Response::Done),
             Request::Projects { here } => self.projects(here.as_deref()),
             Request::Init { dir, team } => self.init(&dir, team).await,
+            Request::MoveProject { dir, team } => self.move_project(&dir, team).await,
             Request::Read { at, only, purpose } => self.read(&at, &only, purpose).await,
             Request::Names { at } => self.names(&at).await,
             Request::Export { at, format } => self.export(&at, format).await,
@@ -534,9 +564,10 @@ impl Agent {
             }
             if !has_account {
                 return Err(Failure(
-                    ErrorCode::NotFound,
+                    ErrorCode::NotLoggedIn,
                     format!(
-                        "this project is encrypted to team {team}; log in to an account that is in it"
+                        "this project is encrypted to team {team}, and this machine has no \
+                         account; run `envv auth login` with an account that is in it"
                     ),
                 ));
             }
@@ -546,13 +577,30 @@ impl Agent {
         // as a chain ahead of the grants (writes wait), never the reverse.
         let grants = self.team_grants(team).await?;
         let chain = self.team_chain(team).await?;
+        match self.install_keyring(&chain, &grants, generation) {
+            // No grant yet: say who can give one (a call, with the state unlocked).
+            Err(Failure(ErrorCode::AwaitingKey, _)) => Err(self.awaiting_key(team).await),
+            other => other,
+        }
+    }
+
+    /// Opens the team's keyring from fetched `grants`, checked against its
+    /// verified `chain`, and keeps it, unless the agent locked since
+    /// `generation`.
+    fn install_keyring(
+        &self,
+        chain: &envv_core::chain::TeamChain,
+        grants: &super::cache::CachedTeam,
+        generation: u64,
+    ) -> Result<Arc<TeamKeyring>, Failure> {
+        let team = chain.team();
         let mut inner = self.inner();
         if inner.generation != generation {
             return Err(Failure::locked_meanwhile());
         }
         let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
         let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
-        let fetched = super::ops_account::open_grants(identity, &chain, &grants)?;
+        let fetched = super::ops_account::open_grants(identity, chain, grants)?;
         // A rotation may have installed a newer ring while these grants
         // were on their way: never go back to an older epoch.
         if let Some(held) = keys.teams.get(&team)
@@ -606,5 +654,32 @@ pub(super) async fn lock_timer(agent: Arc<Agent>) {
     loop {
         tick.tick().await;
         agent.expire(agent.config.clock.now(), false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only damage is called damage: an old epoch names the rotation it
+    /// needs; a broken file says to restore it.
+    #[test]
+    fn file_errors_say_what_is_true() {
+        let Failure(code, old) = Failure::from(EnvFileError::NoKeyForEpoch { epoch: 2 });
+        assert_eq!(code, ErrorCode::Crypto);
+        assert!(
+            old.contains("epoch 2") && old.contains("envv rotate"),
+            "{old}"
+        );
+        assert!(!old.contains("outside envv"), "{old}");
+        let Failure(code, broken) = Failure::from(EnvFileError::BadMac);
+        assert_eq!(code, ErrorCode::Crypto);
+        assert!(
+            broken.contains("restore it from version control"),
+            "{broken}"
+        );
+        let Failure(code, missing) = Failure::from(EnvFileError::NotFound { name: "K".into() });
+        assert_eq!(code, ErrorCode::NotFound);
+        assert!(!missing.contains("outside envv"), "{missing}");
     }
 }

@@ -66,7 +66,7 @@ fn signup_team_init_set_read_lock_unlock_and_restart() {
         matches!(
             wrong,
             Err(IpcError::Agent {
-                code: ErrorCode::Invalid,
+                code: ErrorCode::NotLoggedIn,
                 ..
             })
         ),

@@ -112,7 +112,7 @@ fn invite_join_admit_then_remove_and_rotate() {
     // fetching the new grants tells him he was removed.
     let cut_off = read(&mut bob, &project).unwrap_err();
     assert!(
-        matches!(&cut_off, IpcError::Agent { code: ErrorCode::NotFound, message } if message.contains("not a member")),
+        matches!(&cut_off, IpcError::Agent { code: ErrorCode::Forbidden, message } if message.contains("not a member")),
         "{cut_off}"
     );
 

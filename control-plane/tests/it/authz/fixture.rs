@@ -215,6 +215,18 @@ impl Fixture {
                 let refresh = self.fresh_refresh_token().await;
                 with(row.pattern.into(), json!({ "refresh_token": refresh }))
             }
+            Case::ChangePassword => {
+                let creds = &self.identity(who).creds;
+                with(
+                    row.pattern.into(),
+                    json!({
+                        "current_auth_key": creds.auth_key,
+                        "new_auth_key": creds.auth_key,
+                        "wrapped_identity": creds.wrapped_identity,
+                        "kdf": creds.kdf,
+                    }),
+                )
+            }
             Case::CreateTeam => with(
                 row.pattern.into(),
                 common::team_body(self.identity(who), "Created"),

@@ -96,6 +96,9 @@ enum Case {
     /// A fresh session's refresh token.
     Refresh,
     Logout,
+    /// The caller's password "changed" to itself (the same auth key,
+    /// wrapped identity and KDF), so later rows find the account as it was.
+    ChangePassword,
     CreateTeam,
     /// Invite a fresh email with this role.
     Invite(Role),
@@ -233,6 +236,7 @@ const TABLE: &[Row] = {
         row("GET",    "/openapi.json",  Case::NoBody,     public(200)),
         // Any account.
         row("GET",    "/me",            Case::NoBody,     authed(200)),
+        row("POST",   "/auth/password", Case::ChangePassword, authed(200)),
         row("GET",    "/teams",         Case::NoBody,     authed(200)),
         row("POST",   "/teams",         Case::CreateTeam, authed(201)),
         // Reading a team: members and up; outsiders can't tell it exists.

@@ -61,12 +61,13 @@ fn number_placeholder(i: usize) -> String {
 /// that carry a chain statement),
 /// with its body limit. `fuzzed_routes_are_the_documented_bodies` checks the
 /// list against `/openapi.json`.
-const ROUTES: [(&str, &str, usize); 16] = [
+const ROUTES: [(&str, &str, usize); 17] = [
     ("POST", "/auth/prelogin", MAX_BODY_BYTES),
     ("POST", "/auth/signup", MAX_BODY_BYTES),
     ("POST", "/auth/login", MAX_BODY_BYTES),
     ("POST", "/auth/refresh", MAX_BODY_BYTES),
     ("POST", "/auth/logout", MAX_BODY_BYTES),
+    ("POST", "/auth/password", MAX_BODY_BYTES),
     ("POST", "/teams", MAX_BODY_BYTES),
     ("POST", "/teams/{team}/invite", MAX_BODY_BYTES),
     ("POST", "/invites/{invite}/accept", MAX_BODY_BYTES),
@@ -184,6 +185,13 @@ async fn targets(
                 "/auth/login" => account.creds.login_body(),
                 "/auth/refresh" => json!({ "refresh_token": refresh }),
                 "/auth/logout" => json!({ "refresh_token": logout }),
+                // The owner's password "changed" to itself.
+                "/auth/password" => json!({
+                    "current_auth_key": owner.creds.auth_key,
+                    "new_auth_key": owner.creds.auth_key,
+                    "wrapped_identity": owner.creds.wrapped_identity,
+                    "kdf": owner.creds.kdf,
+                }),
                 "/teams" => common::team_body(owner, "Fuzzed"),
                 "/teams/{team}/invite" => invite_body.clone(),
                 "/invites/{invite}/accept" => json!({
@@ -227,7 +235,7 @@ async fn targets(
                 pattern,
                 limit,
                 template,
-                needs_token: !pattern.starts_with("/auth/"),
+                needs_token: !pattern.starts_with("/auth/") || pattern == "/auth/password",
             }
         })
         .collect()

@@ -75,6 +75,16 @@ impl ControlPlane {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// Kills the server (it stops answering at once).
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Starts it again on the same database and port.
+    pub fn restart(&mut self) {
+        self.server.restart();
+    }
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";

@@ -187,6 +187,37 @@ pub fn rename(
     update(path, env, keyring, |f| f.rename(from, to))
 }
 
+/// Moves a file from one team's keys to another's (a local project to a
+/// team): locks, reads it with `from` (any epoch), writes the same secrets
+/// at `to`'s current epoch with a fresh data key. Answers the names moved;
+/// `None` if the file is already `to`'s (verified with `to`, not written),
+/// so an interrupted move can run again.
+pub fn move_to(
+    path: &Path,
+    env: &EnvName,
+    from: &TeamKeyring,
+    to: &TeamKeyring,
+) -> Result<Option<Vec<SecretName>>, EnvFileError> {
+    let _lock = DirLock::acquire(dir_of(path))?;
+    let opts = ReadOptions::any_epoch(env.clone());
+    let old = match read(path, from, &opts) {
+        Ok(file) if from.team() != to.team() => file,
+        Ok(_) => return Ok(None),
+        Err(EnvFileError::WrongTeam { file, .. }) if file == to.team() => {
+            read(path, to, &opts)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut new = EnvFile::new(to, env.clone())?;
+    for (name, value) in old.iter() {
+        new.set(name.clone(), value.clone())?;
+    }
+    let text = new.seal_for_write(to)?;
+    atomic_write(path, text.as_bytes())?;
+    Ok(Some(old.names().cloned().collect()))
+}
+
 /// Re-encrypts a file at the keyring's current epoch with a fresh data key
 /// (after a rotation, or to shut out someone who saw the old data key).
 pub fn reencrypt(path: &Path, env: &EnvName, keyring: &TeamKeyring) -> Result<(), EnvFileError> {

@@ -10,7 +10,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-pub use super::parse::unverified_names;
+pub use super::parse::{MAX_EPOCH_PREFIX, unverified_epoch, unverified_names};
 use super::parse::{parse, utf8};
 use super::{Entry, EnvFile, EnvFileError, EnvName, MAX_VALUE_BYTES, ReadOptions, SecretName};
 use crate::crypto::{self, AgeOpenError, EpochIdentity, PublicKey, TeamKeyring};

@@ -217,3 +217,24 @@ pub fn unverified_names(text: &[u8]) -> Result<Vec<String>, EnvFileError> {
         .map(|(_, n, _)| n.to_owned())
         .collect())
 }
+
+/// Bytes enough for the lines [`unverified_epoch`] reads.
+pub const MAX_EPOCH_PREFIX: usize = 3 * (MAX_HEADER_LINE + 1);
+
+/// The key epoch a file's header names, from its first three lines only
+/// (at most [`MAX_EPOCH_PREFIX`] bytes), without keys or verification: a
+/// hint for listings (which files wait for `envv rotate`), never a check.
+pub fn unverified_epoch(text: &[u8]) -> Result<u64, EnvFileError> {
+    let mut lines = Lines {
+        text,
+        pos: 0,
+        number: 0,
+    };
+    let (_, _, first) = lines.next(MAX_HEADER_LINE)?;
+    if first != MAGIC.as_bytes() {
+        return Err(EnvFileError::UnsupportedFormat);
+    }
+    lines.field("team")?;
+    let (n, epoch) = lines.field("epoch")?;
+    number(n, epoch)
+}

@@ -151,3 +151,44 @@ fn writes_wait_for_the_current_epoch_key() {
     let all = edit::read_all(&path, &ring, &any_epoch("default")).expect("read");
     assert_eq!(all.get("A").map(|v| v.expose()), Some("1"));
 }
+
+#[test]
+fn a_file_moves_to_another_teams_key_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let personal = keyring(1);
+    let team = keyring(2);
+    let e = env("production");
+    let path = edit::env_path(dir.path(), &e);
+    edit::set(&path, &e, &personal, name("B"), "two".into()).expect("set");
+    edit::set(&path, &e, &personal, name("A"), "one".into()).expect("set");
+    let moved = edit::move_to(&path, &e, &personal, &team).expect("move");
+    let moved: Vec<String> = moved
+        .expect("moved")
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(moved, ["A", "B"]);
+    // The team's current key opens it, at its current epoch; the old key
+    // no longer does.
+    let file = edit::read(&path, &team, &ReadOptions::current(e.clone(), &team)).expect("read");
+    assert_eq!(file.team(), team.team());
+    assert_eq!(file.epoch(), 2);
+    assert_eq!(file.get("A").map(|v| v.expose()), Some("one"));
+    assert!(edit::read(&path, &personal, &any_epoch("production")).is_err());
+    // Run again (an interrupted move): verified, left as is.
+    let before = std::fs::read(&path).expect("read");
+    assert!(
+        edit::move_to(&path, &e, &personal, &team)
+            .expect("again")
+            .is_none()
+    );
+    assert_eq!(std::fs::read(&path).expect("read"), before);
+    // A third team's file is neither's: refused, untouched.
+    let other = keyring(1);
+    let path3 = edit::env_path(dir.path(), &env("default"));
+    edit::set(&path3, &env("default"), &other, name("X"), "x".into()).expect("set");
+    assert!(matches!(
+        edit::move_to(&path3, &env("default"), &personal, &team),
+        Err(EnvFileError::WrongTeam { .. })
+    ));
+}

@@ -2,7 +2,7 @@
 
 use crate::common::{any_epoch, env, keyring, name};
 use envv_core::envfile::dotenv::{MAX_DOTENV_BYTES, parse_dotenv};
-use envv_core::envfile::format::{decrypt, unverified_names};
+use envv_core::envfile::format::{MAX_EPOCH_PREFIX, decrypt, unverified_epoch, unverified_names};
 use envv_core::envfile::{EnvFile, EnvFileError, MAX_SECRETS, MAX_VALUE_BYTES};
 use envv_core::secret::SecretValue;
 
@@ -66,4 +66,20 @@ fn names_can_be_listed_without_keys() {
         unverified_names(text.as_bytes()).expect("names"),
         ["A", "M", "Z"]
     );
+}
+
+#[test]
+fn the_epoch_is_read_from_the_first_lines_without_keys() {
+    let ring = keyring(3);
+    let mut file = EnvFile::new(&ring, env("default")).expect("new");
+    file.set(name("A"), "v".into()).expect("set");
+    let text = file.seal_for_write(&ring).expect("seal");
+    let prefix = &text.as_bytes()[..text.len().min(MAX_EPOCH_PREFIX)];
+    assert_eq!(unverified_epoch(prefix).expect("epoch"), 3);
+    assert!(unverified_epoch(b"not an envv file\n").is_err());
+    let long_team = format!("envv-env v1\nteam {}\nepoch 1\n", "x".repeat(4096));
+    assert!(matches!(
+        unverified_epoch(long_team.as_bytes()),
+        Err(EnvFileError::TooLarge { .. })
+    ));
 }
