@@ -397,6 +397,7 @@ pub enum TeamCommand {
     Invites {
         #[command(flatten)]
         team: TeamArg,
+        /// One JSON object per invite: id, email, role, issued_by, expires_at (unix seconds), state.
         #[arg(long)]
         json: bool,
     },

@@ -69,7 +69,8 @@ pub const EXIT_TABLE: &[(&[u8], &str)] = &[
     ),
     (
         &[exit::LOCKED],
-        "The agent is locked and needs `envv unlock`.",
+        "The agent is locked and needs `envv unlock`; or you joined a team and wait for an \
+         admin to grant you its key (the message names the admins).",
     ),
     (
         &[exit::NOT_FOUND],

@@ -36,7 +36,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "`ENVV_SERVER`",
-        "The control plane for `auth signup` and `auth login` (default \
+        "The control plane for `auth signup` and `auth login` (default: the project's, else \
          `http://127.0.0.1:8420`).",
     ),
     (
@@ -45,7 +45,12 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "`ENVV_PASSWORD`",
-        "The account password, for `auth signup`, `auth login` and `unlock` without a prompt.",
+        "The account password, for `auth signup`, `auth login`, `unlock` and (the current one) \
+         `auth passwd` without a prompt.",
+    ),
+    (
+        "`ENVV_NEW_PASSWORD`",
+        "The new password for `auth passwd` without a prompt.",
     ),
     (
         "`XDG_CONFIG_HOME`",

@@ -322,7 +322,7 @@ fn signup_uses_the_projects_server_and_passwd_changes_the_password() {
         .env("ENVV_NEW_PASSWORD", "a brand new passphrase")
         .output()
         .expect("run");
-    assert_eq!(code_of(&out), 2, "{}", stderr(&out));
+    assert_eq!(code_of(&out), 8, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("current password is wrong"),
         "{}",

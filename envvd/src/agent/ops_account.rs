@@ -83,7 +83,7 @@ impl Agent {
     /// Refuses KDF parameters weaker than this client's own at signup (a
     /// server that lowers them for a new device makes the password cheaper
     /// to guess from what it stores).
-    fn at_least_signup_strength(&self, kdf: &KdfParams) -> Result<(), Failure> {
+    pub(super) fn at_least_signup_strength(&self, kdf: &KdfParams) -> Result<(), Failure> {
         let salt_len = kdf.validate().map_err(crypto)?.len();
         let weaker = kdf.memory_kib < self.config.kdf_memory_kib
             || kdf.iterations < self.config.kdf_iterations
@@ -519,15 +519,13 @@ impl Agent {
             // Refusing logins for a while (429: wrong passwords typed
             // somewhere else): for this machine, as good as unreachable, so
             // reads fall back on the cached keys within their bound.
-            Err(Failure(ErrorCode::Invalid, why)) if why.starts_with("too many attempts") => {
-                Err(Failure(
-                    ErrorCode::Offline,
-                    format!(
-                        "the control plane refuses logins to this account for now ({why}); \
+            Err(Failure(ErrorCode::RateLimited, why)) => Err(Failure(
+                ErrorCode::Offline,
+                format!(
+                    "the control plane refuses logins to this account for now ({why}); \
                          the agent logs in by itself later"
-                    ),
-                ))
-            }
+                ),
+            )),
             Err(other) => Err(other),
         }
     }

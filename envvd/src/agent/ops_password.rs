@@ -31,8 +31,8 @@ impl Agent {
         let identity = wrapped
             .unwrap(&old_keys.wrap_key)
             .map_err(|e| match crypto(e) {
-                Failure(ErrorCode::Invalid, _) => Failure(
-                    ErrorCode::Invalid,
+                Failure(ErrorCode::NotLoggedIn, _) => Failure(
+                    ErrorCode::NotLoggedIn,
                     "the current password is wrong; nothing was changed".into(),
                 ),
                 other => other,
@@ -100,7 +100,12 @@ impl Agent {
         password: &Secret,
         generation: u64,
     ) -> Result<(), Failure> {
-        let wrong = || Failure(ErrorCode::Invalid, "wrong password".into());
+        let wrong = || {
+            Failure(
+                ErrorCode::NotLoggedIn,
+                "wrong password: it does not open this account's key; try again".into(),
+            )
+        };
         let Ok(pre) = self.reached(self.api.prelogin(&account.server, &account.email).await) else {
             return Err(wrong());
         };
@@ -108,6 +113,7 @@ impl Agent {
             return Err(wrong());
         }
         pre.kdf.validate().map_err(crypto)?;
+        self.at_least_signup_strength(&pre.kdf)?;
         let keys = derive(password, &pre.kdf).await?;
         let body = LoginRequest {
             email: account.email.clone(),
