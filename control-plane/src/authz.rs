@@ -96,6 +96,9 @@ mod tests {
             (Action::ReadExposure, Admin),
             (Action::ReadUsage, Admin),
             (Action::ManageBilling, Owner),
+            (Action::CheckpointAudit, Admin),
+            (Action::RenameTeam, Admin),
+            (Action::DeleteTeam, Owner),
         ];
         for (action, least) in table {
             for role in Role::ALL {

@@ -437,6 +437,30 @@ pub enum TeamCommand {
         #[command(flatten)]
         team: TeamArg,
     },
+    /// Give the team another name (admins); names are unique among your teams.
+    Rename {
+        /// The new name.
+        name: String,
+        #[command(flatten)]
+        team: TeamArg,
+    },
+    /// Leave the team: your key fetches stop, and an admin should rotate.
+    Leave {
+        /// Don't ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        team: TeamArg,
+    },
+    /// Delete the team for everyone (its owner): members, invites, keys and
+    /// chain go; the audit trail records the deletion.
+    Delete {
+        /// Don't ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        #[command(flatten)]
+        team: TeamArg,
+    },
     /// Make a team the default for team commands and `envv init`.
     Switch {
         /// The team, by id or name.

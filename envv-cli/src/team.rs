@@ -170,6 +170,9 @@ pub fn run(command: TeamCommand) -> Result<(), Failure> {
         } => settings(&team, max_offline, json),
         TeamCommand::Role { user, role, team } => set_role(&team, &user, role.into()),
         TeamCommand::Remove { user, yes, team } => remove(&team, &user, yes),
+        TeamCommand::Rename { name, team } => rename(&team, name),
+        TeamCommand::Leave { yes, team } => leave(&team, yes),
+        TeamCommand::Delete { yes, team } => delete(&team, yes),
         TeamCommand::Switch { team } => switch(&team),
     }
 }
@@ -241,6 +244,19 @@ fn show_members(team: &TeamArg, json: bool) -> Result<(), Failure> {
             fingerprint,
             m.name
         );
+    }
+    // Invited, not yet joined: listed too (admins see them; `team invites`
+    // says more).
+    if let Ok(Response::Invites { invites }) = ask(&Request::Invites { team }) {
+        for i in invites.iter().filter(|i| i.state == "open") {
+            outln!(
+                "{:<30}  {:<7}  {:<8}  invite expires {}",
+                i.email,
+                i.role,
+                "invited",
+                expires_in(i.expires_at)
+            );
+        }
     }
     outln!(
         "team chain: {chain_seq} statements, head {chain_head} \
@@ -391,7 +407,11 @@ fn remove(team: &TeamArg, user: &str, yes: bool) -> Result<(), Failure> {
     let team = resolve(team, Prefer::Current)?;
     let member = member(team, user)?;
     if !yes {
-        confirm(&format!("remove {} from team {team}?", member.email))?;
+        confirm(&format!(
+            "remove {} from team {}?",
+            member.email,
+            name_of(team)
+        ))?;
     }
     let response = ask(&Request::RemoveMember {
         team,
@@ -495,6 +515,62 @@ fn read_code() -> Result<Secret, Failure> {
         return Err(Failure::usage("no invite code on stdin"));
     }
     Ok(Secret::new(code))
+}
+
+fn rename(team: &TeamArg, name: String) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let old = name_of(team);
+    let Response::Team(renamed) = ask(&Request::RenameTeam { team, name })? else {
+        return Err(unexpected("rename_team"));
+    };
+    eprintln!("renamed team {old} to {:?}", renamed.name);
+    Ok(())
+}
+
+fn leave(team: &TeamArg, yes: bool) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let name = name_of(team);
+    let Response::Account(me) = ask(&Request::Whoami)? else {
+        return Err(Failure::new(exit::NOT_LOGGED_IN, "not logged in"));
+    };
+    if !yes {
+        confirm_or(
+            &format!("leave team {name}? You will need a new invite to come back."),
+            "nothing changed",
+        )?;
+    }
+    expect_done(
+        ask(&Request::RemoveMember {
+            team,
+            user: me.user_id,
+        })?,
+        "remove_member",
+    )?;
+    if config::current_team() == Some(team) {
+        config::set_current_team(None)?;
+    }
+    eprintln!("you left team {name}; its admins should run `envv rotate`, since you held its key");
+    Ok(())
+}
+
+fn delete(team: &TeamArg, yes: bool) -> Result<(), Failure> {
+    let team = resolve(team, Prefer::Current)?;
+    let name = name_of(team);
+    if !yes {
+        confirm_or(
+            &format!(
+                "delete team {name} for every member? Its members, invites and keys go, and \
+                 files encrypted to it can no longer be opened by anyone."
+            ),
+            "nothing deleted",
+        )?;
+    }
+    expect_done(ask(&Request::DeleteTeam { team })?, "delete_team")?;
+    if config::current_team() == Some(team) {
+        config::set_current_team(None)?;
+    }
+    eprintln!("deleted team {name}; its audit trail keeps the deletion on record");
+    Ok(())
 }
 
 fn confirm(question: &str) -> Result<(), Failure> {

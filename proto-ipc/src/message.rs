@@ -117,6 +117,15 @@ pub enum Request {
     Members {
         team: Uuid,
     },
+    /// Gives the team another display name (admins).
+    RenameTeam {
+        team: Uuid,
+        name: String,
+    },
+    /// Deletes the team (its owner).
+    DeleteTeam {
+        team: Uuid,
+    },
     /// The team's invites, from its verified chain.
     Invites {
         team: Uuid,
@@ -272,6 +281,8 @@ impl Request {
             Request::CreateTeam { .. } => "create_team",
             Request::ListTeams => "list_teams",
             Request::Members { .. } => "members",
+            Request::RenameTeam { .. } => "rename_team",
+            Request::DeleteTeam { .. } => "delete_team",
             Request::Invites { .. } => "invites",
             Request::RevokeInvite { .. } => "revoke_invite",
             Request::Invite { .. } => "invite",

@@ -34,6 +34,12 @@ pub enum Action {
     ManageBilling,
     /// Change the team's settings (how long agents may work offline).
     ManageSettings,
+    /// Sign a checkpoint of the audit trail's head into the team chain.
+    CheckpointAudit,
+    /// Rename the team.
+    RenameTeam,
+    /// Delete the team, its members, keys and chain.
+    DeleteTeam,
 }
 
 /// The least role that may perform `action`.
@@ -42,7 +48,7 @@ pub fn required_role(action: Action) -> Role {
         Action::ReadTeam | Action::ReadKeys | Action::ReportAudit | Action::ReadAudit => {
             Role::Member
         }
-        Action::ManageBilling => Role::Owner,
+        Action::ManageBilling | Action::DeleteTeam => Role::Owner,
         Action::Remove { is_self: true, .. } => Role::Member,
         // Owners alone make or unmake owners.
         Action::Invite { role: Role::Owner } => Role::Owner,
@@ -59,6 +65,8 @@ pub fn required_role(action: Action) -> Role {
         | Action::Rotate
         | Action::ReadExposure
         | Action::ReadUsage
-        | Action::ManageSettings => Role::Admin,
+        | Action::ManageSettings
+        | Action::CheckpointAudit
+        | Action::RenameTeam => Role::Admin,
     }
 }

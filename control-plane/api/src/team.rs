@@ -192,6 +192,14 @@ pub struct ChangeRoleRequest {
     pub statement: String,
 }
 
+/// `PUT /teams/{team}/name` (admins): a new display name. Names are for
+/// people, not security: they are not in the team chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RenameTeamRequest {
+    pub name: String,
+}
+
 /// The body of requests whose only content is a team chain statement
 /// (`DELETE /teams/{team}/members/{user}`: `remove`;
 /// `DELETE /teams/{team}/invites/{invite}`: `revoke-invite`).

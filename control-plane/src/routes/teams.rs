@@ -7,7 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use envv_api::{
     AcceptInviteRequest, CHAIN_PAGE_LEN, ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest,
-    ErrorBody, Invite, InvitePreview, Member, StatementRequest, Team, TeamChainPage, TeamSettings,
+    ErrorBody, Invite, InvitePreview, Member, RenameTeamRequest, StatementRequest, Team,
+    TeamChainPage, TeamSettings,
 };
 use envv_core::chain::{Body, TeamChain};
 use envv_core::crypto::SignatureBytes;
@@ -534,6 +535,51 @@ fn refusal(refusal: MembershipRefusal) -> ApiError {
         MembershipRefusal::NotMember => ApiError::NotFound("member"),
         MembershipRefusal::Changed => ApiError::MemberSetChanged,
     }
+}
+
+/// Renames the team (admins). Names are for people: they are not in the
+/// team chain, and two teams may share one.
+#[utoipa::path(put, path = "/teams/{team}/name", tag = "teams",
+    params(("team" = Uuid, Path)),
+    request_body = RenameTeamRequest,
+    responses((status = 200, body = Team), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn rename(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<RenameTeamRequest>,
+) -> ApiResult<Json<Team>> {
+    state.authorize(team, caller.id, Action::RenameTeam).await?;
+    let name = validate::display_name("name", &req.name)?;
+    state
+        .store
+        .rename_team(team, caller.id, &name, store::now())
+        .await?;
+    let (record, role) = state.team_role(team, caller.id).await?;
+    Ok(Json(team_view(record, role)))
+}
+
+/// Deletes the team (owners): members, invites, keys, grants and chain go;
+/// the audit trail keeps its events and records the deletion.
+#[utoipa::path(delete, path = "/teams/{team}", tag = "teams",
+    params(("team" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    state.authorize(team, caller.id, Action::DeleteTeam).await?;
+    state
+        .store
+        .delete_team(team, caller.id, store::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sets the team's settings (admins): how long members' agents may read

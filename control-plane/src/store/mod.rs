@@ -461,6 +461,22 @@ pub trait TeamStore: Send + Sync {
         limit: usize,
     ) -> Result<(Vec<String>, u64), StoreError>;
 
+    /// Renames the team, audited as `team.rename`.
+    async fn rename_team(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Deletes the team and everything of it but its audit trail, which
+    /// records the deletion as `team.delete`.
+    async fn delete_team(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Sets how long agents may read from cached keys offline, audited as
     /// `team.settings`.
     async fn set_team_settings(

@@ -324,6 +324,74 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         self.read_chain_page(team, after, limit).await
     }
 
+    async fn rename_team(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !Self::touch_team(&mut tx, team, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        let old: Option<(String,)> = sqlx::query_as("SELECT name FROM teams WHERE id = $1")
+            .bind(team)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (old,) = old.ok_or(StoreError::NotFound)?;
+        sqlx::query("UPDATE teams SET name = $2 WHERE id = $1")
+            .bind(team)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("team.rename")
+                .team(team)
+                .actor(actor)
+                .details(serde_json::json!({ "name": { "from": old, "to": name } })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_team(
+        &self,
+        team: Uuid,
+        actor: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !Self::touch_team(&mut tx, team, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        let name: Option<(String,)> = sqlx::query_as("SELECT name FROM teams WHERE id = $1")
+            .bind(team)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (name,) = name.ok_or(StoreError::NotFound)?;
+        // The trail outlives the team (its rows name the team but don't
+        // reference it), so the deletion is on record.
+        Self::insert_audit(
+            &mut tx,
+            AuditEvent::new("team.delete")
+                .team(team)
+                .actor(actor)
+                .details(serde_json::json!({ "name": name })),
+            now,
+        )
+        .await?;
+        sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(team)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn set_team_settings(
         &self,
         team: Uuid,

@@ -873,7 +873,38 @@ async fn members_as_lists_only_for_members(backend: Backend) {
     assert!(store.members_as(team, member).await.unwrap().is_none());
 }
 
+/// Renaming and deleting a team are on record; a deleted team's trail
+/// outlives it.
+async fn renames_and_deletions_are_audited(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let owner = user(&store).await;
+    let team = team(&store, owner).await;
+    store
+        .rename_team(team, owner, "Renamed", store::now())
+        .await
+        .unwrap();
+    assert_eq!(store.team(team).await.unwrap().unwrap().name, "Renamed");
+    store.delete_team(team, owner, store::now()).await.unwrap();
+    assert!(store.team(team).await.unwrap().is_none());
+    assert!(store.members_as(team, owner).await.unwrap().is_none());
+    let events = store.audit_events(team, 100).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.ends_with(&["team.rename", "team.delete"]),
+        "{actions:?}"
+    );
+    let deleted = events.last().unwrap();
+    assert_eq!(deleted.actor_id, Some(owner));
+    assert_eq!(deleted.details["name"], "Renamed");
+    assert!(matches!(
+        store.delete_team(team, owner, store::now()).await,
+        Err(store::StoreError::NotFound)
+    ));
+}
+
 on_both_backends!(
+    renames_and_deletions_are_audited,
     users_round_trip_and_emails_are_unique,
     refresh_tokens_rotate_once_and_reuse_revokes,
     expired_refresh_token_is_invalid,

@@ -62,6 +62,13 @@ fn team_members_and_chains_on(backend: Backend) {
     }
 
     let code = invite(&owner, "bob@example.com", "member");
+    let listed = owner.ok(["team", "members"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("bob@example.com") && l.contains("invited")),
+        "{listed}"
+    );
     assert!(code.starts_with("envv-inv2.") && code.len() < 130, "{code}");
     let out = join(&bob, &code);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -6,7 +6,7 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use envv_api::Role;
 use envv_core::chain::{Body, Statement, TeamChain};
 use envv_core::fuzzing::ChainBuilder;
@@ -57,14 +57,17 @@ fn verify(c: &mut Criterion) {
     });
     let head = TeamChain::verify(&world.statements[..999]).expect("verify");
     let last = world.statements[999].as_str().to_owned();
-    group.bench_function("apply_one_after_999", |b| {
-        b.iter(|| {
-            let mut chain = head.clone();
-            chain
-                .apply(&Statement::parse(black_box(&last)).expect("parse"))
-                .expect("apply");
-            chain
-        });
+    group.bench_function("parse_and_apply_one_after_999", |b| {
+        b.iter_batched(
+            || head.clone(),
+            |mut chain| {
+                chain
+                    .apply(&Statement::parse(black_box(&last)).expect("parse"))
+                    .expect("apply");
+                chain
+            },
+            BatchSize::SmallInput,
+        );
     });
     group.bench_function("clone_999", |b| b.iter(|| black_box(&head).clone()));
     group.finish();

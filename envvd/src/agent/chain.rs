@@ -124,6 +124,27 @@ impl Agent {
         chains.insert(team, known.clone());
     }
 
+    /// Forgets a deleted team: its chain, its cached grants, its keyring.
+    pub(super) fn forget_team(&self, team: Uuid) {
+        self.chains().remove(&team);
+        for file in [
+            path(&self.config.data_dir, team),
+            self.config
+                .data_dir
+                .join("teams")
+                .join(format!("{team}.json")),
+        ] {
+            if let Err(e) = std::fs::remove_file(&file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %e, "could not remove what this machine kept of a deleted team");
+            }
+        }
+        if let Some(keys) = self.inner().keys.as_mut() {
+            keys.teams.remove(&team);
+        }
+    }
+
     /// Fetches every statement after the `after`th.
     async fn fetch_chain(
         &self,

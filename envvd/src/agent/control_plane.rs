@@ -16,9 +16,9 @@ use envv_api::{
     AcceptInviteRequest, AuditOrder, AuditPage, AuditQuery, BillingRequest, ChangePasswordRequest,
     ChangeRoleRequest, CreateInviteRequest, CreateTeamRequest, IngestRequest, IngestResponse,
     Invite, InvitePreview, LoginRequest, LogoutRequest, Member, PendingGrant, PostGrantRequest,
-    PreloginRequest, PreloginResponse, RefreshRequest, RotateRequest, RotateResponse, SecretString,
-    Session, SignupRequest, StatementRequest, Team, TeamChainPage, TeamKeys, TeamSettings,
-    TokenPair, UsageReport,
+    PreloginRequest, PreloginResponse, RefreshRequest, RenameTeamRequest, RotateRequest,
+    RotateResponse, SecretString, Session, SignupRequest, StatementRequest, Team, TeamChainPage,
+    TeamKeys, TeamSettings, TokenPair, UsageReport,
 };
 use proto_ipc::ErrorCode;
 use serde::Serialize;
@@ -215,6 +215,20 @@ impl ControlPlane {
     ) -> Result<TeamChainPage, Failure> {
         self.get(at, &format!("/teams/{team}/chain?after={after}"))
             .await
+    }
+
+    pub async fn rename_team(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &RenameTeamRequest,
+    ) -> Result<Team, Failure> {
+        self.put(at, &format!("/teams/{team}/name"), body).await
+    }
+
+    pub async fn delete_team(&self, at: &Authed, team: Uuid) -> Result<(), Failure> {
+        let request = self.http.delete(url(&at.server, &format!("/teams/{team}")));
+        self.send_empty(authed(request, at), &at.server).await
     }
 
     pub async fn set_settings(

@@ -531,6 +531,7 @@ impl Agent {
     }
 
     pub(super) async fn create_team(&self, name: String) -> Outcome {
+        self.name_is_free(&name).await?;
         let id = Uuid::new_v4();
         let epoch = EpochIdentity::generate(id, 1);
         let generation = self.generation();
@@ -595,6 +596,43 @@ impl Agent {
         }
         self.replace_team_keyring(id, TeamKeyring::new(epoch), generation);
         Ok(Response::Team(team_info(&team)))
+    }
+
+    /// Two of one's teams with one name make `--team NAME` ambiguous.
+    async fn name_is_free(&self, name: &str) -> Result<(), Failure> {
+        let at = self.session().await?;
+        let teams = self.reached(self.api.teams(&at).await)?;
+        match teams
+            .iter()
+            .find(|t| t.name.trim().eq_ignore_ascii_case(name.trim()))
+        {
+            Some(taken) => Err(Failure(
+                ErrorCode::Conflict,
+                format!(
+                    "you are already in a team named {:?} ({}); pick another name, or \
+                     `envv team switch {}` to use that one",
+                    taken.name, taken.id, taken.id
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn rename_team(&self, team: Uuid, name: String) -> Outcome {
+        self.name_is_free(&name).await?;
+        let at = self.session().await?;
+        let body = envv_api::RenameTeamRequest { name };
+        let renamed = self.reached(self.api.rename_team(&at, team, &body).await)?;
+        Ok(Response::Team(team_info(&renamed)))
+    }
+
+    /// Deletes the team on the control plane, then what this machine kept
+    /// of it (its verified chain, its cached grants, its keyring).
+    pub(super) async fn delete_team(&self, team: Uuid) -> Outcome {
+        let at = self.session().await?;
+        self.reached(self.api.delete_team(&at, team).await)?;
+        self.forget_team(team);
+        Ok(Response::Done)
     }
 
     pub(super) async fn list_teams(&self) -> Outcome {

@@ -72,6 +72,18 @@ impl Agent {
         Ok((me, identity))
     }
 
+    /// The team's keyring, opened again if the chain moved to an epoch it
+    /// doesn't know (another admin rotated since it was opened).
+    async fn current_keyring(&self, team: Uuid) -> Result<std::sync::Arc<TeamKeyring>, Failure> {
+        let ring = self.keyring(team).await?;
+        let chain = self.team_chain(team).await?;
+        if ring.team_epoch() >= chain.current_epoch() {
+            return Ok(ring);
+        }
+        self.forget_keyring(team, &ring);
+        self.keyring(team).await
+    }
+
     /// Makes the statement `body` says (given the chain up to date), signs
     /// it, checks it as every verifier will, and has `send` deliver it with
     /// its request. If another admin appended first the server answers 409:
@@ -389,7 +401,7 @@ impl Agent {
     /// the chain that can still admit, and grants them the current key.
     pub(super) async fn admit_pending(&self, team: Uuid) -> Outcome {
         let _one_at_a_time = self.admitting.lock().await;
-        let ring = self.keyring(team).await?;
+        let ring = self.current_keyring(team).await?;
         let at = self.session().await?;
         let at = &at;
         let pending = self.reached(self.api.pending_grants(at, team).await)?;
@@ -524,7 +536,7 @@ impl Agent {
     /// answers 409 and nothing changed.
     pub(super) async fn rotate(&self, team: Uuid, dirs: &[std::path::PathBuf]) -> Outcome {
         let generation = self.generation();
-        let mut ring = TeamKeyring::clone(&*self.keyring(team).await?);
+        let mut ring = TeamKeyring::clone(&*self.current_keyring(team).await?);
         let at = self.session().await?;
         let at = &at;
         // The key and its grants, made with each attempt's statement.

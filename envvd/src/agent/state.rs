@@ -209,6 +209,8 @@ fn counts_as_use(request: &Request) -> bool {
             | Request::CreateTeam { .. }
             | Request::Invite { .. }
             | Request::RevokeInvite { .. }
+            | Request::RenameTeam { .. }
+            | Request::DeleteTeam { .. }
             | Request::Join { .. }
             | Request::AdmitPending { .. }
             | Request::SetRole { .. }
@@ -427,6 +429,8 @@ impl Agent {
             Request::Members { team } => self.members(team).await,
             Request::Invite { team, email, role } => self.invite(team, email, role).await,
             Request::Invites { team } => self.invites(team).await,
+            Request::RenameTeam { team, name } => self.rename_team(team, name).await,
+            Request::DeleteTeam { team } => self.delete_team(team).await,
             Request::RevokeInvite { team, invite } => self.revoke_invite(team, invite).await,
             Request::Join { code } => self.join(&code).await,
             Request::AdmitPending { team } => self.admit_pending(team).await,

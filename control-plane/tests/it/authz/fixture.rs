@@ -458,6 +458,11 @@ impl Fixture {
                 format!("/teams/{team}/billing"),
                 json!({ "plan": "pro", "billing_email": "billing@example.com" }),
             ),
+            Case::Rename => with(format!("/teams/{team}/name"), json!({ "name": "Renamed" })),
+            Case::DeleteTeam => {
+                let solo = self.solo_team().await;
+                at(format!("/teams/{solo}"))
+            }
             Case::Settings => {
                 let mut body = self
                     .statement(

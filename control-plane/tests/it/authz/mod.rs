@@ -145,6 +145,10 @@ enum Case {
     /// Set the plan (to pro, keeping the fixture team unlimited).
     Billing,
     Settings,
+    /// Rename the fixture team.
+    Rename,
+    /// Delete a fresh team in which the caller has their role.
+    DeleteTeam,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -217,6 +221,7 @@ const EXPOSURE: &str = "/teams/{team}/members/{user}/exposure";
 const USAGE: &str = "/teams/{team}/usage";
 const BILLING: &str = "/teams/{team}/billing";
 const SETTINGS: &str = "/teams/{team}/settings";
+const NAME: &str = "/teams/{team}/name";
 
 /// Columns: anonymous, expired, tampered, alg:none, refresh-as-access |
 /// non-member, member, admin, owner.
@@ -248,6 +253,8 @@ const TABLE: &[Row] = {
         row("GET",    CHAIN,   Case::NoSuchTeam,                          team(404, 404, 404, 404)),
         // Settings (how long agents work offline): admins.
         row("PUT",    SETTINGS, Case::Settings,                           team(404, 403, 200, 200)),
+        row("PUT",    NAME,     Case::Rename,                             team(404, 403, 200, 200)),
+        row("DELETE", TEAM,     Case::DeleteTeam,                         team(404, 403, 403, 204)),
         // Invites: admins invite members and admins; only owners invite owners.
         row("POST",   INVITE,  Case::Invite(Member),                      team(404, 403, 201, 201)),
         row("POST",   INVITE,  Case::Invite(Admin),                       team(404, 403, 201, 201)),

@@ -61,7 +61,7 @@ fn number_placeholder(i: usize) -> String {
 /// that carry a chain statement),
 /// with its body limit. `fuzzed_routes_are_the_documented_bodies` checks the
 /// list against `/openapi.json`.
-const ROUTES: [(&str, &str, usize); 17] = [
+const ROUTES: [(&str, &str, usize); 18] = [
     ("POST", "/auth/prelogin", MAX_BODY_BYTES),
     ("POST", "/auth/signup", MAX_BODY_BYTES),
     ("POST", "/auth/login", MAX_BODY_BYTES),
@@ -79,6 +79,7 @@ const ROUTES: [(&str, &str, usize); 17] = [
     ("POST", "/teams/{team}/audit", audit::MAX_INGEST_BODY),
     ("POST", "/teams/{team}/billing", MAX_BODY_BYTES),
     ("PUT", "/teams/{team}/settings", MAX_BODY_BYTES),
+    ("PUT", "/teams/{team}/name", MAX_BODY_BYTES),
 ];
 
 /// What one route needs: a well-formed body to start mutating from, the
@@ -228,6 +229,7 @@ async fn targets(
                 "/teams/{team}/settings" => {
                     json!({ "max_staleness_secs": 7200, "statement": settings })
                 }
+                "/teams/{team}/name" => json!({ "name": "Fuzzed" }),
                 other => panic!("no template for {other}"),
             };
             Target {

@@ -12,7 +12,9 @@
 mod state;
 pub mod statement;
 
-pub use state::{ChainEpoch, ChainInvite, ChainMember, FormerMember, InviteState, TeamChain};
+pub use state::{
+    AuditCheckpoint, ChainEpoch, ChainInvite, ChainMember, FormerMember, InviteState, TeamChain,
+};
 pub use statement::{Body, Draft, Hash, MAX_STATEMENT_LEN, Statement, acceptance};
 
 use uuid::Uuid;

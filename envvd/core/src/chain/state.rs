@@ -108,6 +108,21 @@ pub struct TeamChain {
     /// new secrets until the next rotation.
     closed_by: Option<u64>,
     max_staleness_secs: Option<u32>,
+    checkpoint: Option<AuditCheckpoint>,
+}
+
+/// The newest audit checkpoint in the chain.
+// The fields are named for what they hold.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// The audit event (chain position) it vouches for, and its hash.
+    pub audit_seq: u64,
+    pub audit_head: Hash,
+    /// The team chain statement that made it, when and by whom.
+    pub seq: u64,
+    pub at: i64,
+    pub by: Uuid,
 }
 
 impl TeamChain {
@@ -129,7 +144,8 @@ impl TeamChain {
         let (first, rest) = statements.split_first().ok_or(ChainError::NoGenesis)?;
         let mut chain = TeamChain::genesis(first)?;
         for s in rest {
-            chain.step(s, &mut Vec::new())?;
+            // Verified before: the signatures are collected and dropped.
+            chain.step(s, &mut Some(Vec::new()))?;
         }
         Ok(chain)
     }
@@ -178,6 +194,7 @@ impl TeamChain {
             epochs: Vec::new(),
             closed_by: None,
             max_staleness_secs: None,
+            checkpoint: None,
         };
         chain.epochs.push(ChainEpoch {
             epoch: 1,
@@ -189,19 +206,10 @@ impl TeamChain {
         Ok(chain)
     }
 
-    /// Checks one new statement, signature included, and adds it.
+    /// Checks one new statement, signature included, and adds it; on
+    /// error the chain is unchanged.
     pub fn apply(&mut self, s: &Statement) -> Result<(), ChainError> {
-        let mut next = self.clone();
-        let mut sigs = Vec::new();
-        next.step(s, &mut sigs)?;
-        for check in sigs {
-            check
-                .key
-                .verify(&check.message, &check.signature)
-                .map_err(|_| check.failure)?;
-        }
-        *self = next;
-        Ok(())
+        self.step(s, &mut None)
     }
 
     /// Brings the chain up to date with statements a server served, which
@@ -239,10 +247,11 @@ impl TeamChain {
 
     fn extend_batch(&mut self, statements: &[Statement]) -> Result<(), ChainError> {
         let before = self.clone();
-        let mut sigs = Vec::with_capacity(statements.len());
+        let mut sigs = Some(Vec::with_capacity(statements.len()));
         for s in statements {
             self.step(s, &mut sigs)?;
         }
+        let sigs = sigs.unwrap_or_default();
         if sigs.is_empty() {
             return Ok(());
         }
@@ -262,9 +271,10 @@ impl TeamChain {
         Err(ChainError::Malformed("a signature batch failed"))
     }
 
-    /// All the rules but the signatures, which go to `sigs`; mutates only
-    /// once every rule passed.
-    fn step(&mut self, s: &Statement, sigs: &mut Vec<SigCheck>) -> Result<(), ChainError> {
+    /// Every rule of one statement; mutates only once every rule passed.
+    /// Signatures are checked at once when `sigs` is `None`, else left in
+    /// it for one batch check (the caller then owns undoing the steps).
+    fn step(&mut self, s: &Statement, sigs: &mut Option<Vec<SigCheck>>) -> Result<(), ChainError> {
         let seq = s.seq();
         if s.team() != self.team {
             return Err(ChainError::WrongTeam {
@@ -290,15 +300,18 @@ impl TeamChain {
                 signer: s.by(),
             })?
             .clone();
-        sigs.push(SigCheck {
-            message: s.signed_message(),
-            signature: *s.signature(),
-            key: signer.signing,
-            failure: ChainError::BadSignature {
-                seq,
-                signer: s.by(),
+        need(
+            sigs,
+            SigCheck {
+                message: s.signed_message(),
+                signature: *s.signature(),
+                key: signer.signing,
+                failure: ChainError::BadSignature {
+                    seq,
+                    signer: s.by(),
+                },
             },
-        });
+        )?;
         let kind = s.body().kind();
         let allowed = |action: Action| -> Result<(), ChainError> {
             let needs = required_role(action);
@@ -393,26 +406,32 @@ impl TeamChain {
                 }
                 let accepted =
                     acceptance(self.team, *invite, &issued.statement, *user, age, signing);
-                sigs.push(SigCheck {
-                    message: accepted.clone(),
-                    signature: *proof,
-                    key: issued.proof_key,
-                    failure: ChainError::BadAcceptance {
-                        seq,
-                        user: *user,
-                        which: "the invite code's proof",
+                need(
+                    sigs,
+                    SigCheck {
+                        message: accepted.clone(),
+                        signature: *proof,
+                        key: issued.proof_key,
+                        failure: ChainError::BadAcceptance {
+                            seq,
+                            user: *user,
+                            which: "the invite code's proof",
+                        },
                     },
-                });
-                sigs.push(SigCheck {
-                    message: accepted,
-                    signature: *consent,
-                    key: *signing,
-                    failure: ChainError::BadAcceptance {
-                        seq,
-                        user: *user,
-                        which: "the newcomer's own signature",
+                )?;
+                need(
+                    sigs,
+                    SigCheck {
+                        message: accepted,
+                        signature: *consent,
+                        key: *signing,
+                        failure: ChainError::BadAcceptance {
+                            seq,
+                            user: *user,
+                            which: "the newcomer's own signature",
+                        },
                     },
-                });
+                )?;
                 let member = ChainMember {
                     user: *user,
                     email: issued.email.clone(),
@@ -510,6 +529,24 @@ impl TeamChain {
                     }
                     _ => return Err(invalid("it revokes an invite that is not open")),
                 }
+            }
+            Body::Checkpoint {
+                audit_seq,
+                audit_head,
+            } => {
+                allowed(Action::CheckpointAudit)?;
+                if self.checkpoint.is_some_and(|c| c.audit_seq > *audit_seq) {
+                    return Err(invalid(
+                        "it checkpoints the audit trail behind an earlier checkpoint",
+                    ));
+                }
+                self.checkpoint = Some(AuditCheckpoint {
+                    audit_seq: *audit_seq,
+                    audit_head: *audit_head,
+                    seq,
+                    at: s.at(),
+                    by: signer.user,
+                });
             }
             Body::Settings { max_staleness_secs } => {
                 allowed(Action::ManageSettings)?;
@@ -633,6 +670,11 @@ impl TeamChain {
         self.closed_by
     }
 
+    /// The newest checkpoint of the audit trail, if an admin made one.
+    pub fn audit_checkpoint(&self) -> Option<&AuditCheckpoint> {
+        self.checkpoint.as_ref()
+    }
+
     /// The team's offline allowance, if a settings statement set one.
     pub fn max_staleness_secs(&self) -> Option<u32> {
         self.max_staleness_secs
@@ -641,19 +683,49 @@ impl TeamChain {
     /// SHA-256 of the current members' ids and keys, sorted by id: what a
     /// rotation records so every verifier knows who it was wrapped to.
     pub fn member_set_hash(&self) -> Hash {
-        member_set_hash(self.members.values())
+        hash_sorted_members(self.members.values())
     }
 }
 
-/// SHA-256("envv/members/v1\n" || one "<uuid> <age key> <signing key>\n"
+/// A signature a statement needs: checked now, or kept for the batch.
+fn need(sigs: &mut Option<Vec<SigCheck>>, check: SigCheck) -> Result<(), ChainError> {
+    match sigs {
+        Some(batch) => {
+            batch.push(check);
+            Ok(())
+        }
+        None => check
+            .key
+            .verify(&check.message, &check.signature)
+            .map_err(|_| check.failure),
+    }
+}
+
+/// SHA-256("envv/members/v1\n" || one "<uuid> <age key> <signing key hex>\n"
 /// line per member, by ascending uuid).
 pub fn member_set_hash<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -> Hash {
     let mut sorted: Vec<&ChainMember> = members.into_iter().collect();
     sorted.sort_by_key(|m| m.user);
+    hash_sorted_members(sorted)
+}
+
+/// [`member_set_hash`] of members already in ascending uuid order (a
+/// `BTreeMap<Uuid, _>`'s), hashed without an allocation per member.
+fn hash_sorted_members<'a>(members: impl IntoIterator<Item = &'a ChainMember>) -> Hash {
     let mut h = Sha256::new();
     h.update(b"envv/members/v1\n");
-    for m in sorted {
-        h.update(format!("{} {} {}\n", m.user.hyphenated(), m.age, m.signing).as_bytes());
+    let mut uuid = Uuid::encode_buffer();
+    let mut signing = [0u8; 64];
+    for m in members {
+        h.update(m.user.hyphenated().encode_lower(&mut uuid).as_bytes());
+        h.update(b" ");
+        h.update(m.age.as_str().as_bytes());
+        h.update(b" ");
+        // 64 hex digits of 32 bytes always fit.
+        if hex::encode_to_slice(m.signing.to_bytes(), &mut signing).is_ok() {
+            h.update(signing);
+        }
+        h.update(b"\n");
     }
     Hash(h.finalize().into())
 }

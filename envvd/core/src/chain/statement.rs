@@ -11,7 +11,7 @@
 //! prev <hex SHA-256 of the previous statement, 64 zeros for the first>
 //! by <signer's user uuid>
 //! at <unix seconds>
-//! kind <create|invite|admit|role|remove|rotate|revoke-invite|settings>
+//! kind <create|invite|admit|role|remove|rotate|revoke-invite|settings|checkpoint>
 //! <the kind's fields>
 //! sig <base64url Ed25519 signature>
 //! ```
@@ -131,6 +131,10 @@ pub enum Body {
     RevokeInvite { invite: Uuid },
     /// The team's settings change.
     Settings { max_staleness_secs: u32 },
+    /// An admin vouches for the audit trail up to event `audit_seq`, whose
+    /// chain hash is `audit_head`: a trail rewritten before it no longer
+    /// matches.
+    Checkpoint { audit_seq: u64, audit_head: Hash },
 }
 
 impl Body {
@@ -145,6 +149,7 @@ impl Body {
             Body::Rotate { .. } => "rotate",
             Body::RevokeInvite { .. } => "revoke-invite",
             Body::Settings { .. } => "settings",
+            Body::Checkpoint { .. } => "checkpoint",
         }
     }
 
@@ -203,6 +208,10 @@ impl Body {
             Body::Settings { max_staleness_secs } => {
                 writeln!(out, "max-staleness {max_staleness_secs}")
             }
+            Body::Checkpoint {
+                audit_seq,
+                audit_head,
+            } => writeln!(out, "audit-seq {audit_seq}\naudit-head {audit_head}"),
         };
     }
 }
@@ -339,6 +348,10 @@ impl Statement {
             "settings" => Body::Settings {
                 max_staleness_secs: u32::try_from(fields.number("max-staleness")?)
                     .map_err(|_| ChainError::Malformed("bad max-staleness"))?,
+            },
+            "checkpoint" => Body::Checkpoint {
+                audit_seq: fields.number("audit-seq")?,
+                audit_head: fields.hash("audit-head")?,
             },
             _ => return Err(ChainError::Malformed("unknown kind")),
         };

@@ -487,3 +487,74 @@ fn chain_vectors_are_byte_for_byte_stable() {
         );
     }
 }
+
+#[test]
+fn audit_checkpoints_are_for_admins_and_only_move_forward() {
+    use envv_core::chain::Hash;
+    let mut world = ChainBuilder::new();
+    let member = world.invite_and_admit(0, Role::Member);
+    let forged = world.sign(
+        member,
+        Body::Checkpoint {
+            audit_seq: 10,
+            audit_head: Hash([1; 32]),
+        },
+    );
+    assert!(matches!(
+        world.chain.clone().apply(&forged),
+        Err(ChainError::NotAllowed {
+            needs: Role::Admin,
+            ..
+        })
+    ));
+    world.push(
+        0,
+        Body::Checkpoint {
+            audit_seq: 10,
+            audit_head: Hash([1; 32]),
+        },
+    );
+    let checkpoint = world.chain.audit_checkpoint().expect("a checkpoint");
+    assert_eq!(
+        (checkpoint.audit_seq, checkpoint.audit_head),
+        (10, Hash([1; 32]))
+    );
+    let behind = world.sign(
+        0,
+        Body::Checkpoint {
+            audit_seq: 9,
+            audit_head: Hash([2; 32]),
+        },
+    );
+    assert!(matches!(
+        world.chain.clone().apply(&behind),
+        Err(ChainError::Invalid { .. })
+    ));
+    let again = Statement::parse(world.statements.last().unwrap().as_str()).unwrap();
+    assert_eq!(again.body(), world.statements.last().unwrap().body());
+}
+
+#[test]
+fn the_member_set_hash_is_the_documented_one() {
+    use sha2::{Digest, Sha256};
+    let mut world = ChainBuilder::new();
+    world.invite_and_admit(0, Role::Member);
+    world.invite_and_admit(0, Role::Admin);
+    let mut text = String::from("envv/members/v1\n");
+    for m in world.chain.members().values() {
+        text.push_str(&format!(
+            "{} {} {}\n",
+            m.user.hyphenated(),
+            m.age,
+            m.signing.to_hex()
+        ));
+    }
+    let expected: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+    assert_eq!(world.chain.member_set_hash().0, expected);
+    assert_eq!(
+        envv_core::chain::statement::Hash(expected),
+        envv_core::chain::TeamChain::verify(&world.statements)
+            .unwrap()
+            .member_set_hash()
+    );
+}
