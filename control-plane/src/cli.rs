@@ -33,6 +33,88 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API until SIGTERM or ctrl-c.
     Serve(ServeArgs),
+    /// The operator's console: teams, plans and deals, accounts, invoices
+    /// and stats, on the database `serve` uses.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    /// The database `serve` uses (same flag, variable and default).
+    #[arg(long, env = "ENVV_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Who is acting, for the audit trail. Default: the OS user (`$USER`).
+    #[arg(long, env = "ENVV_OPERATOR", global = true)]
+    pub operator: Option<String>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Every team: plan, seats, secrets, events in 30 days, created, last activity.
+    Teams {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One team: members, plan history, use, this month's invoice so far,
+    /// operator actions.
+    Team {
+        /// The team's id, or a name only one team has.
+        team: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sets a team's plan; with `--until`, a deal that ends by itself.
+    Plan {
+        team: String,
+        #[arg(value_parser = parse_plan)]
+        plan: envv_api::Plan,
+        /// The day (YYYY-MM-DD, UTC) the team moves back to the plan it
+        /// chose, or free.
+        #[arg(long)]
+        until: Option<String>,
+        /// Why, for the plan history (the deal, the contract).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Locks, unlocks or disables (for good) an account; lock and disable
+    /// revoke its sessions.
+    Account {
+        email: String,
+        #[arg(value_enum)]
+        action: AccountActionArg,
+    },
+    /// One invoice line per team for a month: plan, billable seats, amount, period.
+    Invoices {
+        /// YYYY-MM.
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Signups, active teams and decrypts per week.
+    Stats {
+        /// How many weeks, up to this one.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=520))]
+        weeks: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AccountActionArg {
+    Lock,
+    Unlock,
+    Disable,
+}
+
+fn parse_plan(s: &str) -> Result<envv_api::Plan, String> {
+    s.parse().map_err(|()| {
+        let names: Vec<&str> = envv_api::Plan::ALL.iter().map(|p| p.as_str()).collect();
+        format!("one of {}", names.join(", "))
+    })
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -85,7 +167,74 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(serve(args))
         }
+        Command::Admin(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let out = runtime.block_on(admin(args))?;
+            std::io::stdout()
+                .write_all(out.as_bytes())
+                .context("writing the output")?;
+            Ok(())
+        }
     }
+}
+
+async fn admin(args: AdminArgs) -> anyhow::Result<String> {
+    use crate::admin;
+    use crate::store::AccountAction;
+    let database_url = match args.database_url {
+        Some(url) => url,
+        None => {
+            let path = data_dir()?.join("control-plane.db");
+            if !path.exists() {
+                bail!(
+                    "no database at {}: pass the one `serve` uses with --database-url",
+                    path.display()
+                );
+            }
+            format!("sqlite:{}", path.display())
+        }
+    };
+    let store = crate::store::connect_with(&database_url, Some(2))
+        .await
+        .context("opening the database (is the URL right and the server up?)")?;
+    let store = store.as_ref();
+    let now = crate::store::now();
+    let operator = || admin::operator_name(args.operator.as_deref());
+    let out = match args.command {
+        AdminCommand::Teams { json } => admin::teams(store, json, now).await,
+        AdminCommand::Team { team, json } => admin::team(store, &team, json, now).await,
+        AdminCommand::Plan {
+            team,
+            plan,
+            until,
+            note,
+        } => {
+            admin::set_plan(
+                store,
+                &team,
+                plan,
+                until.as_deref(),
+                note.as_deref(),
+                &operator()?,
+                now,
+            )
+            .await
+        }
+        AdminCommand::Account { email, action } => {
+            let action = match action {
+                AccountActionArg::Lock => AccountAction::Lock,
+                AccountActionArg::Unlock => AccountAction::Unlock,
+                AccountActionArg::Disable => AccountAction::Disable,
+            };
+            admin::account(store, &email, action, &operator()?, now).await
+        }
+        AdminCommand::Invoices { month, csv } => admin::invoices(store, &month, csv, now).await,
+        AdminCommand::Stats { weeks, json } => admin::stats(store, weeks, json, now).await,
+    };
+    Ok(out?)
 }
 
 fn init_logging(format: LogFormat) {

@@ -30,6 +30,12 @@ pub enum ApiError {
     RefreshTokenReused,
     #[error("your role in this team does not allow this")]
     Forbidden,
+    /// A plan only the service's operator sets (enterprise, design partner).
+    #[error(
+        "the {0} plan is arranged with the service's operator, not chosen here: contact us; \
+         owners can pick free, starter or pro"
+    )]
+    OperatorPlan(envv_api::Plan),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("method not allowed on this route")]
@@ -71,7 +77,7 @@ impl ApiError {
             | ApiError::InvalidCredentials
             | ApiError::InvalidRefreshToken
             | ApiError::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::OperatorPlan(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_)
@@ -97,6 +103,7 @@ impl ApiError {
             ApiError::InvalidRefreshToken => "invalid_refresh_token",
             ApiError::RefreshTokenReused => "refresh_token_reused",
             ApiError::Forbidden => "forbidden",
+            ApiError::OperatorPlan(_) => "operator_plan",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",

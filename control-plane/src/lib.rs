@@ -5,6 +5,7 @@
 //! [`server::serve`] runs it on a bound listener; the binary's `serve`
 //! command ([`cli`]) adds configuration, key files, TLS and signals.
 
+pub mod admin;
 pub mod authz;
 pub mod chain;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod extract;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod invoice;
 pub mod metrics;
 pub mod openapi;
 pub mod password;

@@ -104,7 +104,13 @@ fn signup(
         "signed up as {} on {}; the agent is unlocked",
         account.email, account.server
     );
-    eprintln!("next: `envv team create NAME`, or `envv team join CODE` with an invite code");
+    let here = std::env::current_dir()
+        .map(|d| format!(" (here: {})", d.display()))
+        .unwrap_or_default();
+    eprintln!(
+        "next: `envv team create NAME` (or `envv team join CODE` with an invite code), \
+         then `envv init` in your project's directory{here}"
+    );
     Ok(())
 }
 

@@ -84,15 +84,25 @@ fn print_report(response: Response, json: bool) -> Result<(), Failure> {
     let limit = |max: Option<u32>| max.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
     let invoice = &report.invoice_preview;
     let total = match invoice.monthly_total_cents {
-        Some(cents) => format!(
-            "{}.{:02} {} a month",
-            cents / 100,
-            cents % 100,
-            invoice.currency
-        ),
+        Some(cents) => format!("{}.{:02} {}", cents / 100, cents % 100, invoice.currency),
         None => "custom pricing".to_owned(),
     };
-    outln!("plan:     {}", report.plan.as_str());
+    let period = match (invoice.period_start, invoice.period_end) {
+        (Some(start), Some(end)) => format!(" ({start} to {end}, prorated by the day)"),
+        _ => String::new(),
+    };
+    match &report.deal {
+        Some(deal) => outln!(
+            "plan:     {} until {}, then {}",
+            report.plan.as_str(),
+            deal.until.format("%Y-%m-%d"),
+            deal.then.as_str()
+        ),
+        None => outln!("plan:     {}", report.plan.as_str()),
+    }
+    if let Some(warning) = report.deal_warning() {
+        outln!("warning:  {warning}");
+    }
     if let Some(email) = &report.billing_email {
         outln!("billing:  {email}");
     }
@@ -106,7 +116,10 @@ fn print_report(response: Response, json: bool) -> Result<(), Failure> {
         report.secrets,
         limit(report.limits.max_secrets)
     );
-    outln!("invoice:  {} seats, {total}", invoice.seats);
+    outln!(
+        "invoice:  {} seats, this month {total}{period}",
+        invoice.seats
+    );
     if !report.usage.is_empty() {
         outln!("usage (last 30 days):");
         for day in &report.usage {

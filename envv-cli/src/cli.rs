@@ -18,8 +18,9 @@ use crate::complete::{secret_names, team_names};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// With none, how to start (see [`crate::WELCOME`]).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +46,14 @@ pub struct EnvArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check this machine's set-up and say what to fix: the agent, its
+    /// socket's permissions, the server (reachable, TLS trusted), the
+    /// project file and git.
+    Doctor {
+        /// The control plane to check when no account names one.
+        #[arg(long, env = "ENVV_SERVER", value_name = "URL")]
+        server: Option<String>,
+    },
     /// Make this directory an envv project.
     ///
     /// Logged in, its files are encrypted to a team (`--team`, else the
@@ -628,7 +637,7 @@ mod tests {
     fn exec_takes_the_command_with_or_without_the_separator() {
         let parse = |args: &[&str]| {
             let cli = Cli::try_parse_from(args).expect("parse");
-            let Command::Exec(args) = cli.command else {
+            let Some(Command::Exec(args)) = cli.command else {
                 panic!("not exec")
             };
             args
@@ -663,7 +672,7 @@ mod tests {
     #[test]
     fn env_goes_before_or_after_an_environment_command_only() {
         let cli = Cli::try_parse_from(["envv", "ls", "--env", "staging"]).expect("parse");
-        let Command::Ls { env, .. } = cli.command else {
+        let Some(Command::Ls { env, .. }) = cli.command else {
             panic!("not ls")
         };
         assert_eq!(env.env.as_deref(), Some("staging"));

@@ -13,6 +13,7 @@ pub mod cli;
 mod complete;
 mod config;
 mod connect;
+mod doctor;
 pub mod error;
 mod exec;
 mod man;
@@ -48,8 +49,33 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What `envv` with no command prints: the two ways to start, each with
+/// its next commands.
+pub const WELCOME: &str = "\
+envv keeps a project's secrets encrypted in .env.enc files next to its code.
+
+Two ways to start:
+
+  With a team account, to share secrets with your team through a control
+  plane (ENVV_SERVER or --server; default http://127.0.0.1:8420):
+    envv auth signup --email you@example.com
+    envv team create \"My team\"      (or `envv team join CODE` with an invite)
+    envv init                        (in your project's directory)
+
+  Locally, with no account: a personal key on this machine, no server:
+    envv init                        (in your project's directory)
+    envv set KEY value
+    envv exec -- printenv KEY
+
+`envv --help` lists every command; `envv doctor` checks this machine's set-up.
+";
+
 pub fn run(cli: Cli) -> Result<(), Failure> {
     let Cli { global, command } = cli;
+    let Some(command) = command else {
+        print!("{WELCOME}");
+        return Ok(());
+    };
     // Only commands about a project look for one; `-e` after the command
     // wins over `-e` before it (and `$ENVV_ENV`).
     let ctx = |env: Option<&EnvArg>| {
@@ -59,6 +85,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Context::new(global.dir.as_deref(), env)
     };
     match command {
+        Command::Doctor { server } => ctx(None).and_then(|ctx| doctor::doctor(&ctx.dir, server)),
         Command::Init(args) => secrets::init(&ctx(None)?, &args),
         Command::Set(args) => secrets::set(&ctx(Some(&args.env))?, args),
         Command::Get(args) => secrets::get(&ctx(Some(&args.env))?, args),

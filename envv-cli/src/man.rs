@@ -37,7 +37,12 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "`ENVV_SERVER`",
         "The control plane for `auth signup` and `auth login` (default: the project's, else \
-         `http://127.0.0.1:8420`).",
+         `http://127.0.0.1:8420`), and for `envv doctor` without an account.",
+    ),
+    (
+        "`ENVV_SERVER_CA`",
+        "A PEM certificate the agent trusts for HTTPS besides the system's roots (a private \
+         CA, or a self-signed control plane); read when the agent starts.",
     ),
     (
         "`ENVV_EMAIL`",

@@ -324,6 +324,37 @@ fn plan_screen() {
     snapshot("plan", &mut on(Screen::Plan));
 }
 
+/// A deal ending within 14 days: its line and its warning, wrapped.
+#[test]
+fn plan_screen_warns_before_a_deal_ends() {
+    let mut app = on(Screen::Plan);
+    let until = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+    let Response::Usage(mut report) = usage() else {
+        unreachable!()
+    };
+    report.plan = proto_ipc::Plan::DesignPartner;
+    report.deal = Some(envv_api::Deal {
+        until: until.and_hms_opt(0, 0, 0).unwrap().and_utc(),
+        then: proto_ipc::Plan::Free,
+    });
+    app.on_reply(Tag::Usage(TEAM), Ok(Response::Usage(report)));
+    for (w, h) in SIZES {
+        let screen = render(&mut app, w, h);
+        let flat: String = screen
+            .lines()
+            .map(|l| l.trim_matches(|c: char| c == '│' || c == ' '))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for expected in [
+            format!("deal      until {until}, then free"),
+            format!("The design_partner plan ends on {until} (in 10 days); the team then"),
+            "(5 members, 50 secrets).".to_owned(),
+        ] {
+            assert!(flat.contains(&expected), "{expected:?} not in\n{screen}");
+        }
+    }
+}
+
 #[test]
 fn plan_screen_error() {
     let mut app = on(Screen::Plan);

@@ -101,6 +101,12 @@ pub enum Request {
     },
     /// The account this agent holds, if any.
     Whoami,
+    /// Whether the control plane at `server` answers (`GET /healthz`), over
+    /// TLS the agent trusts for `https://`: `Done`, or an `offline` error
+    /// naming the cause (refused, DNS, an untrusted certificate).
+    Probe {
+        server: String,
+    },
     /// A team with the caller as owner; its first key is made here.
     CreateTeam {
         name: String,
@@ -282,6 +288,7 @@ impl Request {
             Request::CheckServer { .. } => "check_server",
             Request::ChangePassword { .. } => "change_password",
             Request::Whoami => "whoami",
+            Request::Probe { .. } => "probe",
             Request::CreateTeam { .. } => "create_team",
             Request::ListTeams => "list_teams",
             Request::Members { .. } => "members",

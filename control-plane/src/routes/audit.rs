@@ -148,7 +148,7 @@ pub async fn ingest(
         .plan_info(team)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
-    let max_secrets = plan.plan.limits(plan.team_created, now).max_secrets;
+    let max_secrets = plan.plan.limits().max_secrets;
     // Each written file's latest count: the team's count is their sum.
     let mut latest: std::collections::BTreeMap<String, store::FileCount> =
         std::collections::BTreeMap::new();

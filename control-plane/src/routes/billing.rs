@@ -17,8 +17,9 @@ use crate::validate;
 /// Longest date range one usage query covers.
 const MAX_USAGE_DAYS: i64 = 366;
 
-/// The team's plan, seats, limits, usage per day and event type, and what
-/// this month's invoice would be (seats × price).
+/// The team's plan, seats, limits, usage per day and event type, the deal
+/// in force if any, and this month's invoice as it stands (prorated by the
+/// day, the same computation as the operator's invoices).
 #[utoipa::path(get, path = "/teams/{team}/usage", tag = "billing",
     params(("team" = Uuid, Path), UsageQuery),
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
@@ -52,7 +53,9 @@ pub async fn usage(
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     let usage = state.store.usage(team, from, to).await?;
-    let limits = info.plan.limits(info.team_created, now);
+    let limits = info.plan.limits();
+    let month = crate::invoice::Month::of(now.date_naive());
+    let bill = crate::invoice::invoice(state.store.as_ref(), team, month, now).await?;
     Ok(Json(UsageReport {
         plan: info.plan,
         billing_email: info.billing_email,
@@ -63,21 +66,26 @@ pub async fn usage(
         invoice_preview: InvoicePreview {
             seats: info.seats,
             price_per_seat_cents: limits.price_per_seat_cents,
-            monthly_total_cents: limits
-                .price_per_seat_cents
-                .map(|p| u64::from(p) * u64::from(info.seats)),
-            currency: "USD".into(),
+            monthly_total_cents: bill.amount_cents,
+            currency: bill.currency.into(),
+            period_start: Some(bill.period_start),
+            period_end: Some(bill.period_end),
+            seat_days: Some(bill.seat_days),
         },
+        deal: info.schedule.running(now),
     }))
 }
 
 /// Sets the plan and billing contact (owners only), audited as `plan.change`.
-/// A plan whose member limit the team is already over is refused.
+/// Owners pick free, starter or pro; enterprise and design partner deals
+/// are the operator's (403). A plan whose member limit the team is already
+/// over is refused. During the operator's deal the plan picked follows it.
 #[utoipa::path(post, path = "/teams/{team}/billing", tag = "billing",
     params(("team" = Uuid, Path)),
     request_body = BillingRequest,
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
-        (status = 402, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 402, body = ErrorBody),
+        (status = 403, description = "not an owner, or a plan only the operator sets", body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 #[instrument(level = "debug", skip_all)]
@@ -90,6 +98,9 @@ pub async fn set_billing(
     state
         .authorize(team, caller.id, Action::ManageBilling)
         .await?;
+    if !req.plan.owner_may_choose() {
+        return Err(ApiError::OperatorPlan(req.plan));
+    }
     validate::normalise_email(&req.billing_email)
         .map_err(|_| ApiError::BadRequest("`billing_email` is not a valid email address".into()))?;
     let now = store::now();
@@ -98,7 +109,8 @@ pub async fn set_billing(
         .plan_info(team)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
-    if let Some(max) = req.plan.limits(info.team_created, now).max_members
+    if let Some(max) = req.plan.limits().max_members
+        && !(info.schedule.operator_deal && info.schedule.running(now).is_some())
         && info.seats > max
     {
         return Err(ApiError::PlanLimit(format!(

@@ -235,7 +235,7 @@ pub async fn invite(
         .plan_info(team)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
-    if let Some(max) = plan.plan.limits(plan.team_created, now).max_members
+    if let Some(max) = plan.plan.limits().max_members
         && plan.seats >= max
     {
         return Err(ApiError::PlanLimit(store::member_limit_message(

@@ -61,7 +61,9 @@ pub struct FileCount {
 
 #[derive(Debug, Clone)]
 pub struct PlanInfo {
+    /// The plan in force (see [`PlanSchedule::in_force`]).
     pub plan: Plan,
+    pub schedule: super::PlanSchedule,
     pub billing_email: Option<String>,
     pub team_created: DateTime<Utc>,
     pub secret_count: u32,
@@ -106,7 +108,9 @@ pub trait AuditStore: Send + Sync {
         to: NaiveDate,
     ) -> Result<Vec<UsageDay>, StoreError>;
     async fn plan_info(&self, team: Uuid) -> Result<Option<PlanInfo>, StoreError>;
-    /// Sets the plan and billing contact, with its `plan.change` audit row.
+    /// Sets the plan and billing contact, with its `plan.change` audit row
+    /// and history row. During the operator's deal the plan becomes the one
+    /// the team moves to when the deal ends, and the deal stays.
     async fn set_plan(
         &self,
         team: Uuid,

@@ -18,6 +18,7 @@ mod backend;
 mod inline;
 mod keys;
 mod lease;
+mod operator;
 mod postgres;
 mod rows;
 mod sql;
@@ -25,6 +26,7 @@ mod sql_accounts;
 mod sql_audit;
 mod sql_chain;
 mod sql_keys;
+mod sql_operator;
 mod sql_teams;
 mod sqlite;
 
@@ -32,6 +34,7 @@ pub use audit::*;
 pub use backend::Backend;
 pub use inline::is_busy;
 pub use keys::*;
+pub use operator::*;
 pub use postgres::PgStore;
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
@@ -519,7 +522,7 @@ pub trait TeamStore: Send + Sync {
 
 /// Everything the control plane stores.
 #[async_trait]
-pub trait Store: AccountStore + TeamStore + KeyStore + AuditStore {
+pub trait Store: AccountStore + TeamStore + KeyStore + AuditStore + OperatorStore {
     /// Checks the database answers; backs `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -218,21 +218,27 @@ impl<DB: Backend> SqlStore<DB> {
         team: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let row: Option<(String, DateTime<Utc>, i64)> = sqlx::query_as(
-            "SELECT plan, created_at, \
-             (SELECT COUNT(*) FROM memberships WHERE team_id = $1) \
-             FROM teams WHERE id = $1",
+        type Row = (
+            String,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            DateTime<Utc>,
+            i64,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT plan, plan_until, plan_after, created_at, \
+                 (SELECT COUNT(*) FROM memberships WHERE team_id = $1) \
+                 FROM teams WHERE id = $1",
         )
         .bind(team)
         .fetch_optional(&mut *conn)
         .await?;
-        let Some((plan, created, members)) = row else {
+        let Some((plan, until, after, created, members)) = row else {
             return Err(StoreError::NotFound);
         };
-        let plan: envv_api::Plan = plan
-            .parse()
-            .map_err(|()| StoreError::Corrupt(format!("unknown plan {plan:?}")))?;
-        if let Some(max) = plan.limits(created, now).max_members
+        let plan =
+            super::PlanSchedule::from_row(&plan, until, after.as_deref(), created)?.in_force(now);
+        if let Some(max) = plan.limits().max_members
             && members >= i64::from(max)
         {
             return Err(StoreError::PlanLimit(member_limit_message(plan, max)));

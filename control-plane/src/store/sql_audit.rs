@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::backend::Backend;
+use super::operator::PlanSchedule;
 use super::sql::SqlStore;
 use super::{
     AuditEvent, AuditFilter, AuditStore, ChainItem, FileCount, IngestOutcome, PlanInfo, StoreError,
@@ -42,11 +43,6 @@ impl From<ChainRow> for AuditEntry {
             hash: hex::encode(r.hash),
         }
     }
-}
-
-fn parse_plan(s: &str) -> Result<Plan, StoreError> {
-    s.parse()
-        .map_err(|()| StoreError::Corrupt(format!("unknown plan {s:?}")))
 }
 
 #[async_trait]
@@ -213,23 +209,37 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
     }
 
     async fn plan_info(&self, team: Uuid) -> Result<Option<PlanInfo>, StoreError> {
-        let row: Option<(String, Option<String>, DateTime<Utc>, i64, i64)> = sqlx::query_as(
-            "SELECT plan, billing_email, created_at, secret_count, \
+        type Row = (
+            String,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            Option<String>,
+            DateTime<Utc>,
+            i64,
+            i64,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT plan, plan_until, plan_after, billing_email, created_at, secret_count, \
                  (SELECT COUNT(*) FROM memberships WHERE team_id = $1) \
                  FROM teams WHERE id = $1",
         )
         .bind(team)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(plan, billing_email, team_created, secrets, seats)| {
-            Ok(PlanInfo {
-                plan: parse_plan(&plan)?,
-                billing_email,
-                team_created,
-                secret_count: u32::try_from(secrets).unwrap_or(0),
-                seats: u32::try_from(seats).unwrap_or(0),
-            })
-        })
+        row.map(
+            |(plan, until, after, billing_email, team_created, secrets, seats)| {
+                let schedule =
+                    PlanSchedule::from_row(&plan, until, after.as_deref(), team_created)?;
+                Ok(PlanInfo {
+                    plan: schedule.in_force(super::now()),
+                    schedule,
+                    billing_email,
+                    team_created,
+                    secret_count: u32::try_from(secrets).unwrap_or(0),
+                    seats: u32::try_from(seats).unwrap_or(0),
+                })
+            },
+        )
         .transpose()
     }
 
@@ -242,26 +252,52 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let old: Option<(String,)> = sqlx::query_as("SELECT plan FROM teams WHERE id = $1")
-            .bind(team)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (old,) = old.ok_or(StoreError::NotFound)?;
-        sqlx::query("UPDATE teams SET plan = $2, billing_email = $3 WHERE id = $1")
+        let schedule = Self::lock_schedule(&mut tx, team, now).await?;
+        // During the operator's deal the owners' choice is the plan after
+        // it; it ends a new team's first six months at once.
+        let during_deal = schedule.operator_deal && schedule.running(now).is_some();
+        let from = schedule.in_force(now);
+        if during_deal {
+            sqlx::query("UPDATE teams SET plan_after = $2, billing_email = $3 WHERE id = $1")
+                .bind(team)
+                .bind(plan.as_str())
+                .bind(&billing_email)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "UPDATE teams SET plan = $2, billing_email = $3, plan_until = NULL, \
+                 plan_after = NULL WHERE id = $1",
+            )
             .bind(team)
             .bind(plan.as_str())
             .bind(&billing_email)
             .execute(&mut *tx)
             .await?;
+            Self::record_plan_change(
+                &mut tx,
+                team,
+                &super::PlanChange {
+                    changed_at: now,
+                    from,
+                    to: plan,
+                    until: None,
+                    note: None,
+                    changed_by: format!("owner:{actor}"),
+                },
+            )
+            .await?;
+        }
         Self::insert_audit(
             &mut tx,
             AuditEvent::new("plan.change")
                 .team(team)
                 .actor(actor)
                 .details(serde_json::json!({
-                    "from": old,
+                    "from": from.as_str(),
                     "to": plan.as_str(),
                     "billing_email": billing_email,
+                    "after_deal": during_deal,
                 })),
             now,
         )
@@ -271,13 +307,21 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
     }
 
     async fn apply_retention(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let teams: Vec<(Uuid, String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT id, plan, created_at FROM teams")
+        type Row = (
+            Uuid,
+            String,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            DateTime<Utc>,
+        );
+        let teams: Vec<Row> =
+            sqlx::query_as("SELECT id, plan, plan_until, plan_after, created_at FROM teams")
                 .fetch_all(&self.pool)
                 .await?;
         let mut deleted = 0;
-        for (team, plan, created) in teams {
-            let Some(days) = parse_plan(&plan)?.limits(created, now).audit_retention_days else {
+        for (team, plan, until, after, created) in teams {
+            let plan = PlanSchedule::from_row(&plan, until, after.as_deref(), created)?;
+            let Some(days) = plan.in_force(now).limits().audit_retention_days else {
                 continue;
             };
             let cutoff = now - chrono::Duration::days(i64::from(days));

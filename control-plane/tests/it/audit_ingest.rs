@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use chrono::{Duration, Utc};
+use chrono::{Datelike, Duration, Utc};
 use common::audit::{event, export, ingest, usage_count};
 use common::{Backend, TestServer, TestUser, unique_email};
 use envv_api::{Role, verify_chain};
@@ -139,7 +139,20 @@ async fn sixth_member_of_a_free_team_is_refused_until_it_upgrades(backend: Backe
     assert_eq!(usage["plan"], "starter");
     assert_eq!(usage["seats"], 6);
     assert_eq!(usage["limits"]["max_members"], 20);
-    assert_eq!(usage["invoice_preview"]["monthly_total_cents"], 6 * 900);
+    // This month from today on at 6 starter seats, prorated by the day
+    // (the days before were on the free design partner start).
+    let today = Utc::now().date_naive();
+    let month_days = u64::from(
+        (today.with_day(1).unwrap() + chrono::Months::new(1))
+            .pred_opt()
+            .unwrap()
+            .day(),
+    );
+    let days_left = month_days - u64::from(today.day()) + 1;
+    assert_eq!(
+        usage["invoice_preview"]["monthly_total_cents"],
+        (days_left * 6 * 900 + month_days / 2) / month_days
+    );
     assert_eq!(usage["billing_email"], "pay@example.com");
 
     // Back to free with six members is refused; the change is audited.

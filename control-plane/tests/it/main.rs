@@ -11,6 +11,7 @@
 mod common;
 
 mod accounts;
+mod admin;
 mod audit_chain;
 mod audit_ingest;
 mod authz;
@@ -21,6 +22,7 @@ mod fuzz;
 mod fuzz_bodies;
 mod hardening;
 mod keys;
+mod operator;
 mod rotation;
 mod store;
 mod teams;

@@ -36,7 +36,13 @@ async fn chain(store: &Arc<dyn Store>, team: Uuid) -> TeamChain {
 }
 
 /// The next statement of the team's chain, signed by `by`, made at `at`.
-async fn sign_at(store: &Arc<dyn Store>, team: Uuid, by: Uuid, at: i64, body: Body) -> Statement {
+pub(crate) async fn sign_at(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    by: Uuid,
+    at: i64,
+    body: Body,
+) -> Statement {
     chain(store, team)
         .await
         .draft(by, at, body)
@@ -47,7 +53,7 @@ async fn sign(store: &Arc<dyn Store>, team: Uuid, by: Uuid, body: Body) -> State
     sign_at(store, team, by, store::now().timestamp(), body).await
 }
 
-fn new_user(email: &str) -> NewUser {
+pub(crate) fn new_user(email: &str) -> NewUser {
     let keys = UserIdentity::generate();
     let id = Uuid::new_v4();
     let identity_public_key = keys.public_key().as_str().to_owned();
@@ -73,20 +79,29 @@ fn new_user(email: &str) -> NewUser {
     }
 }
 
-async fn user(store: &Arc<dyn Store>) -> Uuid {
+pub(crate) async fn user(store: &Arc<dyn Store>) -> Uuid {
     let user = new_user(&common::unique_email("u"));
     store.create_user(user.clone()).await.unwrap();
     user.id
 }
 
 async fn team(store: &Arc<dyn Store>, owner: Uuid) -> Uuid {
+    team_at(store, owner, store::now()).await
+}
+
+/// A team `owner` created at `created_at`.
+pub(crate) async fn team_at(
+    store: &Arc<dyn Store>,
+    owner: Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Uuid {
     let team = TeamRecord {
         id: Uuid::new_v4(),
         name: "T".into(),
         current_epoch: 1,
         rekey_required: false,
         max_staleness_secs: envv_api::DEFAULT_MAX_STALENESS_SECS,
-        created_at: store::now(),
+        created_at,
     };
     let epoch_key = EpochIdentity::generate(team.id, 1).public_key();
     let keys = identity(owner);
@@ -117,7 +132,7 @@ async fn team(store: &Arc<dyn Store>, owner: Uuid) -> Uuid {
 
 /// An invite of `team`'s from `owner`, created at `created` and expiring
 /// at `expires`, with its statement; and the secret behind it.
-async fn invite(
+pub(crate) async fn invite(
     store: &Arc<dyn Store>,
     team: Uuid,
     owner: Uuid,
@@ -163,7 +178,7 @@ async fn invite(
 }
 
 /// `user`'s two signatures of their acceptance of the invite.
-fn accepting(
+pub(crate) fn accepting(
     team: Uuid,
     invite: Uuid,
     statement: &Hash,
@@ -186,7 +201,7 @@ fn accepting(
 }
 
 /// Admits a newcomer who accepted `invite`, with their grant for epoch 1.
-async fn admit(
+pub(crate) async fn admit(
     store: &Arc<dyn Store>,
     team: Uuid,
     owner: Uuid,
@@ -194,12 +209,26 @@ async fn admit(
     invite: Uuid,
     signatures: &(String, String),
 ) {
+    admit_at(store, team, owner, user, invite, signatures, store::now()).await;
+}
+
+/// [`admit`] at `now` (the statement and the store's clock).
+pub(crate) async fn admit_at(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    owner: Uuid,
+    user: Uuid,
+    invite: Uuid,
+    signatures: &(String, String),
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let keys = identity(user);
     let signature = |s: &str| envv_core::crypto::SignatureBytes::from_base64(s).unwrap();
-    let statement = sign(
+    let statement = sign_at(
         store,
         team,
         owner,
+        now.timestamp(),
         Body::Admit {
             invite,
             user,
@@ -211,15 +240,7 @@ async fn admit(
     )
     .await;
     store
-        .post_grant(
-            team,
-            owner,
-            user,
-            1,
-            "grant".into(),
-            store::now(),
-            statement,
-        )
+        .post_grant(team, owner, user, 1, "grant".into(), now, statement)
         .await
         .unwrap()
         .unwrap();
@@ -237,7 +258,12 @@ async fn role_statement(
 }
 
 /// A `remove` statement.
-async fn remove_statement(store: &Arc<dyn Store>, team: Uuid, by: Uuid, user: Uuid) -> Statement {
+pub(crate) async fn remove_statement(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    by: Uuid,
+    user: Uuid,
+) -> Statement {
     sign(store, team, by, Body::Remove { user }).await
 }
 

@@ -109,6 +109,52 @@ fn usage_shows_the_plan_and_billing_changes_it() {
     assert_eq!(report["limits"]["max_members"], 5);
 }
 
+/// The operator's deal, as the team sees it: its end and, from 14 days
+/// before, a warning naming the plan that follows.
+#[test]
+fn usage_warns_before_the_operators_deal_ends() {
+    let cp = ControlPlane::start();
+    let s = Sandbox::signed_up(&cp, "dora@example.com");
+    s.ok(["team", "create", "Partners"]);
+    let far = s.ok(["usage"]);
+    assert!(!far.contains("warning:"), "{far}");
+    // The date ten days on, UTC.
+    let until = std::process::Command::new("date")
+        .args(["-u", "-d", "+10 days", "+%F"])
+        .output()
+        .expect("date");
+    let until = String::from_utf8(until.stdout).unwrap().trim().to_owned();
+    let out = cp.admin(&["plan", "Partners", "design_partner", "--until", &until]);
+    assert!(out.contains("-> design_partner until"), "{out}");
+    let usage = s.ok(["usage"]);
+    assert!(
+        usage.contains(&format!(
+            "plan:     design_partner until {until}, then free"
+        )),
+        "{usage}"
+    );
+    assert!(
+        usage.contains(&format!(
+            "warning:  The design_partner plan ends on {until} (in 10 days); the team then moves to free"
+        )),
+        "{usage}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&s.ok(["usage", "--json"])).expect("json");
+    assert_eq!(report["deal"]["then"], "free");
+
+    // Enterprise is the operator's to set: the owner is told whom to ask.
+    let out = s.run([
+        "billing",
+        "--plan",
+        "enterprise",
+        "--email",
+        "billing@example.com",
+        "--yes",
+    ]);
+    assert_eq!(code(&out), Some(9), "{}", stderr(&out));
+    assert!(stderr(&out).contains("contact us"), "{}", stderr(&out));
+}
+
 #[test]
 fn team_settings_show_and_set_the_offline_bound() {
     let cp = ControlPlane::start();

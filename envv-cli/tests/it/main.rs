@@ -7,6 +7,7 @@ mod common;
 mod account;
 mod agent;
 mod demo;
+mod doctor;
 mod exec;
 mod first_hour;
 mod first_steps;

@@ -1,5 +1,6 @@
 //! The team's plan: seats and secrets against its limits, the last 30
-//! days of use, and the invoice preview.
+//! days of use, the invoice preview, and a deal's end with its warning
+//! from 14 days before.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, LineGauge, Paragraph, Sparkline};
+use ratatui::widgets::{Block, LineGauge, Paragraph, Sparkline, Wrap};
 
 use super::{no_team, not_ready};
 use crate::app::{App, Loadable};
@@ -20,8 +21,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let Loadable::Ready(report) = &app.usage else {
         return;
     };
+    // Three lines and the borders, and the deal's line and its warning
+    // (wrapped) if any.
+    let width = usize::from(area.width.saturating_sub(2).max(1));
+    let warning_lines = report
+        .deal_warning()
+        .map_or(0, |w| w.chars().count().div_ceil(width) + 1);
+    let deal_lines =
+        u16::from(report.deal.is_some()) + u16::try_from(warning_lines).unwrap_or(u16::MAX).min(6);
     let [plan, gauges, usage] = Layout::vertical([
-        Constraint::Length(5),
+        Constraint::Length(5 + deal_lines),
         Constraint::Length(4),
         Constraint::Min(4),
     ])
@@ -44,7 +53,7 @@ fn draw_plan(frame: &mut Frame, report: &UsageReport, area: Rect) {
     let invoice = &report.invoice_preview;
     let price = match (invoice.price_per_seat_cents, invoice.monthly_total_cents) {
         (Some(seat), Some(total)) => format!(
-            "{} seats × {} = {} a month ({})",
+            "{} seats × {}; this month {} ({}, prorated by the day)",
             invoice.seats,
             money(u64::from(seat), &invoice.currency),
             money(total, &invoice.currency),
@@ -55,7 +64,7 @@ fn draw_plan(frame: &mut Frame, report: &UsageReport, area: Rect) {
     let field = |name: &str, value: Span<'static>| {
         Line::from(vec![Span::raw(format!("{name:<10}")).dim(), value])
     };
-    let lines = vec![
+    let mut lines = vec![
         field(
             "plan",
             Span::raw(report.plan.as_str().replace('_', " ")).bold(),
@@ -71,8 +80,23 @@ fn draw_plan(frame: &mut Frame, report: &UsageReport, area: Rect) {
         ),
         field("invoice", Span::raw(price)),
     ];
+    if let Some(deal) = report.deal {
+        lines.push(field(
+            "deal",
+            Span::raw(format!(
+                "until {}, then {}",
+                deal.until.format("%Y-%m-%d"),
+                deal.then.as_str().replace('_', " ")
+            )),
+        ));
+    }
+    if let Some(warning) = report.deal_warning() {
+        lines.push(Line::from(Span::raw(warning).fg(Color::Yellow)));
+    }
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Plan ")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(" Plan ")),
         area,
     );
 }

@@ -72,6 +72,28 @@ impl ControlPlane {
         ControlPlane { http }
     }
 
+    /// `GET /healthz`, for `envv doctor`: does the server answer, over TLS
+    /// this client trusts?
+    pub async fn probe(&self, server: &str) -> Result<(), Failure> {
+        let response = self
+            .http
+            .get(url(server, "/healthz"))
+            .send()
+            .await
+            .map_err(|e| offline(server, &e))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Failure(
+                ErrorCode::Offline,
+                format!(
+                    "the control plane at {server} answered {} to /healthz",
+                    response.status()
+                ),
+            ))
+        }
+    }
+
     // Accounts and sessions.
 
     pub async fn signup(&self, server: &str, body: &SignupRequest) -> Result<Session, Failure> {

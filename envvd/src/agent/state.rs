@@ -471,6 +471,7 @@ impl Agent {
             }
             Request::CreateTeam { name } => self.create_team(name).await,
             Request::ListTeams => self.list_teams().await,
+            Request::Probe { server } => self.api.probe(&server).await.map(|()| Response::Done),
             Request::Members { team } => self.members(team).await,
             Request::Invite { team, email, role } => self.invite(team, email, role).await,
             Request::Invites { team } => self.invites(team).await,

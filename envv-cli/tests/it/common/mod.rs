@@ -54,6 +54,28 @@ impl ControlPlane {
         self.server.port
     }
 
+    /// Runs the operator's `envv-control-plane admin ARGS` on this
+    /// server's database; returns its standard output.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(envv_testkit::bin("envv-control-plane"))
+            .arg("admin")
+            .args(args)
+            .arg("--database-url")
+            .arg(format!(
+                "sqlite:{}",
+                self._dir.path().join("cp.db").display()
+            ))
+            .args(["--operator", "test-ops"])
+            .output()
+            .expect("run envv-control-plane admin");
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Kills the server (it stops answering at once).
     pub fn stop(&mut self) {
         self.server.stop();

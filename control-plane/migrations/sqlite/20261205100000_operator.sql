@@ -1,0 +1,23 @@
+-- The operator's console: deals that end by themselves, the plan history
+-- invoices are computed from, and accounts closed for good.
+
+-- When the plan the operator set ends (NULL: it doesn't), and the plan the
+-- team moves to then (the owners' own choice; NULL: free).
+ALTER TABLE teams ADD COLUMN plan_until TEXT;
+ALTER TABLE teams ADD COLUMN plan_after TEXT;
+
+-- Every plan change, kept for invoices (audit rows go with retention).
+CREATE TABLE plan_changes (
+    team_id    BLOB NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+    changed_at TEXT NOT NULL,
+    from_plan  TEXT NOT NULL,
+    to_plan    TEXT NOT NULL,
+    until      TEXT,
+    note       TEXT,
+    -- 'owner:<user id>', 'operator:<name>' or 'deal end'.
+    changed_by TEXT NOT NULL
+);
+CREATE INDEX plan_changes_team ON plan_changes (team_id, changed_at);
+
+-- Set by `admin account EMAIL disable`: `unlock` no longer undoes it.
+ALTER TABLE users ADD COLUMN closed_at TEXT;
