@@ -15,6 +15,19 @@ use envv_core::envfile::format::decrypt;
 use envv_core::envfile::{EnvFile, EnvName, ReadOptions, SecretName, dotenv, edit};
 use uuid::Uuid;
 
+/// A team's keyring at epoch 1 that signs as a fresh member.
+fn ring() -> TeamKeyring {
+    let team = Uuid::new_v4();
+    let mut ring = TeamKeyring::new(EpochIdentity::generate(team, 1));
+    ring.set_signer(envv_core::crypto::FileSigner {
+        user: Uuid::new_v4(),
+        key: envv_core::crypto::UserIdentity::generate()
+            .signing_key()
+            .clone(),
+    });
+    ring
+}
+
 fn file_with(ring: &TeamKeyring, n: usize) -> String {
     let mut file = EnvFile::new(ring, EnvName::default_env()).expect("new");
     for i in 0..n {
@@ -29,7 +42,7 @@ fn file_with(ring: &TeamKeyring, n: usize) -> String {
 }
 
 fn open_and_decrypt<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
-    let ring = TeamKeyring::new(EpochIdentity::generate(Uuid::new_v4(), 1));
+    let ring = ring();
     let opts = ReadOptions::current(EnvName::default_env(), &ring);
     let mut group = c.benchmark_group(group_name);
     for n in [100, 1_000, 10_000] {
@@ -50,7 +63,7 @@ fn open_and_decrypt_cpu(c: &mut Criterion<ThreadCpuTime>) {
 }
 
 fn set_one_value(c: &mut Criterion) {
-    let ring = TeamKeyring::new(EpochIdentity::generate(Uuid::new_v4(), 1));
+    let ring = ring();
     let dir = tempfile::tempdir().expect("tempdir");
     let env = EnvName::default_env();
     let path = edit::env_path(dir.path(), &env);
@@ -79,6 +92,35 @@ fn set_one_value(c: &mut Criterion) {
 /// The reader alone on the 10,000-line file `benches/agent.rs` imports
 /// through the agent (the same shapes: comments, quotes, escapes,
 /// references, `$$`).
+/// What the writer's signature adds to opening a file: the Ed25519 check
+/// over the file's bytes that `decrypt` makes last (`format.md`).
+fn signature_check(c: &mut Criterion) {
+    use envv_core::crypto::{SignatureBytes, VerifyingKey};
+    let ring = ring();
+    let mut group = c.benchmark_group("signature_check");
+    for n in [100, 1_000] {
+        let text = file_with(&ring, n);
+        let signed_end = text.rfind("signature ").expect("signed");
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .expect("field")
+                .to_owned()
+        };
+        let key: VerifyingKey = field("signer-key ").parse().expect("key");
+        let signature = SignatureBytes::from_base64(&field("signature ")).expect("signature");
+        group.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
+            b.iter(|| {
+                let mut message = b"envv-env/v2 signature\n".to_vec();
+                message.extend_from_slice(&text.as_bytes()[..signed_end]);
+                key.verify(black_box(&message), &signature)
+                    .expect("verifies")
+            });
+        });
+    }
+    group.finish();
+}
+
 fn read_dotenv_10000_lines(c: &mut Criterion) {
     let mut text = String::new();
     for i in 0..10_000 {
@@ -166,6 +208,7 @@ impl ValueFormatter for NanosFormatter {
 criterion_group!(
     wall,
     open_and_decrypt_wall,
+    signature_check,
     set_one_value,
     read_dotenv_10000_lines
 );
