@@ -10,6 +10,7 @@ mod demo;
 mod exec;
 mod first_steps;
 mod next_step;
+mod rekey;
 mod secrecy;
 mod team_chain;
 mod ui;
