@@ -94,4 +94,35 @@ mod tests {
             assert!(!changes_loading(name), "{name}");
         }
     }
+
+    /// `docs/cli.md`'s list is this one: every name and prefix, nothing more.
+    #[test]
+    fn the_docs_list_these_names() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md");
+        let docs = std::fs::read_to_string(path).expect("docs/cli.md");
+        let section = docs
+            .split("### Loader variables")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the Loader variables section");
+        let listed: std::collections::BTreeSet<String> = section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|t| {
+                let bare = t.trim_end_matches('…');
+                !bare.is_empty()
+                    && bare
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect();
+        let code: std::collections::BTreeSet<String> = LOADER_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(LOADER_PREFIXES.iter().map(|p| format!("{p}…")))
+            .collect();
+        assert_eq!(listed, code);
+    }
 }

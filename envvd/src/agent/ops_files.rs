@@ -626,10 +626,10 @@ fn closed_by_removal(chain: &envv_core::chain::TeamChain, seq: u64) -> Failure {
         .map(|f| f.email.as_str())
         .collect();
     removed.sort_unstable();
-    let who = match removed.as_slice() {
-        [] => "a member".to_owned(),
-        [one] => (*one).to_owned(),
-        many => many.join(", "),
+    let who = if removed.is_empty() {
+        "a member".to_owned()
+    } else {
+        removed.join(", ")
     };
     Failure(
         ErrorCode::Crypto,
