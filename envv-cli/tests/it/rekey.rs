@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use envv_testkit::Backend;
+
 use crate::common::*;
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -45,7 +47,16 @@ fn assert_refused_for_removal(out: &std::process::Output) {
 
 #[test]
 fn after_a_removal_writes_wait_for_a_rotation_online_and_offline() {
-    let mut cp = ControlPlane::start();
+    writes_wait_for_a_rotation_on(Backend::Sqlite);
+}
+
+#[test]
+fn after_a_removal_writes_wait_for_a_rotation_on_postgres() {
+    writes_wait_for_a_rotation_on(Backend::Postgres);
+}
+
+fn writes_wait_for_a_rotation_on(backend: Backend) {
+    let mut cp = ControlPlane::start_on(backend);
     let owner = Sandbox::signed_up(&cp, "owner@example.com");
     owner.ok(["team", "create", "Rekey Corp"]);
     owner.init();
