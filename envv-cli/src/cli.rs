@@ -217,6 +217,10 @@ pub struct SetArgs {
     /// Read the value from stdin (one trailing newline is dropped).
     #[arg(long)]
     pub stdin: bool,
+    /// Allow a name that changes which code programs load (`LD_PRELOAD`,
+    /// `NODE_OPTIONS`, …; see `envv help set`).
+    #[arg(long)]
+    pub allow_loader_var: bool,
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -239,6 +243,10 @@ pub struct ImportArgs {
     /// Print the names and their status as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Allow names that change which code programs load (`LD_PRELOAD`,
+    /// `NODE_OPTIONS`, …).
+    #[arg(long)]
+    pub allow_loader_var: bool,
     #[command(flatten)]
     pub env: EnvArg,
 }

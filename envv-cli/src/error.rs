@@ -56,12 +56,14 @@ pub const EXIT_TABLE: &[(&[u8], &str)] = &[
     (&[exit::OK], "Success."),
     (
         &[exit::ERROR],
-        "Any other error (I/O, the agent or the control plane failed).",
+        "Any other error (I/O, the agent or the control plane failed, a TLS failure talking \
+         to it).",
     ),
     (
         &[exit::USAGE],
         "Usage: bad arguments, a bad secret or environment name, no value given, unreadable \
-         input, a confirmation needed without a terminal (give `--yes`).",
+         input, a confirmation needed without a terminal (give `--yes`), a loader variable \
+         without `--allow-loader-var`.",
     ),
     (
         &[exit::AGENT],
@@ -80,8 +82,9 @@ pub const EXIT_TABLE: &[(&[u8], &str)] = &[
     (
         &[exit::VERIFY],
         "A file failed to verify: it was tampered with, encrypted to another key, or at a key \
-         epoch the agent doesn't hold yet; `audit verify`: the chain is broken; `team grant`: a \
-         newcomer was refused.",
+         epoch the agent doesn't hold yet; a write while a removal closed the team's key (until \
+         `envv rotate`); `audit verify`: the chain is broken; `team grant`: a newcomer was \
+         refused.",
     ),
     (
         &[exit::OFFLINE],

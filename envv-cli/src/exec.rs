@@ -18,8 +18,10 @@ use crate::cli::ExecArgs;
 use crate::error::{Failure, exit};
 
 /// envv's own credentials, which stay with envv: a deploy script run by
-/// `envv exec` must not get the password that unlocks every team.
-const CREDENTIALS: &[&str] = &["ENVV_PASSWORD"];
+/// `envv exec` must not get the password that unlocks every team. (A
+/// secret stored under one of these names is still passed: it is the
+/// project's, not envv's.)
+const CREDENTIALS: &[&str] = &["ENVV_PASSWORD", "ENVV_NEW_PASSWORD"];
 
 /// Only returns on failure: on success the process is the command.
 pub fn exec(ctx: &Context, args: ExecArgs) -> Failure {
@@ -42,6 +44,16 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Failure {
     let Some((program, rest)) = args.command.split_first() else {
         return Failure::usage("give a command: `envv exec CMD ARGS...`");
     };
+    // Names only, never values: someone with write access to the project's
+    // files may have planted one to run their code here.
+    let loaders = envv_core::loader::loader_names(secrets.iter().map(|(n, _)| n.as_str()));
+    if !loaders.is_empty() {
+        eprintln!(
+            "envv: warning: the secrets passed to this command set {}, which change which code \
+             it loads; check who set them (`envv audit --secret NAME`)",
+            loaders.join(", ")
+        );
+    }
     let mut command = Command::new(program);
     command.args(rest);
     for name in CREDENTIALS {

@@ -64,6 +64,15 @@ fn move_project(ctx: &Context, team: Option<uuid::Uuid>) -> Result<(), Failure> 
 }
 
 pub fn set(ctx: &Context, args: SetArgs) -> Result<(), Failure> {
+    // Before any value is asked for.
+    if !args.allow_loader_var && envv_core::loader::changes_loading(&args.name) {
+        return Err(Failure::usage(format!(
+            "{} changes which code programs run under `envv exec` (a way to run anyone's code \
+             on every member's machine); nothing was set. If you mean it, pass \
+             --allow-loader-var",
+            args.name
+        )));
+    }
     let value = match args.value {
         Some(value) => Secret::new(value),
         None if args.stdin => read_stdin_value()?,
@@ -238,6 +247,7 @@ pub fn import(ctx: &Context, args: &ImportArgs) -> Result<(), Failure> {
             expand,
             strict: args.strict,
             dry_run: args.dry_run,
+            allow_loader_vars: args.allow_loader_var,
         },
     })?;
     let Response::Imported {

@@ -478,7 +478,13 @@ pub fn rotate(arg: &TeamArg, yes: bool) -> Result<(), Failure> {
     }
     let dirs = project.iter().map(|(root, _)| root.clone()).collect();
     eprintln!("rotating team {team}…");
-    let Response::Rotated { epoch, files, .. } = ask(&Request::Rotate { team, dirs })? else {
+    let Response::Rotated {
+        epoch,
+        files,
+        missed,
+        ..
+    } = ask(&Request::Rotate { team, dirs })?
+    else {
         return Err(unexpected("rotate"));
     };
     let s = if files == 1 { "" } else { "s" };
@@ -491,6 +497,17 @@ pub fn rotate(arg: &TeamArg, yes: bool) -> Result<(), Failure> {
             "team {team} is at key epoch {epoch}; re-encrypted {files} file{s} \
              (run `envv rotate` inside each of the team's projects to re-encrypt theirs)"
         ),
+    }
+    // Checkouts this machine knows that keep files at an older epoch; the
+    // ones it never opened (other machines, other branches) it can't know.
+    if !missed.is_empty() {
+        let list: Vec<String> = missed.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "not re-encrypted: other projects of team {team} on this machine still have files \
+             at an older key epoch: {}; run `envv rotate` in each (and re-encrypt other \
+             branches and machines' checkouts the same way)",
+            list.join(", ")
+        );
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ pub use frame::{read_frame_async, write_frame_async};
 pub use message::*;
 
 /// Bumped whenever a request or response changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The body of the fuzz target (`fuzz/fuzz_targets/frames.rs`), here so
 /// stable-Rust tests can run it too: split `data` into frames and parse

@@ -338,6 +338,10 @@ pub struct ImportOptions {
     pub strict: bool,
     /// Compare with the stored values and report, but write nothing.
     pub dry_run: bool,
+    /// Store names that change which code programs load (`LD_PRELOAD`,
+    /// `NODE_OPTIONS`, … see `envv_core::loader`); else they are refused.
+    #[serde(default)]
+    pub allow_loader_vars: bool,
 }
 
 impl Default for ImportOptions {
@@ -346,6 +350,7 @@ impl Default for ImportOptions {
             expand: true,
             strict: false,
             dry_run: false,
+            allow_loader_vars: false,
         }
     }
 }
@@ -595,6 +600,10 @@ pub enum Response {
         team: Uuid,
         epoch: u32,
         files: usize,
+        /// Other projects of the team this agent knows, with files left at
+        /// an older epoch: not re-encrypted (they were not in `dirs`).
+        #[serde(default)]
+        missed: Vec<PathBuf>,
     },
     /// `MoveProject`: the project now bound to `team`, and how many files
     /// were re-encrypted.

@@ -138,3 +138,73 @@ fn exec_keeps_envvs_password_from_the_command() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "KEY=value\n", "no password in the child");
 }
+
+/// No envv credential reaches the command: the new password of a change
+/// neither.
+#[test]
+fn exec_keeps_every_envv_credential_from_the_command() {
+    let s = demo();
+    let out = s
+        .envv([
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "printenv ENVV_PASSWORD ENVV_NEW_PASSWORD; echo \"KEY=$KEY\"",
+        ])
+        .env("ENVV_PASSWORD", "hunter2-unlocks-everything")
+        .env("ENVV_NEW_PASSWORD", "hunter3-the-next-one")
+        .output()
+        .expect("run");
+    assert_eq!(stdout(&out), "KEY=value\n", "no password in the child");
+}
+
+/// A name that changes which code programs load is stored only with
+/// `--allow-loader-var` (by `set` and by `import`), and `exec` warns when
+/// one is passed, naming it, never showing its value.
+#[test]
+fn loader_variables_need_a_flag_and_exec_warns_of_them() {
+    let s = demo();
+    let out = s.run(["set", "LD_BIND_NOW", "1"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("LD_BIND_NOW changes which code programs run under `envv exec`")
+            && stderr(&out).contains("--allow-loader-var"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s
+        .envv(["import", "-"])
+        .write_stdin("FINE=1\nPYTHONWARNINGS=default::zz9planted\n")
+        .output()
+        .expect("import");
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("PYTHONWARNINGS would change which code programs run")
+            && stderr(&out).contains("nothing was imported"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("zz9planted"), "{}", stderr(&out));
+    assert_eq!(s.ok(["ls"]), "KEY\nOTHER\n", "nothing was stored");
+
+    s.ok(["set", "LD_BIND_NOW", "1", "--allow-loader-var"]);
+    s.envv(["import", "-", "--allow-loader-var"])
+        .write_stdin("PYTHONWARNINGS=default::zz9planted\n")
+        .assert()
+        .success();
+    let out = s.run(["exec", "--", "printenv", "KEY"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "value\n");
+    let warned = stderr(&out);
+    assert!(
+        warned.contains(
+            "warning: the secrets passed to this command set LD_BIND_NOW, PYTHONWARNINGS"
+        ),
+        "{warned}"
+    );
+    assert!(!warned.contains("zz9planted"), "{warned}");
+    // Without them, no warning.
+    let out = s.run(["exec", "--only", "KEY", "--", "true"]);
+    assert_eq!(stderr(&out), "");
+}

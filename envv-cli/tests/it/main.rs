@@ -12,6 +12,7 @@ mod exec;
 mod first_hour;
 mod first_steps;
 mod next_step;
+mod rekey;
 mod secrecy;
 mod signed_files;
 mod team_chain;

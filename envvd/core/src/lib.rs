@@ -8,8 +8,9 @@
 //! `.env.enc` format, its editing and the dotenv reader. [`project`] is the
 //! project file that binds a directory to a team and the names of its
 //! environments' files, and [`secret`] the types that hold secret bytes.
+//! [`loader`] names the variables that change which code programs load.
 //!
-//! Everything but [`project`] is behind the default feature `format`; the
+//! Everything but [`project`] and [`loader`] is behind the default feature `format`; the
 //! CLI and the dashboard turn it off and link no crypto.
 
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod envfile;
 #[cfg(feature = "format")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod loader;
 pub mod project;
 #[cfg(feature = "format")]
 pub mod secret;

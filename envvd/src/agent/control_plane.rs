@@ -501,22 +501,74 @@ fn urlencode(value: &str) -> String {
         .collect()
 }
 
+/// Why a call got no answer. Only "could not connect" (refused, no route,
+/// a DNS failure, a connect timeout) is `Offline`, the one case where cached
+/// keys and the verified chain on disk may stand in. A TLS failure (an
+/// untrusted or wrong certificate: a network attacker, or a misconfigured
+/// server) and a failure after connecting are errors, never a fallback.
 fn offline(server: &str, e: &reqwest::Error) -> Failure {
-    let why = if e.is_timeout() {
-        "timed out"
-    } else {
-        "is unreachable"
-    };
-    // The innermost cause says what happened (refused, DNS, an untrusted
-    // certificate); it never holds request data.
+    if let Some(tls) = tls_failure(e) {
+        return Failure(
+            ErrorCode::Server,
+            format!(
+                "the TLS connection to the control plane at {server} failed ({tls}); nothing \
+                 cached stands in for a server that can't prove who it is. Check its \
+                 certificate (a private CA goes in $ENVV_SERVER_CA)"
+            ),
+        );
+    }
+    // The innermost cause says what happened (refused, DNS, a timeout); it
+    // never holds request data.
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
     }
+    if e.is_connect() {
+        let why = if e.is_timeout() {
+            "timed out"
+        } else {
+            "is unreachable"
+        };
+        return Failure(
+            ErrorCode::Offline,
+            format!("the control plane at {server} {why} ({cause})"),
+        );
+    }
+    let why = if e.is_timeout() {
+        "did not answer in time"
+    } else {
+        "broke off its answer"
+    };
     Failure(
-        ErrorCode::Offline,
+        ErrorCode::Server,
         format!("the control plane at {server} {why} ({cause})"),
     )
+}
+
+/// The TLS error in `e`'s causes, if the handshake failed.
+fn tls_failure(e: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(now) = cause {
+        if let Some(tls) = as_tls(now) {
+            return Some(tls);
+        }
+        cause = now.source();
+    }
+    None
+}
+
+/// `e` as rustls's error. It travels inside an `io::Error` (inside another
+/// one, as the connector wraps it), and `io::Error::source()` skips the
+/// value it holds, so each is opened here.
+fn as_tls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        let inner: &(dyn std::error::Error + 'static) = io.get_ref()?;
+        return as_tls(inner);
+    }
+    None
 }
 
 /// Most bytes the agent reads of one answer: more could not be passed on in

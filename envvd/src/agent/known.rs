@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use proto_ipc::{ProjectInfo, Response};
+use uuid::Uuid;
 
 use super::cache::{read_json, write_private};
 use super::state::{Agent, Outcome};
@@ -78,6 +79,29 @@ fn epoch_of(root: &Path, env: Option<&str>) -> Option<u64> {
 }
 
 impl Agent {
+    /// The projects of `team` this agent knows, other than those in
+    /// `done`, with an environment file still at an epoch before `epoch`:
+    /// what a rotation did not re-encrypt (other checkouts of the project).
+    pub(super) fn left_behind(&self, team: Uuid, epoch: u64, done: &[PathBuf]) -> Vec<PathBuf> {
+        let done: BTreeSet<PathBuf> = done
+            .iter()
+            .filter_map(|dir| project::find_root(dir).map(|(root, _)| root))
+            .collect();
+        let known: Vec<PathBuf> = self.known_projects().roots.iter().cloned().collect();
+        known
+            .into_iter()
+            .filter(|root| !done.contains(root))
+            .filter(|root| {
+                project::find_root(root).is_some_and(|(r, file)| &r == root && file.team == team)
+            })
+            .filter(|root| {
+                environments(root)
+                    .iter()
+                    .any(|env| epoch_of(root, env.as_deref()).is_some_and(|e| e < epoch))
+            })
+            .collect()
+    }
+
     pub(super) fn projects(&self, here: Option<&Path>) -> Outcome {
         let here = here.and_then(project::find_root);
         if let Some((root, _)) = &here {

@@ -18,6 +18,7 @@ use super::local;
 use super::state::{Agent, Failure, Outcome};
 use envv_core::crypto::TeamKeyring;
 use envv_core::envfile::{EnvFile, EnvFileError, EnvName, ReadOptions, SecretName, dotenv, edit};
+use envv_core::loader;
 use envv_core::project::{self, Binding, ProjectFile};
 use envv_core::secret::SecretValue;
 
@@ -165,7 +166,13 @@ impl Agent {
                     .into(),
             ));
         }
-        let to = self.keyring(team).await?;
+        let epoch = self.sealing_epoch(team).await?;
+        let mut to = self.keyring(team).await?;
+        if epoch.is_some_and(|e| to.team_epoch() < e) {
+            self.forget_keyring(team, &to);
+            drop(to);
+            to = self.keyring(team).await?;
+        }
         let from = match file.binding {
             _ if file.team == team => to.clone(),
             Binding::Team { .. } => self.keyring(file.team).await?,
@@ -296,7 +303,9 @@ impl Agent {
         // file is what `git checkout` of an older branch legitimately gives.
         let opts = ReadOptions::any_epoch(located.env.clone());
         let file = self
-            .with_current_keys(located.team, |ring| edit::read(&located.path, ring, &opts))
+            .with_current_keys(located.team, None, |ring| {
+                edit::read(&located.path, ring, &opts)
+            })
             .await
             // Which file: a project has several environments.
             .map_err(|Failure(code, why)| match code {
@@ -413,8 +422,9 @@ impl Agent {
     ) -> Result<u32, Failure> {
         let located = self.locate(at)?;
         self.note_project(&located.root);
+        let epoch = self.sealing_epoch(located.team).await?;
         let count = self
-            .with_current_keys(located.team, |ring| {
+            .with_current_keys(located.team, epoch, |ring| {
                 edit::update(&located.path, &located.env, ring, |file| {
                     change(file)?;
                     Ok(file.len())
@@ -471,7 +481,15 @@ impl Agent {
             .keys()
             .map(|n| n.as_str().to_owned())
             .collect();
-        let warnings = parsed.warnings.iter().map(ToString::to_string).collect();
+        let mut warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+        let loaders = loader::loader_names(names.iter().map(String::as_str));
+        if !loaders.is_empty() && !options.allow_loader_vars {
+            let refused = loader_refusal(&loaders);
+            if !options.dry_run {
+                return Err(Failure(ErrorCode::Invalid, refused));
+            }
+            warnings.push(refused);
+        }
         let compare = |current: Option<&SecretValue>, value: &SecretValue| match current {
             None => ImportStatus::New,
             Some(old) if old == value => ImportStatus::Same,
@@ -528,6 +546,17 @@ impl Agent {
     }
 }
 
+/// Why names that change which code programs load are not stored without
+/// the flag. Names only: the values are never shown.
+fn loader_refusal(names: &[&str]) -> String {
+    format!(
+        "{} would change which code programs run under `envv exec` (a way to run anyone's \
+         code on every member's machine); nothing was imported. If you mean it, pass \
+         --allow-loader-var",
+        names.join(", ")
+    )
+}
+
 fn change(name: &SecretName, status: ImportStatus) -> ImportChange {
     ImportChange {
         name: name.as_str().to_owned(),
@@ -545,17 +574,15 @@ impl Agent {
         }
     }
 
-    /// Runs `op` with `team`'s keyring, off the runtime's worker (it
-    /// decrypts or writes a file). A file at an epoch the keyring lacks
-    /// means a rotation since the team was opened: its grants are fetched
-    /// again, once, and `op` runs again.
     /// Why a file is refused, and how its values compare with the version
     /// last accepted here: what a person reviews before `reseal`.
     pub(super) async fn reseal_preview(&self, at: &EnvRef) -> Outcome {
         let located = self.locate(at)?;
         let opts = ReadOptions::any_epoch(located.env.clone());
         let file = self
-            .with_current_keys(located.team, |ring| edit::read(&located.path, ring, &opts))
+            .with_current_keys(located.team, None, |ring| {
+                edit::read(&located.path, ring, &opts)
+            })
             .await?;
         let verdict = match self.check_author(located.team, &located.path, &file).await {
             Ok(()) => "signed by a member: nothing to reseal".to_owned(),
@@ -594,7 +621,9 @@ impl Agent {
     /// verify; its former signer is what was refused.
     pub(super) async fn reseal(&self, at: &EnvRef) -> Outcome {
         let located = self.locate(at)?;
-        self.with_current_keys(located.team, |ring| {
+        // A write like any other: never to an epoch a removal closed.
+        let epoch = self.sealing_epoch(located.team).await?;
+        self.with_current_keys(located.team, epoch, |ring| {
             edit::reencrypt(&located.path, &located.env, ring)
         })
         .await?;
@@ -619,12 +648,23 @@ impl Agent {
         Ok(Response::Resealed { count })
     }
 
+    /// Runs `op` with `team`'s keyring, off the runtime's worker (it
+    /// decrypts or writes a file). A file at an epoch the keyring lacks
+    /// means a rotation since the team was opened: its grants are fetched
+    /// again, once, and `op` runs again. So does a keyring older than the
+    /// chain's epoch `at_least` (a write): it never seals to an old epoch.
     async fn with_current_keys<T>(
         &self,
         team: Uuid,
+        at_least: Option<u64>,
         op: impl Fn(&TeamKeyring) -> Result<T, EnvFileError>,
     ) -> Result<T, Failure> {
-        let ring = self.keyring(team).await?;
+        let mut ring = self.keyring(team).await?;
+        if at_least.is_some_and(|epoch| ring.team_epoch() < epoch) {
+            self.forget_keyring(team, &ring);
+            drop(ring);
+            ring = self.keyring(team).await?;
+        }
         match tokio::task::block_in_place(|| op(&ring)) {
             Err(e) if stale_keys(&e) && self.inner().account.is_some() => {
                 self.forget_keyring(team, &ring);
@@ -635,6 +675,52 @@ impl Agent {
             other => Ok(other?),
         }
     }
+}
+
+impl Agent {
+    /// Before anything is sealed for `team` (account mode): its chain,
+    /// brought up to date when the control plane can be reached, else the
+    /// one this machine verified (only while it can't connect: see
+    /// `control_plane::offline`). Refused while the chain's newest epoch is
+    /// closed by a removal; else that epoch, the least the keyring must
+    /// hold. Local mode has no chain: `None`.
+    pub(super) async fn sealing_epoch(&self, team: Uuid) -> Result<Option<u64>, Failure> {
+        if self.inner().account.is_none() {
+            return Ok(None);
+        }
+        let chain = self.team_chain(team).await?;
+        if let Some(seq) = chain.closed_by_removal() {
+            return Err(closed_by_removal(&chain, seq));
+        }
+        Ok(Some(chain.current_epoch()))
+    }
+}
+
+/// Why nothing is sealed to a team's newest epoch: who was removed since it
+/// was made (they hold its key), and the command that opens a new one.
+fn closed_by_removal(chain: &envv_core::chain::TeamChain, seq: u64) -> Failure {
+    let mut removed: Vec<&str> = chain
+        .former_members()
+        .values()
+        .filter(|f| f.removed_seq >= seq)
+        .map(|f| f.email.as_str())
+        .collect();
+    removed.sort_unstable();
+    let who = if removed.is_empty() {
+        "a member".to_owned()
+    } else {
+        removed.join(", ")
+    };
+    Failure(
+        ErrorCode::Crypto,
+        format!(
+            "nothing was written: {who} left team {} (statement {seq} of its chain) and still \
+             holds its key epoch {}, so no new secret is sealed to it. An admin must run \
+             `envv rotate` in this project first",
+            chain.team(),
+            chain.current_epoch()
+        ),
+    )
 }
 
 /// The file needs a key epoch this keyring doesn't hold yet.

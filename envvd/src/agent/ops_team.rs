@@ -596,10 +596,12 @@ impl Agent {
         ring.insert(next).map_err(crypto)?;
         let files = tokio::task::block_in_place(|| reencrypt_projects(dirs, team, &ring))?;
         self.replace_team_keyring(team, ring, generation);
+        let missed = self.left_behind(team, rotated.epoch.into(), dirs);
         Ok(Response::Rotated {
             team,
             epoch: rotated.epoch,
             files,
+            missed,
         })
     }
 }
