@@ -438,6 +438,7 @@ impl Agent {
             Request::Rotate { team, dirs } => self.rotate(team, &dirs).await,
             Request::Audit { team, filter } => self.audit(team, &filter).await,
             Request::AuditVerify { team } => self.audit_verify(team).await,
+            Request::Exposure { team, user, dirs } => self.exposure(team, user, &dirs).await,
             Request::SyncAudit => Ok(self.sync_audit().await),
             Request::Usage { team } => self.usage(team).await,
             Request::SetBilling {
