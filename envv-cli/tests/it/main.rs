@@ -8,6 +8,7 @@ mod account;
 mod agent;
 mod demo;
 mod exec;
+mod exposure;
 mod first_steps;
 mod next_step;
 mod secrecy;
