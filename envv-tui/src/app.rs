@@ -71,6 +71,14 @@ pub enum Tag {
     /// An admin action; the text says what was done, for the message line.
     Admin(String),
     Invite(String),
+    /// A member removed: what they could read is asked for next.
+    Removed {
+        team: Uuid,
+        user: Uuid,
+        email: String,
+    },
+    /// The exposure report of someone just removed.
+    Exposure,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +122,8 @@ pub enum Popup {
         email: String,
         code: Secret,
     },
+    /// After a removal: every secret the removed member could read.
+    Exposure(proto_ipc::ExposureReport),
 }
 
 /// What the main loop does beyond talking to the agent.
