@@ -77,6 +77,22 @@ fn holds(events: &[AuditEntry], seq: u64, hash: &str) -> Result<bool, String> {
     }
 }
 
+/// Whether a verified trail extends an anchor (event `seq` with `hash`,
+/// vouched for at `at`): the problem if not. An anchor before the trail's
+/// first event passes only if retention could have removed it by now.
+fn against(events: &[AuditEntry], seq: u64, hash: &str, at: i64, now: i64) -> Option<String> {
+    match holds(events, seq, hash) {
+        Ok(true) => None,
+        Ok(false) if now - at > MIN_RETENTION_SECS => None,
+        Ok(false) => Some(
+            "which the trail no longer holds although no plan's retention could have removed \
+             it yet"
+                .to_owned(),
+        ),
+        Err(why) => Some(format!("but {why}")),
+    }
+}
+
 fn email_of(chain: &TeamChain, user: Uuid) -> String {
     chain
         .member(user)
@@ -117,16 +133,8 @@ fn check(
             time(c.at),
             c.audit_seq
         );
-        match holds(events, c.audit_seq, &c.audit_head.to_hex()) {
-            Ok(true) => {}
-            Ok(false) if now - c.at > MIN_RETENTION_SECS => {}
-            Ok(false) => {
-                return Some(format!(
-                    "{named}, which the trail no longer holds although no plan's retention \
-                     could have removed it yet"
-                ));
-            }
-            Err(why) => return Some(format!("{named}, but {why}")),
+        if let Some(problem) = against(events, c.audit_seq, &c.audit_head.to_hex(), c.at, now) {
+            return Some(format!("{named}, {problem}"));
         }
     }
     if let Some(head) = remembered {
@@ -135,16 +143,8 @@ fn check(
             head.seq,
             time(head.at)
         );
-        match holds(events, head.seq, &head.hash) {
-            Ok(true) => {}
-            Ok(false) if now - head.at > MIN_RETENTION_SECS => {}
-            Ok(false) => {
-                return Some(format!(
-                    "{named}, which the trail no longer holds although no plan's retention \
-                     could have removed it yet"
-                ));
-            }
-            Err(why) => return Some(format!("{named}, but {why}")),
+        if let Some(problem) = against(events, head.seq, &head.hash, head.at, now) {
+            return Some(format!("{named}, {problem}"));
         }
     }
     None
@@ -282,5 +282,62 @@ impl Agent {
                 tracing::debug!(team = %team, reason = why, "no audit checkpoint made");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A well-linked trail of events `first..=last`.
+    fn trail(first: i64, last: i64) -> Vec<AuditEntry> {
+        let team = Uuid::from_u128(7);
+        let mut prev = [first as u8; 32];
+        (first..=last)
+            .map(|seq| {
+                let mut e = AuditEntry {
+                    team_id: team,
+                    chain_seq: seq,
+                    event_id: Uuid::from_u128(seq as u128),
+                    actor_id: None,
+                    action: "decrypt".into(),
+                    target: None,
+                    details: serde_json::json!({ "secret_names": ["A"] }),
+                    occurred_at: chrono::DateTime::from_timestamp(1_800_000_000 + seq, 0)
+                        .unwrap(),
+                    prev_hash: hex::encode(prev),
+                    hash: String::new(),
+                };
+                let hash = envv_api::chain_hash(&prev, &e);
+                e.hash = hex::encode(hash);
+                prev = hash;
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_trail_must_extend_its_anchor() {
+        let now = 1_900_000_000;
+        let events = trail(1, 10);
+        let hash_of = |seq: usize| events[seq - 1].hash.clone();
+        assert_eq!(against(&events, 4, &hash_of(4), now - 60, now), None);
+        assert_eq!(against(&events, 10, &hash_of(10), now - 60, now), None);
+        // Rewritten: the event is there with another hash.
+        let why = against(&events, 4, &hex::encode([9u8; 32]), now - 60, now).unwrap();
+        assert!(why.contains("event 4 differs") && why.contains("rewritten"), "{why}");
+        // Truncated: the trail stops before the anchor.
+        let why = against(&events[..6], 10, &hash_of(10), now - 60, now).unwrap();
+        assert!(why.contains("ends at event 6, before event 10"), "{why}");
+        assert!(against(&[], 1, &hash_of(1), now - 60, now).is_some());
+        // A prefix removed: only retention could have, and only once the
+        // anchor is older than the shortest retention.
+        let pruned = trail(5, 12);
+        let why = against(&pruned, 3, &hash_of(3), now - 60, now).unwrap();
+        assert!(why.contains("retention"), "{why}");
+        assert_eq!(
+            against(&pruned, 3, &hash_of(3), now - MIN_RETENTION_SECS - 1, now),
+            None
+        );
     }
 }
