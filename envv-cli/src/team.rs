@@ -436,8 +436,8 @@ fn exposure(team: Uuid, user: Uuid) -> Result<(), Failure> {
     if !report.secrets.is_empty() {
         eprintln!(
             "{} held the key of every epoch up to {}: they could read every one of these \
-             values. Change all of these ({} = the audit trail shows they decrypted it):",
-            report.email, report.last_epoch, "*"
+             values. Change all of these (* = the audit trail shows they decrypted it):",
+            report.email, report.last_epoch
         );
         for secret in &report.secrets {
             let envs: Vec<&str> = secret

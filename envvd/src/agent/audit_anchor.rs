@@ -303,8 +303,7 @@ mod tests {
                     action: "decrypt".into(),
                     target: None,
                     details: serde_json::json!({ "secret_names": ["A"] }),
-                    occurred_at: chrono::DateTime::from_timestamp(1_800_000_000 + seq, 0)
-                        .unwrap(),
+                    occurred_at: chrono::DateTime::from_timestamp(1_800_000_000 + seq, 0).unwrap(),
                     prev_hash: hex::encode(prev),
                     hash: String::new(),
                 };
@@ -325,7 +324,10 @@ mod tests {
         assert_eq!(against(&events, 10, &hash_of(10), now - 60, now), None);
         // Rewritten: the event is there with another hash.
         let why = against(&events, 4, &hex::encode([9u8; 32]), now - 60, now).unwrap();
-        assert!(why.contains("event 4 differs") && why.contains("rewritten"), "{why}");
+        assert!(
+            why.contains("event 4 differs") && why.contains("rewritten"),
+            "{why}"
+        );
         // Truncated: the trail stops before the anchor.
         let why = against(&events[..6], 10, &hash_of(10), now - 60, now).unwrap();
         assert!(why.contains("ends at event 6, before event 10"), "{why}");
