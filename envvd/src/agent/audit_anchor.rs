@@ -24,6 +24,8 @@ use super::state::{Agent, Failure, Outcome};
 
 /// How often an admin's agent checkpoints a team's trail on its own.
 pub(super) const CHECKPOINT_EVERY_SECS: i64 = 24 * 3600;
+/// How long a background checkpoint that failed waits to be tried again.
+const CHECKPOINT_RETRY_SECS: i64 = 3600;
 /// The shortest audit retention of any plan: an event younger than this
 /// can't have been removed by retention.
 const MIN_RETENTION_SECS: i64 = 30 * 24 * 3600;
@@ -267,8 +269,22 @@ impl Agent {
         let since = chain
             .audit_checkpoint()
             .map_or(chain.created_at(), |c| c.at);
-        if Utc::now().timestamp() - since < CHECKPOINT_EVERY_SECS {
+        let now = Utc::now().timestamp();
+        if now - since < CHECKPOINT_EVERY_SECS {
             return;
+        }
+        {
+            let mut tried = self
+                .checkpoint_tried
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if tried
+                .get(&team)
+                .is_some_and(|at| now - at < CHECKPOINT_RETRY_SECS)
+            {
+                return;
+            }
+            tried.insert(team, now);
         }
         match self.audit_verify(team).await {
             Ok(Response::AuditVerified {
