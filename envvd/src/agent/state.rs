@@ -57,7 +57,7 @@ pub(super) struct Agent {
     /// When this agent last tried to checkpoint each team's audit trail on
     /// its own (unix seconds), so a trail that fails is not re-fetched
     /// every tick.
-    pub(super) checkpoint_tried: Mutex<std::collections::HashMap<Uuid, i64>>,
+    pub(super) checkpoint_tried: Mutex<HashMap<Uuid, i64>>,
 }
 
 #[derive(Default)]
@@ -253,7 +253,7 @@ impl Agent {
             watch: Mutex::new(Watch::new(changed)),
             refreshing: tokio::sync::Mutex::new(()),
             admitting: tokio::sync::Mutex::new(()),
-            checkpoint_tried: Mutex::new(std::collections::HashMap::new()),
+            checkpoint_tried: Mutex::new(HashMap::new()),
         }
     }
 
