@@ -1,6 +1,6 @@
 //! `envv audit`: query, export and verify a team's audit trail.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use proto_ipc::{AuditFilter, AuditRow, Request, Response};
 use uuid::Uuid;
@@ -124,26 +124,6 @@ fn fetch(
     }
 }
 
-/// The secret names `user` decrypted, as far as the audit trail shows.
-pub fn decrypted_by(team: Uuid, user: Uuid) -> Result<BTreeSet<String>, Failure> {
-    let mut names = BTreeSet::new();
-    for action in ["exec", "decrypt"] {
-        let filter = AuditFilter {
-            actor: Some(user),
-            action: Some(action.to_owned()),
-            ..AuditFilter::default()
-        };
-        for row in fetch(team, filter, None)? {
-            if let Ok(details) = serde_json::from_str::<serde_json::Value>(&row.details)
-                && let Some(list) = details["secret_names"].as_array()
-            {
-                names.extend(list.iter().filter_map(|n| n.as_str().map(str::to_owned)));
-            }
-        }
-    }
-    Ok(names)
-}
-
 /// Members' emails by user id, to show actors; ids where unknown.
 fn names(team: Uuid) -> HashMap<Uuid, String> {
     team::members(team)
@@ -265,19 +245,48 @@ fn csv_field(field: &str) -> String {
 }
 
 fn verify(team: Uuid) -> Result<(), Failure> {
-    let Response::AuditVerified { events, problem } = ask(&Request::AuditVerify { team })? else {
+    let Response::AuditVerified {
+        events,
+        problem,
+        checkpoint,
+        remembered,
+        checkpointed,
+    } = ask(&Request::AuditVerify { team })?
+    else {
         return Err(unexpected("audit_verify"));
     };
-    match problem {
-        None => {
-            outln!("OK: {events} events checked, the hash chain is intact");
-            Ok(())
-        }
-        Some(problem) => Err(Failure::new(
+    if let Some(problem) = problem {
+        return Err(Failure::new(
             exit::VERIFY,
             format!("the audit trail is broken after {events} events checked: {problem}"),
-        )),
+        ));
     }
+    outln!("OK: {events} events checked, the hash chain is intact");
+    match &checkpoint {
+        Some(c) => outln!(
+            "verified against checkpoint: statement {} of the team chain, audit event {}, by {} at {}",
+            c.statement,
+            c.audit_seq,
+            c.by_email,
+            time(&c.at)
+        ),
+        None => outln!(
+            "the team chain holds no audit checkpoint yet (an admin's `envv audit verify` adds one)"
+        ),
+    }
+    if let Some(seq) = remembered {
+        outln!("extends event {seq}, the head this machine verified before");
+    }
+    match checkpointed {
+        Some(Ok(c)) => outln!(
+            "checkpointed: statement {} of the team chain now vouches for audit event {}",
+            c.statement,
+            c.audit_seq
+        ),
+        Some(Err(why)) => eprintln!("could not add a checkpoint to the team chain: {why}"),
+        None => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

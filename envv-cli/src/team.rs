@@ -423,22 +423,69 @@ fn remove(team: &TeamArg, user: &str, yes: bool) -> Result<(), Failure> {
          a key they never had",
         member.email
     );
-    match crate::audit::decrypted_by(team, member.user_id) {
-        Ok(names) if names.is_empty() => eprintln!(
-            "the audit trail shows no secret they decrypted (events their machine \
-             has not shipped yet are not counted)"
-        ),
-        Ok(names) => {
-            eprintln!("they decrypted these secrets (per the audit trail); change their values:");
-            for name in names {
-                outln!("{name}");
-            }
+    exposure(team, member.user_id)
+}
+
+/// Every secret the removed member could read, said as what to change.
+fn exposure(team: Uuid, user: Uuid) -> Result<(), Failure> {
+    let dirs = std::env::current_dir().into_iter().collect();
+    let report = match ask(&Request::Exposure { team, user, dirs }) {
+        Ok(Response::Exposure(report)) => report,
+        Ok(_) => {
+            eprintln!("could not list the secrets they could read (unexpected answer)");
+            return Ok(());
         }
-        Err(failure) => eprintln!(
-            "could not list the secrets they decrypted ({failure}); see `envv audit \
-             --actor {}`",
-            member.user_id
-        ),
+        Err(failure) => {
+            eprintln!("could not list the secrets they could read ({failure})");
+            return Ok(());
+        }
+    };
+    if report.projects.is_empty() {
+        eprintln!(
+            "no project of this team is known to this machine: run `envv team remove` inside \
+             one, or look at the team's files; every value sealed at epoch {} or before was \
+             readable to them",
+            report.last_epoch
+        );
+    } else {
+        eprintln!("looked at the team's files in:");
+        for root in &report.projects {
+            eprintln!("  {}", root.display());
+        }
+    }
+    if !report.secrets.is_empty() {
+        eprintln!(
+            "{} held the key of every epoch up to {}: they could read every one of these \
+             values. Change all of these (* = the audit trail shows they decrypted it):",
+            report.email, report.last_epoch
+        );
+        for secret in &report.secrets {
+            let envs: Vec<&str> = secret
+                .envs
+                .iter()
+                .map(|e| e.as_deref().unwrap_or("default"))
+                .collect();
+            let mark = if secret.decrypted { " *" } else { "" };
+            outln!("{}\t{}{mark}", secret.name, envs.join(","));
+        }
+    } else if !report.projects.is_empty() {
+        eprintln!("no file here holds a secret sealed at an epoch they held");
+    }
+    if !report.decrypted_elsewhere.is_empty() {
+        eprintln!("the trail shows they also decrypted these, in files not here; change them too:");
+        for name in &report.decrypted_elsewhere {
+            outln!("{name}\t? *");
+        }
+    }
+    for path in &report.later {
+        eprintln!(
+            "{} was sealed since at a later epoch: its names are not listed, but the values \
+             it held before were readable to them",
+            path.display()
+        );
+    }
+    if let Some(why) = &report.trail_error {
+        eprintln!("the audit trail could not be read ({why}): nothing is marked as decrypted");
     }
     Ok(())
 }

@@ -72,6 +72,14 @@ pub enum Tag {
     /// An admin action; the text says what was done, for the message line.
     Admin(String),
     Invite(String),
+    /// A member removed: what they could read is asked for next.
+    Removed {
+        team: Uuid,
+        user: Uuid,
+        email: String,
+    },
+    /// The exposure report of someone just removed.
+    Exposure,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +125,8 @@ pub enum Popup {
         /// `c` put it on the clipboard.
         copied: bool,
     },
+    /// After a removal: every secret the removed member could read.
+    Exposure(proto_ipc::ExposureReport),
 }
 
 /// What the main loop does beyond talking to the agent.

@@ -180,16 +180,60 @@ fn admin_actions_ask_first() {
 
     press(&mut app, "xy");
     let sent = app.take_outbox();
-    assert!(matches!(
-        sent.as_slice(),
-        [(
-            Tag::Admin(_),
+    let [
+        (
+            removed,
             Request::RemoveMember {
                 team: TEAM,
-                user: BOB
+                user: BOB,
+            },
+        ),
+    ] = sent.as_slice()
+    else {
+        panic!("{sent:?}")
+    };
+    // Once removed, what they could read is asked for and shown: every
+    // name at the epochs they held, the decrypted ones marked.
+    app.on_reply(removed.clone(), Ok(Response::Done));
+    let sent = app.take_outbox();
+    let exposure = sent
+        .iter()
+        .find(|(tag, _)| *tag == Tag::Exposure)
+        .unwrap_or_else(|| panic!("no exposure request in {sent:?}"));
+    assert!(
+        matches!(
+            &exposure.1,
+            Request::Exposure {
+                team: TEAM,
+                user: BOB,
+                ..
             }
-        )]
-    ));
+        ),
+        "{exposure:?}"
+    );
+    app.on_reply(
+        Tag::Exposure,
+        Ok(Response::Exposure(proto_ipc::ExposureReport {
+            email: "bob@example.com".into(),
+            last_epoch: 3,
+            removed_seq: 9,
+            secrets: ["API_KEY", "DATABASE_URL", "STRIPE_SECRET"]
+                .iter()
+                .map(|name| proto_ipc::ExposedName {
+                    name: (*name).into(),
+                    envs: vec![None, Some("staging".into())],
+                    decrypted: *name == "DATABASE_URL",
+                })
+                .collect(),
+            projects: vec![root()],
+            later: vec![],
+            decrypted_elsewhere: vec![],
+            trail_error: None,
+        })),
+    );
+    snapshot("team-removed-exposure", &mut app);
+    app.on_key(key(KeyCode::Enter));
+    assert!(app.popup.is_none());
 
     press(&mut app, "r");
     app.on_key(key(KeyCode::Down));

@@ -184,6 +184,15 @@ pub enum Request {
     AuditVerify {
         team: Uuid,
     },
+    /// What a former member of the team could read: every secret name in
+    /// the team's files (in `dirs`' projects and the projects this machine
+    /// knows) sealed at an epoch they held, marked where the audit trail
+    /// shows they decrypted it.
+    Exposure {
+        team: Uuid,
+        user: Uuid,
+        dirs: Vec<PathBuf>,
+    },
     /// Ships the local audit spool now instead of at the next tick.
     SyncAudit,
     /// The team's plan, seats, limits, consumption and invoice preview.
@@ -305,6 +314,7 @@ impl Request {
             Request::Rotate { .. } => "rotate",
             Request::Audit { .. } => "audit",
             Request::AuditVerify { .. } => "audit_verify",
+            Request::Exposure { .. } => "exposure",
             Request::SyncAudit => "sync_audit",
             Request::Subscribe => "subscribe",
             Request::Usage { .. } => "usage",
@@ -455,6 +465,51 @@ pub enum Event {
         /// RFC 3339.
         at: String,
     },
+}
+
+/// A `checkpoint` statement of a team chain: the audit event it vouches
+/// for, and who made it when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// Its position in the team chain.
+    pub statement: u64,
+    /// The audit event (chain position) it vouches for.
+    pub audit_seq: u64,
+    pub by: Uuid,
+    pub by_email: String,
+    /// RFC 3339, the signer's clock.
+    pub at: String,
+}
+
+/// What a former member could read, from the files this machine sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposureReport {
+    pub email: String,
+    /// The newest epoch they held a key for, and the statement that
+    /// removed them.
+    pub last_epoch: u64,
+    pub removed_seq: u64,
+    /// Every name in a file sealed at an epoch they held, by name.
+    pub secrets: Vec<ExposedName>,
+    /// The project roots whose files were read.
+    pub projects: Vec<PathBuf>,
+    /// Files of the team sealed at a later epoch (re-sealed since): their
+    /// names are not listed, though values not changed since are known.
+    pub later: Vec<PathBuf>,
+    /// Names the trail shows they decrypted that no file here holds.
+    pub decrypted_elsewhere: Vec<String>,
+    /// Why the trail could not be read, if it could not.
+    pub trail_error: Option<String>,
+}
+
+/// One secret name a former member could read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExposedName {
+    pub name: String,
+    /// The environments whose files hold it (`None`: the default).
+    pub envs: Vec<Option<String>>,
+    /// The audit trail shows they decrypted or ran a command with it.
+    pub decrypted: bool,
 }
 
 /// One audit event as a client shows it.
@@ -620,7 +675,20 @@ pub enum Response {
     AuditVerified {
         events: usize,
         problem: Option<String>,
+        /// The team chain's checkpoint the trail was checked against.
+        #[serde(default)]
+        checkpoint: Option<CheckpointInfo>,
+        /// The audit position this machine had verified before, which the
+        /// trail had to extend.
+        #[serde(default)]
+        remembered: Option<u64>,
+        /// The checkpoint this (admin's) agent added for the trail just
+        /// verified, or why it could not.
+        #[serde(default)]
+        checkpointed: Option<Result<CheckpointInfo, String>>,
     },
+    /// Answer to [`Request::Exposure`].
+    Exposure(ExposureReport),
     /// `Export`'s text; it holds values.
     Text {
         text: Secret,

@@ -78,7 +78,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(teams::revoke_invite))
         .routes(routes!(teams::preview_invite))
         .routes(routes!(teams::accept_invite))
-        .routes(routes!(teams::team_chain))
+        .routes(routes!(teams::team_chain, teams::append_statement))
         .routes(routes!(teams::invite_chain))
         .routes(routes!(keys::fetch))
         .routes(routes!(keys::public_key))

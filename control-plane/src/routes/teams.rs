@@ -662,6 +662,38 @@ pub async fn team_chain(
     Ok(Json(chain_page(&state, team, q.after.unwrap_or(0)).await?))
 }
 
+/// Appends a statement that changes nothing but the chain: an admin's
+/// `checkpoint` of the audit trail, which must name an event of this
+/// server's trail with its hash. Every other kind comes with the request
+/// that makes its change.
+#[utoipa::path(post, path = "/teams/{team}/chain", tag = "teams",
+    params(("team" = Uuid, Path)),
+    request_body = StatementRequest,
+    responses((status = 204, description = "Appended"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+#[instrument(level = "debug", skip_all)]
+pub async fn append_statement(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ApiPath(team): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<StatementRequest>,
+) -> ApiResult<StatusCode> {
+    state
+        .authorize(team, caller.id, Action::CheckpointAudit)
+        .await?;
+    let statement = chain::parse(&req.statement, team, caller.id)?;
+    if !matches!(statement.body(), Body::Checkpoint { .. }) {
+        return Err(wrong_kind(&statement, "checkpoint"));
+    }
+    state
+        .store
+        .append_statement(team, store::now(), statement)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The chain of the team an invite is for, for its addressee before they
 /// accept (to check the invite statement their code names, or to learn why
 /// it can no longer be used): authorised as the invite's preview, with the

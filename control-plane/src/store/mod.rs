@@ -452,6 +452,17 @@ pub trait TeamStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Appends a statement that changes no table but the chain (a
+    /// `checkpoint`), through the same lock, head check and rule check as
+    /// every other append. A checkpoint must name an event of the team's
+    /// audit trail by its position and hash.
+    async fn append_statement(
+        &self,
+        team: Uuid,
+        now: DateTime<Utc>,
+        statement: Statement,
+    ) -> Result<(), StoreError>;
+
     /// The team's chain statements after the `after`th, oldest first, at
     /// most `limit`, and the number of statements in the chain.
     async fn chain_page(

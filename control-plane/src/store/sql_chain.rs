@@ -11,7 +11,7 @@
 //!    whatever the isolation level.
 
 use chrono::{DateTime, Utc};
-use envv_core::chain::{Statement, TeamChain};
+use envv_core::chain::{Body, Statement, TeamChain};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -62,6 +62,42 @@ impl<DB: Backend> SqlStore<DB> {
             .map_err(|e| StoreError::Corrupt(format!("team chain: {e}")))?;
         TeamChain::replay_verified(&statements)
             .map_err(|e| StoreError::Corrupt(format!("team chain: {e}")))
+    }
+
+    /// Refuses, on the route that appends bare statements, every kind that
+    /// would change a table besides the chain; a `checkpoint` must name an
+    /// event this server's audit trail holds, with the hash it holds.
+    pub(super) async fn check_side_effect_free(
+        conn: &mut DB::Connection,
+        team: Uuid,
+        statement: &Statement,
+    ) -> Result<(), StoreError> {
+        let Body::Checkpoint {
+            audit_seq,
+            audit_head,
+        } = statement.body()
+        else {
+            return Err(StoreError::InvalidStatement(format!(
+                "this route takes only `checkpoint` statements, not `{}`: the others come \
+                 with their own requests",
+                statement.body().kind()
+            )));
+        };
+        let row: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT hash FROM audit_events WHERE team_id = $1 AND chain_seq = $2")
+                .bind(team)
+                .bind(seq_i64(*audit_seq)?)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match row {
+            Some((Some(hash),)) if hash.as_slice() == audit_head.0.as_slice() => Ok(()),
+            Some(_) => Err(StoreError::InvalidStatement(format!(
+                "the checkpoint's hash of audit event {audit_seq} is not the trail's"
+            ))),
+            None => Err(StoreError::InvalidStatement(format!(
+                "the audit trail holds no event {audit_seq}"
+            ))),
+        }
     }
 
     /// Stores a checked statement. A second statement at the same position

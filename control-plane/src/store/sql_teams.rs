@@ -324,6 +324,25 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         self.read_chain_page(team, after, limit).await
     }
 
+    async fn append_statement(
+        &self,
+        team: Uuid,
+        now: DateTime<Utc>,
+        statement: Statement,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if !Self::touch_team(&mut tx, team, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        let mut chain = Self::load_chain(&mut tx, team).await?;
+        at_head(&chain, &statement)?;
+        Self::check_side_effect_free(&mut tx, team, &statement).await?;
+        apply(&mut chain, &statement)?;
+        Self::insert_statement(&mut tx, team, &statement, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn rename_team(
         &self,
         team: Uuid,

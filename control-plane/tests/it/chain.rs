@@ -525,6 +525,102 @@ async fn store_directly(server: &TestServer, team: Uuid, statements: &[Statement
     }
 }
 
+/// `POST /teams/{team}/chain` appends an admin's audit checkpoint, and
+/// only one that names an event of this server's trail with its hash; it
+/// takes no other kind, and changes no table but the chain.
+async fn an_audit_checkpoint_must_match_the_servers_trail(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (team, owner, admin, member) = team_of_three(&server).await;
+    let path = format!("/teams/{team}/chain");
+    let trail = common::audit::export(&server, team, &owner).await;
+    let last = trail.last().unwrap();
+    let head = envv_core::chain::Hash::from_hex(&last.hash).unwrap();
+    let seq = last.chain_seq as u64;
+    let body = |s: Statement| json!({ "statement": s.as_str() });
+    let before = server.chain(team, &owner.access).await.seq();
+
+    // A wrong hash, an event the trail does not hold, another kind.
+    let cases = [
+        (
+            Body::Checkpoint {
+                audit_seq: seq,
+                audit_head: envv_core::chain::Hash([7; 32]),
+            },
+            "not the trail's",
+        ),
+        (
+            Body::Checkpoint {
+                audit_seq: seq + 5,
+                audit_head: head,
+            },
+            "holds no event",
+        ),
+        (
+            Body::Settings {
+                max_staleness_secs: 60,
+            },
+            "checkpoint",
+        ),
+    ];
+    for (wrong, why) in cases {
+        let statement = server.sign(team, &admin, wrong).await;
+        let (status, answer) = server
+            .post(&path, Some(&admin.access), body(statement))
+            .await;
+        assert_eq!(
+            (status, code(&answer)),
+            (400, "invalid_statement"),
+            "{answer}"
+        );
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(why),
+            "{answer}"
+        );
+    }
+    // A member may not checkpoint (the route's role, as the chain's).
+    let statement = server
+        .sign(
+            team,
+            &member,
+            Body::Checkpoint {
+                audit_seq: seq,
+                audit_head: head,
+            },
+        )
+        .await;
+    let (status, _) = server
+        .post(&path, Some(&member.access), body(statement))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(server.chain(team, &owner.access).await.seq(), before);
+
+    // The true head: appended, and the chain says so.
+    let good = Body::Checkpoint {
+        audit_seq: seq,
+        audit_head: head,
+    };
+    let statement = server.sign(team, &admin, good.clone()).await;
+    let stale = server.sign(team, &owner, good).await;
+    let (status, answer) = server
+        .post(&path, Some(&admin.access), body(statement))
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    let chain = server.chain(team, &owner.access).await;
+    assert_eq!(chain.seq(), before + 1);
+    let checkpoint = chain.audit_checkpoint().unwrap();
+    assert_eq!(
+        (checkpoint.audit_seq, checkpoint.audit_head, checkpoint.by),
+        (seq, head, admin.id)
+    );
+    // Made at a head that moved since: a conflict, as every append.
+    let (status, answer) = server.post(&path, Some(&owner.access), body(stale)).await;
+    assert_eq!((status, code(&answer)), (409, "chain_conflict"), "{answer}");
+    // No audit event of its own: the trail's head is where it was.
+    let after = common::audit::export(&server, team, &owner).await;
+    assert_eq!(after.last().unwrap().chain_seq, last.chain_seq);
+    server.stop().await;
+}
+
 on_both_backends!(
     a_statement_its_signer_may_not_make_is_refused,
     a_statement_that_differs_from_its_request_is_refused,
@@ -532,4 +628,5 @@ on_both_backends!(
     concurrent_admissions_have_one_winner,
     a_pending_newcomer_is_no_member_of_the_chain,
     the_chain_is_read_page_by_page,
+    an_audit_checkpoint_must_match_the_servers_trail,
 );

@@ -229,8 +229,8 @@ fn invite_join_grant_then_remove_and_rotate() {
     let out = owner.run(["team", "remove", "bob@example.com", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("envv rotate"), "{}", stderr(&out));
-    // Bob ran `exec` for KEY: the team should change that value.
-    assert_eq!(stdout(&out), "KEY\n", "{}", stderr(&out));
+    // Bob could read KEY, and ran `exec` with it: marked, to change.
+    assert_eq!(stdout(&out), "KEY\tdefault *\n", "{}", stderr(&out));
     let rotated = owner.ok(["rotate"]);
     assert!(rotated.contains("epoch 2"), "{rotated}");
     assert!(rotated.contains("1 file"), "{rotated}");

@@ -9,6 +9,7 @@ mod agent;
 mod demo;
 mod doctor;
 mod exec;
+mod exposure;
 mod first_hour;
 mod first_steps;
 mod next_step;

@@ -210,7 +210,15 @@ impl App {
                             "Remove {email} from {team_name}? Their key fetches stop now; rotate afterwards."
                         )
                     },
-                    tag: Tag::Admin(format!("removed {email}")),
+                    tag: if leaving {
+                        Tag::Admin(format!("removed {email}"))
+                    } else {
+                        Tag::Removed {
+                            team: team_id,
+                            user,
+                            email: email.clone(),
+                        }
+                    },
                     request: Box::new(Request::RemoveMember {
                         team: team_id,
                         user,
@@ -301,6 +309,8 @@ impl App {
                 })
             }
             popup @ Popup::InviteCode { .. } => Some(popup),
+            Popup::Exposure(_) if cancel || key.code == KeyCode::Enter => None,
+            Popup::Exposure(report) => Some(Popup::Exposure(report)),
             Popup::Input {
                 kind: InputKind::Search,
                 before,

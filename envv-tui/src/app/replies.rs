@@ -126,6 +126,15 @@ impl App {
                 });
                 self.load_team();
             }
+            (Tag::Removed { team, user, email }, _) => {
+                self.info(format!("removed {email}; rotate the team's key next"));
+                self.load_team();
+                let dirs = self.secrets.roots_of(team);
+                self.ask(Tag::Exposure, Request::Exposure { team, user, dirs });
+            }
+            (Tag::Exposure, Response::Exposure(report)) => {
+                self.popup = Some(Popup::Exposure(report));
+            }
             (Tag::Admin(done), response) => {
                 let text = match response {
                     Response::Rotated { epoch, files, .. } => {
@@ -183,7 +192,12 @@ impl App {
                     password: Secret::default(),
                 });
             }
-            Tag::Copy(..) | Tag::Lock | Tag::Admin(_) | Tag::Invite(_) => self.error(text),
+            Tag::Copy(..)
+            | Tag::Lock
+            | Tag::Admin(_)
+            | Tag::Invite(_)
+            | Tag::Removed { .. }
+            | Tag::Exposure => self.error(text),
         }
     }
 }

@@ -176,5 +176,59 @@ pub fn draw(frame: &mut Frame, app: &App) {
             lines.push(keys_line("c copy · ⏎ or esc closes"));
             show(frame, "Invite code", lines, needed.max(70));
         }
+        Popup::Exposure(report) => show(frame, "Change all of these", exposure_lines(report), 76),
     }
+}
+
+/// Every secret a removed member could read: all of them are to change,
+/// the ones the trail shows they decrypted marked.
+fn exposure_lines(report: &proto_ipc::ExposureReport) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(format!(
+        "{} held the key of every epoch up to {}: every value below was readable to them. \
+         Change all of these (* = the audit trail shows they decrypted it):",
+        report.email, report.last_epoch
+    ))];
+    for secret in &report.secrets {
+        let envs: Vec<&str> = secret
+            .envs
+            .iter()
+            .map(|e| e.as_deref().unwrap_or("default"))
+            .collect();
+        let mark = if secret.decrypted { " *" } else { "" };
+        let line = Line::from(format!("  {}  ({}){mark}", secret.name, envs.join(", ")));
+        lines.push(if secret.decrypted { line.bold() } else { line });
+    }
+    for name in &report.decrypted_elsewhere {
+        lines.push(Line::from(format!("  {name}  (in a file not here) *")).bold());
+    }
+    if report.secrets.is_empty() && report.decrypted_elsewhere.is_empty() {
+        lines.push(Line::from("  no file here holds a secret sealed at an epoch they held").dim());
+    }
+    let looked: Vec<String> = report
+        .projects
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    lines.push(
+        Line::from(if looked.is_empty() {
+            "No project of this team is known here: check its files elsewhere.".to_owned()
+        } else {
+            format!("Looked at: {}", looked.join(", "))
+        })
+        .dim(),
+    );
+    if !report.later.is_empty() {
+        lines.push(
+            Line::from(format!(
+                "{} file(s) were re-sealed since at a later epoch; the values they held before were readable too.",
+                report.later.len()
+            ))
+            .dim(),
+        );
+    }
+    if let Some(why) = &report.trail_error {
+        lines.push(Line::from(format!("The audit trail could not be read: {why}")).dim());
+    }
+    lines.push(keys_line("⏎ or esc closes"));
+    lines
 }

@@ -231,6 +231,21 @@ impl ControlPlane {
         self.send_empty(authed(request, at), &at.server).await
     }
 
+    /// Appends a statement that changes nothing but the chain (a
+    /// `checkpoint`).
+    pub async fn append_statement(
+        &self,
+        at: &Authed,
+        team: Uuid,
+        body: &StatementRequest,
+    ) -> Result<(), Failure> {
+        let request = self
+            .http
+            .post(url(&at.server, &format!("/teams/{team}/chain")))
+            .json(body);
+        self.send_empty(authed(request, at), &at.server).await
+    }
+
     pub async fn set_settings(
         &self,
         at: &Authed,

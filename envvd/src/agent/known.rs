@@ -30,6 +30,11 @@ impl KnownProjects {
         KnownProjects { file, roots }
     }
 
+    /// Every project root remembered.
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.roots.iter().cloned().collect()
+    }
+
     /// Remembers `root`; writes the file only when it is new.
     pub fn note(&mut self, root: &Path) {
         if self.roots.contains(root) {

@@ -8,11 +8,13 @@
 //! while the control plane is slow is in `state.rs`.
 
 mod account;
+mod audit_anchor;
 mod cache;
 mod chain;
 mod clock;
 mod conn;
 mod control_plane;
+mod exposure;
 mod harden;
 mod known;
 mod local;

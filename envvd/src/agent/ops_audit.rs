@@ -175,28 +175,6 @@ impl Agent {
         let report = self.reached(self.api.set_billing(&at, team, &body).await)?;
         Ok(Response::Usage(report))
     }
-
-    pub(super) async fn audit_verify(&self, team: Uuid) -> Outcome {
-        self.ship_spool().await;
-        let at = self.session().await?;
-        let text = self.reached(self.api.audit_export(&at, team).await)?;
-        let events = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(serde_json::from_str::<AuditEntry>)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                Failure(
-                    ErrorCode::Server,
-                    "the audit export is not well-formed".into(),
-                )
-            })?;
-        let problem = envv_api::verify_chain(&events).err().map(|b| b.to_string());
-        Ok(Response::AuditVerified {
-            events: events.len(),
-            problem,
-        })
-    }
 }
 
 /// `--since`/`--until`: an RFC 3339 time, a date (midnight UTC), or an age

@@ -88,7 +88,7 @@ impl Agent {
     /// it, checks it as every verifier will, and has `send` deliver it with
     /// its request. If another admin appended first the server answers 409:
     /// then the chain is brought up to date and the statement made again.
-    async fn append<'a, T>(
+    pub(super) async fn append<'a, T>(
         &'a self,
         team: Uuid,
         body: impl Fn(&TeamChain) -> Result<Body, Failure>,
@@ -468,6 +468,7 @@ impl Agent {
             if let Err(Failure(_, why)) = self.admit_pending(team.id).await {
                 tracing::debug!(team = %team.id, reason = why, "could not admit pending members");
             }
+            self.checkpoint_due(team.id).await;
         }
     }
 

@@ -54,6 +54,10 @@ pub(super) struct Agent {
     /// One admission round at a time (a person's `envv team grant` and the
     /// admitter's), so a newcomer is granted once, not twice in a race.
     pub(super) admitting: tokio::sync::Mutex<()>,
+    /// When this agent last tried to checkpoint each team's audit trail on
+    /// its own (unix seconds), so a trail that fails is not re-fetched
+    /// every tick.
+    pub(super) checkpoint_tried: Mutex<HashMap<Uuid, i64>>,
 }
 
 #[derive(Default)]
@@ -297,6 +301,7 @@ impl Agent {
             watch: Mutex::new(Watch::new(changed)),
             refreshing: tokio::sync::Mutex::new(()),
             admitting: tokio::sync::Mutex::new(()),
+            checkpoint_tried: Mutex::new(HashMap::new()),
         }
     }
 
@@ -489,6 +494,7 @@ impl Agent {
             Request::Rotate { team, dirs } => self.rotate(team, &dirs).await,
             Request::Audit { team, filter } => self.audit(team, &filter).await,
             Request::AuditVerify { team } => self.audit_verify(team).await,
+            Request::Exposure { team, user, dirs } => self.exposure(team, user, &dirs).await,
             Request::SyncAudit => Ok(self.sync_audit().await),
             Request::Usage { team } => self.usage(team).await,
             Request::SetBilling {

@@ -463,6 +463,20 @@ impl Fixture {
                 let solo = self.solo_team().await;
                 at(format!("/teams/{solo}"))
             }
+            Case::Checkpoint => {
+                let last = common::audit::export(&self.server, team, &self.owner)
+                    .await
+                    .pop()
+                    .expect("the team's trail has its creation");
+                let body = Body::Checkpoint {
+                    audit_seq: last.chain_seq as u64,
+                    audit_head: envv_core::chain::Hash::from_hex(&last.hash).unwrap(),
+                };
+                with(
+                    format!("/teams/{team}/chain"),
+                    self.statement(team, who, body).await,
+                )
+            }
             Case::Settings => {
                 let mut body = self
                     .statement(

@@ -149,6 +149,8 @@ enum Case {
     Rename,
     /// Delete a fresh team in which the caller has their role.
     DeleteTeam,
+    /// A `checkpoint` of the team's audit head, appended alone.
+    Checkpoint,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -251,6 +253,8 @@ const TABLE: &[Row] = {
         // The team chain: every member reads it (and verifies it).
         row("GET",    CHAIN,   Case::NoBody,                              team(404, 200, 200, 200)),
         row("GET",    CHAIN,   Case::NoSuchTeam,                          team(404, 404, 404, 404)),
+        // Appending a bare statement (an audit checkpoint): admins.
+        row("POST",   CHAIN,   Case::Checkpoint,                          team(404, 403, 204, 204)),
         // Settings (how long agents work offline): admins.
         row("PUT",    SETTINGS, Case::Settings,                           team(404, 403, 200, 200)),
         row("PUT",    NAME,     Case::Rename,                             team(404, 403, 200, 200)),

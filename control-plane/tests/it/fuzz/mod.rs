@@ -61,7 +61,7 @@ fn number_placeholder(i: usize) -> String {
 /// that carry a chain statement),
 /// with its body limit. `fuzzed_routes_are_the_documented_bodies` checks the
 /// list against `/openapi.json`.
-const ROUTES: [(&str, &str, usize); 18] = [
+const ROUTES: [(&str, &str, usize); 19] = [
     ("POST", "/auth/prelogin", MAX_BODY_BYTES),
     ("POST", "/auth/signup", MAX_BODY_BYTES),
     ("POST", "/auth/login", MAX_BODY_BYTES),
@@ -80,6 +80,7 @@ const ROUTES: [(&str, &str, usize); 18] = [
     ("POST", "/teams/{team}/billing", MAX_BODY_BYTES),
     ("PUT", "/teams/{team}/settings", MAX_BODY_BYTES),
     ("PUT", "/teams/{team}/name", MAX_BODY_BYTES),
+    ("POST", "/teams/{team}/chain", MAX_BODY_BYTES),
 ];
 
 /// What one route needs: a well-formed body to start mutating from, the
@@ -166,6 +167,15 @@ async fn targets(
         max_staleness_secs: 7200,
     })
     .await;
+    let head = common::audit::export(server, team, owner)
+        .await
+        .pop()
+        .expect("the team's creation is in its trail");
+    let checkpoint = statement(Body::Checkpoint {
+        audit_seq: head.chain_seq as u64,
+        audit_head: envv_core::chain::Hash::from_hex(&head.hash).expect("a hash"),
+    })
+    .await;
     let stranger = &account.creds.identity;
     let signature = SignatureBytes::from_base64(&random_signature()).expect("signature");
     let admission = statement(Body::Admit {
@@ -230,6 +240,7 @@ async fn targets(
                     json!({ "max_staleness_secs": 7200, "statement": settings })
                 }
                 "/teams/{team}/name" => json!({ "name": "Fuzzed" }),
+                "/teams/{team}/chain" => json!({ "statement": checkpoint }),
                 other => panic!("no template for {other}"),
             };
             Target {
