@@ -212,7 +212,8 @@ fn check_server(report: &mut Report, server: &str) {
             ]
             .iter()
             .any(|w| message.contains(w));
-            let fix = if code == ErrorCode::Offline && tls && untrusted {
+            // A TLS failure is an error of its own, never "offline".
+            let fix = if tls && untrusted {
                 "the server's certificate is not trusted: if it comes from a private CA, \
                  set ENVV_SERVER_CA to that CA's PEM file and restart the agent \
                  (`envv agent stop`)"
