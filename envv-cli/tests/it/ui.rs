@@ -421,3 +421,31 @@ fn an_admin_sees_invites_copies_a_code_and_revokes_one() {
     };
     assert_eq!(state_of(other).as_deref(), Some("open"), "{listed}");
 }
+
+/// Issue 17: a file a removed member sealed is refused in the dashboard
+/// too, naming them; its values are never shown.
+#[test]
+fn the_dashboard_refuses_a_removed_members_file_and_names_them() {
+    let cp = ControlPlane::start();
+    let ann = Sandbox::signed_up(&cp, "ann@example.com");
+    ann.ok(["team", "create", "Acme"]);
+    ann.init();
+    ann.ok(["set", "DATABASE_URL", "postgres://db.internal/acme"]);
+    let bob = Sandbox::signed_up(&cp, "bob@example.com");
+    clone_project(&ann, &bob);
+    let code = ann.ok(["team", "invite", "bob@example.com"]);
+    bob.envv(["team", "join", "--stdin"])
+        .write_stdin(code)
+        .assert()
+        .success();
+    ann.ok(["team", "grant"]);
+    bob.ok(["set", "DATABASE_URL", "postgres://planted.example/acme"]);
+    ann.ok(["team", "remove", "bob@example.com", "--yes"]);
+    ann.ok(["rotate"]);
+    std::fs::copy(bob.project.join(".env.enc"), ann.project.join(".env.enc")).expect("plant");
+
+    let tmux = dashboard(&ann, 220);
+    let screen = tmux.wait_for_text("who was removed from the team");
+    assert!(screen.contains("bob@example.com"), "{screen}");
+    assert!(!screen.contains("planted.example"), "{screen}");
+}
