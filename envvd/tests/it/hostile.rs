@@ -121,6 +121,28 @@ fn owner_team(world: &World) -> (Client, Uuid, PathBuf) {
     (owner, team, project)
 }
 
+/// `NAME@example.com` signed up on an agent of their own (that admits no
+/// one by itself), and the code `inviter` made for them; not joined yet.
+fn invited(
+    world: &World,
+    inviter: &mut Client,
+    team: Uuid,
+    name: &str,
+    role: Role,
+) -> (Process, Client, Secret) {
+    let (agent, socket) = world.agent_for(&format!("-{name}"), &["--admit-interval", "3600"]);
+    let mut client = Client::connect(&socket, "test").unwrap();
+    let email = format!("{name}@example.com");
+    signup(&mut client, &world.server, &email);
+    let Response::InviteCode { code, .. } = inviter
+        .request(&Request::Invite { team, email, role })
+        .unwrap()
+    else {
+        panic!("invite code");
+    };
+    (agent, client, code)
+}
+
 /// `NAME@example.com` on an agent of their own, invited with `role` and
 /// joined; admitted by the owner's agent unless `admit` is false.
 fn newcomer(
@@ -131,16 +153,7 @@ fn newcomer(
     role: Role,
     admit: bool,
 ) -> (Process, Client) {
-    let (agent, socket) = world.agent_for(&format!("-{name}"), &["--admit-interval", "3600"]);
-    let mut client = Client::connect(&socket, "test").unwrap();
-    let email = format!("{name}@example.com");
-    signup(&mut client, &world.server, &email);
-    let Response::InviteCode { code, .. } = owner
-        .request(&Request::Invite { team, email, role })
-        .unwrap()
-    else {
-        panic!("invite code");
-    };
+    let (agent, mut client, code) = invited(world, owner, team, name, role);
     client.request(&Request::Join { code }).unwrap();
     if admit {
         let Response::Admitted { granted, refused } =
@@ -238,19 +251,7 @@ fn a_swapped_invitee_key_gets_no_grant() {
     let world = World::new();
     let (mut owner, team, _) = owner_team(&world);
     // Locked, the owner's agent admits no one until the swap is done.
-    let (agent, socket) = world.agent_for("-bob", &["--admit-interval", "3600"]);
-    let mut bob = Client::connect(&socket, "test").unwrap();
-    signup(&mut bob, &world.server, "bob@example.com");
-    let Response::InviteCode { code, .. } = owner
-        .request(&Request::Invite {
-            team,
-            email: "bob@example.com".into(),
-            role: Role::Member,
-        })
-        .unwrap()
-    else {
-        panic!("code");
-    };
+    let (agent, mut bob, code) = invited(&world, &mut owner, team, "bob", Role::Member);
     owner.request(&Request::Lock).unwrap();
     bob.request(&Request::Join { code }).unwrap();
     let db = Db::open(&world);
@@ -472,20 +473,15 @@ fn a_verified_chain_dropped_rewritten_reordered_or_forged_is_refused() {
 fn a_joiner_refuses_another_team_or_history_than_the_code_names() {
     let world = World::new();
     let (mut owner, team, _) = owner_team(&world);
-    let (_agent, socket) = world.agent_for("-carol", &["--admit-interval", "3600"]);
-    let mut carol = Client::connect(&socket, "test").unwrap();
-    signup(&mut carol, &world.server, "carol@example.com");
-    let Response::InviteCode { code, invite_id } = owner
-        .request(&Request::Invite {
-            team,
-            email: "carol@example.com".into(),
-            role: Role::Member,
-        })
-        .unwrap()
-    else {
-        panic!("code");
-    };
+    let (_agent, mut carol, code) = invited(&world, &mut owner, team, "carol", Role::Member);
     let db = Db::open(&world);
+    let invite_id: Uuid =
+        db.0.query_row(
+            "SELECT id FROM invites WHERE email = 'carol@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     let honest: Vec<Statement> = db
         .statements(team)
         .iter()
@@ -641,21 +637,9 @@ fn an_invite_from_a_removed_admin_admits_no_one() {
     let world = World::new();
     let (mut owner, team, _) = owner_team(&world);
     let (_a, mut admin) = newcomer(&world, &mut owner, team, "ada", Role::Admin, true);
-    let (_c, socket) = world.agent_for("-carol", &["--admit-interval", "3600"]);
-    let mut carol = Client::connect(&socket, "test").unwrap();
-    signup(&mut carol, &world.server, "carol@example.com");
     // Ada's agent must see the chain with her as admin first.
     admin.request(&Request::Members { team }).unwrap();
-    let Response::InviteCode { code, .. } = admin
-        .request(&Request::Invite {
-            team,
-            email: "carol@example.com".into(),
-            role: Role::Member,
-        })
-        .unwrap()
-    else {
-        panic!("code");
-    };
+    let (_c, mut carol, code) = invited(&world, &mut admin, team, "carol", Role::Member);
     let db = Db::open(&world);
     let ada = db.user("ada@example.com");
     owner
@@ -756,19 +740,7 @@ fn two_admins_at_once_leave_one_consistent_chain() {
     assert_eq!(chain.current_epoch(), 1 + rotated as u64, "{rotations:?}");
 
     // Dave accepts; both admins' agents try to admit him at once.
-    let (_d, socket) = world.agent_for("-dave", &["--admit-interval", "3600"]);
-    let mut dave = Client::connect(&socket, "test").unwrap();
-    signup(&mut dave, &world.server, "dave@example.com");
-    let Response::InviteCode { code, .. } = owner
-        .request(&Request::Invite {
-            team,
-            email: "dave@example.com".into(),
-            role: Role::Member,
-        })
-        .unwrap()
-    else {
-        panic!("code");
-    };
+    let (_d, mut dave, code) = invited(&world, &mut owner, team, "dave", Role::Member);
     dave.request(&Request::Join { code }).unwrap();
     std::thread::scope(|s| {
         let a = s.spawn(|| owner.request(&Request::AdmitPending { team }));
