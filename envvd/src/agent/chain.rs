@@ -166,20 +166,11 @@ impl Agent {
                 ))
             };
         }
-        // The chain this machine holds first; a newer one if the signer is
-        // someone it doesn't know yet (a member admitted since).
-        let mut chain = match self.known_chain(team) {
-            Some(known) => known.chain,
-            None => self.team_chain(team).await?,
-        };
-        let mut verdict = chain.check_file_signer(author.user, &author.key, file.epoch());
-        if verdict.is_err()
-            && let Ok(newer) = self.team_chain(team).await
-            && newer.seq() > chain.seq()
-        {
-            chain = newer;
-            verdict = chain.check_file_signer(author.user, &author.key, file.epoch());
-        }
+        // Brought up to date (once per change of the file: warm reads come
+        // from the cache), so a removal is known before the removed
+        // member's file is trusted; the verified chain on disk if offline.
+        let chain = self.team_chain(team).await?;
+        let verdict = chain.check_file_signer(author.user, &author.key, file.epoch());
         verdict.map_err(|e| match e {
             FileSignerRefused::Removed {
                 email, removed_at, ..
