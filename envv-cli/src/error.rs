@@ -220,7 +220,11 @@ pub(crate) mod tests {
 
     /// The rows of the markdown table under `heading` in docs/cli.md.
     pub(crate) fn docs_table(heading: &str) -> Vec<(String, String)> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md");
+        let path = format!(
+            "{}/../docs/cli.md",
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+        );
         let docs = std::fs::read_to_string(path).expect("docs/cli.md");
         let start = docs.find(heading).unwrap_or_else(|| panic!("no {heading}"));
         docs[start..]

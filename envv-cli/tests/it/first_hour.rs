@@ -9,8 +9,12 @@ use crate::common::*;
 
 /// The walkthrough's blocks: (who, commands), in order.
 fn walkthrough() -> Vec<(String, Vec<String>)> {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md"))
-        .expect("docs/cli.md");
+    let docs = std::fs::read_to_string(format!(
+        "{}/../docs/cli.md",
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+    ))
+    .expect("docs/cli.md");
     let start = docs
         .find("## The first hour")
         .expect("a first-hour section");

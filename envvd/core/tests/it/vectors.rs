@@ -17,9 +17,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("vectors")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("tests")
+    .join("vectors")
 }
 
 fn read(name: &str) -> String {
