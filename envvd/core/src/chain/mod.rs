@@ -9,6 +9,7 @@
 //! control plane's routes (`envv_api::authz`). The byte encoding is in
 //! [`statement`] and `docs/architecture.md`.
 
+mod rules;
 mod state;
 pub mod statement;
 
