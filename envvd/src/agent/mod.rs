@@ -21,6 +21,7 @@ mod local;
 mod ops_account;
 mod ops_audit;
 mod ops_files;
+mod ops_invites;
 mod ops_password;
 mod ops_team;
 mod reconnect;
