@@ -34,7 +34,7 @@ if ! command -v hyperfine >/dev/null 2>&1; then
 fi
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-    cargo build --release --locked -p envv-cli -p envvd --bins --example exec_floor
+    cargo build --release --locked -p envv-cli --bins --example exec_floor
 fi
 ENVV=$TARGET_DIR/release/envv
 FLOOR=$TARGET_DIR/release/examples/exec_floor

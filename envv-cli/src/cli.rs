@@ -1,6 +1,7 @@
 //! The command line's shape. Kept apart from the commands so `envv man` and
 //! `envv completions` can render it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -45,6 +46,7 @@ pub struct EnvArg {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Check this machine's set-up and say what to fix: the agent, its
     /// socket's permissions, the server (reachable, TLS trusted), the
@@ -283,7 +285,7 @@ pub struct ExecArgs {
         allow_hyphen_values = true,
         value_name = "CMD"
     )]
-    pub command: Vec<std::ffi::OsString>,
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -129,7 +129,7 @@ fn alive(pid: Pid) -> bool {
     }
 }
 
-/// `$ENVV_AGENTD`, else `envvd` beside this executable, else on `$PATH`.
+/// `$ENVV_AGENTD`, else `envvd` as [`find_program`] finds it.
 pub fn find_agent() -> Result<PathBuf, Failure> {
     if let Some(path) = std::env::var_os("ENVV_AGENTD").filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
@@ -145,27 +145,80 @@ pub fn find_agent() -> Result<PathBuf, Failure> {
             ))
         };
     }
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("envvd")));
-    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
+    find_program("envvd").ok_or_else(|| {
+        Failure::new(
+            exit::AGENT,
+            "cannot find the agent, `envvd`: install it beside `envv` or on your PATH \
+             (`cargo install --locked --path envv-cli` installs both), or set ENVV_AGENTD \
+             to its path",
+        )
+    })
+}
+
+/// The dashboard, `envv-tui`, as [`find_program`] finds it.
+pub fn find_dashboard() -> Result<PathBuf, Failure> {
+    find_program("envv-tui").ok_or_else(|| {
+        Failure::new(
+            exit::ERROR,
+            "cannot find the dashboard, `envv-tui`: install it beside `envv` or on your PATH \
+             (`cargo install --locked --path envv-cli` installs both)",
+        )
+    })
+}
+
+/// One of the programs installed with `envv` (`name` beside this
+/// executable, else on `$PATH`); in a cargo checkout, built first if
+/// missing.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    let beside = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name));
+    let on_path = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
-                .map(|dir| dir.join("envvd"))
-                .collect()
+                .map(|dir| dir.join(name))
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    beside
-        .into_iter()
-        .chain(on_path)
-        .find(|p| is_executable(p))
-        .ok_or_else(|| {
-            Failure::new(
-                exit::AGENT,
-                "cannot find the agent, `envvd`: install it beside `envv` or on your PATH, \
-                 or set ENVV_AGENTD to its path",
-            )
-        })
+    if let Some(found) = beside.iter().chain(&on_path).find(|p| is_executable(p)) {
+        return Some(found.clone());
+    }
+    build_beside(exe.as_deref()?, name)
+}
+
+/// `cargo run -p envv-cli -- …` builds and runs `envv` alone, so the
+/// package's other programs may not be in the target directory yet. cargo
+/// tells the program it runs where cargo and the package are (`$CARGO`,
+/// `$CARGO_MANIFEST_DIR`, `$CARGO_PKG_NAME`): build them there, in the
+/// same profile, and use the one asked for. Anywhere else, nothing.
+fn build_beside(exe: &Path, name: &str) -> Option<PathBuf> {
+    if std::env::var_os("CARGO_PKG_NAME")? != env!("CARGO_PKG_NAME") {
+        return None;
+    }
+    let cargo = std::env::var_os("CARGO")?;
+    let manifest = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR")?).join("Cargo.toml");
+    // target/<profile>/envv; cargo names the dev profile's directory "debug".
+    let profile_dir = exe.parent()?;
+    let target_dir = profile_dir.parent()?;
+    let profile = match profile_dir.file_name()?.to_str()? {
+        "debug" => "dev",
+        other => other,
+    };
+    eprintln!("envv: building {name} first (`cargo run` builds `envv` alone)");
+    let built = Command::new(cargo)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args(["--bins", "--profile", profile, "--target-dir"])
+        .arg(target_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    let path = profile_dir.join(name);
+    (built && is_executable(&path)).then_some(path)
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -18,13 +18,14 @@ pub mod error;
 mod exec;
 mod man;
 mod out;
+mod parse;
 mod secrets;
 mod team;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
 
 use crate::cli::{AgentCommand, Cli, Command, EnvArg};
@@ -37,8 +38,7 @@ pub fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(Cli::command)
         .var("ENVV_COMPLETE")
         .complete();
-    let cli = Cli::parse();
-    match run(cli) {
+    match run(parse::parse()) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(failure) => {
             if !failure.message.is_empty() {
@@ -115,7 +115,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             yes,
             json,
         } => ctx(None).and_then(|_| billing::set(&team, plan, email, yes, json)),
-        Command::Ui { team } => ctx(None).and_then(|ctx| ui(&ctx, &team)),
+        Command::Ui { team } => ctx(None).and_then(|_| ui(&team)),
         Command::Completions { shell } => {
             // Into memory first: the generator panics on a failed write.
             let mut script = Vec::new();
@@ -126,16 +126,23 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// Starts the agent if needed, then hands the terminal to the dashboard.
-fn ui(ctx: &Context, team: &cli::TeamArg) -> Result<(), Failure> {
+/// Starts the agent if needed, then becomes the dashboard (`envv-tui`, its
+/// own program: `envv` doesn't link it), in the directory `-C` chose.
+fn ui(team: &cli::TeamArg) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+
     connect::connect()?;
     let team = team::preferred(team)?;
-    envv_tui::run(envv_tui::Options {
-        socket: proto_ipc::socket::socket_path(),
-        team,
-        here: Some(ctx.dir.clone()),
-    })
-    .map_err(|e| Failure::new(exit::ERROR, format!("the dashboard failed: {e:#}")))
+    let dashboard = connect::find_dashboard()?;
+    let mut command = std::process::Command::new(&dashboard);
+    if let Some(team) = team {
+        command.arg("--team").arg(team.to_string());
+    }
+    let error = command.exec();
+    Err(Failure::new(
+        exit::ERROR,
+        format!("cannot run the dashboard, {}: {error}", dashboard.display()),
+    ))
 }
 
 /// Where a command acts: the directory (the agent walks up to the project

@@ -1,6 +1,7 @@
 //! The envv terminal dashboard: secrets, team, audit and plan, drawn with
 //! ratatui. It talks only to the agent, over the same socket protocol as
-//! the CLI; `envv ui` and the `envv-tui` binary both call [`run`].
+//! the CLI; the `envv-tui` program ([`program::main`]), which `envv ui` runs,
+//! calls [`run`].
 //!
 //! [`app::App`] holds the state and changes it in answer to keys, the
 //! agent's replies and events, and the clock; [`ui::draw`] draws it. Both
@@ -9,6 +10,7 @@
 pub mod app;
 pub mod audit;
 mod link;
+pub mod program;
 pub mod secrets;
 pub mod ui;
 

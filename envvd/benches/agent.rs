@@ -2,7 +2,7 @@
 //! agent's memory, the import of a 10,000-line dotenv file end to end, and
 //! warm reads in account mode while the control plane hangs and while 100
 //! clients read at once. Prints median, p99 and mean; run with
-//! `cargo build --release -p control-plane && cargo bench -p envvd --bench
+//! `cargo build --release -p control-plane -p envv-cli && cargo bench -p envvd --bench
 //! agent` (the account-mode parts start the release control plane;
 //! `-- import` runs only the import).
 
@@ -196,7 +196,7 @@ fn team_project(client: &mut Client, name: &str, dir: &std::path::Path) -> Reque
 /// The release agent on a socket under `home`, its data there too.
 fn start_agent(home: &std::path::Path) -> (std::process::Child, std::path::PathBuf) {
     let socket = home.join("run/envv/agent.sock");
-    let agent = Command::new(env!("CARGO_BIN_EXE_envvd"))
+    let agent = Command::new(envv_testkit::bin("envvd"))
         .arg("--socket")
         .arg(&socket)
         .env("XDG_DATA_HOME", home.join("data"))

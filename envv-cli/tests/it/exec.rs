@@ -208,3 +208,29 @@ fn loader_variables_need_a_flag_and_exec_warns_of_them() {
     let out = s.run(["exec", "--only", "KEY", "--", "true"]);
     assert_eq!(stderr(&out), "");
 }
+
+/// `envv exec` pays only for what it runs: the `envv` binary links neither
+/// the dashboard (ratatui, crossterm) nor the agent's HTTP and TLS stack,
+/// which are `envv-tui`'s and `envvd`'s, programs of their own.
+#[test]
+fn envv_links_neither_the_agent_nor_the_dashboard() {
+    let dir = std::path::Path::new(crate::common::ENVV)
+        .parent()
+        .expect("a directory");
+    let binary = |name: &str| std::fs::read(dir.join(name)).expect(name);
+    let links = |binary: &[u8], krate: &str| {
+        binary
+            .windows(krate.len())
+            .any(|window| window == krate.as_bytes())
+    };
+    let (envv, dashboard, agent) = (binary("envv"), binary("envv-tui"), binary("envvd"));
+    for (krate, linked_by) in [
+        ("ratatui", &dashboard),
+        ("crossterm", &dashboard),
+        ("reqwest", &agent),
+        ("rustls", &agent),
+    ] {
+        assert!(links(linked_by, krate), "the check can see {krate}");
+        assert!(!links(&envv, krate), "envv links {krate}");
+    }
+}

@@ -87,8 +87,8 @@ impl Drop for Tmux {
     }
 }
 
-/// The process whose command line is exactly `argv`.
-fn pid_of(argv: &[&str]) -> Option<i32> {
+/// The process whose command line starts with `argv`, running in `cwd`.
+fn pid_of(argv: &[&str], cwd: &Path) -> Option<i32> {
     let wanted: Vec<u8> = argv
         .iter()
         .flat_map(|a| [a.as_bytes(), b"\0"].concat())
@@ -99,7 +99,8 @@ fn pid_of(argv: &[&str]) -> Option<i32> {
         .find_map(|entry| {
             let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-            cmdline.starts_with(&wanted).then_some(pid)
+            let here = std::fs::read_link(entry.path().join("cwd")).ok()?;
+            (cmdline.starts_with(&wanted) && here == cwd).then_some(pid)
         })
 }
 
@@ -209,7 +210,10 @@ fn unlock_reveal_and_see_the_reveal_in_the_audit_screen() {
         screen.contains("Secrets · .env.enc") && screen.contains("UNLOCKED")
     });
     assert!(again.contains("Demo Corp"), "{again}");
-    let pid = pid_of(&[ENVV, "ui", "--team"]).expect("the second envv ui runs");
+    // `envv ui` became the dashboard, its own program, in the project.
+    let dashboard = Path::new(ENVV).with_file_name("envv-tui");
+    let dashboard = dashboard.to_str().expect("a UTF-8 path");
+    let pid = pid_of(&[dashboard, "--team"], &s.project).expect("the second envv ui runs");
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(pid).expect("pid"),
         rustix::process::Signal::TERM,

@@ -28,7 +28,7 @@ impl Agent {
 
     fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Agent {
         let socket = home.path().join("run/envv/agent.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
+        let child = Command::new(envv_testkit::bin("envvd"))
             .arg("--socket")
             .arg(&socket)
             .args(extra)

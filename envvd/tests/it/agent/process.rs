@@ -28,7 +28,7 @@ fn the_idle_lock_fires() {
 fn a_live_socket_is_never_stolen_and_a_stale_one_is_replaced() {
     let mut first = Agent::start(&[]);
     let home = first.home.path().to_path_buf();
-    let second = Command::new(env!("CARGO_BIN_EXE_envvd"))
+    let second = Command::new(envv_testkit::bin("envvd"))
         .arg("--socket")
         .arg(&first.socket)
         .env("XDG_DATA_HOME", home.join("data"))
@@ -132,7 +132,7 @@ fn agents_racing_for_one_socket_leave_exactly_one() {
     let home = tempfile::tempdir().unwrap();
     let socket = home.path().join("run/envv/agent.sock");
     let start = || {
-        Command::new(env!("CARGO_BIN_EXE_envvd"))
+        Command::new(envv_testkit::bin("envvd"))
             .arg("--socket")
             .arg(&socket)
             .env("XDG_DATA_HOME", home.path().join("data"))

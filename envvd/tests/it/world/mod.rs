@@ -18,7 +18,7 @@ pub fn start_agent(
     env: &[(&str, &std::ffi::OsStr)],
 ) -> (Process, PathBuf) {
     let socket = home.join(format!("run{user}/envv/agent.sock"));
-    let child = Command::new(env!("CARGO_BIN_EXE_envvd"))
+    let child = Command::new(envv_testkit::bin("envvd"))
         .arg("--socket")
         .arg(&socket)
         .args(["--kdf-memory-kib", "8192", "--kdf-iterations", "1"])

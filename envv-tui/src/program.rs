@@ -1,11 +1,14 @@
-//! `envv-tui [--team ID]`: the dashboard on this user's running agent.
-//! (`envv ui` does the same and starts the agent when needed.)
+//! The `envv-tui [--team ID]` program: the dashboard on this user's running
+//! agent. `envv ui` starts the agent when needed, then runs this program;
+//! the binary is built by the `envv-cli` package, so one `cargo install`
+//! installs it with `envv`.
 
 use std::process::ExitCode;
 
 use proto_ipc::{Client, IpcError, socket::socket_path};
 
-fn main() -> ExitCode {
+/// Parses the command line, checks the agent answers, runs the dashboard.
+pub fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -49,7 +52,7 @@ fn run() -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
         Ok(_) => {}
     }
-    envv_tui::run(envv_tui::Options {
+    crate::run(crate::Options {
         socket,
         team,
         here: std::env::current_dir().ok(),

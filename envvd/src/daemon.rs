@@ -1,11 +1,14 @@
-//! `envvd`: the per-user agent. `envv` starts it on demand.
+//! The `envvd` program: its command line, logging and runtime around
+//! [`crate::agent::serve`]. The binary itself is built by the `envv-cli`
+//! package, so that one `cargo install --path envv-cli` installs everything
+//! a user runs; `envv` starts it on demand.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::agent::{AgentConfig, bind, harden_process, serve};
 use anyhow::Context;
 use clap::Parser;
-use envvd::agent::{AgentConfig, bind, harden_process, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,7 +44,8 @@ struct Args {
     max_staleness: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the agent until SIGTERM or SIGINT.
+pub fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Err(e) = harden_process() {
         eprintln!("envvd: warning: could not make the process undumpable: {e}");
