@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use envv_core::project::{Binding, PROJECT_FILE, find_root};
 use proto_ipc::{ErrorCode, IpcError, Mode, Request, Response};
 
-use crate::connect::{connect, find_agent};
+use crate::connect::{connect, find_agent, find_dashboard};
 use crate::error::{Failure, exit};
 use crate::unexpected;
 
@@ -39,7 +39,7 @@ impl Report {
                 Verdict::Warn => "warn",
                 Verdict::Fail => "FAIL",
             };
-            println!("{tag}  {what:<8} {text}");
+            println!("{tag}  {what:<9} {text}");
         }
     }
 }
@@ -82,6 +82,15 @@ fn check_agent(report: &mut Report) -> Option<proto_ipc::AgentStatus> {
             report.add(Verdict::Fail, "agent", e.message);
             return None;
         }
+    }
+    // Missing, it fails `envv ui` only: a warning.
+    match find_dashboard() {
+        Ok(path) => report.add(
+            Verdict::Ok,
+            "dashboard",
+            format!("program {}", path.display()),
+        ),
+        Err(e) => report.add(Verdict::Warn, "dashboard", e.message),
     }
     let status = connect()
         .and_then(|mut client| {

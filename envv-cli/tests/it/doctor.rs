@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::common::{ControlPlane, Sandbox, code, stderr, stdout};
 
 /// The doctor's lines, `(verdict, check, text)`: `TAG  CHECK    TEXT`,
-/// the tag 4 wide, the check 8.
+/// the tag 4 wide, the check 9.
 fn lines(out: &str) -> Vec<(String, String, String)> {
     out.lines()
         .map(|line| {
@@ -17,7 +17,7 @@ fn lines(out: &str) -> Vec<(String, String, String)> {
                     .trim()
                     .to_owned()
             };
-            (cell(0, 4), cell(6, 14), cell(15, line.len()))
+            (cell(0, 4), cell(6, 15), cell(16, line.len()))
         })
         .collect()
 }
@@ -54,6 +54,7 @@ fn doctor_passes_a_healthy_team_project() {
         verdicts(&text),
         pairs(&[
             ("ok", "agent"),
+            ("ok", "dashboard"),
             ("ok", "agent"),
             ("ok", "socket"),
             ("ok", "server"),
@@ -64,16 +65,16 @@ fn doctor_passes_a_healthy_team_project() {
     );
     let all = lines(&text);
     assert!(
-        all[1]
+        all[2]
             .2
             .contains("account hana@example.com on http://127.0.0.1"),
         "{text}"
     );
     assert!(
-        all[3].2.ends_with("answers (plain HTTP, on this machine)"),
+        all[4].2.ends_with("answers (plain HTTP, on this machine)"),
         "{text}"
     );
-    assert!(all[4].2.contains("(encrypted to team "), "{text}");
+    assert!(all[5].2.contains("(encrypted to team "), "{text}");
 }
 
 #[test]
@@ -198,7 +199,7 @@ fn doctor_names_an_untrusted_certificate() {
     let text = stdout(&out);
     assert!(
         text.contains(&format!(
-            "ok    server   {url} answers; its TLS certificate is trusted"
+            "ok    server    {url} answers; its TLS certificate is trusted"
         )),
         "{text}{}",
         stderr(&out)
