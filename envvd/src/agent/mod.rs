@@ -22,6 +22,7 @@ mod ops_account;
 mod ops_audit;
 mod ops_files;
 mod ops_invites;
+mod ops_keys;
 mod ops_password;
 mod ops_team;
 mod reconnect;

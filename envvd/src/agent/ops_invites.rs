@@ -11,7 +11,8 @@ use envv_core::crypto::{self, InviteCode, InviteSecret, SignatureBytes};
 use proto_ipc::{ErrorCode, InviteInfo, Response, Secret};
 use uuid::Uuid;
 
-use super::ops_account::{crypto, team_info};
+use super::ops_account::crypto;
+use super::ops_team::team_info;
 use super::ops_team::wire_epoch;
 use super::state::{Agent, Failure, Outcome};
 

@@ -1,5 +1,6 @@
-//! Team requests: members, roles, settings, removal and rotation (invites
-//! are in `ops_invites.rs`). Every change is a statement this user signs and
+//! Team requests: creating, listing, renaming and deleting teams; members,
+//! roles, settings, removal and rotation (invites are in `ops_invites.rs`,
+//! keys in `ops_keys.rs`). Every change is a statement this user signs and
 //! appends to the team chain (`chain.rs`); every answer about who is in the
 //! team comes from the verified chain.
 
@@ -7,17 +8,19 @@ use std::path::Path;
 
 use chrono::Utc;
 use envv_api::{
-    ChangeRoleRequest, Member, MemberGrant, Role, RotateRequest, StatementRequest, TeamSettings,
+    ChangeRoleRequest, CreateTeamRequest, Member, MemberGrant, Role, RotateRequest,
+    StatementRequest, Team, TeamSettings,
 };
 use envv_core::chain::{Body, ChainError, Statement, TeamChain};
-use envv_core::crypto::{EpochIdentity, TeamKeyring, UserIdentity, fingerprint};
+use envv_core::crypto::{EpochIdentity, FileSigner, TeamKeyring, UserIdentity, fingerprint};
 use envv_core::envfile::{EnvName, edit};
 use envv_core::project;
-use proto_ipc::{ErrorCode, MemberInfo, Response};
+use proto_ipc::{ErrorCode, MemberInfo, Response, TeamInfo};
 use uuid::Uuid;
 
+use super::cache::{CachedGrant, CachedTeam};
 use super::chain::Known;
-use super::ops_account::{crypto, team_info};
+use super::ops_account::crypto;
 use super::state::{Agent, Failure, Outcome};
 
 /// Appends retried after another admin's landed first.
@@ -370,4 +373,135 @@ fn reencrypt_projects(
         }
     }
     Ok(files)
+}
+pub(super) fn team_info(team: &Team) -> TeamInfo {
+    TeamInfo {
+        id: team.id,
+        name: team.name.clone(),
+        role: team.role,
+        current_epoch: team.current_epoch,
+        rekey_required: team.rekey_required,
+        max_staleness_secs: team.max_staleness_secs,
+    }
+}
+
+impl Agent {
+    pub(super) async fn create_team(&self, name: String) -> Outcome {
+        self.name_is_free(&name).await?;
+        let id = Uuid::new_v4();
+        let epoch = EpochIdentity::generate(id, 1);
+        let generation = self.generation();
+        let at = self.session().await?;
+        let (grant, genesis, signer) = {
+            let inner = self.inner();
+            let (me, email) = inner
+                .account
+                .as_ref()
+                .map(|a| (a.user_id, a.email.clone()))
+                .ok_or_else(Failure::no_account)?;
+            let identity = inner
+                .keys
+                .as_ref()
+                .and_then(|k| k.identity.as_ref())
+                .ok_or_else(Failure::locked)?;
+            let grant = epoch.grant_to(&identity.public_key()).map_err(crypto)?;
+            let genesis = envv_core::chain::Draft {
+                team: id,
+                seq: 1,
+                prev: envv_core::chain::Hash::ZERO,
+                by: me,
+                at: Utc::now().timestamp(),
+                body: Body::Create {
+                    email,
+                    age: identity.public_key(),
+                    signing: identity.verifying_key(),
+                    epoch_key: epoch.public_key(),
+                },
+            }
+            .sign(identity.signing_key());
+            let signer = FileSigner {
+                user: me,
+                key: identity.signing_key().clone(),
+            };
+            (grant, genesis, signer)
+        };
+        let body = CreateTeamRequest {
+            id,
+            name,
+            epoch_public_key: epoch.public_key().as_str().to_owned(),
+            creator_grant: grant.as_str().to_owned(),
+            statement: genesis.as_str().to_owned(),
+        };
+        let team = self.reached(self.api.create_team(&at, &body).await)?;
+        let chain = TeamChain::verify(std::slice::from_ref(&genesis))
+            .map_err(|e| super::chain::refused(id, &e))?;
+        self.keep_chain(
+            id,
+            &Known {
+                chain,
+                texts: vec![genesis.as_str().to_owned()],
+            },
+        );
+        let cached = CachedTeam {
+            fetched_at: Utc::now(),
+            current_epoch: 1,
+            max_staleness_secs: Some(u64::from(team.max_staleness_secs)),
+            grants: vec![CachedGrant {
+                epoch: 1,
+                grant: grant.as_str().to_owned(),
+            }],
+        };
+        if let Err(e) = cached.save(&self.config.data_dir, id) {
+            tracing::warn!(error = %e, "could not cache the team's grant for offline use");
+        }
+        let mut ring = TeamKeyring::new(epoch);
+        ring.set_signer(signer);
+        self.replace_team_keyring(id, ring, generation);
+        Ok(Response::Team(team_info(&team)))
+    }
+
+    /// Two of one's teams with one name make `--team NAME` ambiguous.
+    async fn name_is_free(&self, name: &str) -> Result<(), Failure> {
+        let at = self.session().await?;
+        let teams = self.reached(self.api.teams(&at).await)?;
+        match teams
+            .iter()
+            .find(|t| t.name.trim().eq_ignore_ascii_case(name.trim()))
+        {
+            Some(taken) => Err(Failure(
+                ErrorCode::Conflict,
+                format!(
+                    "you are already in a team named {:?} ({}); pick another name, or \
+                     `envv team switch {}` to use that one",
+                    taken.name, taken.id, taken.id
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn rename_team(&self, team: Uuid, name: String) -> Outcome {
+        self.name_is_free(&name).await?;
+        let at = self.session().await?;
+        let body = envv_api::RenameTeamRequest { name };
+        let renamed = self.reached(self.api.rename_team(&at, team, &body).await)?;
+        Ok(Response::Team(team_info(&renamed)))
+    }
+
+    /// Deletes the team on the control plane, then what this machine kept
+    /// of it (its verified chain, its cached grants, its keyring).
+    pub(super) async fn delete_team(&self, team: Uuid) -> Outcome {
+        let at = self.session().await?;
+        self.reached(self.api.delete_team(&at, team).await)?;
+        self.forget_team(team);
+        Ok(Response::Done)
+    }
+
+    pub(super) async fn list_teams(&self) -> Outcome {
+        let at = self.session().await?;
+        let teams = self.reached(self.api.teams(&at).await)?;
+        Ok(Response::Teams {
+            teams: teams.iter().map(team_info).collect(),
+        })
+    }
 }

@@ -663,7 +663,7 @@ impl Agent {
             .ok_or_else(Failure::no_account)?;
         let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
         let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
-        let fetched = super::ops_account::open_grants(me, identity, chain, grants)?;
+        let fetched = super::ops_keys::open_grants(me, identity, chain, grants)?;
         // A rotation may have installed a newer ring while these grants
         // were on their way: never go back to an older epoch.
         if let Some(held) = keys.teams.get(&team)
