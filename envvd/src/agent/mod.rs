@@ -24,6 +24,7 @@ mod ops_files;
 mod ops_invites;
 mod ops_keys;
 mod ops_password;
+mod ops_project;
 mod ops_team;
 mod reconnect;
 mod socket;

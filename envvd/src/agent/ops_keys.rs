@@ -1,7 +1,9 @@
 //! A team's keys on this machine: grants fetched, cached for reads while
-//! the control plane is unreachable (within the team's bound) and opened
-//! against the verified chain; a project's binding to them; and what a
-//! member still waiting for a key is told.
+//! the control plane is unreachable (within the team's bound), opened
+//! against the verified chain and kept as the unlocked keyring; a project's
+//! binding to them; and what a member still waiting for a key is told.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use envv_api::TeamKeys;
@@ -12,8 +14,9 @@ use proto_ipc::{ErrorCode, Response};
 use uuid::Uuid;
 
 use super::cache::{CachedGrant, CachedTeam};
+use super::local;
 use super::ops_account::crypto;
-use super::state::{Agent, Failure};
+use super::state::{Agent, Failure, Inner, Unlocked};
 
 impl Agent {
     /// What a member still waiting for `team`'s key is told: who can grant
@@ -157,6 +160,125 @@ impl Agent {
             ));
         }
         Ok(cached)
+    }
+
+    /// The unlocked keys, loading the personal key if locked in local mode
+    /// (it needs no password); in account mode locked is an error.
+    pub(super) fn ensure_keys<'a>(
+        &self,
+        inner: &'a mut Inner,
+    ) -> Result<&'a mut Unlocked, Failure> {
+        let has_account = inner.account.is_some();
+        match &mut inner.keys {
+            Some(unlocked) => Ok(unlocked),
+            None if has_account => Err(Failure::locked()),
+            // Not a new generation: nothing in flight predates the keys.
+            keys @ None => {
+                let personal = local::load_or_create(&self.config.data_dir)?;
+                Ok(keys.insert(Unlocked::new(None, Some(personal), self.config.clock.now())))
+            }
+        }
+    }
+
+    /// The keyring for `team`: the personal one in local mode; in account
+    /// mode the team's, opened from its grants on first use. Fetching the
+    /// grants is the one wait on the network here, made with the state
+    /// unlocked.
+    pub(super) async fn keyring(&self, team: Uuid) -> Result<Arc<TeamKeyring>, Failure> {
+        let generation = {
+            let mut inner = self.inner();
+            let has_account = inner.account.is_some();
+            let keys = self.ensure_keys(&mut inner)?;
+            if let Some(ring) = keys.ring(team) {
+                return Ok(ring.clone());
+            }
+            if !has_account {
+                return Err(Failure(
+                    ErrorCode::NotLoggedIn,
+                    format!(
+                        "this project is encrypted to team {team}, and this machine has no \
+                         account; run `envv auth login` with an account that is in it"
+                    ),
+                ));
+            }
+            inner.generation
+        };
+        // The grants first: a rotation between the two fetches then shows
+        // as a chain ahead of the grants (writes wait), never the reverse.
+        let grants = self.team_grants(team).await?;
+        let chain = self.team_chain(team).await?;
+        match self.install_keyring(&chain, &grants, generation) {
+            // No grant yet: say who can give one (a call, with the state unlocked).
+            Err(Failure(ErrorCode::AwaitingKey, _)) => Err(self.awaiting_key(team).await),
+            other => other,
+        }
+    }
+
+    /// Opens the team's keyring from fetched `grants`, checked against its
+    /// verified `chain`, and keeps it, unless the agent locked since
+    /// `generation`.
+    fn install_keyring(
+        &self,
+        chain: &TeamChain,
+        grants: &CachedTeam,
+        generation: u64,
+    ) -> Result<Arc<TeamKeyring>, Failure> {
+        let team = chain.team();
+        let mut inner = self.inner();
+        if inner.generation != generation {
+            return Err(Failure::locked_meanwhile());
+        }
+        let me = inner
+            .account
+            .as_ref()
+            .map(|a| a.user_id)
+            .ok_or_else(Failure::no_account)?;
+        let keys = inner.keys.as_mut().ok_or_else(Failure::locked)?;
+        let identity = keys.identity.as_ref().ok_or_else(Failure::locked)?;
+        let fetched = open_grants(me, identity, chain, grants)?;
+        // A rotation may have installed a newer ring while these grants
+        // were on their way: never go back to an older epoch.
+        if let Some(held) = keys.teams.get(&team)
+            && held.team_epoch() >= fetched.team_epoch()
+        {
+            return Ok(held.clone());
+        }
+        let ring = Arc::new(fetched);
+        keys.teams.insert(team, ring.clone());
+        Ok(ring)
+    }
+
+    /// Forgets `team`'s keyring if it is still `stale`, so the next use
+    /// fetches the grants again.
+    pub(super) fn forget_keyring(&self, team: Uuid, stale: &Arc<TeamKeyring>) {
+        if let Some(keys) = self.inner().keys.as_mut()
+            && keys.teams.get(&team).is_some_and(|r| Arc::ptr_eq(r, stale))
+        {
+            keys.teams.remove(&team);
+        }
+    }
+
+    /// After a rotation: the new keyring, and no decrypted file of the old
+    /// epoch; unless the agent locked since `generation`.
+    pub(super) fn replace_team_keyring(&self, team: Uuid, ring: TeamKeyring, generation: u64) {
+        let mut inner = self.inner();
+        if inner.generation != generation {
+            return;
+        }
+        if let Some(keys) = inner.keys.as_mut() {
+            keys.teams.insert(team, Arc::new(ring));
+        }
+        inner.cache.clear();
+    }
+
+    /// The personal key's team (local mode), loading it if needed.
+    pub(super) fn personal_team(&self) -> Result<Uuid, Failure> {
+        let mut inner = self.inner();
+        let keys = self.ensure_keys(&mut inner)?;
+        keys.personal
+            .as_ref()
+            .map(|p| p.team())
+            .ok_or_else(|| Failure(ErrorCode::Internal, "no personal key".into()))
     }
 }
 
