@@ -5,6 +5,7 @@
 mod common;
 
 mod chain;
+mod chain_vectors;
 mod crash;
 mod dotenv;
 mod edit;
