@@ -290,6 +290,115 @@ mod tests {
         }
     }
 
+    /// Each pattern `/openapi.json` states accepts exactly what its check
+    /// accepts: tried on valid values, every one-character change of them
+    /// (to characters each rule treats apart), and their cuts and growths.
+    #[test]
+    fn patterns_agree_with_the_checks() {
+        type Check = Box<dyn Fn(&str) -> bool>;
+        let ok = |r: Result<(), ApiError>| r.is_ok();
+        let std32 = STANDARD.encode([0xa5u8; 32]);
+        let url32 = URL_SAFE_NO_PAD.encode([0x5au8; 32]);
+        let rules: Vec<(String, Check, Vec<String>)> = vec![
+            (
+                // With its `maxLength`, which the document states beside it.
+                email_pattern(),
+                Box::new(|s| normalise_email(s).is_ok()),
+                vec![
+                    "a@b".into(),
+                    " Alice@Example.COM\u{2003}".into(),
+                    format!("{}@b", "é".repeat(252)),
+                ],
+            ),
+            (
+                display_name_pattern(),
+                Box::new(|s| display_name("n", s).is_ok()),
+                vec![
+                    "Ada".into(),
+                    " A b ".into(),
+                    "x".repeat(MAX_DISPLAY_NAME),
+                    "\u{3000}é\u{3000}".into(),
+                ],
+            ),
+            (
+                auth_key_pattern(),
+                Box::new(|s| auth_key(s).is_ok()),
+                vec![std32.clone(), url32, STANDARD.encode([0u8; 32])],
+            ),
+            (
+                AGE_RECIPIENT_PATTERN.into(),
+                Box::new(move |s| ok(age_recipient("k", s))),
+                vec![format!(
+                    "age1{}",
+                    "qpzry9x8gf2tvdw0s3jn54khce6mua7l".repeat(2)[..58].to_owned()
+                )],
+            ),
+            (
+                OPAQUE_BLOB_PATTERN.into(),
+                Box::new(move |s| ok(opaque_blob("b", s, usize::MAX))),
+                vec!["-----BEGIN AGE-----\nYWJj ~\n".into()],
+            ),
+            (
+                secret_name_pattern(),
+                Box::new(move |s| ok(secret_name("s", s))),
+                vec![
+                    "DATABASE_URL".into(),
+                    "a.b-c".into(),
+                    "x".repeat(envv_api::MAX_NAME_LEN),
+                ],
+            ),
+            (
+                format!("^{}$", base64_pattern(KDF_SALT_LEN, true)),
+                Box::new(|s| STANDARD.decode(s).is_ok_and(|b| b.len() == KDF_SALT_LEN)),
+                vec![std32],
+            ),
+            (
+                format!("^{}$", base64_pattern(64, false)),
+                Box::new(|s| envv_core::crypto::SignatureBytes::from_base64(s).is_ok()),
+                vec![
+                    URL_SAFE_NO_PAD.encode([0xffu8; 64]),
+                    URL_SAFE_NO_PAD.encode([0u8; 64]),
+                ],
+            ),
+        ];
+        let alphabet = [
+            'a', 'Z', '0', '9', '+', '/', '_', '-', '=', '.', '@', ' ', '\t', '\n', '\u{0}',
+            '\u{7f}', '\u{85}', '\u{9f}', '\u{a0}', '\u{2003}', 'é', 'A', 'Q', 'B', 'q', 'b',
+        ];
+        for (pattern, check, valid) in rules {
+            let regex = regex::Regex::new(&pattern).expect("the pattern compiles");
+            let max = if pattern == email_pattern() {
+                MAX_EMAIL_LEN
+            } else {
+                usize::MAX
+            };
+            let re = |v: &str| regex.is_match(v) && v.chars().count() <= max;
+            for value in &valid {
+                assert!(
+                    check(value) && re(value),
+                    "{pattern} and its check take {value:?}"
+                );
+                let chars: Vec<char> = value.chars().collect();
+                let mut variants = vec![
+                    String::new(),
+                    format!("{value}x"),
+                    format!("{value}{value}"),
+                ];
+                for i in 0..chars.len() {
+                    variants.push(chars[..i].iter().collect());
+                    for c in alphabet {
+                        let mut changed = chars.clone();
+                        changed[i] = c;
+                        variants.push(changed.into_iter().collect());
+                    }
+                }
+                for v in variants {
+                    assert_eq!(re(&v), check(&v), "{pattern} on {v:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn recipients_are_checked() {
         let good = format!("age1{}", "q".repeat(58));

@@ -38,7 +38,8 @@ pub(super) fn apply(doc: &mut Value) {
         "pattern": format!("^{}$", validate::base64_pattern(64, false)),
     });
     let secret_name = json!({ "type": "string", "pattern": validate::secret_name_pattern() });
-    let range = |r: &std::ops::RangeInclusive<u32>| json!({ "minimum": r.start(), "maximum": r.end() });
+    let range =
+        |r: &std::ops::RangeInclusive<u32>| json!({ "minimum": r.start(), "maximum": r.end() });
 
     let fields = [
         ("PreloginRequest", "email", &email),
@@ -51,16 +52,32 @@ pub(super) fn apply(doc: &mut Value) {
             "signing_public_key",
             &json!({ "type": "string", "pattern": validate::SIGNING_KEY_PATTERN }),
         ),
-        ("SignupRequest", "wrapped_identity", &blob(MAX_WRAPPED_IDENTITY)),
+        (
+            "SignupRequest",
+            "wrapped_identity",
+            &blob(MAX_WRAPPED_IDENTITY),
+        ),
         ("LoginRequest", "email", &email),
         ("LoginRequest", "auth_key", &auth_key),
         ("ChangePasswordRequest", "current_auth_key", &auth_key),
         ("ChangePasswordRequest", "new_auth_key", &auth_key),
-        ("ChangePasswordRequest", "wrapped_identity", &blob(MAX_WRAPPED_IDENTITY)),
-        ("KdfParams", "algorithm", &json!({ "type": "string", "enum": ["argon2id"] })),
+        (
+            "ChangePasswordRequest",
+            "wrapped_identity",
+            &blob(MAX_WRAPPED_IDENTITY),
+        ),
+        (
+            "KdfParams",
+            "algorithm",
+            &json!({ "type": "string", "enum": ["argon2id"] }),
+        ),
         ("KdfParams", "memory_kib", &range(&validate::KDF_MEMORY_KIB)),
         ("KdfParams", "iterations", &range(&validate::KDF_ITERATIONS)),
-        ("KdfParams", "parallelism", &range(&validate::KDF_PARALLELISM)),
+        (
+            "KdfParams",
+            "parallelism",
+            &range(&validate::KDF_PARALLELISM),
+        ),
         (
             "KdfParams",
             "salt",
@@ -74,7 +91,11 @@ pub(super) fn apply(doc: &mut Value) {
         ("CreateTeamRequest", "creator_grant", &blob(MAX_GRANT)),
         ("CreateTeamRequest", "statement", &statement),
         ("RenameTeamRequest", "name", &name),
-        ("TeamSettings", "max_staleness_secs", &range(&MAX_STALENESS_RANGE)),
+        (
+            "TeamSettings",
+            "max_staleness_secs",
+            &range(&MAX_STALENESS_RANGE),
+        ),
         ("TeamSettings", "statement", &statement),
         ("CreateInviteRequest", "email", &email),
         ("CreateInviteRequest", "accept_token_hash", &sha256),
@@ -88,8 +109,16 @@ pub(super) fn apply(doc: &mut Value) {
         ("RotateRequest", "public_key", &age),
         ("RotateRequest", "statement", &statement),
         ("MemberGrant", "grant", &blob(MAX_GRANT)),
-        ("IngestRequest", "events", &json!({ "maxItems": MAX_BATCH_EVENTS })),
-        ("ClientEvent", "action", &json!({ "type": "string", "enum": CLIENT_ACTIONS })),
+        (
+            "IngestRequest",
+            "events",
+            &json!({ "maxItems": MAX_BATCH_EVENTS }),
+        ),
+        (
+            "ClientEvent",
+            "action",
+            &json!({ "type": "string", "enum": CLIENT_ACTIONS }),
+        ),
         (
             "ClientEvent",
             "secret_names",
@@ -114,7 +143,11 @@ pub(super) fn apply(doc: &mut Value) {
     }
 
     let params = [
-        ("/teams/{team}/audit", "limit", json!({ "minimum": 1, "maximum": MAX_PAGE })),
+        (
+            "/teams/{team}/audit",
+            "limit",
+            json!({ "minimum": 1, "maximum": MAX_PAGE }),
+        ),
         ("/teams/{team}/audit", "action", secret_name.clone()),
         ("/teams/{team}/audit", "secret", secret_name),
         ("/teams/{team}/audit", "actor_email", email),
@@ -127,7 +160,12 @@ pub(super) fn apply(doc: &mut Value) {
     for (path, name, rule) in params {
         let mut found = false;
         for (_, op) in operations_mut(doc).filter(|(p, _)| p.as_str() == path) {
-            for param in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+            for param in op
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
                 if param["name"] == name && param["in"] == "query" {
                     merge(&mut param["schema"], &rule);
                     found = true;
@@ -140,7 +178,12 @@ pub(super) fn apply(doc: &mut Value) {
     // A query string can't carry a JSON null: an optional parameter is
     // absent, not null.
     for (_, op) in operations_mut(doc) {
-        for param in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+        for param in op
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             let schema = &mut param["schema"];
             if let Some(types) = schema["type"].as_array() {
                 let types: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
@@ -160,14 +203,17 @@ fn unsigned(value: &mut Value) {
     match value {
         Value::Object(object) => {
             let integer = object.get("type").is_some_and(|t| {
-                t == "integer" || t.as_array().is_some_and(|ts| ts.iter().any(|t| t == "integer"))
+                t == "integer"
+                    || t.as_array()
+                        .is_some_and(|ts| ts.iter().any(|t| t == "integer"))
             });
             let max = match object.get("format").and_then(Value::as_str) {
                 Some("int32") => Some(Value::from(u32::MAX)),
                 Some("int64") => Some(Value::from(u64::MAX)),
                 _ => None,
             };
-            if integer && object.get("minimum") == Some(&Value::from(0))
+            if integer
+                && object.get("minimum") == Some(&Value::from(0))
                 && let Some(max) = max
             {
                 object.remove("format");
