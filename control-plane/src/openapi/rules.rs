@@ -13,6 +13,7 @@ use envv_core::chain::MAX_STATEMENT_LEN;
 use serde_json::{Value, json};
 
 use super::operations_mut;
+use crate::error::ApiError;
 use crate::validate::{self, MAX_EMAIL_LEN, MAX_GRANT, MAX_WRAPPED_IDENTITY};
 
 pub(super) fn apply(doc: &mut Value) {
@@ -127,6 +128,11 @@ pub(super) fn apply(doc: &mut Value) {
         ("ClientEvent", "env", &secret_name),
         ("ClientEvent", "path_hash", &sha256),
         ("BillingRequest", "billing_email", &email),
+        (
+            "ErrorDetail",
+            "code",
+            &json!({ "type": "string", "enum": ApiError::CODES }),
+        ),
     ];
     for (schema, field, rule) in fields {
         let pointer = format!("/components/schemas/{schema}/properties/{field}");
