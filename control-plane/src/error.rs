@@ -92,6 +92,33 @@ impl ApiError {
         }
     }
 
+    /// Every code [`ApiError::code`] answers: the document's enum of
+    /// `error.code`, which clients may match on.
+    pub const CODES: [&'static str; 22] = [
+        "bad_request",
+        "invalid_json",
+        "payload_too_large",
+        "unsupported_media_type",
+        "unauthorized",
+        "invalid_credentials",
+        "invalid_refresh_token",
+        "refresh_token_reused",
+        "forbidden",
+        "operator_plan",
+        "not_found",
+        "method_not_allowed",
+        "conflict",
+        "last_owner",
+        "epoch_conflict",
+        "member_set_changed",
+        "chain_conflict",
+        "invalid_statement",
+        "rate_limited",
+        "plan_limit",
+        "unavailable",
+        "internal",
+    ];
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
@@ -167,6 +194,71 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One error of each kind; the match makes a new kind a compile error
+    /// here until it has a sample, so [`ApiError::CODES`] can't miss it.
+    fn one_of_each() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::BadRequest(String::new()),
+            ApiError::InvalidJson(String::new()),
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::Unauthorized,
+            ApiError::InvalidCredentials,
+            ApiError::InvalidRefreshToken,
+            ApiError::RefreshTokenReused,
+            ApiError::Forbidden,
+            ApiError::OperatorPlan(envv_api::Plan::Enterprise),
+            ApiError::NotFound("team"),
+            ApiError::MethodNotAllowed,
+            ApiError::Conflict(String::new()),
+            ApiError::LastOwner,
+            ApiError::EpochConflict { current: 1 },
+            ApiError::MemberSetChanged,
+            ApiError::ChainConflict,
+            ApiError::InvalidStatement(String::new()),
+            ApiError::TooManyRequests {
+                retry_after: Duration::from_secs(1),
+            },
+            ApiError::PlanLimit(String::new()),
+            ApiError::Unavailable,
+            ApiError::Internal(anyhow::anyhow!("cause")),
+        ];
+        let index = |e: &ApiError| match e {
+            ApiError::BadRequest(_) => 0,
+            ApiError::InvalidJson(_) => 1,
+            ApiError::PayloadTooLarge { .. } => 2,
+            ApiError::UnsupportedMediaType => 3,
+            ApiError::Unauthorized => 4,
+            ApiError::InvalidCredentials => 5,
+            ApiError::InvalidRefreshToken => 6,
+            ApiError::RefreshTokenReused => 7,
+            ApiError::Forbidden => 8,
+            ApiError::OperatorPlan(_) => 9,
+            ApiError::NotFound(_) => 10,
+            ApiError::MethodNotAllowed => 11,
+            ApiError::Conflict(_) => 12,
+            ApiError::LastOwner => 13,
+            ApiError::EpochConflict { .. } => 14,
+            ApiError::MemberSetChanged => 15,
+            ApiError::ChainConflict => 16,
+            ApiError::InvalidStatement(_) => 17,
+            ApiError::TooManyRequests { .. } => 18,
+            ApiError::PlanLimit(_) => 19,
+            ApiError::Unavailable => 20,
+            ApiError::Internal(_) => 21,
+        };
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(index(e), i, "one sample per kind, in order");
+        }
+        all
+    }
+
+    #[test]
+    fn codes_lists_every_code_once() {
+        let codes: Vec<&str> = one_of_each().iter().map(ApiError::code).collect();
+        assert_eq!(codes, ApiError::CODES);
+    }
 
     #[test]
     fn a_database_out_of_reach_is_503_not_500() {

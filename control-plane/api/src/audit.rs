@@ -111,6 +111,7 @@ pub struct AuditPerson {
 /// Filters of `GET /teams/{id}/audit` (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct AuditQuery {
     pub actor: Option<Uuid>,
     /// The actor by email, former members included (an unknown email
@@ -128,6 +129,7 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     /// `oldest` first (the default) or `newest` first; a cursor continues
     /// in the direction of the page that gave it.
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub order: Option<AuditOrder>,
 }
 

@@ -272,6 +272,7 @@ impl UsageReport {
 /// days when absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct UsageQuery {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,

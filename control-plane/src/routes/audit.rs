@@ -335,6 +335,7 @@ async fn people(state: &AppState, events: &[AuditEntry]) -> ApiResult<Vec<AuditP
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `jsonl` (default) or `csv`.
     #[param(value_type = Option<String>)]
@@ -389,7 +390,9 @@ fn csv_row(e: &AuditEntry, out: &mut String) {
 /// memory), with the chain fields: `envv audit verify` checks it.
 #[utoipa::path(get, path = "/teams/{team}/audit/export", tag = "audit",
     params(("team" = Uuid, Path), ExportQuery),
-    responses((status = 200, description = "JSON lines or CSV, one event per line, in chain order"),
+    responses((status = 200, description = "JSON lines or CSV, one event per line, in chain order",
+            content((String = "application/x-ndjson"), (String = "text/csv")),
+            headers(("Content-Disposition" = String, description = "`attachment` and a file name"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

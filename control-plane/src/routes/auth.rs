@@ -21,9 +21,6 @@ use crate::store::{
 use crate::tokens::{hash_refresh_token, new_refresh_token};
 use crate::validate;
 
-/// Largest wrapped identity blob a client may store.
-const MAX_WRAPPED_IDENTITY: usize = 8 * 1024;
-
 /// The KDF salt and parameters for an email. An unknown email gets a fake
 /// that is stable (derived from the server key) and shaped like a real one.
 #[utoipa::path(post, path = "/auth/prelogin", tag = "auth",
@@ -72,7 +69,7 @@ pub async fn signup(
     validate::opaque_blob(
         "wrapped_identity",
         &req.wrapped_identity,
-        MAX_WRAPPED_IDENTITY,
+        validate::MAX_WRAPPED_IDENTITY,
     )?;
     validate::kdf(&req.kdf)?;
 
@@ -186,7 +183,7 @@ pub async fn change_password(
     validate::opaque_blob(
         "wrapped_identity",
         &req.wrapped_identity,
-        MAX_WRAPPED_IDENTITY,
+        validate::MAX_WRAPPED_IDENTITY,
     )?;
     validate::kdf(&req.kdf)?;
     if let Some(ip) = ip {

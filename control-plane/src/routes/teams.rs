@@ -66,7 +66,8 @@ pub async fn list(State(state): State<AppState>, caller: AuthUser) -> ApiResult<
 #[utoipa::path(post, path = "/teams", tag = "teams",
     request_body = CreateTeamRequest,
     responses((status = 201, body = Team), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "A team with this id exists.", body = ErrorBody)),
     security(("bearer" = [])))]
 #[instrument(level = "debug", skip_all)]
 pub async fn create(
@@ -178,6 +179,7 @@ pub async fn members(
     params(("team" = Uuid, Path)),
     request_body = CreateInviteRequest,
     responses((status = 201, body = Invite), (status = 400, body = ErrorBody),
+        (status = 402, description = "The team's plan has no seat left.", body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -401,6 +403,7 @@ async fn invite_for(
     params(("invite" = Uuid, Path)),
     request_body = AcceptInviteRequest,
     responses((status = 200, body = Team), (status = 401, body = ErrorBody),
+        (status = 402, description = "The team's plan has no seat left.", body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 #[instrument(level = "debug", skip_all)]
@@ -588,7 +591,8 @@ pub async fn delete(
     params(("team" = Uuid, Path)),
     request_body = TeamSettings,
     responses((status = 200, body = Team), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 #[instrument(level = "debug", skip_all)]
 pub async fn set_settings(

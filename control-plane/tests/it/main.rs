@@ -22,6 +22,7 @@ mod fuzz;
 mod fuzz_bodies;
 mod hardening;
 mod keys;
+mod openapi;
 mod operator;
 mod rotation;
 mod store;

@@ -374,16 +374,26 @@ async fn every_route_answers_every_caller_exactly(backend: Backend) {
 
 on_both_backends!(every_route_answers_every_caller_exactly);
 
-/// The table's routes are the documented ones, and a route is documented as
-/// needing a bearer token exactly when the table has anonymous callers refused.
+/// The table's routes are the documented ones, a route is documented as
+/// needing a bearer token exactly when the table has anonymous callers
+/// refused, and every status the table expects is documented.
 #[test]
 fn matrix_covers_exactly_the_documented_routes() {
     let mut documented = BTreeSet::new();
     let mut secured = BTreeSet::new();
+    let mut statuses = BTreeSet::new();
     for (method, path, op) in control_plane::openapi::operations() {
         let route = (method, path);
         if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
             secured.insert(route.clone());
+        }
+        for status in op["responses"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(s, _)| s)
+        {
+            statuses.insert((route.clone(), status.clone()));
         }
         documented.insert(route);
     }
@@ -403,6 +413,15 @@ fn matrix_covers_exactly_the_documented_routes() {
     );
     for row in TABLE {
         let route = (row.method.to_owned(), row.pattern.to_owned());
+        // Every answer the matrix expects is one the document lists.
+        for status in row.expect {
+            assert!(
+                statuses.contains(&(route.clone(), status.to_string())),
+                "{} {} answers {status} in the matrix, undocumented in /openapi.json",
+                row.method,
+                row.pattern
+            );
+        }
         assert_eq!(
             secured.contains(&route),
             row.expect[0] == 401,
