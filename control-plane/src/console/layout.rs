@@ -64,6 +64,8 @@ pub enum Failure {
     /// A form post that is cross-site or lacks the session's CSRF token.
     Forbidden(&'static str),
     BadRequest(String),
+    /// A form over [`super::MAX_FORM_BYTES`].
+    TooLarge,
     NotFound(&'static str),
     TooManyLogins,
     Internal(String),
@@ -95,6 +97,11 @@ impl IntoResponse for Failure {
             ),
             Failure::Forbidden(why) => (StatusCode::FORBIDDEN, "Refused", (*why).to_owned()),
             Failure::BadRequest(m) => (StatusCode::BAD_REQUEST, "Not done", m.clone()),
+            Failure::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too large",
+                format!("A form is at most {} bytes.", super::MAX_FORM_BYTES),
+            ),
             Failure::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "Not found",

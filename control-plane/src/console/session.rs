@@ -180,10 +180,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ConsoleForm<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Failure> {
         match axum::Form::<T>::from_request(req, state).await {
             Ok(axum::Form(value)) => Ok(ConsoleForm(value)),
-            Err(FormRejection::BytesRejection(_)) => Err(Failure::BadRequest(format!(
-                "the form is larger than {} bytes",
-                super::MAX_FORM_BYTES
-            ))),
+            Err(FormRejection::BytesRejection(_)) => Err(Failure::TooLarge),
             Err(_) => Err(Failure::BadRequest("the form is malformed".into())),
         }
     }

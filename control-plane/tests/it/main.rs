@@ -17,6 +17,7 @@ mod audit_ingest;
 mod authz;
 mod binary;
 mod chain;
+mod console;
 mod fuzz;
 #[cfg(feature = "fuzzing")]
 mod fuzz_bodies;
