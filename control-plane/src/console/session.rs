@@ -87,7 +87,7 @@ impl Operator {
             Ok(())
         } else {
             Err(Failure::Forbidden(
-                "the form's CSRF token is missing or not this session's: reload the page and try again",
+                "The form's CSRF token is missing or not this session's: reload the page and try again.",
             ))
         }
     }

@@ -18,6 +18,7 @@ mod authz;
 mod binary;
 mod chain;
 mod console;
+mod console_browser;
 mod fuzz;
 #[cfg(feature = "fuzzing")]
 mod fuzz_bodies;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod chain;
 pub mod client;
 pub mod process;
+pub mod webdriver;
 
 use std::sync::Arc;
 use std::time::Duration;
