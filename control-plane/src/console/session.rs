@@ -155,7 +155,7 @@ impl FromRequestParts<Console> for SameOrigin {
             && site != "same-origin"
         {
             return Err(Failure::Forbidden(
-                "a form posted from another site is refused",
+                "A form posted from another site is refused.",
             ));
         }
         if let Some(origin) = header(header::ORIGIN.as_str()) {
@@ -163,7 +163,7 @@ impl FromRequestParts<Console> for SameOrigin {
             let ours = header(header::HOST.as_str()).map(|host| format!("{scheme}://{host}"));
             if ours.as_deref() != Some(origin) {
                 return Err(Failure::Forbidden(
-                    "a form posted from another origin is refused",
+                    "A form posted from another origin is refused.",
                 ));
             }
         }

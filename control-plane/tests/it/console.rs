@@ -9,6 +9,7 @@ use crate::common;
 use std::process::Command;
 use std::time::Duration;
 
+use base64::Engine;
 use common::{Backend, TestServer};
 use control_plane::console::{self, Console};
 use envv_api::{Plan, Role};
@@ -603,6 +604,22 @@ async fn operator_tokens_from_the_command_line(backend: Backend) {
     let (status, cookie) = c.login(&token).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookie = cookie.unwrap();
+    // Neither the token nor the session cookie is in the database in
+    // clear, hex or base64; their SHA-256 is.
+    let dump = common::dump(&c.api).await;
+    let cookie_value = cookie.split_once('=').unwrap().1.to_owned();
+    for secret in [token.as_str(), cookie_value.as_str()] {
+        for form in [
+            secret.to_owned(),
+            hex::encode(secret),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+        ] {
+            assert!(
+                !dump.windows(form.len()).any(|w| w == form.as_bytes()),
+                "a token or cookie is in the database"
+            );
+        }
+    }
     let (ok, list, _) = admin(&["token", "list"]);
     assert!(ok);
     assert!(

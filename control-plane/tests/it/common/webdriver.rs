@@ -110,8 +110,21 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method.clone(), path, body).await {
+            Ok(value) => value,
+            Err(error) => panic!("webdriver {method} {path}: {error}"),
+        }
+    }
+
+    /// A WebDriver command; `Err` with its error when the driver refused.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.driver_url, self.session);
-        let mut req = self.http.request(method.clone(), url);
+        let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -122,13 +135,26 @@ impl Browser {
             .json()
             .await
             .expect("webdriver json");
-        if let Some(error) = resp["value"]["error"].as_str() {
-            panic!(
-                "webdriver {method} {path}: {error}: {}",
-                resp["value"]["message"]
-            );
+        match resp["value"]["error"].as_str() {
+            Some(error) => Err(format!("{error}: {}", resp["value"]["message"])),
+            None => Ok(resp["value"].clone()),
         }
-        resp["value"].clone()
+    }
+
+    /// The page's visible text, or `Err` while a navigation replaces it.
+    async fn try_page_text(&self) -> Result<String, String> {
+        let body = self
+            .try_call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": "body" })),
+            )
+            .await?;
+        let id = body[ELEMENT].as_str().ok_or("no body element")?;
+        let text = self
+            .try_call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .await?;
+        Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
     pub async fn goto(&self, url: &str) {
@@ -238,7 +264,7 @@ impl Browser {
     pub async fn wait_for_text(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let text = self.page_text().await;
+            let text = self.try_page_text().await.unwrap_or_default();
             if text.contains(needle) {
                 return text;
             }
