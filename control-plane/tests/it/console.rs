@@ -14,7 +14,7 @@ use common::{Backend, TestServer};
 use control_plane::console::{self, Console};
 use envv_api::{Plan, Role};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -163,7 +163,7 @@ async fn console_routes_need_a_live_session(backend: Backend) {
     c.api.add_member(team, &owner, &member, Role::Member).await;
     let live = c.session("ops").await;
     let revoked = c.session("gone").await;
-    control_plane::console::tokens::revoke(
+    console::tokens::revoke(
         c.api.state.store.as_ref(),
         "gone",
         "test",
@@ -257,7 +257,9 @@ async fn console_posts_need_csrf_and_same_origin(backend: Backend) {
     let other = c.session("other").await;
     let path = format!("/console/teams/{team}/plan");
     let ours = c.base.clone();
-    let cases: [(&str, Option<&str>, Vec<(&str, &str)>); 6] = [
+    // What is wrong, the CSRF field sent, the headers sent.
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: [Case; 6] = [
         ("no CSRF token", None, vec![]),
         ("a wrong CSRF token", Some("00ff"), vec![]),
         ("another session's token", Some(&other.csrf), vec![]),
@@ -564,7 +566,7 @@ async fn console_pages_are_hardened(backend: Backend) {
         c.get(&long, Some(&ops.cookie)).await.0,
         StatusCode::BAD_REQUEST
     );
-    let big = "x".repeat(control_plane::console::MAX_FORM_BYTES + 1);
+    let big = "x".repeat(console::MAX_FORM_BYTES + 1);
     let (status, _) = c
         .post("/console/login", None, &[("token", &big)], &[])
         .await;
