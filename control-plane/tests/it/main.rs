@@ -19,6 +19,7 @@ mod binary;
 mod chain;
 mod console;
 mod console_browser;
+mod console_hardening;
 mod fuzz;
 #[cfg(feature = "fuzzing")]
 mod fuzz_bodies;

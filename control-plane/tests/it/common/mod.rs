@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod chain;
 pub mod client;
+pub mod console;
 pub mod process;
 pub mod webdriver;
 
