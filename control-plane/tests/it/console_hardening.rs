@@ -156,3 +156,122 @@ on_both_backends!(
     console_pages_are_hardened,
     operator_tokens_from_the_command_line,
 );
+
+/// A form post over TLS to the real binary's console: the whole answer.
+async fn post_over_tls(
+    addr: std::net::SocketAddr,
+    cert: rustls::pki_types::CertificateDer<'static>,
+    path: &str,
+    body: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let port = addr.port();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost:{port}\r\nOrigin: https://localhost:{port}\r\n\
+         Sec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+/// The real binary: `--admin-listen` equal to `--listen` is refused; over
+/// TLS the console is HTTPS too, its session cookie `Secure` with the
+/// `__Host-` prefix, and its origin check expects `https://`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binarys_console_listener_and_tls() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_envv-control-plane"))
+        .args(["serve", "--listen", &addr, "--admin-listen", &addr])
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", dir.path().join("db").display()))
+        .arg("--signing-key-file")
+        .arg(dir.path().join("key"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--admin-listen must differ from --listen"),
+        "{stderr}"
+    );
+
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
+    let server = common::TestServer::start(Backend::Sqlite).await;
+    let admin = format!("127.0.0.1:{port}");
+    let _replica = common::process::Replica::start_with(
+        &server,
+        &[
+            "--admin-listen",
+            &admin,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&admin).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_envv-control-plane"))
+        .args([
+            "admin",
+            "token",
+            "create",
+            "--name",
+            "tls-ops",
+            "--operator",
+            "t",
+        ])
+        .args(["--database-url", &server.db.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().next().unwrap();
+    let answer = post_over_tls(
+        admin.parse().unwrap(),
+        issued.cert.der().clone(),
+        "/console/login",
+        &format!("token={token}"),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect("a session cookie");
+    assert!(cookie.contains(": __Host-envv_console="), "{cookie}");
+    for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Strict", "; Secure"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+}
