@@ -149,7 +149,7 @@ pub struct SameOrigin;
 impl FromRequestParts<Console> for SameOrigin {
     type Rejection = Failure;
 
-    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Failure> {
+    async fn from_request_parts(parts: &mut Parts, _: &Console) -> Result<Self, Failure> {
         let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
         if let Some(site) = header("sec-fetch-site")
             && site != "same-origin"
@@ -158,10 +158,15 @@ impl FromRequestParts<Console> for SameOrigin {
                 "A form posted from another site is refused.",
             ));
         }
+        // The origin's host and port must be the ones the request was sent
+        // to. Its scheme is left out: behind a TLS-terminating proxy the
+        // browser says https to a console served over http (and one port
+        // cannot serve both).
         if let Some(origin) = header(header::ORIGIN.as_str()) {
-            let scheme = if console.tls { "https" } else { "http" };
-            let ours = header(header::HOST.as_str()).map(|host| format!("{scheme}://{host}"));
-            if ours.as_deref() != Some(origin) {
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if authority.is_none() || authority != header(header::HOST.as_str()) {
                 return Err(Failure::Forbidden(
                     "A form posted from another origin is refused.",
                 ));

@@ -124,7 +124,7 @@ async fn console_posts_need_csrf_and_same_origin(backend: Backend) {
     let ours = c.base.clone();
     // What is wrong, the CSRF field sent, the headers sent.
     type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         ("no CSRF token", None, vec![]),
         ("a wrong CSRF token", Some("00ff"), vec![]),
         ("another session's token", Some(&other.csrf), vec![]),
@@ -132,6 +132,11 @@ async fn console_posts_need_csrf_and_same_origin(backend: Backend) {
             "another origin",
             Some(&ops.csrf),
             vec![("origin", "http://evil.example")],
+        ),
+        (
+            "an opaque origin",
+            Some(&ops.csrf),
+            vec![("origin", "null")],
         ),
         (
             "a cross-site fetch",
