@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::layout::{Failure, page};
 use super::{Console, Page, see_other};
@@ -249,6 +250,13 @@ pub struct LoginForm {
     token: String,
 }
 
+/// The token is a secret: wiped when the form is dropped.
+impl Drop for LoginForm {
+    fn drop(&mut self) {
+        self.token.zeroize();
+    }
+}
+
 /// `POST /console/login`: a live operator token starts a session.
 pub async fn login(
     State(console): State<Console>,
@@ -263,9 +271,9 @@ pub async fn login(
     }
     let token = form.token.trim();
     let now = store::now();
-    let mut cookie = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut cookie);
-    let cookie = URL_SAFE_NO_PAD.encode(cookie);
+    let mut cookie = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(cookie.as_mut());
+    let cookie = Zeroizing::new(URL_SAFE_NO_PAD.encode(*cookie));
     let expires = now + chrono::Duration::from_std(console.session_ttl).unwrap_or_default();
     let session = if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
         None
@@ -291,11 +299,12 @@ pub async fn login(
     };
     tracing::info!(operator = %session.operator, "console login");
     let secure = if console.tls { "; Secure" } else { "" };
-    let set = format!(
-        "{}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+    let set = Zeroizing::new(format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         cookie_name(&console),
+        cookie.as_str(),
         console.session_ttl.as_secs()
-    );
+    ));
     let mut response = see_other("/console/teams");
     response.headers_mut().insert(
         header::SET_COOKIE,
