@@ -89,8 +89,40 @@ async fn console_routes_need_a_live_session(backend: Backend) {
         let (status, body) = c.get(path, Some(&live.cookie)).await;
         assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
     }
-    // A revoked token no longer logs in.
-    assert_eq!(c.login(&revoked.token).await.0, StatusCode::UNAUTHORIZED);
+    // A revoked token no longer logs in, nor does a wrong one.
+    for wrong in [revoked.token.as_str(), "envvop_wrong", ""] {
+        let (status, cookie) = c.login(wrong).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+        assert!(cookie.is_none(), "{wrong:?}");
+    }
+    // The teams sort by any column, both ways, and filter by search.
+    c.api.create_team(&owner, "Zeta").await;
+    for (query, first, second) in [
+        ("sort=seats&order=desc", "Acme", "Zeta"),
+        ("sort=seats&order=asc", "Zeta", "Acme"),
+        ("sort=name&order=desc", "Zeta", "Acme"),
+        ("sort=created", "Acme", "Zeta"),
+    ] {
+        let (_, page) = c
+            .get(&format!("/console/teams?{query}"), Some(&live.cookie))
+            .await;
+        let (a, b) = (
+            page.find(&format!(">{first}<")),
+            page.find(&format!(">{second}<")),
+        );
+        assert!(a.is_some() && a < b, "{query}: {first} before {second}");
+    }
+    let (_, page) = c.get("/console/teams?q=ZET", Some(&live.cookie)).await;
+    assert!(
+        page.contains("1 of 2 teams") && !page.contains(">Acme<"),
+        "{page}"
+    );
+    // The listener's root leads to the teams.
+    for path in ["/", "/console"] {
+        let resp = c.http.get(c.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(resp.headers()[LOCATION], "/console/teams", "{path}");
+    }
 
     // The public API's port serves none of the console's paths.
     for path in
