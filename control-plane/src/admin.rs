@@ -336,16 +336,15 @@ pub fn parse_until(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, AdminEr
         .ok_or_else(|| AdminError::Usage("--until is out of range".into()))
 }
 
-/// `admin plan TEAM PLAN [--until DATE] [--note TEXT]`.
-pub async fn set_plan(
-    store: &dyn Store,
-    team: &str,
+/// A plan change's end date and note, checked: a design partner deal
+/// needs an end, a note is one short line (empty: none). The console's
+/// confirmation page checks with this before it asks.
+pub fn check_plan_change<'a>(
     plan: Plan,
     until: Option<&str>,
-    note: Option<&str>,
-    operator: &str,
+    note: Option<&'a str>,
     now: DateTime<Utc>,
-) -> Result<String, AdminError> {
+) -> Result<(Option<DateTime<Utc>>, Option<&'a str>), AdminError> {
     let until = until.map(|u| parse_until(u, now)).transpose()?;
     if plan == Plan::DesignPartner && until.is_none() {
         return Err(AdminError::Usage(
@@ -360,6 +359,20 @@ pub async fn set_plan(
             "--note must be one line of at most {MAX_NOTE_CHARS} characters"
         )));
     }
+    Ok((until, note))
+}
+
+/// `admin plan TEAM PLAN [--until DATE] [--note TEXT]`.
+pub async fn set_plan(
+    store: &dyn Store,
+    team: &str,
+    plan: Plan,
+    until: Option<&str>,
+    note: Option<&str>,
+    operator: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AdminError> {
+    let (until, note) = check_plan_change(plan, until, note, now)?;
     let t = find_team(store, team, now).await?;
     let change = store
         .operator_set_plan(t.id, plan, until, note.map(str::to_owned), operator, now)
@@ -481,6 +494,25 @@ fn csv_field(field: &str) -> String {
 pub const INVOICE_CSV_HEADER: &str = "team_id,team,billing_email,plan,billable_seats,seat_days,\
 amount,amount_cents,currency,period_start,period_end";
 
+/// One invoice per team that existed in the month, oldest team first:
+/// the lines of `admin invoices` and of the console's invoices page.
+pub async fn invoice_lines(
+    store: &dyn Store,
+    month: Month,
+    now: DateTime<Utc>,
+) -> Result<Vec<(TeamSummary, Invoice)>, AdminError> {
+    let teams = store.team_summaries(now).await?;
+    let mut lines = Vec::new();
+    for t in teams
+        .into_iter()
+        .filter(|t| t.created_at.date_naive() <= month.last())
+    {
+        let bill = invoice::invoice(store, t.id, month, now).await?;
+        lines.push((t, bill));
+    }
+    Ok(lines)
+}
+
 /// `admin invoices --month YYYY-MM [--csv]`: one line per team that
 /// existed in the month.
 pub async fn invoices(
@@ -490,14 +522,7 @@ pub async fn invoices(
     now: DateTime<Utc>,
 ) -> Result<String, AdminError> {
     let month: Month = month.parse().map_err(AdminError::Usage)?;
-    let teams = store.team_summaries(now).await?;
-    let mut lines = Vec::new();
-    for t in teams
-        .iter()
-        .filter(|t| t.created_at.date_naive() <= month.last())
-    {
-        lines.push((t, invoice::invoice(store, t.id, month, now).await?));
-    }
+    let lines = invoice_lines(store, month, now).await?;
     if csv {
         let mut out = format!("{INVOICE_CSV_HEADER}\n");
         for (t, bill) in &lines {

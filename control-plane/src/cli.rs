@@ -93,6 +93,11 @@ pub enum AdminCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// The web console's operator tokens (see `serve --admin-listen`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Signups, active teams and decrypts per week.
     Stats {
         /// How many weeks, up to this one.
@@ -101,6 +106,20 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Makes a token and prints it, once; the console audits what is done
+    /// with it under NAME.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// Every token: name, creation, last use, state (never the token).
+    List,
+    /// Revokes a token; its console sessions end at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -152,6 +171,11 @@ pub struct ServeArgs {
     /// PEM private key for `--tls-cert`.
     #[arg(long, env = "ENVV_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also serve the operator's web console on this address (its own
+    /// listener, never the API's; keep it private). Off by default; log in
+    /// with a token from `admin token create`.
+    #[arg(long, env = "ENVV_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
     /// Log format; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "ENVV_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -233,6 +257,24 @@ async fn admin(args: AdminArgs) -> anyhow::Result<String> {
         }
         AdminCommand::Invoices { month, csv } => admin::invoices(store, &month, csv, now).await,
         AdminCommand::Stats { weeks, json } => admin::stats(store, weeks, json, now).await,
+        AdminCommand::Token { command } => {
+            use crate::console::tokens;
+            match command {
+                TokenCommand::Create { name } => {
+                    // Straight to stdout: the token is not kept in a String
+                    // that outlives this call.
+                    let out = tokens::create(store, &name, &operator()?, now).await?;
+                    std::io::stdout()
+                        .write_all(out.as_bytes())
+                        .context("writing the token")?;
+                    Ok(String::new())
+                }
+                TokenCommand::List => tokens::list(store).await,
+                TokenCommand::Revoke { name } => {
+                    tokens::revoke(store, &name, &operator()?, now).await
+                }
+            }
+        }
     };
     Ok(out?)
 }
@@ -315,10 +357,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
         _ => None,
     };
-    let shutdown = shutdown_signal()?;
+    if args.admin_listen == Some(args.listen) {
+        bail!(
+            "--admin-listen must differ from --listen: the operator's console never shares the \
+             public API's port"
+        );
+    }
+    let shutdown = futures_util::FutureExt::shared(shutdown_signal()?);
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    let console = match args.admin_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (--admin-listen)"))?;
+            tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(),
+                "operator console listening");
+            let console = crate::console::Console::new(state.clone(), tls.is_some());
+            let stop = shutdown.clone();
+            Some(match &tls {
+                Some(config) => {
+                    let listener = crate::tls::TlsListener::new(listener, config.clone())?;
+                    tokio::spawn(crate::console::serve_tls(listener, console, stop))
+                }
+                None => tokio::spawn(crate::console::serve(listener, console, stop)),
+            })
+        }
+        None => None,
+    };
     tracing::info!(
         address = %listener.local_addr()?,
         tls = tls.is_some(),
@@ -331,6 +398,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             crate::serve_tls(listener, state, shutdown).await?;
         }
         None => crate::serve(listener, state, shutdown).await?,
+    }
+    if let Some(console) = console {
+        console
+            .await
+            .context("the console's server task")?
+            .context("serving the console")?;
     }
     retention.abort();
     tracing::info!("stopped");

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod authz;
 pub mod chain;
 pub mod cli;
+pub mod console;
 pub mod error;
 pub mod extract;
 #[cfg(feature = "fuzzing")]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 mod audit;
 mod backend;
+mod console;
 mod inline;
 mod keys;
 mod lease;
@@ -25,6 +26,7 @@ mod sql;
 mod sql_accounts;
 mod sql_audit;
 mod sql_chain;
+mod sql_console;
 mod sql_keys;
 mod sql_operator;
 mod sql_teams;
@@ -32,6 +34,7 @@ mod sqlite;
 
 pub use audit::*;
 pub use backend::Backend;
+pub use console::*;
 pub use inline::is_busy;
 pub use keys::*;
 pub use operator::*;
@@ -533,7 +536,9 @@ pub trait TeamStore: Send + Sync {
 
 /// Everything the control plane stores.
 #[async_trait]
-pub trait Store: AccountStore + TeamStore + KeyStore + AuditStore + OperatorStore {
+pub trait Store:
+    AccountStore + TeamStore + KeyStore + AuditStore + OperatorStore + ConsoleStore
+{
     /// Checks the database answers; backs `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -17,6 +17,9 @@ mod audit_ingest;
 mod authz;
 mod binary;
 mod chain;
+mod console;
+mod console_browser;
+mod console_hardening;
 mod fuzz;
 #[cfg(feature = "fuzzing")]
 mod fuzz_bodies;

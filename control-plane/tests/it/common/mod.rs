@@ -5,7 +5,9 @@
 pub mod audit;
 pub mod chain;
 pub mod client;
+pub mod console;
 pub mod process;
+pub mod webdriver;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,6 +19,11 @@ pub struct Replica {
 impl Replica {
     /// Starts the binary on the in-process server's database and key.
     pub fn start(beside: &TestServer) -> Replica {
+        Replica::start_with(beside, &[])
+    }
+
+    /// As [`Replica::start`], with more `serve` arguments.
+    pub fn start_with(beside: &TestServer, extra: &[&str]) -> Replica {
         let key_dir = tempfile::tempdir().expect("temp dir");
         let key_path = key_dir.path().join("signing-key");
         let mut file = std::fs::OpenOptions::new()
@@ -48,6 +53,7 @@ impl Replica {
             .arg(&beside.db.url)
             .arg("--signing-key-file")
             .arg(&key_path)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
