@@ -19,6 +19,7 @@ mod inline;
 mod keys;
 mod lease;
 mod operator;
+mod outage;
 mod postgres;
 mod rows;
 mod sql;
@@ -32,9 +33,9 @@ mod sqlite;
 
 pub use audit::*;
 pub use backend::Backend;
-pub use inline::is_busy;
 pub use keys::*;
 pub use operator::*;
+pub use outage::Outage;
 pub use postgres::PgStore;
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
@@ -60,8 +61,17 @@ pub async fn connect_with(
     }
 }
 
-/// How long a request waits for a database connection before failing.
-const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request waits for a database connection before it is
+/// answered 503: while the database is down (sqlx keeps trying to connect
+/// until then) or every connection is busy. It bounds how long a client
+/// waits on an outage, so it is short; a request normally waits
+/// milliseconds.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The longest one PostgreSQL statement may run before the server cancels
+/// it (answered 503). No query of the API takes near this long; one that
+/// does is waiting on a lock or a database in trouble.
+const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A pooled connection idle longer than this is pinged before it is handed
 /// out. sqlx's default (`test_before_acquire`) pings on every checkout: a
