@@ -56,8 +56,8 @@ pub async fn seed(cluster: &Arc<Cluster>, users: usize, team_size: usize) -> Res
 }
 
 /// Runs every agent at once for `duration` (or until `stop`), then flushes
-/// their spools for up to `flush_for`. The report's clock covers the run,
-/// not the flush.
+/// their spools for up to `flush_for`. The report covers this run only
+/// (not the flush), and the agents come back for another.
 pub async fn run(
     agents: Vec<Agent>,
     duration: Duration,
@@ -71,6 +71,7 @@ pub async fn run(
         .into_iter()
         .map(|mut agent| {
             let stop = stop.clone();
+            agent.report = Report::default();
             tokio::spawn(async move {
                 agent.run(deadline, think, &stop).await;
                 let ran = started.elapsed();
