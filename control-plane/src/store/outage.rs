@@ -34,22 +34,23 @@ fn of_sqlx(e: &sqlx::Error) -> Option<Outage> {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(Outage::Unavailable),
         // The connection broke: the server restarted or the network failed.
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) => Some(Outage::Unavailable),
-        sqlx::Error::Database(e) => of_code(e.code().as_deref()?),
+        sqlx::Error::Database(e) => {
+            let code = e.code()?;
+            if e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                of_sqlstate(&code)
+            } else {
+                // SQLite's extended result code, in decimal.
+                of_sqlite_code(code.parse().ok()?)
+            }
+        }
         _ => None,
     }
 }
 
-/// SQLSTATE codes (PostgreSQL), and SQLite's result codes as sqlx gives
-/// them (extended codes in decimal).
-fn of_code(code: &str) -> Option<Outage> {
-    // SQLite: the primary code is the extended code's low byte.
-    if let Ok(sqlite) = code.parse::<i32>() {
-        return match sqlite & 0xff {
-            rusqlite::ffi::SQLITE_FULL => Some(Outage::StorageFull),
-            rusqlite::ffi::SQLITE_BUSY | rusqlite::ffi::SQLITE_LOCKED => Some(Outage::Unavailable),
-            _ => None,
-        };
-    }
+/// PostgreSQL's SQLSTATE codes.
+fn of_sqlstate(code: &str) -> Option<Outage> {
     match code {
         // disk_full
         "53100" => Some(Outage::StorageFull),
@@ -58,6 +59,15 @@ fn of_code(code: &str) -> Option<Outage> {
         "53300" | "57014" | "57P01" | "57P02" | "57P03" => Some(Outage::Unavailable),
         // Class 08: connection exception.
         _ if code.starts_with("08") => Some(Outage::Unavailable),
+        _ => None,
+    }
+}
+
+/// SQLite's result codes; the primary code is the extended code's low byte.
+fn of_sqlite_code(code: i32) -> Option<Outage> {
+    match code & 0xff {
+        rusqlite::ffi::SQLITE_FULL => Some(Outage::StorageFull),
+        rusqlite::ffi::SQLITE_BUSY | rusqlite::ffi::SQLITE_LOCKED => Some(Outage::Unavailable),
         _ => None,
     }
 }
@@ -95,16 +105,22 @@ mod tests {
         }
         for (code, want) in [
             ("53100", Some(Outage::StorageFull)),
+            ("53300", Some(Outage::Unavailable)),
             ("57P01", Some(Outage::Unavailable)),
             ("08006", Some(Outage::Unavailable)),
             ("57014", Some(Outage::Unavailable)),
             ("23505", None),
-            ("13", Some(Outage::StorageFull)),
-            ("5", Some(Outage::Unavailable)),
-            ("778", None),
-            ("2067", None),
         ] {
-            assert_eq!(of_code(code), want, "{code}");
+            assert_eq!(of_sqlstate(code), want, "{code}");
+        }
+        for (code, want) in [
+            (13, Some(Outage::StorageFull)),
+            (5, Some(Outage::Unavailable)),
+            // SQLITE_IOERR_WRITE, SQLITE_CONSTRAINT_UNIQUE
+            (778, None),
+            (2067, None),
+        ] {
+            assert_eq!(of_sqlite_code(code), want, "{code}");
         }
         let full = rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),

@@ -58,12 +58,16 @@ fn postgres_restarted_under_load_answers_503_then_recovers_losing_no_audit_event
         let mut client = envvd.client();
         let project = project.clone();
         std::thread::spawn(move || {
-            let mut reads = 0usize;
+            let (mut reads, mut failed) = (0usize, 0usize);
             while reading.load(Ordering::Relaxed) {
-                reads += usize::from(read(&mut client, &project));
+                if read(&mut client, &project) {
+                    reads += 1;
+                } else {
+                    failed += 1;
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            reads
+            (reads, failed)
         })
     };
     std::thread::sleep(Duration::from_secs(2));
@@ -119,7 +123,10 @@ fn postgres_restarted_under_load_answers_503_then_recovers_losing_no_audit_event
     stop.store(true, Ordering::Relaxed);
     reading.store(false, Ordering::Relaxed);
     let (agents, report) = rt.block_on(load).unwrap().unwrap();
-    let reads = reader.join().unwrap();
+    let (reads, failed) = reader.join().unwrap();
+    // The real agent served every read throughout, from its cache while the
+    // server could not reach its database (as when the server is down).
+    assert_eq!(failed, 0, "reads failed during the outage");
 
     // The only failures the agents saw were the outage's 503s.
     for (op, stats) in &report.ops {
@@ -143,4 +150,32 @@ fn postgres_restarted_under_load_answers_503_then_recovers_losing_no_audit_event
     );
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("database unavailable"), "{logged}");
+}
+
+#[test]
+fn a_replica_started_while_postgres_is_down_comes_up_with_it() {
+    let pg = PgCluster::start();
+    pg.create_database("envv");
+    pg.stop();
+    let home = tempfile::tempdir().unwrap();
+    let url = pg.url("envv");
+    let dir = home.path().to_path_buf();
+    // `start_at` returns once the server listens, which it does only once
+    // it has reached the database and migrated it.
+    let starting =
+        std::thread::spawn(move || ControlPlane::start_at(&url, &dir, free_port(), &[], None));
+    // Longer than a request waits for a connection (3 s): the start waits
+    // on its own terms.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!starting.is_finished(), "it listened with no database");
+    pg.start_again();
+    let cp = starting.join().unwrap();
+    let rt = runtime();
+    let ready = rt.block_on(request(
+        Method::GET,
+        &format!("{}/readyz", cp.url()),
+        "-",
+        None,
+    ));
+    assert!(ready.status.is_success(), "{}", ready.status);
 }
