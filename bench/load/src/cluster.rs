@@ -40,8 +40,13 @@ pub enum Retry {
     Unsafe,
 }
 
-/// What came of one request.
-#[derive(Debug)]
+/// Most bytes read of one answer (a page of 1,000 audit events is well
+/// under it): a server gone wrong must not make the generator buffer
+/// without end.
+const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// What came of one request. Its `Debug` leaves the body out: a login's
+/// holds tokens.
 pub enum Outcome {
     /// The server answered (any status).
     Answer {
@@ -53,6 +58,18 @@ pub enum Outcome {
     Interrupted,
     /// No replica could be reached, or every try failed.
     Unreachable(String),
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Answer { status, body, .. } => {
+                write!(f, "{status} {}", body["error"]["code"])
+            }
+            Outcome::Interrupted => f.write_str("interrupted after it was sent"),
+            Outcome::Unreachable(why) => write!(f, "unreachable: {why}"),
+        }
+    }
 }
 
 pub struct Cluster {
@@ -151,7 +168,7 @@ impl Cluster {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
-                    match response.bytes().await {
+                    match read_bounded(response).await {
                         Ok(bytes) => {
                             let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                             return Outcome::Answer {
@@ -178,4 +195,22 @@ impl Cluster {
         }
         Outcome::Unreachable(last)
     }
+}
+
+/// The answer's body, refused past [`MAX_ANSWER`] bytes.
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER as u64)
+    {
+        return Err(format!("an answer over {MAX_ANSWER} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!("an answer over {MAX_ANSWER} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -83,11 +83,20 @@ const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// For `PoolOptions::before_acquire`: pings connections idle for longer than
 /// [`PING_IF_IDLE_FOR`]; a failed ping discards the connection.
+///
+/// So does a connection still inside a transaction. A `COMMIT` that fails
+/// (SQLite's disk full, say) can leave sqlx counting a transaction the
+/// database has already rolled back, and the `ROLLBACK` sqlx then sends
+/// fails too; handed out again, every `BEGIN` on it would fail for good.
 fn ping_if_idle<C: sqlx::Connection>(
     conn: &mut C,
     meta: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
     Box::pin(async move {
+        if conn.is_in_transaction() {
+            tracing::warn!("discarding a database connection left inside a transaction");
+            return Ok(false);
+        }
         if meta.idle_for > PING_IF_IDLE_FOR {
             conn.ping().await?;
         }

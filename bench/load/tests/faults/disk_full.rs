@@ -194,9 +194,10 @@ fn a_full_disk_refuses_writes_clearly_keeps_reads_and_corrupts_nothing() {
         }
         assert!(
             freed.elapsed() < Duration::from_secs(10),
-            "no write 10 s after space was freed: {} {}",
+            "no write 10 s after space was freed: {} {}\n{}",
             answer.status,
-            answer.body
+            answer.body,
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
