@@ -344,9 +344,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|path| load_key(path))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let store = crate::store::connect_with(&database_url, args.db_pool_size)
-        .await
-        .context("opening the database (is the URL right and the server up?)")?;
+    let store = connect_waiting(&database_url, args.db_pool_size).await?;
     let mut config = Config::new(signing_key);
     config.previous_signing_keys = previous;
     config.trust_forwarded_for = args.trust_forwarded_for;
@@ -408,6 +406,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     retention.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long `serve` waits at start for a database that is out of reach
+/// (starting, restarting, failing over) before it gives up.
+const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Opens the store, retrying while the database is out of reach, so
+/// replicas started with (or just before) their database come up with it.
+async fn connect_waiting(
+    url: &str,
+    pool_size: Option<u32>,
+) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+    use crate::store::Outage;
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    loop {
+        let e = match crate::store::connect_with(url, pool_size).await {
+            Ok(store) => return Ok(store),
+            Err(e) => e,
+        };
+        if Outage::of(&e) != Some(Outage::Unavailable) || tokio::time::Instant::now() >= deadline {
+            return Err(e).context("opening the database (is the URL right and the server up?)");
+        }
+        tracing::warn!(error = %e, "the database is out of reach; retrying");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Resolves on SIGTERM or ctrl-c. The handlers are installed here, before

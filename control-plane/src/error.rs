@@ -8,7 +8,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use envv_api::{ErrorBody, ErrorDetail};
 
-use crate::store::StoreError;
+use crate::store::{Outage, StoreError};
+
+/// What a 503 asks the client to wait before retrying: about as long as a
+/// database restart or failover takes to begin answering again.
+pub const RETRY_AFTER_UNAVAILABLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -59,8 +63,14 @@ pub enum ApiError {
     /// A plan limit; the message names the plan and the limit.
     #[error("{0}")]
     PlanLimit(String),
-    #[error("the server is busy; retry shortly")]
+    /// The database is out of reach for now (restarting, every connection
+    /// busy): answered with `Retry-After`.
+    #[error("the server is busy or its database is out of reach; retry shortly")]
     Unavailable,
+    /// The database has no space left: writes fail until the operator frees
+    /// some, reads keep working.
+    #[error("the server's storage is full, so nothing can be saved; reads still work")]
+    StorageFull,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -88,13 +98,14 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// Every code [`ApiError::code`] answers: the document's enum of
     /// `error.code`, which clients may match on.
-    pub const CODES: [&'static str; 22] = [
+    pub const CODES: [&'static str; 23] = [
         "bad_request",
         "invalid_json",
         "payload_too_large",
@@ -116,6 +127,7 @@ impl ApiError {
         "rate_limited",
         "plan_limit",
         "unavailable",
+        "storage_full",
         "internal",
     ];
 
@@ -142,6 +154,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::PlanLimit(_) => "plan_limit",
             ApiError::Unavailable => "unavailable",
+            ApiError::StorageFull => "storage_full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -155,11 +168,19 @@ impl From<StoreError> for ApiError {
             StoreError::PlanLimit(message) => ApiError::PlanLimit(message),
             StoreError::ChainConflict => ApiError::ChainConflict,
             StoreError::InvalidStatement(message) => ApiError::InvalidStatement(message),
-            // Pool exhaustion is load, not a bug: tell the client to retry.
-            StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::Unavailable,
-            // SQLite stayed locked for the whole busy timeout: load too.
-            StoreError::Sqlite(e) if crate::store::is_busy(&e) => ApiError::Unavailable,
-            other => ApiError::Internal(other.into()),
+            // Load or an outage, not a bug: tell the client to retry, or
+            // that nothing can be saved; the cause goes to the log.
+            other => match Outage::of(&other) {
+                Some(Outage::Unavailable) => {
+                    tracing::warn!(error = %other, "database unavailable");
+                    ApiError::Unavailable
+                }
+                Some(Outage::StorageFull) => {
+                    tracing::error!(error = %other, "database storage full: free space");
+                    ApiError::StorageFull
+                }
+                None => ApiError::Internal(other.into()),
+            },
         }
     }
 }
@@ -179,7 +200,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after } = self {
+        let retry_after = match self {
+            ApiError::TooManyRequests { retry_after } => Some(retry_after),
+            ApiError::Unavailable => Some(RETRY_AFTER_UNAVAILABLE),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             let secs = retry_after.as_secs().max(1);
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -222,6 +248,7 @@ mod tests {
             },
             ApiError::PlanLimit(String::new()),
             ApiError::Unavailable,
+            ApiError::StorageFull,
             ApiError::Internal(anyhow::anyhow!("cause")),
         ];
         let index = |e: &ApiError| match e {
@@ -246,7 +273,8 @@ mod tests {
             ApiError::TooManyRequests { .. } => 18,
             ApiError::PlanLimit(_) => 19,
             ApiError::Unavailable => 20,
-            ApiError::Internal(_) => 21,
+            ApiError::StorageFull => 21,
+            ApiError::Internal(_) => 22,
         };
         for (i, e) in all.iter().enumerate() {
             assert_eq!(index(e), i, "one sample per kind, in order");
@@ -278,5 +306,19 @@ mod tests {
             ApiError::from(broken).status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry_and_storage_full_does_not() {
+        let response = ApiError::Unavailable.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let response = ApiError::from(StoreError::Sqlite(full)).into_response();
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
     }
 }

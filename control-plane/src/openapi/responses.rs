@@ -3,7 +3,9 @@
 //! (`security`) answers 401; `ApiJson` (`requestBody`) 400, 413 and 415;
 //! `ApiPath` and `ApiQuery` (`parameters`) 400; the store, which every
 //! operation but the process's own reads, 503 when the database is out of
-//! reach or busy. Each answer gets a description and, if an error, the
+//! reach or busy and 507 when a write it makes (an operation's own, or the
+//! audit event a read such as a key fetch records) finds the disk full.
+//! Each answer gets a description and, if an error, the
 //! error body.
 
 use serde_json::{Value, json};
@@ -40,6 +42,10 @@ fn description(status: &str) -> &'static str {
         "415" => "The body is not sent as `application/json`.",
         "429" => "Too many attempts: retry after `Retry-After` seconds.",
         "503" => "The database is out of reach or busy: retry shortly.",
+        "507" => {
+            "The server's disk is full: what this request writes (its change, or the audit \
+             event a read records) could not be stored. Reads that record nothing still work."
+        }
         _ => "See `error.code`.",
     }
 }
@@ -59,6 +65,7 @@ pub(super) fn complete(doc: &mut Value) {
             ("413", body),
             ("415", body),
             ("503", database),
+            ("507", database),
         ];
         for (status, applies) in implied {
             if applies {

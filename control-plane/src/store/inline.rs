@@ -119,7 +119,7 @@ impl InlineReads {
 
 /// The database was locked (by then for the whole busy timeout, on a
 /// blocking read).
-pub fn is_busy(e: &rusqlite::Error) -> bool {
+fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)

@@ -20,6 +20,7 @@ mod inline;
 mod keys;
 mod lease;
 mod operator;
+mod outage;
 mod postgres;
 mod rows;
 mod sql;
@@ -35,9 +36,9 @@ mod sqlite;
 pub use audit::*;
 pub use backend::Backend;
 pub use console::*;
-pub use inline::is_busy;
 pub use keys::*;
 pub use operator::*;
+pub use outage::Outage;
 pub use postgres::PgStore;
 pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
@@ -63,8 +64,17 @@ pub async fn connect_with(
     }
 }
 
-/// How long a request waits for a database connection before failing.
-const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a request waits for a database connection before it is
+/// answered 503: while the database is down (sqlx keeps trying to connect
+/// until then) or every connection is busy. It bounds how long a client
+/// waits on an outage, so it is short; a request normally waits
+/// milliseconds.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The longest one PostgreSQL statement may run before the server cancels
+/// it (answered 503). No query of the API takes near this long; one that
+/// does is waiting on a lock or a database in trouble.
+const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A pooled connection idle longer than this is pinged before it is handed
 /// out. sqlx's default (`test_before_acquire`) pings on every checkout: a
@@ -76,11 +86,20 @@ const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// For `PoolOptions::before_acquire`: pings connections idle for longer than
 /// [`PING_IF_IDLE_FOR`]; a failed ping discards the connection.
+///
+/// So does a connection still inside a transaction. A `COMMIT` that fails
+/// (SQLite's disk full, say) can leave sqlx counting a transaction the
+/// database has already rolled back, and the `ROLLBACK` sqlx then sends
+/// fails too; handed out again, every `BEGIN` on it would fail for good.
 fn ping_if_idle<C: sqlx::Connection>(
     conn: &mut C,
     meta: sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
     Box::pin(async move {
+        if conn.is_in_transaction() {
+            tracing::warn!("discarding a database connection left inside a transaction");
+            return Ok(false);
+        }
         if meta.idle_for > PING_IF_IDLE_FOR {
             conn.ping().await?;
         }

@@ -23,6 +23,9 @@ impl SqlStore<Postgres> {
     /// so replicas starting together migrate once).
     pub async fn connect(url: &str, pool_size: Option<u32>) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
+        // Milliseconds: PostgreSQL cancels a statement running longer.
+        let timeout = super::STATEMENT_TIMEOUT.as_millis().to_string();
+        let options = options.options([("statement_timeout", timeout.as_str())]);
         let (pooled, leased) = split_pool(pool_size.unwrap_or(16));
         let reads = Reads(Leases::new(options.clone(), leased));
         let pool = PgPoolOptions::new()

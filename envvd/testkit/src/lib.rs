@@ -7,6 +7,7 @@
 //! runs) builds every binary of the workspace first. Nothing here runs
 //! cargo from inside a test.
 
+mod pg_cluster;
 mod proxy;
 
 use std::ffi::OsStr;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use pg_cluster::PgCluster;
 pub use proxy::Proxy;
 
 /// The workspace binary `name` in the target directory this test or bench
@@ -62,18 +64,22 @@ pub struct ControlPlane {
     extra: Vec<std::ffi::OsString>,
     /// A PostgreSQL database of its own instead of the SQLite file.
     postgres: Option<Postgres>,
+    /// Another database instead of either (replicas sharing one).
+    database_url: Option<String>,
+    /// Where its log goes (else nowhere).
+    log: Option<PathBuf>,
 }
 
 /// A database of its own on the test PostgreSQL server
 /// (`$ENVV_TEST_POSTGRES_URL`), created with `psql` and dropped with the
-/// control plane.
-struct Postgres {
+/// control plane, or when dropped.
+pub struct Postgres {
     admin_url: String,
     name: String,
 }
 
 impl Postgres {
-    fn create() -> Postgres {
+    pub fn create() -> Postgres {
         let admin_url = std::env::var("ENVV_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
         let name = format!(
@@ -89,7 +95,7 @@ impl Postgres {
         db
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         match self.admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{}", self.name),
             None => panic!("ENVV_TEST_POSTGRES_URL has no database part"),
@@ -141,6 +147,8 @@ impl ControlPlane {
             port,
             extra: extra.iter().map(|a| a.to_os_string()).collect(),
             postgres: None,
+            database_url: None,
+            log: None,
         };
         server.restart();
         server
@@ -155,6 +163,31 @@ impl ControlPlane {
             port,
             extra: Vec::new(),
             postgres: (backend == Backend::Postgres).then(Postgres::create),
+            database_url: None,
+            log: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// On the database at `url` (several replicas may share one), with
+    /// the signing key in `dir` and extra `serve` arguments; its log (level
+    /// `warn`) goes to `log` if given.
+    pub fn start_at(
+        url: &str,
+        dir: &Path,
+        port: u16,
+        extra: &[&OsStr],
+        log: Option<&Path>,
+    ) -> ControlPlane {
+        let mut server = ControlPlane {
+            child: None,
+            dir: dir.to_path_buf(),
+            port,
+            extra: extra.iter().map(|a| a.to_os_string()).collect(),
+            postgres: None,
+            database_url: Some(url.to_owned()),
+            log: log.map(Path::to_path_buf),
         };
         server.restart();
         server
@@ -176,6 +209,14 @@ impl ControlPlane {
     /// Starts it again on the same database and port.
     pub fn restart(&mut self) {
         self.stop();
+        // Its log goes to standard output.
+        let log = self.log.as_ref().map(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("the control plane's log file")
+        });
         let child = Command::new(bin("envv-control-plane"))
             .args([
                 "serve",
@@ -183,16 +224,17 @@ impl ControlPlane {
                 &format!("127.0.0.1:{}", self.port),
                 "--database-url",
             ])
-            .arg(match &self.postgres {
-                Some(db) => db.url(),
-                None => format!("sqlite:{}", self.dir.join("cp.db").display()),
+            .arg(match (&self.database_url, &self.postgres) {
+                (Some(url), _) => url.clone(),
+                (None, Some(db)) => db.url(),
+                (None, None) => format!("sqlite:{}", self.dir.join("cp.db").display()),
             })
             .arg("--signing-key-file")
             .arg(self.dir.join("cp-key"))
             .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.map_or_else(Stdio::null, Stdio::from))
             .stderr(Stdio::null())
             .spawn()
             .expect("start the control plane");
