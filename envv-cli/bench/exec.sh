@@ -74,7 +74,21 @@ for n in $COUNTS; do
 done
 
 out=$WORK/results.md
-hyperfine -N --warmup "$WARMUP" --min-runs "$MIN_RUNS" --export-markdown "$out" "${commands[@]}"
+hyperfine -N --warmup "$WARMUP" --min-runs "$MIN_RUNS" --export-markdown "$out" \
+    --export-json "$WORK/results.json" "${commands[@]}"
+# envv against the floor at each count, from the same run's means (the aim:
+# within 15 %).
+python3 - "$WORK/results.json" "$COUNTS" >>"$out" <<'PY'
+import json, sys
+runs = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+print()
+for n in sys.argv[2].split():
+    envv, floor = runs[f"envv exec, {n} secrets"], runs[f"floor, {n} secrets"]
+    print(f"- {n} secrets: envv {envv['mean'] * 1e3:.2f} ms (median {envv['median'] * 1e3:.2f}), "
+          f"floor {floor['mean'] * 1e3:.2f} ms (median {floor['median'] * 1e3:.2f}): "
+          f"envv/floor {envv['mean'] / floor['mean']:.3f}")
+PY
+sed -n '/^- /p' "$out" >&2
 
 if [ -n "$RESULTS" ]; then
     {
