@@ -21,6 +21,7 @@ use crate::state::AppState;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod invites;
 pub mod keys;
 pub mod ops;
 pub mod teams;
@@ -73,13 +74,13 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(teams::set_settings))
         .routes(routes!(teams::remove_member))
         .routes(routes!(teams::change_role))
-        .routes(routes!(teams::invite))
-        .routes(routes!(teams::invites))
-        .routes(routes!(teams::revoke_invite))
-        .routes(routes!(teams::preview_invite))
-        .routes(routes!(teams::accept_invite))
+        .routes(routes!(invites::invite))
+        .routes(routes!(invites::invites))
+        .routes(routes!(invites::revoke_invite))
+        .routes(routes!(invites::preview_invite))
+        .routes(routes!(invites::accept_invite))
         .routes(routes!(teams::team_chain, teams::append_statement))
-        .routes(routes!(teams::invite_chain))
+        .routes(routes!(invites::invite_chain))
         .routes(routes!(keys::fetch))
         .routes(routes!(keys::public_key))
         .routes(body_limit(routes!(keys::rotate), keys::MAX_ROTATE_BODY))
