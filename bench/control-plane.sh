@@ -85,13 +85,13 @@ if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
     log "building release binaries"
     [[ -n "${BENCH_CONTROL_PLANE_BIN:-}" ]] || cargo build --release -p control-plane
     # Seeds the team as clients would, with keys and signed chain statements.
-    cargo build --release -p control-plane --example bench_seed
+    cargo build --release -p envv-load
     # Its own workspace: without --target-dir it would build into bench/hello/target.
     cargo build --release --manifest-path bench/hello/Cargo.toml --target-dir "$TARGET_DIR"
 fi
 CP_BIN=${BENCH_CONTROL_PLANE_BIN:-$TARGET_DIR/release/envv-control-plane}
 HELLO_BIN=$TARGET_DIR/release/envv-bench-hello
-SEED_BIN=$TARGET_DIR/release/examples/bench_seed
+SEED_BIN=$TARGET_DIR/release/envv-load
 [[ -x "$CP_BIN" ]] || die "$CP_BIN is missing (set CARGO_TARGET_DIR?)"
 [[ -x "$SEED_BIN" ]] || die "$SEED_BIN is missing (set CARGO_TARGET_DIR?)"
 [[ -x "$HELLO_BIN" ]] || die "$HELLO_BIN is missing (set CARGO_TARGET_DIR?)"
@@ -128,11 +128,11 @@ api() {
 }
 
 # seed BASE: signs up an owner, creates a team, has MEMBERS-1 more people join
-# through invites (control-plane/examples/bench_seed.rs: the team chain's
-# statements need real keys); prints "TEAM_ID OWNER_TOKEN".
+# through invites (`envv-load --seed-only`, bench/load/src/seed.rs: the team
+# chain's statements need real keys); prints "TEAM_ID OWNER_TOKEN".
 seed() {
     local base=$1 seeded team owner
-    seeded=$("$SEED_BIN" "$base" "$MEMBERS") || die "seeding failed"
+    seeded=$("$SEED_BIN" --seed-only --server "$base" --team-size "$MEMBERS") || die "seeding failed"
     read -r team owner <<<"$seeded"
     local count
     count=$(api GET "$base/teams/$team/members" "$owner" "" | jq 'length')

@@ -6,7 +6,9 @@
 //!
 //! Seeds the teams, runs the agents, prints a Markdown table per operation,
 //! checks every audit event reached the trail once, and exits non-zero on
-//! any error. The servers should run with `--trust-forwarded-for`: each
+//! any error. With `--seed-only` it makes one team of `--team-size` and
+//! prints `TEAM_ID OWNER_TOKEN` (what `bench/control-plane.sh` and
+//! `.ci/openapi` start from). The servers should run with `--trust-forwarded-for`: each
 //! agent's requests carry an `X-Forwarded-For` address of its own, as a
 //! load balancer in front of many agents would add.
 
@@ -43,11 +45,23 @@ struct Args {
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Only make one team of `--team-size` and print `TEAM_ID OWNER_TOKEN`.
+    #[arg(long)]
+    seed_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if args.seed_only {
+        let cluster = Cluster::new(&args.server, args.team_size)?;
+        let team = seed::team(&cluster, args.team_size.max(1), 0)
+            .await
+            .context("seeding the team")?;
+        let owner = &team[0];
+        println!("{} {}", owner.team, owner.access);
+        return Ok(());
+    }
     let cluster = Arc::new(Cluster::new(&args.server, args.users)?);
 
     let seeding = Instant::now();

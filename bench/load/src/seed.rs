@@ -1,8 +1,8 @@
 //! Teams made as clients make them, before the load starts: an owner signs
 //! up with real keys and creates the team with the chain's first statement;
 //! the others sign up, are invited with signed `invite` statements and
-//! accept (as `control-plane/examples/bench_seed.rs` does for
-//! `bench/control-plane.sh`).
+//! accept. `envv-load --seed-only` makes one such team for
+//! `bench/control-plane.sh` and `.ci/openapi`.
 
 use std::net::Ipv4Addr;
 
