@@ -251,3 +251,31 @@ impl Drop for ControlPlane {
         self.stop();
     }
 }
+
+/// How many `action` events `team`'s trail holds, read through a real
+/// agent (`client`), page by page.
+pub fn count_actions(client: &mut proto_ipc::Client, team: uuid::Uuid, action: &str) -> usize {
+    use proto_ipc::{AuditFilter, Request, Response};
+    let mut total = 0;
+    let mut cursor = None;
+    loop {
+        let filter = AuditFilter {
+            action: Some(action.into()),
+            cursor: cursor.clone(),
+            limit: Some(1000),
+            ..AuditFilter::default()
+        };
+        let Response::AuditPage {
+            events,
+            next_cursor,
+        } = client.request(&Request::Audit { team, filter }).unwrap()
+        else {
+            panic!("an audit page");
+        };
+        total += events.len();
+        match next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return total,
+        }
+    }
+}

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use envv_testkit::count_actions;
 use envv_testkit::{bin, wait_for};
-use proto_ipc::{AuditFilter, Client, EnvRef, ReadPurpose, Request, Response, Secret};
+use proto_ipc::{Client, EnvRef, ReadPurpose, Request, Response, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -163,32 +164,6 @@ pub fn read(client: &mut Client, dir: &Path) -> bool {
         }),
         Ok(Response::Secrets { .. })
     )
-}
-
-/// How many `action` events the team's trail holds, through the agent.
-pub fn count_actions(client: &mut Client, team: Uuid, action: &str) -> usize {
-    let mut total = 0;
-    let mut cursor = None;
-    loop {
-        let filter = AuditFilter {
-            action: Some(action.into()),
-            cursor: cursor.clone(),
-            limit: Some(1000),
-            ..AuditFilter::default()
-        };
-        let Response::AuditPage {
-            events,
-            next_cursor,
-        } = client.request(&Request::Audit { team, filter }).unwrap()
-        else {
-            panic!("an audit page");
-        };
-        total += events.len();
-        match next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return total,
-        }
-    }
 }
 
 /// Asks the agent to ship its spool until it reports nothing pending, for

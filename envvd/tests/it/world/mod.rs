@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-pub use envv_testkit::{ControlPlane, Proxy, wait_for};
-use proto_ipc::{AuditFilter, Client, EnvRef, IpcError, ReadPurpose, Request, Response, Secret};
+pub use envv_testkit::{ControlPlane, Proxy, count_actions, wait_for};
+use proto_ipc::{Client, EnvRef, IpcError, ReadPurpose, Request, Response, Secret};
 
 pub struct Process(pub Child);
 
@@ -188,31 +188,6 @@ pub fn signup(client: &mut Client, server: &str, email: &str) {
             allow_weak_password: false,
         })
         .unwrap();
-}
-
-pub fn count_actions(client: &mut Client, team: uuid::Uuid, action: &str) -> usize {
-    let mut total = 0;
-    let mut cursor = None;
-    loop {
-        let filter = AuditFilter {
-            action: Some(action.into()),
-            cursor: cursor.clone(),
-            limit: Some(1000),
-            ..AuditFilter::default()
-        };
-        let Response::AuditPage {
-            events,
-            next_cursor,
-        } = client.request(&Request::Audit { team, filter }).unwrap()
-        else {
-            panic!("audit page");
-        };
-        total += events.len();
-        match next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return total,
-        }
-    }
 }
 
 pub fn status(client: &mut Client) -> proto_ipc::AgentStatus {
