@@ -38,32 +38,9 @@ PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 RESULTS=${BENCH_RESULTS-bench/results.md}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-# --- clean-up: every process we start and every temp file, on any exit ------
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/envv-bench.XXXXXX")
-PIDS=()
-PG_DB=""
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$PG_DB" ]]; then
-        psql -q -X "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
-            echo "bench: could not drop database $PG_DB" >&2
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+NAME=bench
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
 
 # --- tools and binaries -------------------------------------------------------
 

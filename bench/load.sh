@@ -42,30 +42,9 @@ PG_ADMIN_URL=${LOAD_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 RESULTS=${LOAD_RESULTS-bench/results.md}
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'load: %s\n' "$*" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/envv-load.XXXXXX")
-PIDS=()
-PG_DB=""
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ -n "$PG_DB" ]]; then
-        psql -q -X "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
-            echo "load: could not drop database $PG_DB" >&2
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+NAME=load
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
 
 for tool in cargo openssl; do
     command -v "$tool" >/dev/null || die "$tool is required"

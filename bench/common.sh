@@ -1,0 +1,29 @@
+# Sourced by bench/control-plane.sh and bench/load.sh: messages, a work
+# folder, and on any exit the end of every process started (PIDS), the
+# database made (PG_DB, on PG_ADMIN_URL) and the folder.
+# Set first: NAME (the messages' prefix), PG_ADMIN_URL.
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '%s: %s\n' "$NAME" "$*" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/envv-$NAME.XXXXXX")
+PIDS=()
+PG_DB=""
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "$PG_DB" ]]; then
+        psql -q -X "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 ||
+            echo "$NAME: could not drop database $PG_DB" >&2
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
