@@ -15,6 +15,7 @@ mod clock;
 mod conn;
 mod control_plane;
 mod exposure;
+mod failure;
 mod harden;
 mod known;
 mod local;
