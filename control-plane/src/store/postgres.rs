@@ -7,10 +7,10 @@ use envv_api::Role;
 use uuid::Uuid;
 
 use super::backend::HotReads;
+use super::backend::{MEMBERS_AS, MEMBERSHIP};
 use super::lease::Leases;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql::SqlStore;
-use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
 use super::{StoreError, TeamRecord};
 
 pub type PgStore = SqlStore<Postgres>;

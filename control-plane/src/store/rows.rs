@@ -76,7 +76,7 @@ pub(super) struct TeamRoleRow {
 }
 
 impl TeamRoleRow {
-    /// The row of [`MEMBERSHIP`](super::sql_teams::MEMBERSHIP) as SQLite's
+    /// The row of [`MEMBERSHIP`](super::backend::MEMBERSHIP) as SQLite's
     /// inline reads get it (the uuid a 16-byte blob, the time RFC 3339
     /// text: as sqlx writes them).
     pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
@@ -152,7 +152,7 @@ impl TryFrom<MemberRow> for envv_api::Member {
     }
 }
 
-/// A member row of [`MEMBERS_AS`](super::sql_teams::MEMBERS_AS), with the
+/// A member row of [`MEMBERS_AS`](super::backend::MEMBERS_AS), with the
 /// role of the caller who asked for the list.
 #[derive(sqlx::FromRow)]
 pub(super) struct CallerMemberRow {
@@ -162,7 +162,7 @@ pub(super) struct CallerMemberRow {
 }
 
 impl CallerMemberRow {
-    /// A row of [`MEMBERS_AS`](super::sql_teams::MEMBERS_AS) as SQLite's
+    /// A row of [`MEMBERS_AS`](super::backend::MEMBERS_AS) as SQLite's
     /// inline reads get it.
     pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(CallerMemberRow {

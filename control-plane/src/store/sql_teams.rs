@@ -16,28 +16,6 @@ use super::{
     StoreError, TeamRecord, TeamStore,
 };
 
-/// The team and the user's role in it, if they are a member: the check
-/// every team route makes. Run per backend ([`HotReads::membership`](super::backend::HotReads::membership)), each on its
-/// fastest path for one-statement reads.
-pub(super) const MEMBERSHIP: &str = "SELECT t.id, t.name, t.current_epoch, t.rekey_required, \
-     t.max_staleness_secs, t.created_at, m.role \
-     FROM memberships m JOIN teams t ON t.id = m.team_id \
-     WHERE m.team_id = $1 AND m.user_id = $2";
-
-/// The user's role in the team and its members in join order, a row each,
-/// if the user is a member (no rows otherwise): the membership check and
-/// the listing in one statement.
-pub(super) const MEMBERS_AS: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, \
-     u.identity_public_key, u.signing_public_key, \
-     EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-       AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-     m.joined_at, c.role AS caller_role \
-     FROM memberships c \
-     JOIN teams t ON t.id = c.team_id \
-     JOIN memberships m ON m.team_id = c.team_id \
-     JOIN users u ON u.id = m.user_id \
-     WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id";
-
 #[async_trait]
 impl<DB: Backend> TeamStore for SqlStore<DB> {
     async fn create_team(

@@ -13,10 +13,10 @@ use envv_api::Role;
 use uuid::Uuid;
 
 use super::backend::HotReads;
+use super::backend::{MEMBERS_AS, MEMBERSHIP};
 use super::inline::InlineReads;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql::SqlStore;
-use super::sql_teams::{MEMBERS_AS, MEMBERSHIP};
 use super::{StoreError, TeamRecord};
 
 const IN_MEMORY: StoreError = StoreError::Unsupported("a SQLite database in memory: give a file");
