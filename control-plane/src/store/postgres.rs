@@ -6,8 +6,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use envv_api::Role;
 use uuid::Uuid;
 
-use super::backend::HotReads;
-use super::backend::{MEMBERS_AS, MEMBERSHIP};
+use super::backend::{HotReads, MEMBERS_AS, MEMBERSHIP};
 use super::lease::Leases;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql::SqlStore;

@@ -12,8 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use envv_api::Role;
 use uuid::Uuid;
 
-use super::backend::HotReads;
-use super::backend::{MEMBERS_AS, MEMBERSHIP};
+use super::backend::{HotReads, MEMBERS_AS, MEMBERSHIP};
 use super::inline::InlineReads;
 use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
 use super::sql::SqlStore;
