@@ -9,3 +9,4 @@ mod agent;
 mod audit;
 mod hostile;
 mod team;
+mod tls;
