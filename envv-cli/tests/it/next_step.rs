@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{ControlPlane, PASSWORD, Sandbox, code, stderr, stdout};
+use crate::common::{ControlPlane, PASSWORD, Sandbox, clone_project, code, join, stderr, stdout};
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(45);
@@ -12,27 +12,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what} did not happen in 45 s");
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// The team's files, as a clone of the repository brings them.
-fn clone_project(from: &Sandbox, to: &Sandbox) {
-    for entry in std::fs::read_dir(&from.project).expect("read the project") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name == ".envv.json" || name.ends_with(".enc") {
-            std::fs::copy(entry.path(), to.project.join(&*name)).expect("copy");
-        }
-    }
-}
-
-/// `owner` invites `email` and `who` joins with the code on stdin.
-fn join(owner: &Sandbox, who: &Sandbox, email: &str) {
-    let code = owner.ok(["team", "invite", email]);
-    who.envv(["team", "join", "--stdin"])
-        .write_stdin(code)
-        .assert()
-        .success();
 }
 
 /// Point 1: after `team join`, before an admin's agent grants the key, the

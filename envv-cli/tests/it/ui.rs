@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{ControlPlane, ENVV, PASSWORD, Sandbox};
+use crate::common::{ControlPlane, ENVV, PASSWORD, Sandbox, clone_project};
 
 const VALUE: &str = "r3v34l-c4n4ry-8d1f0a";
 
@@ -247,13 +247,6 @@ fn dashboard(s: &Sandbox, width: u16) -> Tmux {
         envv = quote(ENVV),
     );
     Tmux::start(width, 40, &script)
-}
-
-/// The team's files, as a clone of the repository brings them.
-fn clone_project(from: &Sandbox, to: &Sandbox) {
-    for file in [".envv.json", ".env.enc"] {
-        std::fs::copy(from.project.join(file), to.project.join(file)).expect("copy");
-    }
 }
 
 /// Issue 21, point 1: a member waiting for the team key sees an unlocked

@@ -250,3 +250,24 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The team's files, as a clone of the repository brings them.
+pub fn clone_project(from: &Sandbox, to: &Sandbox) {
+    for entry in std::fs::read_dir(&from.project).expect("read the project") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == ".envv.json" || name.ends_with(".enc") {
+            std::fs::copy(entry.path(), to.project.join(&*name)).expect("copy");
+        }
+    }
+}
+
+/// `owner` invites `email` and `who` joins with the code on stdin.
+pub fn join(owner: &Sandbox, who: &Sandbox, email: &str) {
+    let code = owner.ok(["team", "invite", email]);
+    who.envv(["team", "join", "--stdin"])
+        .write_stdin(code)
+        .assert()
+        .success();
+}
