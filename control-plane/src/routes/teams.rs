@@ -1,9 +1,12 @@
 //! Teams, members, roles, settings and the team chain (invites are in
 //! `invites.rs`).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use envv_api::{
     CHAIN_PAGE_LEN, ChangeRoleRequest, CreateTeamRequest, ErrorBody, Member, RenameTeamRequest,
     StatementRequest, Team, TeamChainPage, TeamSettings,
@@ -19,7 +22,7 @@ use crate::chain::{self, differs, wrong_kind};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthUser};
 use crate::state::AppState;
-use crate::store::{self, MembershipRefusal, NewEpoch, TeamRecord};
+use crate::store::{self, MemberList, MembershipRefusal, NewEpoch, TeamRecord};
 use crate::validate;
 
 /// Checks one of the newcomer's signatures of their acceptance: base64url
@@ -156,16 +159,26 @@ pub async fn members(
     State(state): State<AppState>,
     caller: AuthUser,
     ApiPath(team): ApiPath<Uuid>,
-) -> ApiResult<Json<Vec<Member>>> {
-    // The membership check and the listing in one statement: still checked
-    // in the database on every request, with the same 404 for a non-member.
-    let (role, members) = state
+) -> ApiResult<MemberListJson> {
+    // The membership check against the database on every request; the list
+    // and its JSON are kept while the team's member version stays the same.
+    let (role, list) = state
         .store
         .members_as(team, caller.id)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
     authorize(role, Action::ReadTeam)?;
-    Ok(Json(members))
+    Ok(MemberListJson(list))
+}
+
+/// A member list answered as the JSON it keeps (`Vec<Member>`).
+pub struct MemberListJson(Arc<MemberList>);
+
+impl IntoResponse for MemberListJson {
+    fn into_response(self) -> Response {
+        let content_type = HeaderValue::from_static("application/json");
+        ([(header::CONTENT_TYPE, content_type)], self.0.json()).into_response()
+    }
 }
 
 #[utoipa::path(put, path = "/teams/{team}/members/{user}/role", tag = "teams",

@@ -18,6 +18,7 @@ use sqlx::{
 };
 use uuid::Uuid;
 
+use super::member_lists::MemberList;
 use super::{StoreError, TeamRecord};
 
 /// A database the store runs on, and everything the generic queries need of
@@ -69,21 +70,23 @@ pub(super) const MEMBERSHIP: &str = "SELECT t.id, t.name, t.current_epoch, t.rek
      FROM memberships m JOIN teams t ON t.id = m.team_id \
      WHERE m.team_id = $1 AND m.user_id = $2";
 
-/// The user's role in the team and its members in join order, a row each,
-/// if the user is a member (no rows otherwise): the membership check and
-/// the listing in one statement.
-pub(super) const MEMBERS_AS: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, \
+/// The team's member version (see `member_lists.rs`), if the team exists:
+/// one indexed row, read on every request for the member list.
+pub(super) const MEMBER_VERSION: &str = "SELECT member_version FROM teams WHERE id = $1";
+
+/// The team's members in join order, a row each with the team's member
+/// version (no rows for a team without members, or no team).
+pub(super) const MEMBERS: &str = "SELECT u.id AS user_id, u.email, u.name, m.role, \
      u.identity_public_key, u.signing_public_key, \
      EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
        AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-     m.joined_at, c.role AS caller_role \
-     FROM memberships c \
-     JOIN teams t ON t.id = c.team_id \
-     JOIN memberships m ON m.team_id = c.team_id \
+     m.joined_at, t.member_version \
+     FROM teams t \
+     JOIN memberships m ON m.team_id = t.id \
      JOIN users u ON u.id = m.user_id \
-     WHERE c.team_id = $1 AND c.user_id = $2 ORDER BY m.joined_at, u.id";
+     WHERE t.id = $1 ORDER BY m.joined_at, u.id";
 
-/// The two reads every team request makes, each backend's fastest way
+/// The reads every team request makes, each backend's fastest way
 /// (`inline.rs` on SQLite, `lease.rs` on PostgreSQL; `bench/results.md`
 /// says what that pays).
 pub trait HotReads: Send + Sync {
@@ -95,12 +98,18 @@ pub trait HotReads: Send + Sync {
         user: Uuid,
     ) -> impl Future<Output = Result<Option<(TeamRecord, Role)>, StoreError>> + Send;
 
-    /// The caller's role and every member, `None` for a non-member.
-    fn members_as(
+    /// The team's member version ([`MEMBER_VERSION`]), `None` for no team.
+    fn member_version(
         &self,
         team: Uuid,
-        user: Uuid,
-    ) -> impl Future<Output = Result<Option<(Role, Vec<envv_api::Member>)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// The team's members at one version ([`MEMBERS`]), `None` when it has
+    /// none (or there is no such team).
+    fn members(
+        &self,
+        team: Uuid,
+    ) -> impl Future<Output = Result<Option<MemberList>, StoreError>> + Send;
 }
 
 // Rust carries a trait's supertraits, and bounds on its supertraits'

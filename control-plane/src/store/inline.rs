@@ -4,7 +4,8 @@
 //! every statement and every row across threads: for a read of one
 //! statement the hand-offs cost more than the read, and they were most of
 //! the control plane's CPU under load (`bench/results.md`). The membership
-//! check every team route makes, and the member list, run here instead:
+//! check every team route makes, a team's member version and its member
+//! list (`member_lists.rs`) run here instead:
 //! through rusqlite, on connections of their own that refuse writes
 //! (`query_only`), on the runtime's thread.
 //!

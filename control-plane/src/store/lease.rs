@@ -3,12 +3,13 @@
 //!
 //! sqlx pings every connection that goes back into its pool, whatever the
 //! options: a round trip to PostgreSQL. For a read of one statement that
-//! doubles the database work per request. The membership check every team route makes, and the member
-//! list, take a connection from here instead. It goes back as it is when
-//! its statement completed; when it didn't (an error, or a request
-//! cancelled mid-statement, which can leave the connection in an unknown
-//! state) it is closed instead. A connection that sat idle for
-//! more than a second is pinged before use, as the main pool does.
+//! doubles the database work per request. The membership check every team
+//! route makes, a team's member version and its member list
+//! (`member_lists.rs`) take a connection from here instead. It goes back as
+//! it is when its statement completed; when it didn't (an error, or a
+//! request cancelled mid-statement, which can leave the connection in an
+//! unknown state) it is closed instead. A connection that sat idle for more
+//! than a second is pinged before use, as the main pool does.
 //!
 //! It pays (`bench/results.md`, 2026-12-05, against the same two reads on
 //! sqlx's pool of all the connections): in process, `GET

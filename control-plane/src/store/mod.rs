@@ -19,6 +19,7 @@ mod console;
 mod inline;
 mod keys;
 mod lease;
+mod member_lists;
 mod operator;
 mod outage;
 mod postgres;
@@ -37,6 +38,7 @@ pub use audit::*;
 pub use backend::Backend;
 pub use console::*;
 pub use keys::*;
+pub use member_lists::MemberList;
 pub use operator::*;
 pub use outage::Outage;
 pub use postgres::PgStore;
@@ -430,13 +432,13 @@ pub trait TeamStore: Send + Sync {
     ) -> Result<Option<(TeamRecord, Role)>, StoreError>;
     async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError>;
     /// The user's role in the team and the team's members, if the user is a
-    /// member: the membership check and the listing in one statement (one
-    /// snapshot, one round trip).
+    /// member: checked against the database on every call, the list read
+    /// again only when it changed (see `member_lists.rs`).
     async fn members_as(
         &self,
         team: Uuid,
         user: Uuid,
-    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError>;
+    ) -> Result<Option<(Role, std::sync::Arc<MemberList>)>, StoreError>;
 
     /// Stores the invite with its `invite` statement, which must pass the
     /// chain's rules at its head.

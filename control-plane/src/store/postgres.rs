@@ -6,9 +6,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use envv_api::Role;
 use uuid::Uuid;
 
-use super::backend::{HotReads, MEMBERS_AS, MEMBERSHIP};
+use super::backend::{HotReads, MEMBER_VERSION, MEMBERS, MEMBERSHIP};
 use super::lease::Leases;
-use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
+use super::member_lists::MemberList;
+use super::rows::{TeamRoleRow, VersionedMemberRow, member_list};
 use super::sql::SqlStore;
 use super::{StoreError, TeamRecord};
 
@@ -35,7 +36,7 @@ impl SqlStore<Postgres> {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(SqlStore { pool, reads })
+        Ok(SqlStore::new(pool, reads))
     }
 }
 
@@ -59,24 +60,27 @@ impl HotReads for Reads {
         row.map(TryInto::try_into).transpose()
     }
 
-    /// The caller's role and every member, on a lease; `None` for a
-    /// non-member.
-    async fn members_as(
-        &self,
-        team: Uuid,
-        user: Uuid,
-    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-        let rows: Vec<CallerMemberRow> = self
+    /// The team's member version, on a lease.
+    async fn member_version(&self, team: Uuid) -> Result<Option<i64>, StoreError> {
+        let version = self
             .0
             .read(async |conn| {
-                sqlx::query_as(MEMBERS_AS)
+                sqlx::query_scalar(MEMBER_VERSION)
                     .bind(team)
-                    .bind(user)
-                    .fetch_all(conn)
+                    .fetch_optional(conn)
                     .await
             })
             .await?;
-        members_from_rows(rows)
+        Ok(version)
+    }
+
+    /// The team's members, on a lease.
+    async fn members(&self, team: Uuid) -> Result<Option<MemberList>, StoreError> {
+        let rows: Vec<VersionedMemberRow> = self
+            .0
+            .read(async |conn| sqlx::query_as(MEMBERS).bind(team).fetch_all(conn).await)
+            .await?;
+        member_list(rows)
     }
 }
 

@@ -6,6 +6,7 @@ use envv_api::{KdfParams, Role};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::member_lists::MemberList;
 use super::{InviteRecord, StoreError, TeamRecord, UserRecord};
 
 #[derive(sqlx::FromRow)]
@@ -152,20 +153,19 @@ impl TryFrom<MemberRow> for envv_api::Member {
     }
 }
 
-/// A member row of [`MEMBERS_AS`](super::backend::MEMBERS_AS), with the
-/// role of the caller who asked for the list.
+/// A row of [`MEMBERS`](super::backend::MEMBERS): a member and the team's
+/// member version.
 #[derive(sqlx::FromRow)]
-pub(super) struct CallerMemberRow {
+pub(super) struct VersionedMemberRow {
     #[sqlx(flatten)]
     member: MemberRow,
-    caller_role: String,
+    member_version: i64,
 }
 
-impl CallerMemberRow {
-    /// A row of [`MEMBERS_AS`](super::backend::MEMBERS_AS) as SQLite's
-    /// inline reads get it.
+impl VersionedMemberRow {
+    /// The row as SQLite's inline reads get it.
     pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(CallerMemberRow {
+        Ok(VersionedMemberRow {
             member: MemberRow {
                 user_id: row.get(0)?,
                 email: row.get(1)?,
@@ -176,26 +176,22 @@ impl CallerMemberRow {
                 has_key: row.get(6)?,
                 joined_at: sqlite_time(row, 7)?,
             },
-            caller_role: row.get(8)?,
+            member_version: row.get(8)?,
         })
     }
 }
 
-/// The caller's role and the members, or `None` when no row came back: the
-/// caller is not a member (every row carries the caller's role, and a member
-/// always lists at least themself).
-pub(super) fn members_from_rows(
-    rows: Vec<CallerMemberRow>,
-) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-    let Some(first) = rows.first() else {
+/// The list the rows make, `None` for none (all rows come from one
+/// statement, so they carry one version).
+pub(super) fn member_list(rows: Vec<VersionedMemberRow>) -> Result<Option<MemberList>, StoreError> {
+    let Some(version) = rows.first().map(|r| r.member_version) else {
         return Ok(None);
     };
-    let role = parse_role(&first.caller_role)?;
     let members = rows
         .into_iter()
         .map(|r| r.member.try_into())
         .collect::<Result<_, _>>()?;
-    Ok(Some((role, members)))
+    Ok(Some(MemberList::new(version, members)))
 }
 
 #[derive(sqlx::FromRow)]

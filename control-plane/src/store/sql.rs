@@ -20,6 +20,7 @@ use sqlx::{Pool, Transaction};
 use uuid::Uuid;
 
 use super::backend::Backend;
+use super::member_lists::MemberLists;
 use super::rows::{conflict, epoch};
 use super::{
     AuditEvent, AuthorisedOn, ChainItem, MembershipRefusal, NewEpoch, Store, StoreError,
@@ -30,10 +31,12 @@ use super::{
 /// on bound parameters (SQLite 32766, PostgreSQL 65535).
 const CHUNK: usize = 1000;
 
-/// The store on one backend: its pool, and the state of its hottest reads.
+/// The store on one backend: its pool, the state of its hottest reads,
+/// and the member lists it keeps.
 pub struct SqlStore<DB: Backend> {
     pub(super) pool: Pool<DB>,
     pub(super) reads: DB::Reads,
+    pub(super) member_lists: MemberLists,
 }
 
 #[async_trait]
@@ -46,6 +49,14 @@ impl<DB: Backend> Store for SqlStore<DB> {
 
 /// Helpers the queries of every area use, inside the caller's transaction.
 impl<DB: Backend> SqlStore<DB> {
+    pub(super) fn new(pool: Pool<DB>, reads: DB::Reads) -> Self {
+        SqlStore {
+            pool,
+            reads,
+            member_lists: MemberLists::default(),
+        }
+    }
+
     /// A transaction that holds the write lock early (see
     /// [`Backend::begin_write`]).
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, DB>, sqlx::Error> {

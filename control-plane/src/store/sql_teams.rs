@@ -1,5 +1,7 @@
 //! Teams, memberships, invites and the audit rows: the SQL of [`TeamStore`](super::TeamStore).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use envv_api::Role;
@@ -7,8 +9,12 @@ use envv_core::chain::Statement;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::backend::{Backend, HotReads};
-use super::rows::{AuditRow, INVITE_COLUMNS, InviteRow, MemberRow, TeamRoleRow, TeamRow, conflict};
+use super::backend::{Backend, HotReads, MEMBERS};
+use super::member_lists::MemberList;
+use super::rows::{
+    AuditRow, INVITE_COLUMNS, InviteRow, TeamRoleRow, TeamRow, VersionedMemberRow, conflict,
+    member_list,
+};
 use super::sql::SqlStore;
 use super::sql_chain::{apply, at_head};
 use super::{
@@ -91,28 +97,36 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
     }
 
     async fn members(&self, team: Uuid) -> Result<Vec<envv_api::Member>, StoreError> {
-        let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT u.id AS user_id, u.email, u.name, m.role, u.identity_public_key, \
-             u.signing_public_key, EXISTS (SELECT 1 FROM grants g WHERE g.team_id = m.team_id \
-               AND g.user_id = m.user_id AND g.epoch = t.current_epoch) AS has_key, \
-             m.joined_at \
-             FROM memberships m JOIN users u ON u.id = m.user_id \
-             JOIN teams t ON t.id = m.team_id \
-             WHERE m.team_id = $1 ORDER BY m.joined_at, u.id",
-        )
-        .bind(team)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let rows: Vec<VersionedMemberRow> = sqlx::query_as(MEMBERS)
+            .bind(team)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(member_list(rows)?.map_or_else(Vec::new, MemberList::into_members))
     }
 
     async fn members_as(
         &self,
         team: Uuid,
         user: Uuid,
-    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
-        // Per backend: how rows cross from the driver differs.
-        self.reads.members_as(team, user).await
+    ) -> Result<Option<(Role, Arc<MemberList>)>, StoreError> {
+        // One indexed row per request; the list is read again only when
+        // the team's version moved (see `member_lists.rs`).
+        let Some(version) = self.reads.member_version(team).await? else {
+            return Ok(None);
+        };
+        let list = match self.member_lists.get(team, version) {
+            Some(list) => list,
+            None => {
+                // At `version` or later: a change since is already in it.
+                let Some(list) = self.reads.members(team).await? else {
+                    return Ok(None);
+                };
+                let list = Arc::new(list);
+                self.member_lists.insert(team, list.clone());
+                list
+            }
+        };
+        Ok(list.role_of(user).map(|role| (role, list)))
     }
 
     async fn create_invite(

@@ -12,9 +12,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use envv_api::Role;
 use uuid::Uuid;
 
-use super::backend::{HotReads, MEMBERS_AS, MEMBERSHIP};
+use super::backend::{HotReads, MEMBER_VERSION, MEMBERS, MEMBERSHIP};
 use super::inline::InlineReads;
-use super::rows::{CallerMemberRow, TeamRoleRow, members_from_rows};
+use super::member_lists::MemberList;
+use super::rows::{TeamRoleRow, VersionedMemberRow, member_list};
 use super::sql::SqlStore;
 use super::{StoreError, TeamRecord};
 
@@ -66,7 +67,7 @@ impl SqlStore<Sqlite> {
             return Err(IN_MEMORY);
         }
         let reads = Reads(InlineReads::new(Path::new(&file)));
-        Ok(SqlStore { pool, reads })
+        Ok(SqlStore::new(pool, reads))
     }
 }
 
@@ -88,22 +89,28 @@ impl HotReads for Reads {
         row.map(TryInto::try_into).transpose()
     }
 
-    /// The caller's role and every member, read inline; `None` for a
-    /// non-member.
-    async fn members_as(
-        &self,
-        team: Uuid,
-        user: Uuid,
-    ) -> Result<Option<(Role, Vec<envv_api::Member>)>, StoreError> {
+    /// The team's member version, read inline.
+    async fn member_version(&self, team: Uuid) -> Result<Option<i64>, StoreError> {
+        self.0
+            .read(move |conn| {
+                conn.prepare_cached(MEMBER_VERSION)?
+                    .query_row([team], |row| row.get(0))
+                    .optional()
+            })
+            .await
+    }
+
+    /// The team's members, read inline.
+    async fn members(&self, team: Uuid) -> Result<Option<MemberList>, StoreError> {
         let rows = self
             .0
             .read(move |conn| {
-                conn.prepare_cached(MEMBERS_AS)?
-                    .query_map((team, user), CallerMemberRow::from_sqlite)?
+                conn.prepare_cached(MEMBERS)?
+                    .query_map([team], VersionedMemberRow::from_sqlite)?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
-        members_from_rows(rows)
+        member_list(rows)
     }
 }
 

@@ -192,7 +192,7 @@ async fn a_disabled_account_can_neither_log_in_nor_refresh(backend: Backend) {
     let server = TestServer::start(backend).await;
     let user = server.signup(&unique_email("disabled")).await;
     let sql = "UPDATE users SET disabled = $1 WHERE id = $2";
-    server.db.update_user(sql, true, user.id).await;
+    server.db.update_row(sql, true, user.id).await;
 
     let disabled = login_answer(&server, &user.email, &user.creds.auth_key).await;
     let nobody = unique_email("nobody");

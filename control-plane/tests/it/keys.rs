@@ -179,7 +179,7 @@ async fn substituted_public_key_gets_no_grant(backend: Backend) {
 /// What a malicious server does: rewrite a user's public key in its database.
 async fn swap_public_key(server: &TestServer, user: Uuid, key: &str) {
     let sql = "UPDATE users SET identity_public_key = $1 WHERE id = $2";
-    server.db.update_user(sql, key.to_owned(), user).await;
+    server.db.update_row(sql, key.to_owned(), user).await;
 }
 
 async fn grants_only_for_members_of_the_current_epoch(backend: Backend) {

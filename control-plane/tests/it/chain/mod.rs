@@ -36,7 +36,7 @@ async fn a_statement_its_signer_may_not_make_is_refused(backend: Backend) {
     let (team, owner, _, member) = team_of_three(&server).await;
     server
         .db
-        .update_user(
+        .update_row(
             "UPDATE memberships SET role = $1 WHERE user_id = $2",
             "admin".to_owned(),
             member.id,

@@ -65,9 +65,10 @@ impl TestDb {
     }
 
     /// Runs `sql` on the database behind the server's back, with `$1` bound
-    /// to `value` and `$2` to `user`: a test playing a malicious server, or
-    /// an operator editing the database.
-    pub async fn update_user<T>(&self, sql: &'static str, value: T, user: Uuid)
+    /// to `value` and `$2` to `id` (a user's, a team's), and checks it changed
+    /// one row: a test playing a malicious server, another replica, or an
+    /// operator editing the database.
+    pub async fn update_row<T>(&self, sql: &'static str, value: T, id: Uuid)
     where
         T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
             + sqlx::Type<sqlx::Sqlite>
@@ -79,12 +80,12 @@ impl TestDb {
         let done = match self.backend {
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                let query = sqlx::query(sql).bind(value).bind(user);
+                let query = sqlx::query(sql).bind(value).bind(id);
                 query.execute(&mut conn).await.unwrap().rows_affected()
             }
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                let query = sqlx::query(sql).bind(value).bind(user);
+                let query = sqlx::query(sql).bind(value).bind(id);
                 query.execute(&mut conn).await.unwrap().rows_affected()
             }
         };
