@@ -60,10 +60,9 @@ impl MemberList {
     pub fn json(&self) -> Bytes {
         self.json
             .get_or_init(|| {
-                // A list of plain structs always serialises.
-                serde_json::to_vec(&self.members)
-                    .map(Bytes::from)
-                    .unwrap_or_default()
+                let json = serde_json::to_vec(&self.members);
+                // Strings, ids, times and flags: nothing that can fail.
+                Bytes::from(json.expect("a member list serialises"))
             })
             .clone()
     }
@@ -100,8 +99,12 @@ impl MemberLists {
     }
 
     /// Keeps `list` unless a list of a later version is already kept (two
-    /// requests can read the team at once).
+    /// requests can read the team at once). A team of more than half the
+    /// bound is read every time instead.
     pub(super) fn insert(&self, team: Uuid, list: Arc<MemberList>) {
+        if list.members.len() > MAX_MEMBERS / 2 {
+            return;
+        }
         let mut lists = self.write();
         if let Some(kept) = lists.by_team.get(&team) {
             if kept.version > list.version {
@@ -205,5 +208,11 @@ mod tests {
             assert_eq!(counted, kept.members);
         }
         assert!(lists.read().by_team.len() >= MAX_MEMBERS / 2_000);
+        let huge = (0..=MAX_MEMBERS / 2)
+            .map(|_| member(Role::Member))
+            .collect();
+        let team = Uuid::new_v4();
+        lists.insert(team, list(1, huge));
+        assert!(lists.get(team, 1).is_none());
     }
 }
