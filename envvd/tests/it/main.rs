@@ -8,5 +8,6 @@ mod account;
 mod agent;
 mod audit;
 mod hostile;
+mod outage;
 mod team;
 mod tls;

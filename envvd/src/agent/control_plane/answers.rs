@@ -7,10 +7,11 @@ use proto_ipc::ErrorCode;
 use crate::agent::state::Failure;
 
 /// Why a call got no answer. Only "could not connect" (refused, no route,
-/// a DNS failure, a connect timeout) is `Offline`, the one case where cached
-/// keys and the verified chain on disk may stand in. A TLS failure (an
-/// untrusted or wrong certificate: a network attacker, or a misconfigured
-/// server) and a failure after connecting are errors, never a fallback.
+/// a DNS failure, a connect timeout) is `Offline`, one of the two cases
+/// where cached keys and the verified chain on disk may stand in (the
+/// other is a 503, see [`refusal`]). A TLS failure (an untrusted or wrong
+/// certificate: a network attacker, or a misconfigured server) and a
+/// failure after connecting are errors, never a fallback.
 pub(super) fn offline(server: &str, e: &reqwest::Error) -> Failure {
     if let Some(tls) = tls_failure(e) {
         return Failure(
@@ -110,6 +111,12 @@ pub(super) async fn body(
 }
 
 /// The server's own message, with a code a client can act on.
+///
+/// A 503 is `Offline`: the control plane (or the proxy in front of it)
+/// saying it can't serve anything for now, its database out of reach. For
+/// reads that is no different from a server that can't be reached, which
+/// it could as well have been by closing its port, so the cached keys stand
+/// in within their bound, as they do then.
 pub(super) async fn refusal(response: reqwest::Response) -> Failure {
     let status = response.status().as_u16();
     let message = body(response, MAX_ERROR_ANSWER, "")
@@ -128,6 +135,12 @@ pub(super) async fn refusal(response: reqwest::Response) -> Failure {
             "you are not a member of this team: removed from it, or never added \
              (or it doesn't exist); `envv team list` shows your teams"
                 .into(),
+        );
+    }
+    if status == 503 {
+        return Failure(
+            ErrorCode::Offline,
+            format!("the control plane is unavailable for now: {message}"),
         );
     }
     let code = match status {
