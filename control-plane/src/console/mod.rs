@@ -54,6 +54,8 @@ pub struct Console {
     pub tls: bool,
     /// How long a session lasts from login.
     pub session_ttl: Duration,
+    /// How long a session lasts without a request.
+    pub session_idle: Duration,
     /// Failed logins per client address.
     pub login_limiter: Arc<IpLimiter>,
 }
@@ -64,6 +66,7 @@ impl Console {
             app,
             tls,
             session_ttl: session::SESSION_TTL,
+            session_idle: session::SESSION_IDLE,
             login_limiter: Arc::new(IpLimiter::new(10, Duration::from_secs(60))),
         }
     }

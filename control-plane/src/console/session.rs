@@ -5,7 +5,8 @@
 //!   URL, never logged) and checked against the stored hashes.
 //! - The session cookie is 256 random bits, stored hashed, `HttpOnly`,
 //!   `SameSite=Strict`, and `Secure` with the `__Host-` prefix over TLS. It
-//!   lasts [`SESSION_TTL`], and ends at logout or when its token is revoked.
+//!   lasts [`SESSION_TTL`] at most, ends after [`SESSION_IDLE`] without a
+//!   request, and at logout or when its token is revoked.
 //! - Every POST must come from the console's own pages: a `Sec-Fetch-Site`
 //!   other than `same-origin` or an `Origin` other than the console's own
 //!   is refused ([`SameOrigin`]), and so is a form without the session's
@@ -37,6 +38,9 @@ use crate::tls::PeerAddr;
 
 /// How long a console session lasts from login.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// How long a console session lasts without a request.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// The longest operator token the login form takes.
 const MAX_TOKEN_CHARS: usize = 200;
@@ -125,10 +129,12 @@ impl FromRequestParts<Console> for Operator {
             return Err(refuse(parts));
         };
         let session_hash = sha256(cookie.as_bytes());
+        let now = store::now();
+        let used_since = now - chrono::Duration::from_std(console.session_idle).unwrap_or_default();
         let session = console
             .app
             .store
-            .console_session(&session_hash, store::now())
+            .console_session(&session_hash, now, used_since)
             .await
             .map_err(|e| Failure::from(e).into_response())?;
         match session {

@@ -66,12 +66,14 @@ pub trait ConsoleStore: Send + Sync {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<ConsoleSession>, StoreError>;
-    /// The session a cookie's hash names, if it has not expired and its
-    /// token is not revoked.
+    /// The session a cookie's hash names, if it has not expired, was used
+    /// after `used_since` and its token is not revoked; it counts as used
+    /// `now`.
     async fn console_session(
         &self,
         session_hash: &[u8],
         now: DateTime<Utc>,
+        used_since: DateTime<Utc>,
     ) -> Result<Option<ConsoleSession>, StoreError>;
     /// Ends the session (logout); nothing if there is none.
     async fn console_logout(&self, session_hash: &[u8]) -> Result<(), StoreError>;

@@ -161,8 +161,9 @@ impl<DB: Backend> ConsoleStore for SqlStore<DB> {
             return Ok(None);
         }
         sqlx::query(
-            "INSERT INTO console_sessions (session_hash, token_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO console_sessions \
+             (session_hash, token_id, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $3, $4)",
         )
         .bind(session_hash)
         .bind(id)
@@ -191,17 +192,28 @@ impl<DB: Backend> ConsoleStore for SqlStore<DB> {
         &self,
         session_hash: &[u8],
         now: DateTime<Utc>,
+        used_since: DateTime<Utc>,
     ) -> Result<Option<ConsoleSession>, StoreError> {
         let row: Option<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT t.id, t.name, s.expires_at FROM console_sessions s \
              JOIN operator_tokens t ON t.id = s.token_id \
-             WHERE s.session_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+             WHERE s.session_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+             AND t.revoked_at IS NULL",
         )
         .bind(session_hash)
         .bind(now)
+        .bind(used_since)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(token_id, operator, expires_at)| ConsoleSession {
+        let Some((token_id, operator, expires_at)) = row else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE session_hash = $1")
+            .bind(session_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(ConsoleSession {
             token_id,
             operator,
             expires_at,

@@ -1,6 +1,6 @@
 //! The operator's web console's hardening, in process on SQLite and
 //! PostgreSQL: security headers, escaping, bounds, the login limit and
-//! session expiry; and its operator tokens from the real binary's
+//! session expiry, idle or not; and its operator tokens from the real binary's
 //! `admin token` commands.
 
 use crate::common;
@@ -152,9 +152,60 @@ async fn operator_tokens_from_the_command_line(backend: Backend) {
     }
 }
 
+/// A session lasts while it is used: each request moves its idle deadline,
+/// and one left unused for longer is over, even well before its end.
+async fn console_sessions_end_when_left_idle(backend: Backend) {
+    // Through the console: a session idle for no time at all is over by
+    // its first page.
+    let c = ConsoleServer::start_with(backend, |console| {
+        console.session_idle = Duration::ZERO;
+    })
+    .await;
+    let token = c.token("ops").await;
+    let (status, cookie) = c.login(&token).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = c.get("/console/teams", cookie.as_deref()).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "an idle session let a page in"
+    );
+
+    // Through the store, on a clock of its own: used every 25 minutes it
+    // lives on; 31 minutes unused and it is over, and stays over.
+    let store = &c.api.state.store;
+    let login = control_plane::store::now();
+    let token_hash = [7u8; 32];
+    store
+        .create_operator_token("idle", &token_hash, "test", login)
+        .await
+        .unwrap();
+    let session = [9u8; 32];
+    let end = login + chrono::Duration::hours(8);
+    assert!(
+        store
+            .console_login(&token_hash, &session, end, login)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let idle = chrono::Duration::from_std(console::session::SESSION_IDLE).unwrap();
+    let live = async |minutes: i64| {
+        let now = login + chrono::Duration::minutes(minutes);
+        let session = store.console_session(&session, now, now - idle).await;
+        session.unwrap().is_some()
+    };
+    for minutes in [25, 50, 75] {
+        assert!(live(minutes).await, "used at {minutes} min and still over");
+    }
+    assert!(!live(75 + 31).await, "31 min unused and still live");
+    assert!(!live(75 + 32).await, "a request revived an idle session");
+}
+
 on_both_backends!(
     console_pages_are_hardened,
     operator_tokens_from_the_command_line,
+    console_sessions_end_when_left_idle,
 );
 
 /// A form post over TLS to the real binary's console: the whole answer.
