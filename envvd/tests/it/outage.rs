@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::world::*;
-use proto_ipc::{Client, ErrorCode, IpcError, Request, Response, Secret};
+use proto_ipc::{Client, ErrorCode, IpcError, Request};
 
 /// A server on `port` that answers every request with `status` and the
 /// control plane's error body, until dropped.
@@ -72,32 +72,8 @@ fn a_503_reads_from_the_cache_and_any_other_error_does_not() {
     let mut real = ControlPlane::start_with(home.path(), port, &[]);
     let (_agent, socket) = start_agent(home.path(), "", &[], &[]);
     let mut client = Client::connect(&socket, "test").unwrap();
-    signup(
-        &mut client,
-        &format!("http://127.0.0.1:{port}"),
-        "outage@example.com",
-    );
-    let Response::Team(team) = client
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!("team");
-    };
-    let project = home.path().join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: Some(team.id),
-        })
-        .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
+    let server = format!("http://127.0.0.1:{port}");
+    let (_, project) = team_project_in(home.path(), &mut client, &server, "outage@example.com");
     real.stop();
     drop(real);
 
@@ -106,9 +82,7 @@ fn a_503_reads_from_the_cache_and_any_other_error_does_not() {
     client.request(&Request::Lock).unwrap();
     unlock(&mut client);
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
-    let Response::Status(status) = client.request(&Request::Status).unwrap() else {
-        panic!("status");
-    };
+    let status = status(&mut client);
     assert!(!status.online, "a 503 is offline: {status:?}");
     drop(unavailable);
 

@@ -100,28 +100,7 @@ fn a_bad_certificate_fails_closed_and_never_falls_back_to_the_cache() {
     );
     let mut client = Client::connect(&socket, "test").unwrap();
     let https = format!("https://localhost:{port}");
-    signup(&mut client, &https, "tls@example.com");
-    let Response::Team(team) = client
-        .request(&Request::CreateTeam { name: "T".into() })
-        .unwrap()
-    else {
-        panic!("team");
-    };
-    let project = home.path().join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    client
-        .request(&Request::Init {
-            dir: project.clone(),
-            team: Some(team.id),
-        })
-        .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
+    let (_, project) = team_project_in(home.path(), &mut client, &https, "tls@example.com");
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
 
     // Unreachable: offline, and the cached keys open the file.

@@ -145,6 +145,17 @@ pub fn team_project_on(
     server: &str,
     email: &str,
 ) -> (uuid::Uuid, PathBuf) {
+    team_project_in(world.home.path(), client, server, email)
+}
+
+/// [`team_project_on`] for an agent and control plane a test started
+/// itself, the project in `home`.
+pub fn team_project_in(
+    home: &Path,
+    client: &mut Client,
+    server: &str,
+    email: &str,
+) -> (uuid::Uuid, PathBuf) {
     signup(client, server, email);
     let Response::Team(team) = client
         .request(&Request::CreateTeam { name: "T".into() })
@@ -152,7 +163,8 @@ pub fn team_project_on(
     else {
         panic!("team");
     };
-    let project = world.project();
+    let project = home.join("project");
+    std::fs::create_dir_all(&project).unwrap();
     client
         .request(&Request::Init {
             dir: project.clone(),
