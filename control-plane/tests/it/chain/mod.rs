@@ -18,6 +18,16 @@ fn code(answer: &Value) -> &str {
     answer["error"]["code"].as_str().unwrap_or_default()
 }
 
+/// Checks that `what` was refused as an invalid statement; the answer.
+fn invalid_statement((status, answer): (u16, Value), what: impl std::fmt::Display) -> Value {
+    assert_eq!(
+        (status, code(&answer)),
+        (400, "invalid_statement"),
+        "{what}: {answer}"
+    );
+    answer
+}
+
 /// A team whose owner has an admin and a member beside them.
 async fn team_of_three(server: &TestServer) -> (Uuid, TestUser, TestUser, TestUser) {
     let owner = server.signup(&unique_email("owner")).await;
@@ -47,21 +57,17 @@ async fn a_statement_its_signer_may_not_make_is_refused(backend: Backend) {
     let (body, _) = server
         .invite_body(team, &member, &unique_email("guest"), Role::Member)
         .await;
-    let (status, answer) = server
-        .post(&format!("/teams/{team}/invite"), Some(&member.access), body)
-        .await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    let answer = invalid_statement(
+        server
+            .post(&format!("/teams/{team}/invite"), Some(&member.access), body)
+            .await,
+        "an invite by a member the tables call an admin",
     );
     let message = answer["error"]["message"].as_str().unwrap();
     assert!(message.contains("needs the admin role"), "{message}");
-    let (status, answer) = server.set_settings(team, &member, 3600).await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    invalid_statement(
+        server.set_settings(team, &member, 3600).await,
+        "settings by a member the tables call an admin",
     );
 
     // Nothing was stored.
@@ -95,38 +101,32 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
     ] {
         let mut changed = body.clone();
         changed[field] = value;
-        let (status, answer) = server
-            .post(&invite_path, Some(&owner.access), changed)
-            .await;
-        assert_eq!(
-            (status, code(&answer)),
-            (400, "invalid_statement"),
-            "{field}: {answer}"
+        invalid_statement(
+            server
+                .post(&invite_path, Some(&owner.access), changed)
+                .await,
+            field,
         );
     }
     // Another member's statement, sent by the owner.
     let (by_admin, _) = server
         .invite_body(team, &admin, &unique_email("guest"), Role::Member)
         .await;
-    let (status, answer) = server
-        .post(&invite_path, Some(&owner.access), by_admin)
-        .await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    invalid_statement(
+        server
+            .post(&invite_path, Some(&owner.access), by_admin)
+            .await,
+        "another member's statement",
     );
     // A statement for another team.
     let (elsewhere, _) = server
         .invite_body(other, &owner, &unique_email("guest"), Role::Member)
         .await;
-    let (status, answer) = server
-        .post(&invite_path, Some(&owner.access), elsewhere)
-        .await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    invalid_statement(
+        server
+            .post(&invite_path, Some(&owner.access), elsewhere)
+            .await,
+        "another team's statement",
     );
 
     // A role change whose statement is about someone else, or another role.
@@ -151,18 +151,16 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
         )
         .await;
     for statement in [&wrong_user, &wrong_role] {
-        let (status, answer) = server
-            .call(
-                "PUT",
-                &format!("/teams/{team}/members/{}/role", member.id),
-                Some(&owner.access),
-                Some(json!({ "role": "admin", "statement": statement.as_str() })),
-            )
-            .await;
-        assert_eq!(
-            (status, code(&answer)),
-            (400, "invalid_statement"),
-            "{answer}"
+        invalid_statement(
+            server
+                .call(
+                    "PUT",
+                    &format!("/teams/{team}/members/{}/role", member.id),
+                    Some(&owner.access),
+                    Some(json!({ "role": "admin", "statement": statement.as_str() })),
+                )
+                .await,
+            "a role statement about another member or role",
         );
     }
     // A removal carrying a statement of another kind.
@@ -175,65 +173,57 @@ async fn a_statement_that_differs_from_its_request_is_refused(backend: Backend) 
             },
         )
         .await;
-    let (status, answer) = server
-        .call(
-            "DELETE",
-            &format!("/teams/{team}/members/{}", member.id),
-            Some(&owner.access),
-            Some(json!({ "statement": settings.as_str() })),
-        )
-        .await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    invalid_statement(
+        server
+            .call(
+                "DELETE",
+                &format!("/teams/{team}/members/{}", member.id),
+                Some(&owner.access),
+                Some(json!({ "statement": settings.as_str() })),
+            )
+            .await,
+        "a removal carrying settings",
     );
     // Settings whose statement says another value.
-    let (status, answer) = server
-        .call(
-            "PUT",
-            &format!("/teams/{team}/settings"),
-            Some(&owner.access),
-            Some(json!({ "max_staleness_secs": 61, "statement": settings.as_str() })),
-        )
-        .await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    invalid_statement(
+        server
+            .call(
+                "PUT",
+                &format!("/teams/{team}/settings"),
+                Some(&owner.access),
+                Some(json!({ "max_staleness_secs": 61, "statement": settings.as_str() })),
+            )
+            .await,
+        "settings saying another value",
     );
     // A rotation whose statement names another epoch key.
     let mut rotation = server.rotation_body(team, &owner.access, &owner, 1).await;
     rotation["public_key"] = json!(common::random_recipient());
-    let (status, answer) = server
-        .post(
-            &format!("/teams/{team}/keys/rotate"),
-            Some(&owner.access),
-            rotation,
-        )
-        .await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    invalid_statement(
+        server
+            .post(
+                &format!("/teams/{team}/keys/rotate"),
+                Some(&owner.access),
+                rotation,
+            )
+            .await,
+        "a rotation naming another key",
     );
     // Not a statement at all, and one edited after it was signed.
     let tampered = settings
         .as_str()
         .replace("max-staleness 60", "max-staleness 61");
     for text in ["not a statement".to_owned(), "x".repeat(4096), tampered] {
-        let (status, answer) = server
-            .call(
-                "PUT",
-                &format!("/teams/{team}/settings"),
-                Some(&owner.access),
-                Some(json!({ "max_staleness_secs": 61, "statement": text })),
-            )
-            .await;
-        assert_eq!(
-            (status, code(&answer)),
-            (400, "invalid_statement"),
-            "{answer}"
+        invalid_statement(
+            server
+                .call(
+                    "PUT",
+                    &format!("/teams/{team}/settings"),
+                    Some(&owner.access),
+                    Some(json!({ "max_staleness_secs": 61, "statement": text })),
+                )
+                .await,
+            "a malformed or edited statement",
         );
     }
 
@@ -386,11 +376,9 @@ async fn a_pending_newcomer_is_no_member_of_the_chain(backend: Backend) {
     assert_eq!(status, 200, "{answer}");
 
     // A removal can't name them (the chain doesn't); revoking their invite does.
-    let (status, answer) = server.remove(team, &owner, newcomer.id).await;
-    assert_eq!(
-        (status, code(&answer)),
-        (400, "invalid_statement"),
-        "{answer}"
+    let answer = invalid_statement(
+        server.remove(team, &owner, newcomer.id).await,
+        "a newcomer not yet admitted",
     );
     assert!(
         answer["error"]["message"]
