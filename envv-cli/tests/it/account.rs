@@ -1,9 +1,9 @@
 //! Account mode end to end: the real `envv`, real agents and a real control
 //! plane on SQLite.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{ControlPlane, PASSWORD, Sandbox, code, stderr, stdout};
+use crate::common::{ControlPlane, PASSWORD, Sandbox, code, join_with, stderr, stdout, wait_until};
 
 #[test]
 fn the_spec_demo_runs_against_a_control_plane() {
@@ -170,14 +170,6 @@ fn team_settings_show_and_set_the_offline_bound() {
     assert_eq!(code(&too_long), Some(2), "{}", stderr(&too_long));
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} did not happen in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn invite_join_grant_then_remove_and_rotate() {
     let cp = ControlPlane::start();
@@ -202,10 +194,7 @@ fn invite_join_grant_then_remove_and_rotate() {
         assert_eq!(code.lines().count(), 1, "only the code on stdout: {code}");
         assert!(stderr(&out).contains("out of band"), "{}", stderr(&out));
         // The code on stdin keeps it out of argv.
-        who.envv(["team", "join", "--stdin"])
-            .write_stdin(code)
-            .assert()
-            .success();
+        join_with(who, &code);
     }
     // The owner's agent admits on its own; `team grant` does it now.
     owner.ok(["team", "grant"]);

@@ -4,38 +4,9 @@
 //! trail shows they decrypted; `envv audit verify` checkpoints the trail in
 //! the team chain and reports the checkpoint it verified against.
 
-use std::time::{Duration, Instant};
-
 use envv_testkit::Backend;
 
 use crate::common::*;
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} did not happen in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn join(who: &Sandbox, code: &str) {
-    use std::io::Write;
-    let mut child = who
-        .command(["team", "join", "--stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("envv team join");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(code.as_bytes())
-        .expect("code");
-    let out = child.wait_with_output().expect("join");
-    assert!(out.status.success(), "{}", stderr(&out));
-}
 
 fn exposure_and_checkpoints_on(backend: Backend) {
     let cp = ControlPlane::start_on(backend);
@@ -50,11 +21,9 @@ fn exposure_and_checkpoints_on(backend: Backend) {
         owner.ok(["set", name, value]);
     }
     let bob = Sandbox::signed_up(&cp, "bob@example.com");
-    for file in [".envv.json", ".env.enc"] {
-        std::fs::copy(owner.project.join(file), bob.project.join(file)).expect("copy");
-    }
+    clone_project(&owner, &bob);
     let code = owner.ok(["team", "invite", "bob@example.com", "--role", "member"]);
-    join(&bob, code.trim());
+    join_with(&bob, code.trim());
     wait_until("the automatic admission", || {
         bob.run(["get", "API_KEY"]).status.success()
     });

@@ -2,17 +2,10 @@
 //! next step. The real `envv`, agents and control plane; each test pins the
 //! message and the exit code of one moment a newcomer meets.
 
-use std::time::{Duration, Instant};
-
-use crate::common::{ControlPlane, PASSWORD, Sandbox, clone_project, code, join, stderr, stdout};
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} did not happen in 45 s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use crate::common::{
+    ControlPlane, PASSWORD, Sandbox, accept, clone_project, code, join, join_with, stderr, stdout,
+    wait_until,
+};
 
 /// Point 1: after `team join`, before an admin's agent grants the key, the
 /// member is told they wait for an admin, and which admins there are; not
@@ -29,10 +22,7 @@ fn a_member_waiting_for_the_key_is_told_who_grants_it() {
     // A locked admin's agent grants nothing: Bob waits.
     let code = owner.ok(["team", "invite", "bob@example.com"]);
     owner.ok(["lock"]);
-    bob.envv(["team", "join", "--stdin"])
-        .write_stdin(code)
-        .assert()
-        .success();
+    join_with(&bob, &code);
 
     for args in [vec!["ls"], vec!["exec", "--", "true"], vec!["get", "KEY"]] {
         let out = bob.run(&args);
@@ -118,11 +108,7 @@ fn old_epoch_files_name_the_epoch_and_the_rotation_they_need() {
             }
         })
         .collect();
-    let out = carol
-        .envv(["team", "join", "--stdin"])
-        .write_stdin(typo)
-        .output()
-        .expect("run");
+    let out = accept(&carol, &typo);
     assert!(!out.status.success());
     assert!(
         !stderr(&out).contains("changed outside envv"),

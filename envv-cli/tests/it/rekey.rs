@@ -3,31 +3,18 @@
 //! admin rotates; a rotation re-seals every environment of the project and
 //! names the other checkouts this machine knows that it left behind.
 
-use std::time::{Duration, Instant};
-
 use envv_testkit::Backend;
 
 use crate::common::*;
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} did not happen in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// `who` joins `owner`'s team with a fresh invite, gets the project's files
 /// and waits for the owner's agent to admit them.
 fn join(owner: &Sandbox, who: &Sandbox, email: &str) {
-    for file in [".envv.json", ".env.enc"] {
-        std::fs::copy(owner.project.join(file), who.project.join(file)).expect("copy");
-    }
-    let code = owner.ok(["team", "invite", email, "--role", "member"]);
-    who.envv(["team", "join", "--stdin"])
-        .write_stdin(code.trim())
-        .assert()
-        .success();
+    clone_project(owner, who);
+    join_with(
+        who,
+        &owner.ok(["team", "invite", email, "--role", "member"]),
+    );
     wait_until("the automatic admission", || {
         who.run(["exec", "--", "true"]).status.success()
     });

@@ -27,14 +27,8 @@ fn a_removed_members_file_is_refused_until_resealed_on(backend: Backend) {
     ada.init();
     ada.ok(["set", "DATABASE_URL", "postgres://db.internal/acme"]);
     let bob = Sandbox::signed_up(&cp, "bob@example.com");
-    for file in [".envv.json", ".env.enc"] {
-        std::fs::copy(ada.project.join(file), bob.project.join(file)).expect("clone");
-    }
-    let code_text = ada.ok(["team", "invite", "bob@example.com"]);
-    bob.envv(["team", "join", "--stdin"])
-        .write_stdin(code_text)
-        .assert()
-        .success();
+    clone_project(&ada, &bob);
+    join(&ada, &bob, "bob@example.com");
     ada.ok(["team", "grant"]);
     // While still a member, Bob seals a value of his own (epoch 1).
     bob.ok(["set", "DATABASE_URL", "postgres://attacker.example/acme"]);

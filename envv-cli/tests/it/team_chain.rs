@@ -2,43 +2,15 @@
 //! invite, join, automatic admission, fingerprints compared out of band,
 //! a role change, an admin's removal voiding their invites, rotation.
 
-use std::time::{Duration, Instant};
-
 use envv_testkit::Backend;
 
 use crate::common::*;
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} did not happen in 30 s");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// `envv team join --stdin` with the code `inviter` made for `email`.
 fn invite(inviter: &Sandbox, email: &str, role: &str) -> String {
     let out = inviter.run(["team", "invite", email, "--role", role]);
     assert!(out.status.success(), "{}", stderr(&out));
     stdout(&out).trim().to_owned()
-}
-
-fn join(who: &Sandbox, code: &str) -> std::process::Output {
-    who.command(["team", "join", "--stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(code.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("envv team join")
 }
 
 /// The fingerprint line of `envv auth whoami`.
@@ -57,9 +29,7 @@ fn team_members_and_chains_on(backend: Backend) {
     owner.init();
     owner.ok(["set", "KEY", "shared value"]);
     let bob = Sandbox::signed_up(&cp, "bob@example.com");
-    for file in [".envv.json", ".env.enc"] {
-        std::fs::copy(owner.project.join(file), bob.project.join(file)).expect("copy");
-    }
+    clone_project(&owner, &bob);
 
     let code = invite(&owner, "bob@example.com", "member");
     let listed = owner.ok(["team", "members"]);
@@ -70,7 +40,7 @@ fn team_members_and_chains_on(backend: Backend) {
         "{listed}"
     );
     assert!(code.starts_with("envv-inv2.") && code.len() < 130, "{code}");
-    let out = join(&bob, &code);
+    let out = accept(&bob, &code);
     assert!(out.status.success(), "{}", stderr(&out));
     // Nobody runs `team grant`: the owner's unlocked agent admits Bob.
     wait_until("the automatic admission", || {
@@ -114,7 +84,7 @@ fn team_members_and_chains_on(backend: Backend) {
     let carol_code = invite(&bob, "carol@example.com", "member");
     let out = owner.run(["team", "remove", "bob@example.com", "--yes"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = join(&carol, &carol_code);
+    let out = accept(&carol, &carol_code);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(
         stderr(&out).contains("was issued by a member removed since; ask an admin for a new one"),
@@ -147,7 +117,7 @@ fn team_members_and_chains_on(backend: Backend) {
         .expect("id")
         .to_owned();
     owner.ok(["team", "invite", "--revoke", &id]);
-    let out = join(&dave, &dave_code);
+    let out = accept(&dave, &dave_code);
     assert!(!out.status.success(), "{}", stdout(&out));
     assert!(
         stderr(&out).contains("this invite was revoked; ask an admin for a new one"),
@@ -157,9 +127,7 @@ fn team_members_and_chains_on(backend: Backend) {
 
     let rotated = owner.ok(["rotate"]);
     assert!(rotated.contains("epoch 2"), "{rotated}");
-    for file in [".envv.json", ".env.enc"] {
-        std::fs::copy(owner.project.join(file), bob.project.join(file)).expect("copy");
-    }
+    clone_project(&owner, &bob);
     let out = bob.run(["exec", "--", "printenv", "KEY"]);
     assert!(!out.status.success(), "removed, yet: {}", stdout(&out));
     assert_eq!(
@@ -167,7 +135,7 @@ fn team_members_and_chains_on(backend: Backend) {
         "shared value\n"
     );
     // A fresh invite from the owner still works for Carol.
-    let out = join(&carol, &invite(&owner, "carol@example.com", "member"));
+    let out = accept(&carol, &invite(&owner, "carol@example.com", "member"));
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

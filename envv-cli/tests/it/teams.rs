@@ -31,11 +31,7 @@ fn names_are_unique_among_your_teams_and_teams_can_be_renamed_left_and_deleted()
 
     // Bob joins, then leaves on his own.
     let bob = Sandbox::signed_up(&cp, "bob@example.com");
-    let code_text = owner.ok(["team", "invite", "bob@example.com"]);
-    bob.envv(["team", "join", "--stdin"])
-        .write_stdin(code_text)
-        .assert()
-        .success();
+    join(&owner, &bob, "bob@example.com");
     owner.ok(["team", "grant"]);
     let out = bob.run(["team", "leave"]);
     assert_eq!(code(&out), Some(2), "{}", stderr(&out));
@@ -52,12 +48,7 @@ fn names_are_unique_among_your_teams_and_teams_can_be_renamed_left_and_deleted()
 
     // Prompts name the team, not its id.
     let carol = Sandbox::signed_up(&cp, "carol@example.com");
-    let code_text = owner.ok(["team", "invite", "carol@example.com"]);
-    carol
-        .envv(["team", "join", "--stdin"])
-        .write_stdin(code_text)
-        .assert()
-        .success();
+    join(&owner, &carol, "carol@example.com");
     owner.ok(["team", "grant"]);
     let out = owner.run(["team", "remove", "carol@example.com"]);
     assert_eq!(code(&out), Some(2));

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{ControlPlane, ENVV, PASSWORD, Sandbox, clone_project};
+use crate::common::{ControlPlane, ENVV, PASSWORD, Sandbox, clone_project, join_with};
 
 const VALUE: &str = "r3v34l-c4n4ry-8d1f0a";
 
@@ -264,10 +264,7 @@ fn a_waiting_member_sees_who_grants_the_key_and_no_admin_actions() {
     let code = owner.ok(["team", "invite", "bob@example.com"]);
     // A locked admin's agent grants nothing: Bob waits.
     owner.ok(["lock"]);
-    bob.envv(["team", "join", "--stdin"])
-        .write_stdin(code)
-        .assert()
-        .success();
+    join_with(&bob, &code);
 
     let tmux = dashboard(&bob, 140);
     let secrets = tmux.wait_for_text("waiting for an admin to grant you");
@@ -431,10 +428,7 @@ fn the_dashboard_refuses_a_removed_members_file_and_names_them() {
     let bob = Sandbox::signed_up(&cp, "bob@example.com");
     clone_project(&ann, &bob);
     let code = ann.ok(["team", "invite", "bob@example.com"]);
-    bob.envv(["team", "join", "--stdin"])
-        .write_stdin(code)
-        .assert()
-        .success();
+    join_with(&bob, &code);
     ann.ok(["team", "grant"]);
     bob.ok(["set", "DATABASE_URL", "postgres://planted.example/acme"]);
     ann.ok(["team", "remove", "bob@example.com", "--yes"]);

@@ -263,11 +263,46 @@ pub fn clone_project(from: &Sandbox, to: &Sandbox) {
     }
 }
 
+/// `who` runs `envv team join --stdin` with `code`; the output, whatever
+/// it is.
+pub fn accept(who: &Sandbox, code: &str) -> Output {
+    use std::io::Write;
+    let mut child = who
+        .command(["team", "join", "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("envv team join");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(code.as_bytes())
+        .expect("the code on stdin");
+    child.wait_with_output().expect("envv team join")
+}
+
+/// `who` joins with `code`, which must work.
+pub fn join_with(who: &Sandbox, code: &str) {
+    let out = accept(who, code);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// `owner` invites `email` and `who` joins with the code on stdin.
 pub fn join(owner: &Sandbox, who: &Sandbox, email: &str) {
-    let code = owner.ok(["team", "invite", email]);
-    who.envv(["team", "join", "--stdin"])
-        .write_stdin(code)
-        .assert()
-        .success();
+    join_with(who, &owner.ok(["team", "invite", email]));
+}
+
+/// Polls `done` until it holds, for up to 45 s (agents admit and ship on
+/// their own timers).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen in 45 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
