@@ -3,12 +3,16 @@
 //! Reading a member list is a four-table join, sorted; with its JSON it was
 //! most of the work of `GET /teams/{id}/members` (`bench/results.md`). A
 //! list changes rarely, so the store keeps each team's last one with the
-//! team's *member version*, a counter that triggers in the database bump in
-//! the writing transaction itself whenever anything the list shows changes
-//! (the migration `20261205190000_member_version.sql`). Every request still
+//! team's *member version*, which triggers in the database set to a new
+//! random number in the writing transaction itself whenever anything the
+//! list shows changes (the migrations `20261205190000_member_version.sql`
+//! and `20261205210000_random_member_version.sql`). Every request still
 //! reads the version from the database, one indexed row; the kept list is
 //! answered only if it was read at that very version, so it is exactly the
 //! list a fresh read would give, whichever process or replica wrote last.
+//! Random, not counted: a database restored from a backup, or a standby
+//! promoted behind its primary, would count again through numbers this
+//! store has seen, with other members behind them.
 //! The membership check is made against it: a member removed on another
 //! replica gets 404 on this one at once.
 
@@ -98,18 +102,16 @@ impl MemberLists {
             .cloned()
     }
 
-    /// Keeps `list` unless a list of a later version is already kept (two
-    /// requests can read the team at once). A team of more than half the
-    /// bound is read every time instead.
+    /// Keeps `list` in place of the team's last one. Two requests reading
+    /// the team at once may leave the older list kept: the next request
+    /// finds its version stale and reads the team again. A team of more
+    /// than half the bound is read every time instead.
     pub(super) fn insert(&self, team: Uuid, list: Arc<MemberList>) {
         if list.members.len() > MAX_MEMBERS / 2 {
             return;
         }
         let mut lists = self.write();
-        if let Some(kept) = lists.by_team.get(&team) {
-            if kept.version > list.version {
-                return;
-            }
+        if let Some(kept) = lists.by_team.remove(&team) {
             lists.members -= kept.members.len();
         }
         if lists.members + list.members.len() > MAX_MEMBERS {
@@ -169,15 +171,15 @@ mod tests {
     }
 
     #[test]
-    fn an_older_list_never_replaces_a_newer_one() {
+    fn a_list_replaces_the_teams_last_one() {
         let lists = MemberLists::default();
         let team = Uuid::new_v4();
         lists.insert(team, list(5, vec![member(Role::Owner)]));
-        lists.insert(
-            team,
-            list(4, vec![member(Role::Owner), member(Role::Member)]),
-        );
-        assert_eq!(lists.get(team, 5).unwrap().members().len(), 1);
+        let two = vec![member(Role::Owner), member(Role::Member)];
+        lists.insert(team, list(-4, two));
+        assert!(lists.get(team, 5).is_none());
+        assert_eq!(lists.get(team, -4).unwrap().members().len(), 2);
+        assert_eq!(lists.read().members, 2);
         lists.insert(team, list(6, vec![]));
         assert!(lists.get(team, 6).is_some());
         assert_eq!(lists.read().members, 0);
@@ -208,6 +210,13 @@ mod tests {
             assert_eq!(counted, kept.members);
         }
         assert!(lists.read().by_team.len() >= MAX_MEMBERS / 2_000);
+        // Replacing a kept team's list while over the bound counts it once.
+        let kept = *lists.read().by_team.keys().next().unwrap();
+        for version in 2..20 {
+            lists.insert(kept, list(version, big()));
+            let counted: usize = lists.read().by_team.values().map(|l| l.members.len()).sum();
+            assert_eq!(counted, lists.read().members);
+        }
         let huge = (0..=MAX_MEMBERS / 2)
             .map(|_| member(Role::Member))
             .collect();

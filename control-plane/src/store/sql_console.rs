@@ -197,7 +197,8 @@ impl<DB: Backend> ConsoleStore for SqlStore<DB> {
         let row: Option<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT t.id, t.name, s.expires_at FROM console_sessions s \
              JOIN operator_tokens t ON t.id = s.token_id \
-             WHERE s.session_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+             WHERE s.session_hash = $1 AND s.expires_at > $2 \
+             AND COALESCE(s.last_seen_at, s.created_at) > $3 \
              AND t.revoked_at IS NULL",
         )
         .bind(session_hash)

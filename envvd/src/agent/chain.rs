@@ -286,14 +286,20 @@ impl Agent {
     /// plane is unreachable.
     pub(super) async fn team_chain(&self, team: Uuid) -> Result<TeamChain, Failure> {
         match self.sync_chain(team).await {
-            Err(Failure(ErrorCode::Offline, why)) => match self.known_chain(team) {
-                Some(known) => Ok(known.chain),
-                None => Err(Failure(
-                    ErrorCode::Offline,
-                    format!("{why}, and this machine has not verified team {team}'s chain yet"),
-                )),
-            },
+            Err(Failure(ErrorCode::Offline, why)) => self.offline_chain(team, why),
             other => other,
+        }
+    }
+
+    /// The chain this machine verified, standing in for the control plane
+    /// that could not be asked (`why`).
+    pub(super) fn offline_chain(&self, team: Uuid, why: String) -> Result<TeamChain, Failure> {
+        match self.known_chain(team) {
+            Some(known) => Ok(known.chain),
+            None => Err(Failure(
+                ErrorCode::Offline,
+                format!("{why}, and this machine has not verified team {team}'s chain yet"),
+            )),
         }
     }
 

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use super::state::Failure;
 
 mod answers;
+pub use answers::is_unavailable;
 use answers::{MAX_ANSWER, body, offline, refusal};
 
 /// Where to send a call, and the access token it carries.

@@ -13,6 +13,7 @@ use proto_ipc::{
 };
 use uuid::Uuid;
 
+use super::control_plane::is_unavailable;
 use super::known::environments;
 use super::state::{Agent, Failure, Outcome};
 use envv_core::crypto::TeamKeyring;
@@ -544,14 +545,27 @@ impl Agent {
     /// Before anything is sealed for `team` (account mode): its chain,
     /// brought up to date when the control plane can be reached, else the
     /// one this machine verified (only while it can't connect: see
-    /// `control_plane::offline`). Refused while the chain's newest epoch is
-    /// closed by a removal; else that epoch, the least the keyring must
-    /// hold. Local mode has no chain: `None`.
+    /// `control_plane::offline`; a server that answers 503 is waited for).
+    /// Refused while the chain's newest epoch is closed by a removal; else
+    /// that epoch, the least the keyring must hold. Local mode has no
+    /// chain: `None`.
     pub(super) async fn sealing_epoch(&self, team: Uuid) -> Result<Option<u64>, Failure> {
         if self.inner().account.is_none() {
             return Ok(None);
         }
-        let chain = self.team_chain(team).await?;
+        let chain = match self.sync_chain(team).await {
+            Err(Failure(ErrorCode::Offline, why)) if is_unavailable(&why) => {
+                return Err(Failure(
+                    ErrorCode::Offline,
+                    format!(
+                        "{why}; nothing is sealed until it answers (its chain may be ahead of \
+                         the one this machine verified)"
+                    ),
+                ));
+            }
+            Err(Failure(ErrorCode::Offline, why)) => self.offline_chain(team, why)?,
+            other => other?,
+        };
         if let Some(seq) = chain.closed_by_removal() {
             return Err(closed_by_removal(&chain, seq));
         }

@@ -1,6 +1,6 @@
 //! A control plane whose database is out of reach answers 503: for reads
-//! that counts as offline, and the cached keys open the files. Any other
-//! error answer does not.
+//! that counts as offline, and the cached keys open the files; a write
+//! waits. Any other error answer falls back on nothing.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::world::*;
-use proto_ipc::{Client, ErrorCode, IpcError, Request};
+use proto_ipc::{Client, ErrorCode, IpcError, Request, Secret};
 
 /// A server on `port` that answers every request with `status` and the
 /// control plane's error body, until dropped.
@@ -84,6 +84,22 @@ fn a_503_reads_from_the_cache_and_any_other_error_does_not() {
     assert_eq!(read(&mut client, &project).unwrap()[0].1, "v");
     let status = status(&mut client);
     assert!(!status.online, "a 503 is offline: {status:?}");
+    // But nothing is sealed to the chain this machine verified before: the
+    // server is up, and its chain may be ahead of that one by a removal.
+    let before = std::fs::read(project.join(".env.enc")).unwrap();
+    let err = client
+        .request(&Request::Set {
+            at: at(&project),
+            name: "KEY".into(),
+            value: Secret::new("w"),
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, IpcError::Agent { code: ErrorCode::Offline, message }
+            if message.contains("nothing is sealed until it answers")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(project.join(".env.enc")).unwrap(), before);
     drop(unavailable);
 
     // Any other failure is an error, and nothing cached stands in.

@@ -110,13 +110,24 @@ pub(super) async fn body(
     Ok(body)
 }
 
+/// How a 503's failure begins (see [`refusal`]).
+const UNAVAILABLE: &str = "the control plane is unavailable for now";
+
+/// Whether an `Offline` failure is a 503: the server there but unable to
+/// serve. Reads go on from the cache; writes wait (`Agent::sealing_epoch`).
+pub fn is_unavailable(why: &str) -> bool {
+    why.starts_with(UNAVAILABLE)
+}
+
 /// The server's own message, with a code a client can act on.
 ///
 /// A 503 is `Offline`: the control plane (or the proxy in front of it)
-/// saying it can't serve anything for now, its database out of reach. For
-/// reads that is no different from a server that can't be reached, which
-/// it could as well have been by closing its port, so the cached keys stand
-/// in within their bound, as they do then.
+/// saying it can't serve anything for now, busy or its database out of
+/// reach. For reads that is no different from a server that can't be
+/// reached, which it could as well have been by closing its port, so the
+/// cached keys stand in within their bound, as they do then. A write does
+/// not seal to the chain this machine verified before: the server is up,
+/// and its chain may be ahead of that one by a removal.
 pub(super) async fn refusal(response: reqwest::Response) -> Failure {
     let status = response.status().as_u16();
     let message = body(response, MAX_ERROR_ANSWER, "")
@@ -138,10 +149,7 @@ pub(super) async fn refusal(response: reqwest::Response) -> Failure {
         );
     }
     if status == 503 {
-        return Failure(
-            ErrorCode::Offline,
-            format!("the control plane is unavailable for now: {message}"),
-        );
+        return Failure(ErrorCode::Offline, format!("{UNAVAILABLE}: {message}"));
     }
     let code = match status {
         401 => ErrorCode::NotLoggedIn,
