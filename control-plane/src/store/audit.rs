@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use envv_api::{AuditEntry, ExposedSecret, Plan, UsageDay};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{AuditRecord, StoreError};
 
 /// An event about to join its team's chain.
 /// Where a page of a team's audit trail starts, and which way it runs.
@@ -77,6 +77,11 @@ pub fn member_limit_message(plan: Plan, max: u32) -> String {
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
+    /// A team's audit rows, oldest first.
+    async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// A user's account-level rows (signup, login, logout), oldest first.
+    async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+
     /// Appends the client's events not already stored (by event id) to the
     /// team's chain, with their usage counts, in one transaction. The team
     /// row is locked first, so concurrent batches (on any replica)

@@ -548,11 +548,6 @@ pub trait TeamStore: Send + Sync {
         now: DateTime<Utc>,
         statement: Statement,
     ) -> Result<Result<(), MembershipRefusal>, StoreError>;
-
-    /// A team's audit rows, oldest first.
-    async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
-    /// A user's account-level rows (signup, login, logout), oldest first.
-    async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// Everything the control plane stores.

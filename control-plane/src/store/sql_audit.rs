@@ -9,9 +9,11 @@ use uuid::Uuid;
 
 use super::backend::Backend;
 use super::operator::PlanSchedule;
+use super::rows::AuditRow;
 use super::sql::SqlStore;
 use super::{
-    AuditEvent, AuditFilter, AuditStore, ChainItem, FileCount, IngestOutcome, PlanInfo, StoreError,
+    AuditEvent, AuditFilter, AuditRecord, AuditStore, ChainItem, FileCount, IngestOutcome,
+    PlanInfo, StoreError,
 };
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +49,30 @@ impl From<ChainRow> for AuditEntry {
 
 #[async_trait]
 impl<DB: Backend> AuditStore for SqlStore<DB> {
+    async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
+             FROM audit_events WHERE team_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(team)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
+             FROM audit_events WHERE team_id IS NULL AND actor_id = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(user)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     async fn ingest(
         &self,
         team: Uuid,

@@ -12,14 +12,13 @@ use uuid::Uuid;
 use super::backend::{Backend, HotReads, MEMBERS};
 use super::member_lists::MemberList;
 use super::rows::{
-    AuditRow, INVITE_COLUMNS, InviteRow, TeamRoleRow, TeamRow, VersionedMemberRow, conflict,
-    member_list,
+    INVITE_COLUMNS, InviteRow, TeamRoleRow, TeamRow, VersionedMemberRow, conflict, member_list,
 };
 use super::sql::SqlStore;
 use super::sql_chain::{apply, at_head};
 use super::{
-    AuditEvent, AuditRecord, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite,
-    StoreError, TeamRecord, TeamStore,
+    AuditEvent, AuthorisedOn, InviteRecord, MembershipRefusal, NewEpoch, NewInvite, StoreError,
+    TeamRecord, TeamStore,
 };
 
 #[async_trait]
@@ -266,22 +265,32 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let spent: Option<(Uuid, String)> = sqlx::query_as(
+        // The team's row before the invite's, as revoking takes them: the
+        // other order deadlocks against a revocation on PostgreSQL.
+        let team: Option<(Uuid,)> = sqlx::query_as("SELECT team_id FROM invites WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((team,)) = team else {
+            return Ok(false);
+        };
+        Self::touch_team(&mut tx, team, now).await?;
+        let spent: Option<(String,)> = sqlx::query_as(
             "UPDATE invites SET accepted_by = $2, accepted_at = $3, proof = $4, consent = $5 \
-             WHERE id = $1 AND accepted_by IS NULL AND revoked_at IS NULL \
-             AND expires_at > $3 RETURNING team_id, role",
+             WHERE id = $1 AND team_id = $6 AND accepted_by IS NULL AND revoked_at IS NULL \
+             AND expires_at > $3 RETURNING role",
         )
         .bind(id)
         .bind(user)
         .bind(now)
         .bind(proof)
         .bind(consent)
+        .bind(team)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((team, role)) = spent else {
+        let Some((role,)) = spent else {
             return Ok(false);
         };
-        Self::touch_team(&mut tx, team, now).await?;
         // Under the team lock: two accepts can't both take the last seat.
         Self::check_seat(&mut tx, team, now).await?;
         sqlx::query(
@@ -567,29 +576,5 @@ impl<DB: Backend> TeamStore for SqlStore<DB> {
         .await?;
         tx.commit().await?;
         Ok(Ok(()))
-    }
-
-    async fn audit_events(&self, team: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
-             FROM audit_events WHERE team_id = $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(team)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    async fn account_events(&self, user: Uuid, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT seq, event_id, team_id, actor_id, action, target, details, occurred_at \
-             FROM audit_events WHERE team_id IS NULL AND actor_id = $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(user)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
     }
 }

@@ -1,8 +1,10 @@
 //! The storage trait itself, the same suite on SQLite and PostgreSQL:
-//! accounts and sessions here, teams and their chain in `teams.rs`.
+//! accounts and sessions here, teams and their chain in `teams.rs`, the
+//! member list in `members.rs`.
 
 use crate::common;
 
+mod members;
 mod teams;
 
 use std::collections::HashMap;
