@@ -1,5 +1,5 @@
 //! The SQL of [`AuditStore`](super::AuditStore): ingestion into the chain,
-//! queries, exposure, usage, plans and retention.
+//! queries and the raw rows, exposure, usage, plans and retention.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -1,4 +1,4 @@
-//! Teams, memberships, invites and the audit rows: the SQL of [`TeamStore`](super::TeamStore).
+//! Teams, memberships and invites: the SQL of [`TeamStore`](super::TeamStore).
 
 use std::sync::Arc;
 
