@@ -10,6 +10,13 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/envv-$NAME.XXXXXX")
 PIDS=()
 PG_DB=""
 
+# database_url NAME: PG_ADMIN_URL with its database replaced by NAME, its
+# query string (?sslmode=...) kept.
+database_url() {
+    local base=${PG_ADMIN_URL%%\?*}
+    echo "${base%/*}/$1${PG_ADMIN_URL#"$base"}"
+}
+
 cleanup() {
     local pid
     for pid in "${PIDS[@]}"; do

@@ -189,7 +189,7 @@ for target in $TARGETS; do
             PG_DB="envv_bench_$(openssl rand -hex 6)"
             psql -q -X "$PG_ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null ||
                 { PG_DB=""; die "cannot create a database through $PG_ADMIN_URL"; }
-            bench_control_plane postgres "${PG_ADMIN_URL%/*}/$PG_DB"
+            bench_control_plane postgres "$(database_url "$PG_DB")"
             ;;
         *) die "unknown target $target (hello, sqlite, postgres)" ;;
     esac

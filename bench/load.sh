@@ -132,7 +132,7 @@ for target in $TARGETS; do
             PG_DB="envv_load_$(openssl rand -hex 6)"
             psql -q -X "$PG_ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null ||
                 { PG_DB=""; die "cannot create a database through $PG_ADMIN_URL"; }
-            run_target postgres "$REPLICAS" "${PG_ADMIN_URL%/*}/$PG_DB"
+            run_target postgres "$REPLICAS" "$(database_url "$PG_DB")"
             ;;
         sqlite)
             run_target sqlite 1 "sqlite:$WORK/envv.db"
