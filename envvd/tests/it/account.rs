@@ -45,13 +45,7 @@ fn signup_team_init_set_read_lock_unlock_and_restart() {
         panic!("init");
     };
     assert_eq!(bound, team.id, "the only team is chosen");
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("value"),
-        })
-        .unwrap();
+    set(&mut client, &project, "KEY", "value").unwrap();
     assert_eq!(
         read(&mut client, &project).unwrap(),
         [("KEY".to_owned(), "value".to_owned())]
@@ -122,13 +116,7 @@ fn login_on_a_second_machine_reads_the_same_team() {
             team: None,
         })
         .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "TOKEN".into(),
-            value: Secret::new("s3cret"),
-        })
-        .unwrap();
+    set(&mut client, &project, "TOKEN", "s3cret").unwrap();
     // Logging out forgets the account here; logging in again is a new device.
     assert_eq!(client.request(&Request::Logout).unwrap(), Response::Done);
     assert_eq!(

@@ -86,13 +86,7 @@ fn a_subscriber_hears_locks_audit_events_and_connectivity() {
     );
     watcher.set_timeout(Some(Duration::from_secs(10))).unwrap();
 
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
+    set(&mut client, &project, "KEY", "v").unwrap();
     match watcher.next_event().unwrap() {
         proto_ipc::Event::Audit { action, names, .. } => {
             assert_eq!((action.as_str(), names), ("set", vec!["KEY".to_owned()]))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::world::*;
-use proto_ipc::{Client, ErrorCode, IpcError, Request, Secret};
+use proto_ipc::{Client, ErrorCode, IpcError, Request};
 
 /// A server on `port` that answers every request with `status` and the
 /// control plane's error body, until dropped.
@@ -87,13 +87,7 @@ fn a_503_reads_from_the_cache_and_any_other_error_does_not() {
     // But nothing is sealed to the chain this machine verified before: the
     // server is up, and its chain may be ahead of that one by a removal.
     let before = std::fs::read(project.join(".env.enc")).unwrap();
-    let err = client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("w"),
-        })
-        .unwrap_err();
+    let err = set(&mut client, &project, "KEY", "w").unwrap_err();
     assert!(
         matches!(&err, IpcError::Agent { code: ErrorCode::Offline, message }
             if message.contains("nothing is sealed until it answers")),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::world::*;
-use proto_ipc::{Client, ErrorCode, IpcError, Request, Response, Secret};
+use proto_ipc::{Client, ErrorCode, IpcError, Request, Response};
 use uuid::Uuid;
 
 /// owner@example.com signs up and creates a team.
@@ -55,13 +55,7 @@ fn invite_join_admit_then_remove_and_rotate() {
             team: Some(team.id),
         })
         .unwrap();
-    owner
-        .request(&Request::Set {
-            at: at(&project),
-            name: "DB".into(),
-            value: Secret::new("postgres://prod"),
-        })
-        .unwrap();
+    set(&mut owner, &project, "DB", "postgres://prod").unwrap();
 
     let (_bob_agent, mut bob) = invite_and_join(&world, &mut owner, team.id, "bob");
     // No key until an admin's agent checks Bob's proof: the owner's agent
@@ -133,12 +127,6 @@ fn invite_join_admit_then_remove_and_rotate() {
     };
     assert_eq!(epoch, 3);
     assert_eq!(read(&mut carol, &project).unwrap()[0].1, "postgres://prod");
-    carol
-        .request(&Request::Set {
-            at: at(&project),
-            name: "NEW".into(),
-            value: Secret::new("written at epoch 3"),
-        })
-        .unwrap();
+    set(&mut carol, &project, "NEW", "written at epoch 3").unwrap();
     assert_eq!(read(&mut owner, &project).unwrap().len(), 2);
 }

@@ -123,13 +123,7 @@ fn a_bad_certificate_fails_closed_and_never_falls_back_to_the_cache() {
         "{err}"
     );
     // Nor does a write go through on the verified chain alone.
-    let err = client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("w"),
-        })
-        .unwrap_err();
+    let err = set(&mut client, &project, "KEY", "w").unwrap_err();
     assert!(
         matches!(&err, IpcError::Agent { code: ErrorCode::Server, message } if message.contains("TLS")),
         "{err}"

@@ -42,11 +42,7 @@ fn an_epoch_the_server_minted_is_refused_and_nothing_is_sealed_to_it() {
     let before = std::fs::read(&file).unwrap();
     for client in [&mut owner, &mut bob] {
         relock(client);
-        let why = refused(client.request(&Request::Set {
-            at: at(&project),
-            name: "DATABASE_URL".into(),
-            value: Secret::new("postgres://attacker"),
-        }));
+        let why = refused(set(client, &project, "DATABASE_URL", "postgres://attacker"));
         assert!(
             why.contains("is at epoch 2, but its chain's newest rotation is epoch 1"),
             "{why}"
@@ -85,11 +81,7 @@ fn an_old_epoch_presented_as_current_is_refused() {
     )
     .unwrap();
     relock(&mut bob);
-    let why = refused(bob.request(&Request::Set {
-        at: at(&project),
-        name: "X".into(),
-        value: Secret::new("y"),
-    }));
+    let why = refused(set(&mut bob, &project, "X", "y"));
     assert!(
         why.contains("grant is for team") && why.contains("epoch 1"),
         "{why}"
@@ -106,11 +98,7 @@ fn an_old_epoch_presented_as_current_is_refused() {
     relock(&mut bob);
     let file = project.join(".env.enc");
     let before = std::fs::read(&file).unwrap();
-    let why = refused(bob.request(&Request::Set {
-        at: at(&project),
-        name: "X".into(),
-        value: Secret::new("y"),
-    }));
+    let why = refused(set(&mut bob, &project, "X", "y"));
     assert!(why.contains("epoch 2"), "{why}");
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }

@@ -115,6 +115,15 @@ pub fn at(dir: &Path) -> EnvRef {
     }
 }
 
+/// Sets `name` to `value` in the project's default environment.
+pub fn set(client: &mut Client, dir: &Path, name: &str, value: &str) -> Result<Response, IpcError> {
+    client.request(&Request::Set {
+        at: at(dir),
+        name: name.into(),
+        value: Secret::new(value),
+    })
+}
+
 pub fn read(client: &mut Client, dir: &Path) -> Result<Vec<(String, String)>, IpcError> {
     match client.request(&Request::Read {
         at: at(dir),
@@ -171,13 +180,7 @@ pub fn team_project_in(
             team: Some(team.id),
         })
         .unwrap();
-    client
-        .request(&Request::Set {
-            at: at(&project),
-            name: "KEY".into(),
-            value: Secret::new("v"),
-        })
-        .unwrap();
+    set(client, &project, "KEY", "v").unwrap();
     (team.id, project)
 }
 
