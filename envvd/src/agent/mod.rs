@@ -26,6 +26,7 @@ mod ops_invites;
 mod ops_keys;
 mod ops_password;
 mod ops_project;
+mod ops_seal;
 mod ops_team;
 mod reconnect;
 mod socket;
