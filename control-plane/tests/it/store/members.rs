@@ -44,11 +44,8 @@ async fn members_as_lists_only_for_members(backend: Backend) {
             .is_none()
     );
 
-    let removal = remove_statement(&store, team, owner, member).await;
-    store
-        .remove_member(team, owner, member, as_owner(Role::Member), now, removal)
+    remove(&store, team, owner, member, as_owner(Role::Member), now)
         .await
-        .unwrap()
         .unwrap();
     assert!(store.members_as(team, member).await.unwrap().is_none());
 }
@@ -117,19 +114,16 @@ async fn member_lists_follow_every_writer(backend: Backend) {
     changed("the current epoch").await;
 
     // A removal on another replica is a 404 here at once.
-    let removal = remove_statement(&there, team, owner, member).await;
-    there
-        .remove_member(
-            team,
-            owner,
-            member,
-            as_owner(Role::Admin),
-            store::now(),
-            removal,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    remove(
+        &there,
+        team,
+        owner,
+        member,
+        as_owner(Role::Admin),
+        store::now(),
+    )
+    .await
+    .unwrap();
     assert!(listed(member).await.is_none());
     changed("a removal on another replica").await;
     there.delete_team(team, owner, store::now()).await.unwrap();

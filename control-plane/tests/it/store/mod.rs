@@ -262,14 +262,39 @@ async fn role_statement(
     sign(store, team, by, Body::Role { user, role }).await
 }
 
-/// A `remove` statement.
-pub(crate) async fn remove_statement(
+/// `by` gives `user` the role `role`, with its signed statement, as
+/// decided on `authorised_on`: the store's answer.
+async fn change_role(
     store: &Arc<dyn Store>,
     team: Uuid,
     by: Uuid,
     user: Uuid,
-) -> Statement {
-    sign(store, team, by, Body::Remove { user }).await
+    authorised_on: AuthorisedOn,
+    role: Role,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), MembershipRefusal> {
+    let statement = role_statement(store, team, by, user, role).await;
+    store
+        .set_role(team, by, user, authorised_on, role, now, statement)
+        .await
+        .unwrap()
+}
+
+/// `by` removes `user`, with the signed `remove` statement, as decided on
+/// `authorised_on`: the store's answer.
+async fn remove(
+    store: &Arc<dyn Store>,
+    team: Uuid,
+    by: Uuid,
+    user: Uuid,
+    authorised_on: AuthorisedOn,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), MembershipRefusal> {
+    let statement = sign(store, team, by, Body::Remove { user }).await;
+    store
+        .remove_member(team, by, user, authorised_on, now, statement)
+        .await
+        .unwrap()
 }
 
 async fn users_round_trip_and_emails_are_unique(backend: Backend) {

@@ -127,66 +127,50 @@ async fn memberships_keep_an_owner(backend: Backend) {
     admit(&store, team, owner, member, invite.id, &signatures).await;
     assert!(store.pending_grants(team).await.unwrap().is_empty());
 
-    let demote_self = role_statement(&store, team, owner, owner, Role::Admin).await;
     assert_eq!(
-        store
-            .set_role(
-                team,
-                owner,
-                owner,
-                as_owner(Role::Owner),
-                Role::Admin,
-                now,
-                demote_self
-            )
-            .await
-            .unwrap(),
+        change_role(
+            &store,
+            team,
+            owner,
+            owner,
+            as_owner(Role::Owner),
+            Role::Admin,
+            now
+        )
+        .await,
         Err(MembershipRefusal::LastOwner)
     );
-    let leave = remove_statement(&store, team, owner, owner).await;
     assert_eq!(
-        store
-            .remove_member(team, owner, owner, as_owner(Role::Owner), now, leave)
-            .await
-            .unwrap(),
+        remove(&store, team, owner, owner, as_owner(Role::Owner), now).await,
         Err(MembershipRefusal::LastOwner)
     );
     let stranger = Uuid::new_v4();
-    let nobody = role_statement(&store, team, owner, stranger, Role::Admin).await;
     assert_eq!(
-        store
-            .set_role(
-                team,
-                owner,
-                stranger,
-                as_owner(Role::Member),
-                Role::Admin,
-                now,
-                nobody
-            )
-            .await
-            .unwrap(),
-        Err(MembershipRefusal::NotMember)
-    );
-    let promote = role_statement(&store, team, owner, member, Role::Owner).await;
-    store
-        .set_role(
+        change_role(
+            &store,
             team,
             owner,
-            member,
+            stranger,
             as_owner(Role::Member),
-            Role::Owner,
-            now,
-            promote,
+            Role::Admin,
+            now
         )
+        .await,
+        Err(MembershipRefusal::NotMember)
+    );
+    change_role(
+        &store,
+        team,
+        owner,
+        member,
+        as_owner(Role::Member),
+        Role::Owner,
+        now,
+    )
+    .await
+    .unwrap();
+    remove(&store, team, owner, owner, as_owner(Role::Owner), now)
         .await
-        .unwrap()
-        .unwrap();
-    let leave = remove_statement(&store, team, owner, owner).await;
-    store
-        .remove_member(team, owner, owner, as_owner(Role::Owner), now, leave)
-        .await
-        .unwrap()
         .unwrap();
     let members = store.members(team).await.unwrap();
     assert_eq!(members.len(), 1);
@@ -216,42 +200,32 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
     };
 
     // The owner promotes the member between the admin's check and its write.
-    let promote = role_statement(&store, team, owner, member, Role::Owner).await;
-    store
-        .set_role(
-            team,
-            owner,
-            member,
-            as_owner(Role::Member),
-            Role::Owner,
-            now,
-            promote,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let removal = remove_statement(&store, team, admin, member).await;
+    change_role(
+        &store,
+        team,
+        owner,
+        member,
+        as_owner(Role::Member),
+        Role::Owner,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        store
-            .remove_member(team, admin, member, admin_on_member, now, removal)
-            .await
-            .unwrap(),
+        remove(&store, team, admin, member, admin_on_member, now).await,
         Err(MembershipRefusal::Changed)
     );
-    let demotion = role_statement(&store, team, admin, member, Role::Member).await;
     assert_eq!(
-        store
-            .set_role(
-                team,
-                admin,
-                member,
-                admin_on_member,
-                Role::Member,
-                now,
-                demotion
-            )
-            .await
-            .unwrap(),
+        change_role(
+            &store,
+            team,
+            admin,
+            member,
+            admin_on_member,
+            Role::Member,
+            now
+        )
+        .await,
         Err(MembershipRefusal::Changed)
     );
     assert_eq!(
@@ -260,50 +234,37 @@ async fn membership_changes_need_the_roles_they_were_authorised_on(backend: Back
     );
 
     // The admin is demoted before its change commits.
-    let step_down = role_statement(&store, team, member, member, Role::Member).await;
-    store
-        .set_role(
-            team,
-            member,
-            member,
-            as_owner(Role::Owner),
-            Role::Member,
-            now,
-            step_down,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let demote = role_statement(&store, team, owner, admin, Role::Member).await;
-    store
-        .set_role(
-            team,
-            owner,
-            admin,
-            as_owner(Role::Admin),
-            Role::Member,
-            now,
-            demote,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let removal = remove_statement(&store, team, admin, member).await;
+    change_role(
+        &store,
+        team,
+        member,
+        member,
+        as_owner(Role::Owner),
+        Role::Member,
+        now,
+    )
+    .await
+    .unwrap();
+    change_role(
+        &store,
+        team,
+        owner,
+        admin,
+        as_owner(Role::Admin),
+        Role::Member,
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        store
-            .remove_member(team, admin, member, admin_on_member, now, removal)
-            .await
-            .unwrap(),
+        remove(&store, team, admin, member, admin_on_member, now).await,
         Err(MembershipRefusal::Changed)
     );
     assert!(store.membership(team, member).await.unwrap().is_some());
 
     // Decided on the roles that hold now, a removal goes through.
-    let removal = remove_statement(&store, team, owner, member).await;
-    store
-        .remove_member(team, owner, member, as_owner(Role::Member), now, removal)
+    remove(&store, team, owner, member, as_owner(Role::Member), now)
         .await
-        .unwrap()
         .unwrap();
     assert!(store.membership(team, member).await.unwrap().is_none());
 }
