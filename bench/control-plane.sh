@@ -75,23 +75,6 @@ SEED_BIN=$TARGET_DIR/release/envv-load
 
 # --- helpers ------------------------------------------------------------------
 
-# wait_for_address LOGFILE PID: the address a server printed once listening.
-wait_for_address() {
-    local logfile=$1 pid=$2 addr=""
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "server exited early"; }
-        addr=$(sed 's/\x1b\[[0-9;]*m//g' "$logfile" |
-            grep -oE '(address=|listening on )127\.0\.0\.1:[0-9]+' | head -n1 | grep -oE '127\.0\.0\.1:[0-9]+' || true)
-        if [[ -n "$addr" ]]; then
-            echo "$addr"
-            return
-        fi
-        sleep 0.1
-    done
-    cat "$logfile" >&2
-    die "server did not report its address"
-}
-
 # api METHOD URL TOKEN BODY: the JSON answer; fails on a non-2xx status.
 api() {
     local method=$1 url=$2 token=$3 body=$4 out status

@@ -66,23 +66,6 @@ LOAD_BIN=$TARGET_DIR/release/envv-load
 KEY=$WORK/signing-key
 (umask 077 && openssl rand -base64 32 >"$KEY")
 
-# wait_for_address LOGFILE PID: the address a server printed once listening.
-wait_for_address() {
-    local logfile=$1 pid=$2 addr=""
-    for _ in $(seq 1 600); do
-        kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "server exited early"; }
-        addr=$(sed 's/\x1b\[[0-9;]*m//g' "$logfile" |
-            grep -oE 'address=127\.0\.0\.1:[0-9]+' | head -n1 | grep -oE '127\.0\.0\.1:[0-9]+' || true)
-        if [[ -n "$addr" ]]; then
-            echo "$addr"
-            return
-        fi
-        sleep 0.1
-    done
-    cat "$logfile" >&2
-    die "server did not report its address"
-}
-
 # start_replicas N DATABASE_URL: sets SERVERS (comma-separated base URLs).
 start_replicas() {
     local n=$1 url=$2 i logfile
