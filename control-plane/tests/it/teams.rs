@@ -241,6 +241,40 @@ async fn removed_member_loses_access_at_once(backend: Backend) {
     assert_eq!(teams, json!([]));
 }
 
+/// Two replicas on one database (the other one the real binary): a member
+/// removed through one is refused the member list by the other at once,
+/// though that one answered it a moment before (and keeps lists between
+/// requests).
+async fn a_removal_on_one_replica_is_refused_on_another_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let other = common::process::Replica::start(&server);
+    let owner = server.signup(&unique_email("owner")).await;
+    let member = server.signup(&unique_email("member")).await;
+    let team = server.create_team(&owner, "T").await;
+    server.add_member(team, &owner, &member, Role::Member).await;
+    let members_on_other = async |token: &str| {
+        let answer = server
+            .http
+            .get(format!("{}/teams/{team}/members", other.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, listed) = members_on_other(&member.access).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    assert_eq!(server.remove(team, &owner, member.id).await.0, 204);
+    let (status, _) = members_on_other(&member.access).await;
+    assert_eq!(status, 404);
+    let (status, listed) = members_on_other(&owner.access).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
+
 async fn team_changes_are_audited_in_their_transaction(backend: Backend) {
     let server = TestServer::start(backend).await;
     let owner = server.signup(&unique_email("owner")).await;
@@ -325,5 +359,6 @@ on_both_backends!(
     last_owner_can_neither_leave_nor_be_demoted,
     concurrent_demotions_keep_an_owner,
     removed_member_loses_access_at_once,
+    a_removal_on_one_replica_is_refused_on_another_at_once,
     team_changes_are_audited_in_their_transaction,
 );
